@@ -1,0 +1,196 @@
+//! The event: what one telemetry record carries, and its wire shape.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize, Serializer};
+
+/// One telemetry record: which command ran, for which tool and version, on
+/// which (salted, hashed) machine, and when.
+///
+/// Serialised, an event is one JSON object with the six fields below in this
+/// order; `attrs` come out in sorted key order, so the same event always gives
+/// the same bytes. Reading a line back with serde gives the same `Event`.
+///
+/// # Example
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use rtb_telemetry::Event;
+///
+/// let event = Event::new("build", "mytool", "1.2.3", "ab".repeat(32))
+///     .with_attr("outcome", "ok")
+///     .at(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+/// assert_eq!(event.timestamp_utc, "2023-11-14T22:13:20.000000Z");
+///
+/// let line = serde_json::to_string(&event).unwrap();
+/// assert!(line.starts_with(r#"{"name":"build","tool":"mytool","tool_version":"1.2.3""#));
+/// let back: Event = serde_json::from_str(&line).unwrap();
+/// assert_eq!(back, event);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Event {
+    /// The event name, e.g. the command that ran.
+    pub name: String,
+    /// The tool that recorded the event.
+    pub tool: String,
+    /// The tool's version.
+    pub tool_version: String,
+    /// The salted SHA-256 of the machine id, 64 lowercase hex characters.
+    pub machine_id: String,
+    /// When the event was recorded: RFC 3339, UTC, with a `Z` suffix and
+    /// microseconds, e.g. `2023-11-14T22:13:20.000000Z`.
+    pub timestamp_utc: String,
+    /// Caller-supplied attributes. Written in sorted key order. The caller is
+    /// responsible for passing only values that identify no one.
+    #[serde(serialize_with = "sorted")]
+    pub attrs: HashMap<String, String>,
+}
+
+impl Event {
+    /// An event named `name`, stamped with the current time, with no attrs.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::Event;
+    ///
+    /// let event = Event::new("init", "mytool", "0.1.0", "00".repeat(32));
+    /// assert_eq!(event.name, "init");
+    /// assert!(event.timestamp_utc.ends_with('Z'));
+    /// assert!(event.attrs.is_empty());
+    /// ```
+    #[must_use]
+    pub fn new(
+        name: impl Into<String>,
+        tool: impl Into<String>,
+        tool_version: impl Into<String>,
+        machine_id: impl Into<String>,
+    ) -> Self {
+        Self::with_attrs(
+            name.into(),
+            tool.into(),
+            tool_version.into(),
+            machine_id.into(),
+            HashMap::new(),
+        )
+    }
+
+    /// The constructor the context uses: everything already owned.
+    pub(crate) fn with_attrs(
+        name: String,
+        tool: String,
+        tool_version: String,
+        machine_id: String,
+        attrs: HashMap<String, String>,
+    ) -> Self {
+        Self {
+            name,
+            tool,
+            tool_version,
+            machine_id,
+            timestamp_utc: rfc3339_utc(SystemTime::now()),
+            attrs,
+        }
+    }
+
+    /// Adds (or replaces) one attribute.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::Event;
+    ///
+    /// let event = Event::new("run", "mytool", "0.1.0", "00".repeat(32))
+    ///     .with_attr("exit_code", "0");
+    /// assert_eq!(event.attrs["exit_code"], "0");
+    /// ```
+    #[must_use]
+    pub fn with_attr(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.attrs.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the timestamp to `time`, e.g. to make snapshots reproducible.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::UNIX_EPOCH;
+    /// use rtb_telemetry::Event;
+    ///
+    /// let event = Event::new("run", "mytool", "0.1.0", "00".repeat(32)).at(UNIX_EPOCH);
+    /// assert_eq!(event.timestamp_utc, "1970-01-01T00:00:00.000000Z");
+    /// ```
+    #[must_use]
+    pub fn at(mut self, time: SystemTime) -> Self {
+        self.timestamp_utc = rfc3339_utc(time);
+        self
+    }
+}
+
+fn sorted<S: Serializer>(attrs: &HashMap<String, String>, ser: S) -> Result<S::Ok, S::Error> {
+    ser.collect_map(attrs.iter().collect::<BTreeMap<_, _>>())
+}
+
+/// Formats `time` as RFC 3339 in UTC with microseconds and a `Z`.
+///
+/// Written by hand on the proleptic Gregorian calendar so it cannot fail and
+/// never substitutes a made-up time: every instant from year 0 to 9999 gives
+/// exact RFC 3339. A clock set outside that range (which RFC 3339 cannot
+/// express) is written in ISO 8601's expanded-year form, e.g. `+10000-…`,
+/// which is still the true reading of the clock.
+pub(crate) fn rfc3339_utc(time: SystemTime) -> String {
+    // Whole seconds and microseconds relative to the epoch, floor-divided so
+    // instants before 1970 come out right too.
+    let (secs, micros) = match time.duration_since(UNIX_EPOCH) {
+        Ok(d) => (i128::from(d.as_secs()), d.subsec_micros()),
+        Err(e) => {
+            let d = e.duration();
+            let (s, us) = (i128::from(d.as_secs()), d.subsec_micros());
+            if us == 0 {
+                (-s, 0)
+            } else {
+                (-s - 1, 1_000_000 - us)
+            }
+        }
+    };
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    let mut out = String::with_capacity(27);
+    if (0..=9999).contains(&year) {
+        let _ = write!(out, "{year:04}");
+    } else {
+        let _ = write!(out, "{year:+05}");
+    }
+    let _ = write!(
+        out,
+        "-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    );
+    out
+}
+
+/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "month is in [1, 12] and day in [1, 31] by construction"
+)]
+fn civil_from_days(days: i128) -> (i128, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11]
+    let day = doy - (153 * mp + 2) / 5 + 1; // [1, 31]
+    let month = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
+    let year = yoe + era * 400 + i128::from(month <= 2);
+    (year, month as u32, day as u32)
+}

@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Where to look next
+//!
+//! - [`TelemetryContext`] and its [builder](TelemetryContext::builder): the
+//!   main surface.
+//! - [`TelemetrySink`] and the three built-in sinks, [`NoopSink`],
+//!   [`MemorySink`] and [`FileSink`].
+//! - [`erased`]: the same with a sink chosen at run time.
+//! - [`Event`], [`MachineId`], [`TelemetryError`].
+#![forbid(unsafe_code)]
+
+pub mod builder;
+mod context;
+pub mod erased;
+mod error;
+mod event;
+mod machine;
+mod policy;
+pub mod sink;
+
+pub use builder::TelemetryContextBuilder;
+pub use context::TelemetryContext;
+pub use error::TelemetryError;
+pub use event::Event;
+pub use machine::MachineId;
+pub use policy::{CollectionPolicy, Disabled, Enabled, Policy, RuntimePolicy};
+pub use sink::{FileSink, MemorySink, NoopSink, TelemetrySink};

@@ -1,0 +1,130 @@
+//! Collection policies: who decided whether events are collected, and when.
+
+use std::marker::PhantomData;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Enabled {}
+    impl Sealed for super::Disabled {}
+    impl Sealed for super::RuntimePolicy {}
+}
+
+/// Whether a [`TelemetryContext`](crate::TelemetryContext) collects, as a
+/// type: [`Enabled`], [`Disabled`] or [`RuntimePolicy`]. Sealed.
+///
+/// The policy decides what the context stores. An `Enabled` context always
+/// holds its tool metadata, machine id and sink; a `Disabled` one holds
+/// nothing at all (it is zero-sized); a `RuntimePolicy` one holds them only
+/// when the run-time [`CollectionPolicy`] said `Enabled`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a telemetry policy",
+    note = "the policies are `Enabled`, `Disabled` and `RuntimePolicy`"
+)]
+pub trait Policy: sealed::Sealed + Copy + Send + Sync + 'static {
+    /// How this policy stores the context's state `T`.
+    #[doc(hidden)]
+    type Slot<T: Clone>: Clone;
+
+    /// A short name for `Debug` output.
+    #[doc(hidden)]
+    const NAME: &'static str;
+
+    /// The state, when this policy collects.
+    #[doc(hidden)]
+    fn active<T: Clone>(slot: &Self::Slot<T>) -> Option<&T>;
+}
+
+/// (type state) Collection decided on at compile time: always on.
+///
+/// The context derives the machine id when it is built and every `record`
+/// emits an event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Enabled;
+
+/// (type state) Collection ruled out at compile time.
+///
+/// A disabled context holds no machine id, no metadata and no sink, so it is
+/// zero-sized; its `record` and `flush` return `Ok(())` without doing
+/// anything, and the optimiser removes them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Disabled;
+
+/// (type state) Collection decided at run time, from a [`CollectionPolicy`]
+/// (the user's consent). One predictable branch per call, no `dyn`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct RuntimePolicy;
+
+impl Policy for Enabled {
+    type Slot<T: Clone> = T;
+    const NAME: &'static str = "Enabled";
+    #[inline]
+    fn active<T: Clone>(slot: &T) -> Option<&T> {
+        Some(slot)
+    }
+}
+
+impl Policy for Disabled {
+    type Slot<T: Clone> = PhantomData<T>;
+    const NAME: &'static str = "Disabled";
+    #[inline]
+    fn active<T: Clone>(_: &PhantomData<T>) -> Option<&T> {
+        None
+    }
+}
+
+impl Policy for RuntimePolicy {
+    type Slot<T: Clone> = Option<T>;
+    const NAME: &'static str = "RuntimePolicy";
+    #[inline]
+    fn active<T: Clone>(slot: &Option<T>) -> Option<&T> {
+        slot.as_ref()
+    }
+}
+
+/// The run-time opt-in switch: what the user decided.
+///
+/// `Disabled` is the default and is always honoured: no machine id is
+/// derived, no event is built, no sink is called.
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::CollectionPolicy;
+///
+/// assert_eq!(CollectionPolicy::default(), CollectionPolicy::Disabled);
+/// assert!(CollectionPolicy::from(true).is_enabled());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum CollectionPolicy {
+    /// Collect nothing. The default.
+    #[default]
+    Disabled,
+    /// Collect events.
+    Enabled,
+}
+
+impl CollectionPolicy {
+    /// `true` for [`CollectionPolicy::Enabled`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::CollectionPolicy;
+    ///
+    /// assert!(!CollectionPolicy::Disabled.is_enabled());
+    /// ```
+    #[must_use]
+    pub const fn is_enabled(self) -> bool {
+        matches!(self, Self::Enabled)
+    }
+}
+
+impl From<bool> for CollectionPolicy {
+    fn from(enabled: bool) -> Self {
+        if enabled {
+            Self::Enabled
+        } else {
+            Self::Disabled
+        }
+    }
+}

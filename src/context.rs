@@ -325,6 +325,9 @@ impl<S, P: Policy> Clone for TelemetryContext<S, P> {
     }
 }
 
+/// A disabled context is nothing at all, so it is `Copy` whatever the sink.
+impl<S> Copy for TelemetryContext<S, Disabled> {}
+
 impl<S, P: Policy> fmt::Debug for TelemetryContext<S, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = f.debug_struct("TelemetryContext");

@@ -143,20 +143,17 @@ fn sorted<S: Serializer>(attrs: &HashMap<String, String>, ser: S) -> Result<S::O
 /// express) is written in ISO 8601's expanded-year form, e.g. `+10000-…`,
 /// which is still the true reading of the clock.
 pub(crate) fn rfc3339_utc(time: SystemTime) -> String {
-    // Whole seconds and microseconds relative to the epoch, floor-divided so
-    // instants before 1970 come out right too.
-    let (secs, micros) = match time.duration_since(UNIX_EPOCH) {
-        Ok(d) => (i128::from(d.as_secs()), d.subsec_micros()),
-        Err(e) => {
-            let d = e.duration();
-            let (s, us) = (i128::from(d.as_secs()), d.subsec_micros());
-            if us == 0 {
-                (-s, 0)
-            } else {
-                (-s - 1, 1_000_000 - us)
-            }
-        }
+    // Nanoseconds relative to the epoch, floor-divided into whole seconds
+    // and microseconds, so instants before 1970 come out right too.
+    let total = |d: std::time::Duration| {
+        i128::from(d.as_secs()) * 1_000_000_000 + i128::from(d.subsec_nanos())
     };
+    let nanos = match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => total(after),
+        Err(before) => -total(before.duration()),
+    };
+    let secs = nanos.div_euclid(1_000_000_000);
+    let micros = nanos.rem_euclid(1_000_000_000) / 1_000;
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);

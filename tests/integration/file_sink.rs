@@ -1,0 +1,131 @@
+//! FileSink: laziness, permissions, concurrency and errors.
+
+use std::path::Path;
+
+use miette::Diagnostic;
+use rtb_telemetry::{Event, FileSink, TelemetryError, TelemetrySink};
+
+use crate::support::block_on;
+
+fn event(name: &str) -> Event {
+    Event::new(name, "mytool", "1.0.0", "ab".repeat(32))
+}
+
+fn assert_io_error_names(err: &TelemetryError, path: &Path) {
+    let TelemetryError::Io { path: err_path, .. } = err else {
+        panic!("expected an Io error, got {err:?}");
+    };
+    assert_eq!(err_path, path);
+    let message = err.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert_eq!(err.code().unwrap().to_string(), "rtb::telemetry::io");
+    assert!(err.help().is_some());
+}
+
+#[test]
+fn new_touches_nothing_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = FileSink::new(dir.path().join("x/y/events.jsonl"));
+    let _clone = sink.clone();
+    drop(sink);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn files_are_created_with_mode_0644_less_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+
+    // The process umask, read without changing it.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let umask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map_or(0o022, |m| u32::from_str_radix(m.trim(), 8).unwrap());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    block_on(FileSink::new(&path).emit(&event("a"))).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644 & !umask, "mode {mode:o} with umask {umask:o}");
+}
+
+#[test]
+fn a_path_that_is_a_directory_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = FileSink::new(dir.path());
+    let err = block_on(sink.emit(&event("a"))).unwrap_err();
+    assert_io_error_names(&err, dir.path());
+}
+
+#[test]
+fn a_path_under_a_regular_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let path = file.join("events.jsonl");
+    let err = block_on(FileSink::new(&path).emit(&event("a"))).unwrap_err();
+    assert_io_error_names(&err, &path);
+    assert!(
+        err.to_string().contains("create the parent directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failed_open_is_retried_at_the_next_emit() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("logs");
+    std::fs::write(&blocker, "in the way").unwrap();
+    let path = blocker.join("events.jsonl");
+    let sink = FileSink::new(&path);
+    assert!(block_on(sink.emit(&event("lost"))).is_err());
+    std::fs::remove_file(&blocker).unwrap();
+    block_on(sink.emit(&event("kept"))).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let names: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Event>(l).unwrap().name)
+        .collect();
+    assert_eq!(names, ["kept"]);
+}
+
+#[test]
+fn many_tasks_on_a_multi_thread_runtime_lose_and_tear_nothing() {
+    const TASKS: usize = 8;
+    const EACH: usize = 250;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let sink = FileSink::new(&path);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut handles = Vec::new();
+        for task in 0..TASKS {
+            let sink = sink.clone();
+            handles.push(tokio::spawn(async move {
+                for i in 0..EACH {
+                    // Long-ish values make torn writes likelier to show.
+                    let e = event(&format!("{task}-{i}")).with_attr("pad", "x".repeat(4096));
+                    sink.emit(&e).await.unwrap();
+                }
+            }));
+        }
+        for h in handles {
+            h.await.unwrap();
+        }
+    });
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut names: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Event>(l).expect("a whole line").name)
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = (0..TASKS)
+        .flat_map(|t| (0..EACH).map(move |i| format!("{t}-{i}")))
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+}

@@ -1,0 +1,10 @@
+//! Integration tests: one binary, one module per concern.
+//!
+//! `acceptance` holds the spec's T1–T12, named after their ids.
+
+mod acceptance;
+mod disabled;
+mod erased;
+mod event;
+mod file_sink;
+mod support;

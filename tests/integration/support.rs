@@ -1,0 +1,42 @@
+//! Helpers shared by the integration tests.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use rtb_telemetry::{Event, TelemetryError, TelemetrySink};
+
+/// Runs `fut` to completion on a fresh current-thread runtime.
+pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime")
+        .block_on(fut)
+}
+
+/// Polls `fut` exactly once with a no-op waker: no runtime involved.
+pub(crate) fn poll_once<F: Future>(fut: F) -> Poll<F::Output> {
+    let mut cx = Context::from_waker(Waker::noop());
+    pin!(fut).poll(&mut cx)
+}
+
+/// A sink that panics if it is ever reached.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PanicSink;
+
+impl TelemetrySink for PanicSink {
+    async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
+        panic!("PanicSink::emit reached with event {:?}", event.name)
+    }
+
+    async fn flush(&self) -> Result<(), TelemetryError> {
+        panic!("PanicSink::flush reached")
+    }
+}
+
+pub(crate) const SALT: &str = "rtb-telemetry-tests";
+
+/// A 64-character lowercase hex string.
+pub(crate) fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}

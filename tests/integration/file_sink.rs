@@ -1,4 +1,4 @@
-//! FileSink: laziness, permissions, concurrency and errors.
+//! `FileSink`: laziness, permissions, concurrency and errors.
 
 use std::path::Path;
 

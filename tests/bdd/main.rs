@@ -1,0 +1,20 @@
+//! Cucumber runner for the Gherkin scenarios in `features/`.
+//!
+//! A `harness = false` test target: it fails the test run when any step
+//! fails, is skipped, or has no definition.
+
+mod steps;
+
+use cucumber::World as _;
+
+#[tokio::main]
+async fn main() {
+    let features = concat!(env!("CARGO_MANIFEST_DIR"), "/features");
+    steps::TelemetryWorld::cucumber()
+        // `cargo test <filter>` passes its arguments to every test binary;
+        // cucumber's own CLI would reject them, so it is not parsed here.
+        .with_default_cli()
+        .fail_on_skipped()
+        .run_and_exit(features)
+        .await;
+}

@@ -4,6 +4,19 @@
 //! A field that is still [`Unset`] cannot satisfy the marker trait that a
 //! finishing method needs, so forgetting one is a compile error that names
 //! the missing call.
+//!
+//! # Example
+//!
+//! ```
+//! use rtb_telemetry::builder::{TelemetryContextBuilder, Unset};
+//! use rtb_telemetry::{NoopSink, TelemetryContext};
+//!
+//! // After `.tool(..)` only the tool field is set; version and salt are `Unset`.
+//! let half: TelemetryContextBuilder<NoopSink, String, Unset, Unset, Unset> =
+//!     TelemetryContext::builder().tool("mytool");
+//! let ctx = half.tool_version("1.0.0").disabled(); // the salt is not needed here
+//! # let _ = ctx;
+//! ```
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -21,10 +34,28 @@ mod sealed {
 }
 
 /// (type state) A builder field that has not been given yet.
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::builder::{TelemetryContextBuilder, Unset};
+/// use rtb_telemetry::{NoopSink, TelemetryContext};
+///
+/// let fresh: TelemetryContextBuilder<NoopSink, Unset, Unset, Unset, Unset> =
+///     TelemetryContext::builder();
+/// # let _ = fresh;
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Unset;
 
 /// The tool name has been given. Sealed; implemented only for a set field.
+///
+/// # Example
+///
+/// ```
+/// fn needs_tool<T: rtb_telemetry::builder::ToolIsSet>(_: T) {}
+/// needs_tool(String::from("mytool")); // a set field
+/// ```
 #[diagnostic::on_unimplemented(
     message = "this telemetry builder has no tool name",
     label = "the tool name is still unset",
@@ -36,6 +67,13 @@ pub trait ToolIsSet: sealed::Sealed {
 }
 
 /// The tool version has been given. Sealed; implemented only for a set field.
+///
+/// # Example
+///
+/// ```
+/// fn needs_version<V: rtb_telemetry::builder::VersionIsSet>(_: V) {}
+/// needs_version(String::from("1.0.0")); // a set field
+/// ```
 #[diagnostic::on_unimplemented(
     message = "this telemetry builder has no tool version",
     label = "the tool version is still unset",
@@ -47,6 +85,13 @@ pub trait VersionIsSet: sealed::Sealed {
 }
 
 /// The salt has been given. Sealed; implemented only for a set field.
+///
+/// # Example
+///
+/// ```compile_fail,E0277
+/// fn needs_salt<A: rtb_telemetry::builder::SaltIsSet>(_: A) {}
+/// needs_salt(rtb_telemetry::builder::Unset); // error: the salt is still unset
+/// ```
 #[diagnostic::on_unimplemented(
     message = "this telemetry builder may derive a machine id but has no salt",
     label = "the salt is still unset",
@@ -72,6 +117,17 @@ set_field!(ToolIsSet, VersionIsSet, SaltIsSet);
 /// What `.build()` makes of the policy given (or not) and the salt `A`.
 /// Sealed: implemented for [`Unset`] (no policy: Disabled) and for
 /// [`CollectionPolicy`] when the salt is set.
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::builder::{BuildPolicy, Unset};
+/// use rtb_telemetry::CollectionPolicy;
+///
+/// fn buildable<P: BuildPolicy<A>, A>(_: P, _: A) {}
+/// buildable(Unset, Unset); // no policy: Disabled, no salt needed
+/// buildable(CollectionPolicy::Enabled, String::from("salt"));
+/// ```
 #[diagnostic::on_unimplemented(
     message = "a run-time policy may enable collection, so this builder needs a salt",
     label = "`.policy(..)` was called but `.salt(..)` was not",

@@ -49,7 +49,7 @@ use crate::{
 ///
 /// A disabled context has no machine id to give:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0599
 /// use rtb_telemetry::TelemetryContext;
 ///
 /// let ctx = TelemetryContext::builder().tool("mytool").tool_version("1.0.0").disabled();
@@ -109,7 +109,7 @@ impl TelemetryContext<Arc<dyn crate::erased::TelemetrySink>, RuntimePolicy> {
     ///
     /// Forgetting the salt of an enabled context does not compile:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0277
     /// use rtb_telemetry::TelemetryContext;
     ///
     /// let ctx = TelemetryContext::builder().tool("mytool").tool_version("1.0.0").enabled();
@@ -117,7 +117,7 @@ impl TelemetryContext<Arc<dyn crate::erased::TelemetrySink>, RuntimePolicy> {
     ///
     /// Nor does forgetting the tool name:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0277
     /// use rtb_telemetry::TelemetryContext;
     ///
     /// let ctx = TelemetryContext::builder().tool_version("1.0.0").disabled();
@@ -125,7 +125,7 @@ impl TelemetryContext<Arc<dyn crate::erased::TelemetrySink>, RuntimePolicy> {
     ///
     /// Nor the version:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0277
     /// use rtb_telemetry::{CollectionPolicy, TelemetryContext};
     ///
     /// let ctx = TelemetryContext::builder()
@@ -137,7 +137,7 @@ impl TelemetryContext<Arc<dyn crate::erased::TelemetrySink>, RuntimePolicy> {
     ///
     /// Nor a run-time policy without a salt, since it may enable collection:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0277
     /// use rtb_telemetry::{CollectionPolicy, TelemetryContext};
     ///
     /// let ctx = TelemetryContext::builder()

@@ -132,6 +132,23 @@ impl crate::TelemetrySink for dyn TelemetrySink + 'static {
 /// Build it with `erased::TelemetryContext::builder()` and a
 /// `.sink(Arc<dyn erased::TelemetrySink>)`, or turn any context into one
 /// with [`into_erased`](crate::TelemetryContext::into_erased).
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::erased;
+///
+/// struct App {
+///     telemetry: erased::TelemetryContext, // no type parameters to carry
+/// }
+/// let app = App {
+///     telemetry: erased::TelemetryContext::builder()
+///         .tool("mytool").tool_version("1.0.0")
+///         .build()
+///         .into_erased(),
+/// };
+/// assert!(!app.telemetry.is_enabled());
+/// ```
 pub type TelemetryContext = crate::TelemetryContext<Arc<dyn TelemetrySink>, RuntimePolicy>;
 
 /// Lets an erased context share a typed context's sink.

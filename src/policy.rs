@@ -16,6 +16,21 @@ mod sealed {
 /// holds its tool metadata, machine id and sink; a `Disabled` one holds
 /// nothing at all (it is zero-sized); a `RuntimePolicy` one holds them only
 /// when the run-time [`CollectionPolicy`] said `Enabled`.
+///
+/// # Example
+///
+/// Code generic over the policy works with all three:
+///
+/// ```
+/// use rtb_telemetry::{NoopSink, Policy, TelemetryContext};
+///
+/// fn describe<P: Policy>(ctx: &TelemetryContext<NoopSink, P>) -> &'static str {
+///     if ctx.is_enabled() { "collecting" } else { "off" }
+/// }
+///
+/// let off = TelemetryContext::builder().tool("mytool").tool_version("1.0.0").disabled();
+/// assert_eq!(describe(&off), "off");
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a telemetry policy",
     note = "the policies are `Enabled`, `Disabled` and `RuntimePolicy`"
@@ -38,6 +53,17 @@ pub trait Policy: sealed::Sealed + Copy + Send + Sync + 'static {
 ///
 /// The context derives the machine id when it is built and every `record`
 /// emits an event.
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::{Enabled, NoopSink, TelemetryContext};
+///
+/// let ctx: TelemetryContext<NoopSink, Enabled> = TelemetryContext::builder()
+///     .tool("mytool").tool_version("1.0.0").salt("s")
+///     .enabled();
+/// assert!(ctx.is_enabled());
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Enabled;
 
@@ -46,11 +72,36 @@ pub struct Enabled;
 /// A disabled context holds no machine id, no metadata and no sink, so it is
 /// zero-sized; its `record` and `flush` return `Ok(())` without doing
 /// anything, and the optimiser removes them.
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::{Disabled, FileSink, TelemetryContext};
+///
+/// let ctx: TelemetryContext<FileSink, Disabled> = TelemetryContext::builder()
+///     .tool("mytool").tool_version("1.0.0")
+///     .sink(FileSink::new("never-created.jsonl"))
+///     .disabled();
+/// assert_eq!(std::mem::size_of_val(&ctx), 0);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Disabled;
 
 /// (type state) Collection decided at run time, from a [`CollectionPolicy`]
 /// (the user's consent). One predictable branch per call, no `dyn`.
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::{CollectionPolicy, NoopSink, RuntimePolicy, TelemetryContext};
+///
+/// let consent = CollectionPolicy::from(false);
+/// let ctx: TelemetryContext<NoopSink, RuntimePolicy> = TelemetryContext::builder()
+///     .tool("mytool").tool_version("1.0.0").salt("s")
+///     .policy(consent)
+///     .build();
+/// assert!(!ctx.is_enabled());
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct RuntimePolicy;
 

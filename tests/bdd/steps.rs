@@ -1,5 +1,9 @@
 //! Step definitions. The world holds one context in its erased form, so the
 //! same steps drive every policy and sink.
+#![allow(
+    clippy::needless_pass_by_value,
+    reason = "cucumber hands captured step arguments over by value"
+)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;

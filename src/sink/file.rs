@@ -20,9 +20,11 @@ use crate::{Event, TelemetryError, TelemetrySink};
 ///   wrong event.
 ///
 /// The write happens on the calling task: one append into the page cache
-/// costs a few microseconds, less than handing it to another thread.
+/// costs a few microseconds, less than handing it to another thread (see
+/// `docs/benchmarks.md`). [`FileSink::buffered`] gathers events and writes
+/// many lines at once, for tools that record a lot.
 ///
-/// Clones share one open file.
+/// Clones share one open file (and, when buffered, one buffer).
 ///
 /// # Example
 ///
@@ -48,19 +50,25 @@ pub struct FileSink {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
+    /// Bytes to gather before writing; 0 means write-through.
+    capacity: usize,
     state: Mutex<State>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    /// Opened at the first emit; kept open after.
+    /// Opened at the first write; kept open after.
     file: Option<File>,
     /// The last write was cut short: the file ends in a fragment of a line.
     torn: bool,
+    /// Whole lines not yet written. Reused, so the steady state allocates
+    /// nothing here.
+    buf: Vec<u8>,
 }
 
 impl FileSink {
-    /// A sink that will append to `path`. Touches nothing on disk.
+    /// A write-through sink that will append to `path`. Touches nothing on
+    /// disk.
     ///
     /// # Example
     ///
@@ -70,9 +78,44 @@ impl FileSink {
     /// ```
     #[must_use]
     pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self::with_capacity(path.into(), 0)
+    }
+
+    /// A buffered sink: events are gathered in memory and written, whole
+    /// lines only and with one `write(2)`, when `capacity` bytes have built
+    /// up, at [`flush`](TelemetrySink::flush), and (best effort) when the last
+    /// clone is dropped. Touches nothing on disk until then.
+    ///
+    /// Use it for tools that record many events per run; `flush` before
+    /// exit. After `flush` returns `Ok`, every event accepted so far is on
+    /// disk. Up to `capacity` bytes of events are lost if the process is
+    /// killed before that.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::{Event, FileSink, TelemetrySink};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("events.jsonl");
+    /// let sink = FileSink::buffered(&path, 64 * 1024);
+    /// sink.emit(&Event::new("build", "mytool", "1.0.0", "00".repeat(32))).await?;
+    /// assert!(!path.exists()); // still in memory
+    /// sink.flush().await?;
+    /// assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+    /// # Ok::<(), rtb_telemetry::TelemetryError>(()) }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn buffered(path: impl Into<PathBuf>, capacity: usize) -> Self {
+        Self::with_capacity(path.into(), capacity.max(1))
+    }
+
+    fn with_capacity(path: PathBuf, capacity: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
-                path: path.into(),
+                path,
+                capacity,
                 state: Mutex::default(),
             }),
         }
@@ -90,22 +133,20 @@ impl FileSink {
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
+}
 
+impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
-        // Nothing in the critical section can leave `State` inconsistent.
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        // Every critical section leaves `State` consistent between calls.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn err(&self, action: &'static str, source: io::Error) -> TelemetryError {
-        TelemetryError::io(action, &self.inner.path, source)
+        TelemetryError::io(action, &self.path, source)
     }
 
     fn open(&self) -> Result<File, TelemetryError> {
-        let path = &self.inner.path;
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent)
                 .map_err(|e| self.err("create the parent directory of", e))?;
         }
@@ -113,49 +154,105 @@ impl FileSink {
         options.append(true).create(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
-        options.open(path).map_err(|e| self.err("open", e))
+        options.open(&self.path).map_err(|e| self.err("open", e))
     }
 
-    /// Appends `line` (which ends in `\n`) with one write.
-    fn append(&self, line: &mut Vec<u8>) -> Result<(), TelemetryError> {
-        let mut guard = self.lock();
-        let state = &mut *guard;
+    /// Writes `state.buf` (whole lines) to the file. On error the lines not
+    /// written in full stay in `buf`; a line cut short is kept whole and the
+    /// file is marked torn, so the next write first ends the fragment.
+    fn write_out(&self, state: &mut State) -> Result<(), TelemetryError> {
+        if state.buf.is_empty() {
+            return Ok(());
+        }
         let file = match &mut state.file {
             Some(file) => file,
             slot @ None => slot.insert(self.open()?),
         };
-        let torn = &mut state.torn;
-        if *torn {
-            line.insert(0, b'\n');
+        if state.torn {
+            // One byte on its own: the fragment must end before any line.
+            write_all(file, b"\n").map_err(|(_, e)| self.err("write to", e))?;
+            state.torn = false;
         }
-        let mut written = 0;
-        while written < line.len() {
-            match file.write(&line[written..]) {
-                Ok(0) => {
-                    *torn |= written > 0;
-                    return Err(self.err("write to", io::ErrorKind::WriteZero.into()));
-                }
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    *torn |= written > 0;
-                    return Err(self.err("write to", e));
-                }
+        match write_all(file, &state.buf) {
+            Ok(()) => {
+                state.buf.clear();
+                Ok(())
+            }
+            Err((written, e)) => {
+                let line_start = state.buf[..written]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
+                state.torn = written > line_start;
+                state.buf.drain(..line_start);
+                Err(self.err("write to", e))
             }
         }
-        *torn = false;
-        Ok(())
     }
+}
+
+/// `Write::write_all`, but reporting how much was written before an error.
+fn write_all(file: &mut File, bytes: &[u8]) -> Result<(), (usize, io::Error)> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match file.write(&bytes[written..]) {
+            Ok(0) => return Err((written, io::ErrorKind::WriteZero.into())),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((written, e)),
+        }
+    }
+    Ok(())
 }
 
 impl TelemetrySink for FileSink {
     async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
-        let mut line = Vec::with_capacity(256);
-        serde_json::to_writer(&mut line, event).map_err(|e| TelemetryError::Serde {
-            event: event.name.clone(),
-            message: e.to_string(),
-        })?;
-        line.push(b'\n');
-        self.append(&mut line)
+        let inner = &*self.inner;
+        let mut guard = inner.lock();
+        let state = &mut *guard;
+        let mark = state.buf.len();
+        if let Err(e) = serde_json::to_writer(&mut state.buf, event) {
+            state.buf.truncate(mark);
+            return Err(TelemetryError::Serde {
+                event: event.name.clone(),
+                message: e.to_string(),
+            });
+        }
+        state.buf.push(b'\n');
+        if state.buf.len() < inner.capacity {
+            return Ok(()); // buffered: accepted
+        }
+        let line_len = state.buf.len() - mark;
+        let result = inner.write_out(state);
+        if result.is_err() {
+            // This event is not accepted (the caller sees the error); lines
+            // accepted before it stay buffered for the next write. In
+            // write-through mode there are none.
+            let keep = state.buf.len().saturating_sub(line_len);
+            state.buf.truncate(keep);
+        }
+        result
+    }
+
+    /// Writes buffered lines, then asks the OS to put the file's data on disk
+    /// (`fsync`). After `Ok`, every accepted event is on disk.
+    async fn flush(&self) -> Result<(), TelemetryError> {
+        let inner = &*self.inner;
+        let mut state = inner.lock();
+        inner.write_out(&mut state)?;
+        match &state.file {
+            Some(file) => file.sync_data().map_err(|e| inner.err("sync", e)),
+            None => Ok(()), // nothing was ever written
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Best effort: a buffered sink dropped without `flush` still writes
+        // what it holds. Nobody is left to report an error to.
+        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let mut state = std::mem::take(state);
+        let _ = self.write_out(&mut state);
     }
 }

@@ -129,3 +129,62 @@ fn many_tasks_on_a_multi_thread_runtime_lose_and_tear_nothing() {
     expected.sort();
     assert_eq!(names, expected);
 }
+
+fn names_in(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<Event>(l).expect("a whole line").name)
+        .collect()
+}
+
+#[test]
+fn buffered_sink_writes_at_capacity_and_at_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let one_line = serde_json::to_string(&event("0")).unwrap().len() + 1;
+    // Room for two lines before the third one triggers a write.
+    let sink = FileSink::buffered(&path, one_line * 3);
+    block_on(async {
+        sink.emit(&event("0")).await.unwrap();
+        sink.emit(&event("1")).await.unwrap();
+        assert!(!path.exists(), "nothing written below capacity");
+        sink.emit(&event("2")).await.unwrap();
+        assert_eq!(names_in(&path), ["0", "1", "2"]);
+        sink.emit(&event("3")).await.unwrap();
+        assert_eq!(names_in(&path).len(), 3, "3 is buffered");
+        sink.flush().await.unwrap();
+    });
+    assert_eq!(names_in(&path), ["0", "1", "2", "3"]);
+}
+
+#[test]
+fn dropping_the_last_buffered_clone_writes_what_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let sink = FileSink::buffered(&path, 1 << 20);
+    let clone = sink.clone();
+    block_on(sink.emit(&event("kept"))).unwrap();
+    drop(sink);
+    assert!(!path.exists(), "a clone still holds the buffer");
+    drop(clone);
+    assert_eq!(names_in(&path), ["kept"]);
+}
+
+#[test]
+fn a_buffered_event_that_cannot_be_written_is_refused_and_earlier_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("logs");
+    std::fs::write(&blocker, "in the way").unwrap();
+    let path = blocker.join("events.jsonl");
+    let one_line = serde_json::to_string(&event("0")).unwrap().len() + 1;
+    let sink = FileSink::buffered(&path, one_line * 2);
+    block_on(async {
+        sink.emit(&event("accepted")).await.unwrap();
+        // The second reaches capacity, the write fails: refused, not kept.
+        assert!(sink.emit(&event("refused")).await.is_err());
+        std::fs::remove_file(&blocker).unwrap();
+        sink.flush().await.unwrap();
+    });
+    assert_eq!(names_in(&path), ["accepted"]);
+}

@@ -1,7 +1,8 @@
 //! The crate's one error type.
 
+use std::fmt;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use miette::Diagnostic;
 
@@ -11,6 +12,10 @@ use miette::Diagnostic;
 /// [miette](https://docs.rs/miette) code (`rtb::telemetry::…`) and a help
 /// line that tells the user what to do. Telemetry errors are meant to be
 /// logged or ignored by the host tool, never to stop it.
+///
+/// The details sit behind a `Box`, so `Result<(), TelemetryError>` is two
+/// words and dropping an `Ok` costs nothing: this is what lets a disabled
+/// `record` compile to no instructions at all (see `docs/zero-cost.md`).
 ///
 /// # Example
 ///
@@ -26,33 +31,141 @@ use miette::Diagnostic;
 /// assert!(err.to_string().contains("/var/lib/mytool/events.jsonl"));
 /// assert_eq!(err.code().unwrap().to_string(), "rtb::telemetry::io");
 /// assert!(err.help().is_some());
+/// if let TelemetryError::Io(io) = &err {
+///     assert_eq!(io.kind(), std::io::ErrorKind::PermissionDenied);
+/// }
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TelemetryError {
     /// A sink could not read or write the file system.
-    #[error("telemetry sink I/O error: could not {action} `{}`: {source}", path.display())]
-    Io {
-        /// What the sink was doing, e.g. `"open"`, `"create the directory of"`.
-        action: &'static str,
-        /// The path it was doing it to.
-        path: PathBuf,
-        /// The underlying operating-system error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(Box<IoError>),
     /// An event could not be turned into its wire format.
-    #[error("telemetry serialisation error for event `{event}`: {message}")]
-    Serde {
-        /// The name of the event that failed.
-        event: String,
-        /// What the serialiser reported.
-        message: String,
-    },
+    #[error(transparent)]
+    Serde(Box<SerdeError>),
+}
+
+/// The details of [`TelemetryError::Io`]: what the sink was doing, to which
+/// path, and what the operating system said.
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::TelemetryError;
+///
+/// let err = TelemetryError::io("write to", "out.jsonl", std::io::ErrorKind::StorageFull.into());
+/// let TelemetryError::Io(io) = err else { unreachable!() };
+/// assert_eq!(io.action(), "write to");
+/// assert_eq!(io.path(), std::path::Path::new("out.jsonl"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("telemetry sink I/O error: could not {action} `{}`: {source}", path.display())]
+pub struct IoError {
+    action: &'static str,
+    path: PathBuf,
+    source: io::Error,
+}
+
+impl IoError {
+    /// What the sink was doing, e.g. `"open"` or `"write to"`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::TelemetryError;
+    /// let TelemetryError::Io(io) = TelemetryError::io("open", "x", std::io::ErrorKind::NotFound.into())
+    /// else { unreachable!() };
+    /// assert_eq!(io.action(), "open");
+    /// ```
+    #[must_use]
+    pub fn action(&self) -> &'static str {
+        self.action
+    }
+
+    /// The path it was doing it to.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::TelemetryError;
+    /// let TelemetryError::Io(io) = TelemetryError::io("open", "x", std::io::ErrorKind::NotFound.into())
+    /// else { unreachable!() };
+    /// assert_eq!(io.path(), std::path::Path::new("x"));
+    /// ```
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The kind of the operating-system error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::TelemetryError;
+    /// let TelemetryError::Io(io) = TelemetryError::io("open", "x", std::io::ErrorKind::NotFound.into())
+    /// else { unreachable!() };
+    /// assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> io::ErrorKind {
+        self.source.kind()
+    }
+}
+
+/// The details of [`TelemetryError::Serde`]: which event, and what the
+/// serialiser said.
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::TelemetryError;
+///
+/// let TelemetryError::Serde(e) = TelemetryError::serde("build", "key must be a string")
+/// else { unreachable!() };
+/// assert_eq!(e.event(), "build");
+/// assert_eq!(e.message(), "key must be a string");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("telemetry serialisation error for event `{event}`: {message}")]
+pub struct SerdeError {
+    event: String,
+    message: String,
+}
+
+impl SerdeError {
+    /// The name of the event that could not be serialised.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::TelemetryError;
+    /// let TelemetryError::Serde(e) = TelemetryError::serde("build", "oops") else { unreachable!() };
+    /// assert_eq!(e.event(), "build");
+    /// ```
+    #[must_use]
+    pub fn event(&self) -> &str {
+        &self.event
+    }
+
+    /// What the serialiser reported.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::TelemetryError;
+    /// let TelemetryError::Serde(e) = TelemetryError::serde("build", "oops") else { unreachable!() };
+    /// assert_eq!(e.message(), "oops");
+    /// ```
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl TelemetryError {
-    /// Builds an [`TelemetryError::Io`] for a custom sink.
+    /// An I/O error, e.g. from a custom sink.
     ///
     /// `action` is a verb phrase that fits "could not {action} `{path}`".
     ///
@@ -61,21 +174,39 @@ impl TelemetryError {
     /// ```
     /// use rtb_telemetry::TelemetryError;
     ///
-    /// let err = TelemetryError::io("write", "out.jsonl", std::io::ErrorKind::StorageFull.into());
-    /// assert!(err.to_string().starts_with("telemetry sink I/O error: could not write `out.jsonl`"));
+    /// let err = TelemetryError::io("write to", "out.jsonl", std::io::ErrorKind::StorageFull.into());
+    /// assert!(err.to_string().starts_with("telemetry sink I/O error: could not write to `out.jsonl`"));
     /// ```
     #[must_use]
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Self::Io {
+        Self::Io(Box::new(IoError {
             action,
             path: path.into(),
             source,
-        }
+        }))
     }
 
-    fn io_help(source: &io::Error) -> &'static str {
+    /// A serialisation error for the event named `event`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::TelemetryError;
+    ///
+    /// let err = TelemetryError::serde("build", "key must be a string");
+    /// assert!(err.to_string().contains("`build`"));
+    /// ```
+    #[must_use]
+    pub fn serde(event: impl Into<String>, message: impl fmt::Display) -> Self {
+        Self::Serde(Box::new(SerdeError {
+            event: event.into(),
+            message: message.to_string(),
+        }))
+    }
+
+    fn io_help(kind: io::ErrorKind) -> &'static str {
         use io::ErrorKind as K;
-        match source.kind() {
+        match kind {
             K::PermissionDenied | K::ReadOnlyFilesystem => {
                 "the telemetry file or its directory is not writable by this user; \
                  choose a path the tool may write to, or fix its permissions"
@@ -105,20 +236,20 @@ impl TelemetryError {
 }
 
 impl Diagnostic for TelemetryError {
-    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         let code = match self {
-            Self::Io { .. } => "rtb::telemetry::io",
-            Self::Serde { .. } => "rtb::telemetry::serde",
+            Self::Io(_) => "rtb::telemetry::io",
+            Self::Serde(_) => "rtb::telemetry::serde",
         };
         Some(Box::new(code))
     }
 
-    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         let help = match self {
-            Self::Io { source, .. } => Self::io_help(source),
-            Self::Serde { .. } => {
-                "the event could not be encoded as JSON; this is a bug in the sink \
-                 or in a custom attribute type, please report it"
+            Self::Io(e) => Self::io_help(e.kind()),
+            Self::Serde(_) => {
+                "the event could not be encoded as JSON; this is a bug in the sink, \
+                 please report it"
             }
         };
         Some(Box::new(help))

@@ -1,7 +1,6 @@
 //! The event: what one telemetry record carries, and its wire shape.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, Serializer};
@@ -141,36 +140,76 @@ fn sorted<S: Serializer>(attrs: &HashMap<String, String>, ser: S) -> Result<S::O
 /// never substitutes a made-up time: every instant from year 0 to 9999 gives
 /// exact RFC 3339. A clock set outside that range (which RFC 3339 cannot
 /// express) is written in ISO 8601's expanded-year form, e.g. `+10000-…`,
-/// which is still the true reading of the clock.
+/// which is still the true reading of the clock. Sub-microsecond digits are
+/// truncated towards the past.
 pub(crate) fn rfc3339_utc(time: SystemTime) -> String {
-    // Nanoseconds relative to the epoch, floor-divided into whole seconds
-    // and microseconds, so instants before 1970 come out right too.
-    let total = |d: std::time::Duration| {
-        i128::from(d.as_secs()) * 1_000_000_000 + i128::from(d.subsec_nanos())
-    };
-    let nanos = match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => total(after),
-        Err(before) => -total(before.duration()),
-    };
-    let secs = nanos.div_euclid(1_000_000_000);
-    let micros = nanos.rem_euclid(1_000_000_000) / 1_000;
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
+    let (days, sod, micros) = split(time);
     let (year, month, day) = civil_from_days(days);
-    let mut out = String::with_capacity(27);
-    if (0..=9999).contains(&year) {
-        let _ = write!(out, "{year:04}");
-    } else {
-        let _ = write!(out, "{year:+05}");
+    let (hour, minute, second) = (sod / 3600, sod / 60 % 60, sod % 60);
+    if let Ok(year @ 0..=9999) = u32::try_from(year) {
+        // The common case, without the formatting machinery: a third of the
+        // cost of an enabled `record` went there.
+        let mut out = *b"0000-00-00T00:00:00.000000Z";
+        digits(&mut out[0..4], year);
+        digits(&mut out[5..7], month);
+        digits(&mut out[8..10], day);
+        digits(&mut out[11..13], hour);
+        digits(&mut out[14..16], minute);
+        digits(&mut out[17..19], second);
+        digits(&mut out[20..26], micros);
+        // Always ASCII; were it not, the general path below says the same.
+        if let Ok(text) = std::str::from_utf8(&out) {
+            return text.to_owned();
+        }
     }
-    let _ = write!(
-        out,
-        "-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    );
-    out
+    format!("{year:+05}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{micros:06}Z")
+}
+
+/// Writes `value` as zero-padded decimal into all of `out`.
+fn digits(out: &mut [u8], mut value: u32) {
+    for slot in out.iter_mut().rev() {
+        // `value % 10` is a single decimal digit.
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// (days since 1970-01-01, second of the day, microsecond), floored.
+#[expect(
+    clippy::cast_possible_wrap,
+    reason = "u64 seconds / 86 400 < 2^48 fits i64"
+)]
+fn split(time: SystemTime) -> (i64, u32, u32) {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => {
+            let secs = after.as_secs();
+            (
+                (secs / 86_400) as i64,
+                (secs % 86_400) as u32,
+                after.subsec_micros(),
+            )
+        }
+        Err(before) => {
+            // The instant is -(secs + nanos / 10^9). Flooring to a whole
+            // microsecond rounds the magnitude up.
+            let before = before.duration();
+            let mut secs = before.as_secs();
+            let mut up = before.subsec_nanos().div_ceil(1_000); // 0..=1_000_000
+            if up == 1_000_000 {
+                secs = secs.saturating_add(1);
+                up = 0;
+            }
+            // -(secs + up µs) = -(secs + 1) + (10^6 - up) µs when up > 0.
+            let (whole, micros) = if up == 0 {
+                (secs, 0)
+            } else {
+                (secs.saturating_add(1), 1_000_000 - up)
+            };
+            let days_back = whole.div_ceil(86_400);
+            let sod = (86_400 - whole % 86_400) % 86_400;
+            (-(days_back as i64), sod as u32, micros)
+        }
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
@@ -179,7 +218,7 @@ pub(crate) fn rfc3339_utc(time: SystemTime) -> String {
     clippy::cast_sign_loss,
     reason = "month is in [1, 12] and day in [1, 31] by construction"
 )]
-fn civil_from_days(days: i128) -> (i128, u32, u32) {
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097); // [0, 146096]
@@ -188,6 +227,6 @@ fn civil_from_days(days: i128) -> (i128, u32, u32) {
     let mp = (5 * doy + 2) / 153; // [0, 11]
     let day = doy - (153 * mp + 2) / 5 + 1; // [1, 31]
     let month = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
-    let year = yoe + era * 400 + i128::from(month <= 2);
+    let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month as u32, day as u32)
 }

@@ -21,7 +21,7 @@ pub mod sink;
 
 pub use builder::TelemetryContextBuilder;
 pub use context::TelemetryContext;
-pub use error::TelemetryError;
+pub use error::{IoError, SerdeError, TelemetryError};
 pub use event::Event;
 pub use machine::MachineId;
 pub use policy::{CollectionPolicy, Disabled, Enabled, Policy, RuntimePolicy};

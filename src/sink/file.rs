@@ -213,10 +213,7 @@ impl TelemetrySink for FileSink {
         let mark = state.buf.len();
         if let Err(e) = serde_json::to_writer(&mut state.buf, event) {
             state.buf.truncate(mark);
-            return Err(TelemetryError::Serde {
-                event: event.name.clone(),
-                message: e.to_string(),
-            });
+            return Err(TelemetryError::serde(&event.name, e));
         }
         state.buf.push(b'\n');
         if state.buf.len() < inner.capacity {

@@ -12,10 +12,10 @@ fn event(name: &str) -> Event {
 }
 
 fn assert_io_error_names(err: &TelemetryError, path: &Path) {
-    let TelemetryError::Io { path: err_path, .. } = err else {
+    let TelemetryError::Io(io) = err else {
         panic!("expected an Io error, got {err:?}");
     };
-    assert_eq!(err_path, path);
+    assert_eq!(io.path(), path);
     let message = err.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert_eq!(err.code().unwrap().to_string(), "rtb::telemetry::io");

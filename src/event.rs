@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::ser::Formatter;
 
 /// One telemetry record: which command ran, for which tool and version, on
 /// which (salted, hashed) machine, and when.
@@ -127,6 +128,49 @@ impl Event {
     pub fn at(mut self, time: SystemTime) -> Self {
         self.timestamp_utc = rfc3339_utc(time);
         self
+    }
+}
+
+/// Appends `event` to `out` as one JSON Lines record: the JSON object and a
+/// `\n`, with nothing inside that any common reader takes for a line break.
+///
+/// serde_json already escapes `\n`, `\r` and the other C0 controls
+/// (ESC among them); this also escapes DEL, the C1 controls U+0080–U+009F
+/// (U+0085 is a line break to some readers, U+009B a terminal escape) and
+/// U+2028/U+2029, which Python's `str.splitlines` and pre-ES2019 JavaScript
+/// split lines on. The result is still standard JSON and reads back to the
+/// same event.
+pub(crate) fn write_json_line(out: &mut Vec<u8>, event: &Event) -> serde_json::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(&mut *out, LineSafe);
+    event.serialize(&mut ser)?;
+    out.push(b'\n');
+    Ok(())
+}
+
+/// serde_json's compact formatter, plus `\u` escapes for DEL, the C1
+/// controls, and U+2028/U+2029.
+struct LineSafe;
+
+impl Formatter for LineSafe {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        // DEL is 7F; the C1 controls are C2 80..C2 9F in UTF-8; U+2028 and
+        // U+2029 are E2 80 A8/A9. Most fragments contain none of these bytes.
+        if !fragment.bytes().any(|b| matches!(b, 0x7F | 0xC2 | 0xE2)) {
+            return writer.write_all(fragment.as_bytes());
+        }
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}') {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+                start = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
     }
 }
 

@@ -211,11 +211,10 @@ impl TelemetrySink for FileSink {
         let mut guard = inner.lock();
         let state = &mut *guard;
         let mark = state.buf.len();
-        if let Err(e) = serde_json::to_writer(&mut state.buf, event) {
+        if let Err(e) = crate::event::write_json_line(&mut state.buf, event) {
             state.buf.truncate(mark);
             return Err(TelemetryError::serde(&event.name, e));
         }
-        state.buf.push(b'\n');
         if state.buf.len() < inner.capacity {
             return Ok(()); // buffered: accepted
         }

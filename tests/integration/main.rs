@@ -7,4 +7,5 @@ mod disabled;
 mod erased;
 mod event;
 mod file_sink;
+mod hostile;
 mod support;

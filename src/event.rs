@@ -134,7 +134,7 @@ impl Event {
 /// Appends `event` to `out` as one JSON Lines record: the JSON object and a
 /// `\n`, with nothing inside that any common reader takes for a line break.
 ///
-/// serde_json already escapes `\n`, `\r` and the other C0 controls
+/// `serde_json` already escapes `\n`, `\r` and the other C0 controls
 /// (ESC among them); this also escapes DEL, the C1 controls U+0080–U+009F
 /// (U+0085 is a line break to some readers, U+009B a terminal escape) and
 /// U+2028/U+2029, which Python's `str.splitlines` and pre-ES2019 JavaScript
@@ -147,7 +147,7 @@ pub(crate) fn write_json_line(out: &mut Vec<u8>, event: &Event) -> serde_json::R
     Ok(())
 }
 
-/// serde_json's compact formatter, plus `\u` escapes for DEL, the C1
+/// `serde_json`'s compact formatter, plus `\u` escapes for DEL, the C1
 /// controls, and U+2028/U+2029.
 struct LineSafe;
 

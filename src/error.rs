@@ -49,6 +49,10 @@ pub enum TelemetryError {
 /// The details of [`TelemetryError::Io`]: what the sink was doing, to which
 /// path, and what the operating system said.
 ///
+/// The message names the action and the path; the operating system's reason
+/// is the error's [`source`](std::error::Error::source), which miette and
+/// most error reporters print as the cause.
+///
 /// # Example
 ///
 /// ```
@@ -60,7 +64,7 @@ pub enum TelemetryError {
 /// assert_eq!(io.path(), std::path::Path::new("out.jsonl"));
 /// ```
 #[derive(Debug, thiserror::Error)]
-#[error("telemetry sink I/O error: could not {action} `{}`: {source}", path.display())]
+#[error("telemetry sink I/O error: could not {action} `{}`", path.display())]
 pub struct IoError {
     action: &'static str,
     path: PathBuf,
@@ -207,7 +211,11 @@ impl TelemetryError {
     fn io_help(kind: io::ErrorKind) -> &'static str {
         use io::ErrorKind as K;
         match kind {
-            K::PermissionDenied | K::ReadOnlyFilesystem => {
+            K::ReadOnlyFilesystem => {
+                "the file system holding the telemetry path is mounted read-only; \
+                 choose a path on a writable disk"
+            }
+            K::PermissionDenied => {
                 "the telemetry file or its directory is not writable by this user; \
                  choose a path the tool may write to, or fix its permissions"
             }

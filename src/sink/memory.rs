@@ -107,3 +107,32 @@ impl TelemetrySink for MemorySink {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future as _;
+
+    use super::*;
+
+    #[test]
+    fn keeps_working_after_a_thread_panicked_holding_the_lock() {
+        let sink = MemorySink::new();
+        let store = Arc::clone(&sink.events);
+        let result = std::thread::spawn(move || {
+            let _guard = store.lock().unwrap();
+            panic!("poisoning the lock on purpose");
+        })
+        .join();
+        assert!(result.is_err());
+        assert!(sink.events.is_poisoned());
+
+        let event = Event::new("after", "t", "v", "m");
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let emitted = std::pin::pin!(sink.emit(&event)).poll(&mut cx);
+        assert!(matches!(emitted, std::task::Poll::Ready(Ok(()))));
+        assert_eq!(sink.len(), 1);
+        assert_eq!(sink.snapshot()[0].name, "after");
+        sink.clear();
+        assert!(sink.is_empty());
+    }
+}

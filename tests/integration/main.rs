@@ -5,7 +5,10 @@
 mod acceptance;
 mod disabled;
 mod erased;
+mod errors;
 mod event;
+mod faults;
 mod file_sink;
 mod hostile;
+mod processes;
 mod support;

@@ -1,0 +1,163 @@
+//! Faults: a full disk and a read-only file system, for real (a tiny tmpfs
+//! mounted by the test when it runs as root). Where that is impossible the
+//! test says so on stderr and returns; it never passes silently.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use miette::Diagnostic;
+use rtb_telemetry::{Event, FileSink, TelemetryError, TelemetrySink};
+
+use crate::support::block_on;
+
+/// A tmpfs mounted for one test, unmounted on drop.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(options: &str) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed (needs root): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Self { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+fn skip(test: &str, why: &str) {
+    eprintln!("SKIPPED {test}: {why}");
+}
+
+fn event(name: &str, pad: usize) -> Event {
+    Event::new(name, "mytool", "1.0.0", "ab".repeat(32)).with_attr("pad", "x".repeat(pad))
+}
+
+fn assert_names_path(err: &TelemetryError, path: &Path) {
+    let TelemetryError::Io(io) = err else {
+        panic!("expected an Io error, got {err:?}")
+    };
+    assert_eq!(io.path(), path);
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+    assert_eq!(err.code().unwrap().to_string(), "rtb::telemetry::io");
+    assert!(err.help().is_some());
+}
+
+/// Every line of `path` that parses as an event, and how many did not.
+fn read_events(path: &Path) -> (Vec<String>, usize) {
+    let text = std::fs::read(path).unwrap();
+    let text = String::from_utf8_lossy(&text);
+    let mut names = Vec::new();
+    let mut broken = 0;
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        match serde_json::from_str::<Event>(line) {
+            Ok(e) => names.push(e.name),
+            Err(_) => broken += 1,
+        }
+    }
+    (names, broken)
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_loses_or_tears_no_accepted_event() {
+    let fs = match Tmpfs::mount("size=64k") {
+        Ok(fs) => fs,
+        Err(why) => return skip("full disk", &why),
+    };
+    let path: PathBuf = fs.path().join("events.jsonl");
+    let filler = fs.path().join("filler");
+    std::fs::write(&filler, vec![0_u8; 16 * 1024]).unwrap();
+
+    let sink = FileSink::new(&path);
+    let mut accepted = Vec::new();
+    let mut failure = None;
+    // 5 000-byte events: the disk fills part-way through one, a short write.
+    for i in 0..100 {
+        let name = format!("e{i}");
+        match block_on(sink.emit(&event(&name, 5_000))) {
+            Ok(()) => accepted.push(name),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let err = failure.expect("a 64 KiB disk fills up");
+    assert_names_path(&err, &path);
+    let TelemetryError::Io(io) = &err else {
+        unreachable!()
+    };
+    assert_eq!(io.kind(), std::io::ErrorKind::StorageFull, "{err}");
+    assert!(!accepted.is_empty());
+
+    // Space comes back; recording goes on.
+    std::fs::remove_file(&filler).unwrap();
+    block_on(sink.emit(&event("after", 10))).unwrap();
+    accepted.push("after".into());
+
+    let (names, broken) = read_events(&path);
+    eprintln!(
+        "full disk: {} accepted, {broken} torn fragment(s) on disk",
+        accepted.len()
+    );
+    assert_eq!(
+        names, accepted,
+        "every accepted event, once, in order; nothing else"
+    );
+    assert!(
+        broken <= 1,
+        "at most the one torn fragment, which parses as nothing"
+    );
+}
+
+#[test]
+fn a_read_only_file_system_is_a_clear_error() {
+    let fs = match Tmpfs::mount("ro,size=64k") {
+        Ok(fs) => fs,
+        Err(why) => return skip("read-only file system", &why),
+    };
+    let path = fs.path().join("events.jsonl");
+    let err = block_on(FileSink::new(&path).emit(&event("e", 0))).unwrap_err();
+    assert_names_path(&err, &path);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_file_is_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    std::fs::write(&path, "").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    // Root ignores permission bits, so this only bites for other users.
+    if std::fs::OpenOptions::new().append(true).open(&path).is_ok() {
+        return skip(
+            "read-only file",
+            "this user may write a 0444 file (root); the read-only mount test covers it",
+        );
+    }
+    let err = block_on(FileSink::new(&path).emit(&event("e", 0))).unwrap_err();
+    assert_names_path(&err, &path);
+}

@@ -82,12 +82,7 @@ fn a_failed_open_is_retried_at_the_next_emit() {
     assert!(block_on(sink.emit(&event("lost"))).is_err());
     std::fs::remove_file(&blocker).unwrap();
     block_on(sink.emit(&event("kept"))).unwrap();
-    let text = std::fs::read_to_string(&path).unwrap();
-    let names: Vec<String> = text
-        .lines()
-        .map(|l| serde_json::from_str::<Event>(l).unwrap().name)
-        .collect();
-    assert_eq!(names, ["kept"]);
+    assert_eq!(names_in(&path), ["kept"]);
 }
 
 #[test]
@@ -117,11 +112,7 @@ fn many_tasks_on_a_multi_thread_runtime_lose_and_tear_nothing() {
             h.await.unwrap();
         }
     });
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut names: Vec<String> = text
-        .lines()
-        .map(|l| serde_json::from_str::<Event>(l).expect("a whole line").name)
-        .collect();
+    let mut names = names_in(&path);
     names.sort();
     let mut expected: Vec<String> = (0..TASKS)
         .flat_map(|t| (0..EACH).map(move |i| format!("{t}-{i}")))

@@ -44,6 +44,27 @@ pub enum TelemetryError {
     /// An event could not be turned into its wire format.
     #[error(transparent)]
     Serde(Box<SerdeError>),
+    /// Telemetry is set up in a way that cannot work, e.g. there is no home
+    /// directory for the consent file.
+    #[error(transparent)]
+    Config(Box<ConfigError>),
+}
+
+/// The details of [`TelemetryError::Config`].
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::TelemetryError;
+///
+/// let err = TelemetryError::config("no home directory", "set HOME");
+/// assert_eq!(err.to_string(), "telemetry configuration error: no home directory");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("telemetry configuration error: {message}")]
+pub struct ConfigError {
+    message: String,
+    help: &'static str,
 }
 
 /// The details of [`TelemetryError::Io`]: what the sink was doing, to which
@@ -208,6 +229,25 @@ impl TelemetryError {
         }))
     }
 
+    /// A configuration error: what is wrong, and what to do about it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use miette::Diagnostic;
+    /// use rtb_telemetry::TelemetryError;
+    ///
+    /// let err = TelemetryError::config("no home directory", "set HOME");
+    /// assert_eq!(err.help().unwrap().to_string(), "set HOME");
+    /// ```
+    #[must_use]
+    pub fn config(message: impl Into<String>, help: &'static str) -> Self {
+        Self::Config(Box::new(ConfigError {
+            message: message.into(),
+            help,
+        }))
+    }
+
     fn io_help(kind: io::ErrorKind) -> &'static str {
         use io::ErrorKind as K;
         match kind {
@@ -248,6 +288,7 @@ impl Diagnostic for TelemetryError {
         let code = match self {
             Self::Io(_) => "rtb::telemetry::io",
             Self::Serde(_) => "rtb::telemetry::serde",
+            Self::Config(_) => "rtb::telemetry::config",
         };
         Some(Box::new(code))
     }
@@ -259,6 +300,7 @@ impl Diagnostic for TelemetryError {
                 "the event could not be encoded as JSON; this is a bug in the sink, \
                  please report it"
             }
+            Self::Config(e) => e.help,
         };
         Some(Box::new(help))
     }

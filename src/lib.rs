@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod builder;
+pub mod consent;
 mod context;
 pub mod erased;
 mod error;
@@ -21,8 +22,8 @@ pub mod sink;
 
 pub use builder::TelemetryContextBuilder;
 pub use context::TelemetryContext;
-pub use error::{IoError, SerdeError, TelemetryError};
+pub use error::{ConfigError, IoError, SerdeError, TelemetryError};
 pub use event::Event;
 pub use machine::MachineId;
 pub use policy::{CollectionPolicy, Disabled, Enabled, Policy, RuntimePolicy};
-pub use sink::{FileSink, MemorySink, NoopSink, TelemetrySink};
+pub use sink::{DebugSink, FileSink, MemorySink, NoopSink, TelemetrySink, ToolSink};

@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use crate::{Event, TelemetryError};
 
+mod debug;
 mod file;
 mod memory;
 mod noop;
 
+pub use debug::{DebugSink, ToolSink};
 pub use file::FileSink;
 pub use memory::MemorySink;
 pub use noop::NoopSink;

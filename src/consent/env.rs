@@ -1,0 +1,149 @@
+//! What the environment says: opt-out variables, debug mode, CI.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::CollectionPolicy;
+
+/// Reads one environment variable; [`std::env::var_os`] in real use, a map
+/// in tests.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+
+/// The process environment, as an [`EnvLookup`].
+pub(crate) fn process_env(name: &str) -> Option<OsString> {
+    std::env::var_os(name)
+}
+
+/// `true` when `value` is set to something other than empty, `0` or `false`
+/// (any case): the `DO_NOT_TRACK` convention.
+pub(crate) fn truthy(value: Option<OsString>) -> bool {
+    value.is_some_and(|v| {
+        let v = v.to_string_lossy();
+        let v = v.trim();
+        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
+    })
+}
+
+/// The prefix of a tool's variables: its name upper-cased, with every
+/// character that is not ASCII alphanumeric turned into `_`.
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::consent::env_prefix;
+///
+/// assert_eq!(env_prefix("mytool"), "MYTOOL");
+/// assert_eq!(env_prefix("my-tool.rs"), "MY_TOOL_RS");
+/// ```
+#[must_use]
+pub fn env_prefix(tool: &str) -> String {
+    tool.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Variables whose presence means "running in CI", across common providers.
+const CI_VARIABLES: &[&str] = &[
+    "CI",
+    "CONTINUOUS_INTEGRATION",
+    "BUILD_NUMBER",
+    "RUN_ID",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "TF_BUILD",
+    "JENKINS_URL",
+    "BUILDKITE",
+    "CIRCLECI",
+    "TRAVIS",
+    "TEAMCITY_VERSION",
+    "BITBUCKET_BUILD_NUMBER",
+    "CODEBUILD_BUILD_ID",
+    "DRONE",
+    "APPVEYOR",
+];
+
+/// `true` when any common CI variable is set (and, for the generic `CI` and
+/// `CONTINUOUS_INTEGRATION`, not set to `0`/`false`/empty).
+pub(crate) fn in_ci(env: EnvLookup<'_>) -> bool {
+    CI_VARIABLES.iter().any(|name| match *name {
+        "CI" | "CONTINUOUS_INTEGRATION" => truthy(env(name)),
+        _ => env(name).is_some(),
+    })
+}
+
+/// Who decided the effective policy.
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::consent::PolicySource;
+///
+/// let source = PolicySource::ToolVariable("MYTOOL_TELEMETRY_DISABLED".into());
+/// assert_eq!(source.to_string(), "the environment variable MYTOOL_TELEMETRY_DISABLED");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicySource {
+    /// `DO_NOT_TRACK` is set (to anything but empty, `0` or `false`).
+    DoNotTrack,
+    /// `<TOOL>_TELEMETRY_DISABLED` is set; holds the variable's name.
+    ToolVariable(String),
+    /// The user's stored decision, in this file.
+    StoredDecision(PathBuf),
+    /// No decision is stored in this file (or it does not exist): off.
+    Undecided(PathBuf),
+    /// The file exists but cannot be used, so it counts as undecided: off.
+    Unreadable {
+        /// The consent file.
+        path: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+}
+
+impl fmt::Display for PolicySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DoNotTrack => f.write_str("the environment variable DO_NOT_TRACK"),
+            Self::ToolVariable(name) => write!(f, "the environment variable {name}"),
+            Self::StoredDecision(path) => write!(f, "the decision stored in {}", path.display()),
+            Self::Undecided(path) => write!(
+                f,
+                "no decision yet (none stored in {}); telemetry is off until you enable it",
+                path.display()
+            ),
+            Self::Unreadable { path, reason } => write!(
+                f,
+                "no usable decision: {} is unreadable ({reason}), so it counts as undecided",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// The policy in force, and who decided it.
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::consent::ConsentStore;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = ConsentStore::at("mytool", dir.path().join("consent.json"), dir.path().join("data"));
+/// let effective = store.effective_policy_with(&|_| None); // an empty environment
+/// assert!(!effective.policy.is_enabled()); // undecided means off
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    /// Enabled or disabled.
+    pub policy: CollectionPolicy,
+    /// Who decided.
+    pub source: PolicySource,
+}

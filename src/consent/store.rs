@@ -374,7 +374,25 @@ impl ConsentStore {
         self.salt_with(base, &env::process_env)
     }
 
-    pub(crate) fn salt_with(
+    /// [`salt`](Self::salt) with the environment read through `env`.
+    ///
+    /// # Errors
+    ///
+    /// As [`salt`](Self::salt).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::consent::ConsentStore;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let store = ConsentStore::at("mytool", dir.path().join("c.json"), dir.path().join("d"));
+    /// assert_eq!(store.salt_with("mytool-v1", &|_| None)?, None); // not opted in
+    /// store.enable()?;
+    /// let salt = store.salt_with("mytool-v1", &|_| None)?.unwrap();
+    /// assert!(salt.starts_with("mytool-v1:"));
+    /// # Ok::<(), rtb_telemetry::TelemetryError>(())
+    /// ```
+    pub fn salt_with(
         &self,
         base: &str,
         env: EnvLookup<'_>,

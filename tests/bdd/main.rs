@@ -3,6 +3,7 @@
 //! A `harness = false` test target: it fails the test run when any step
 //! fails, is skipped, or has no definition.
 
+mod consent_steps;
 mod steps;
 
 use cucumber::World as _;

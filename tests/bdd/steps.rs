@@ -23,6 +23,7 @@ pub(crate) struct TelemetryWorld {
     dir: Option<tempfile::TempDir>,
     file: Option<PathBuf>,
     ids: Vec<String>,
+    pub(crate) consent: crate::consent_steps::ConsentWorld,
 }
 
 impl TelemetryWorld {

@@ -1,0 +1,85 @@
+Feature: Consent and conventions — the run-time half of the two-level opt-in
+  Users decide at run time. Environment variables only ever turn telemetry
+  off; nothing is collected before a decision.
+
+  Scenario Outline: C1 — the effective policy follows the precedence table
+    Given a tool "mytool" whose stored decision is <stored>
+    And DO_NOT_TRACK is <dnt>
+    And MYTOOL_TELEMETRY_DISABLED is <tool_var>
+    When the effective policy is resolved
+    Then telemetry is <policy>
+    And it was decided by <source>
+
+    Examples:
+      | stored    | dnt     | tool_var | policy   | source                    |
+      | none      | unset   | unset    | disabled | no decision               |
+      | enabled   | unset   | unset    | enabled  | the stored decision       |
+      | disabled  | unset   | unset    | disabled | the stored decision       |
+      | enabled   | "1"     | unset    | disabled | DO_NOT_TRACK              |
+      | enabled   | "true"  | unset    | disabled | DO_NOT_TRACK              |
+      | enabled   | "yes"   | "1"      | disabled | DO_NOT_TRACK              |
+      | enabled   | "0"     | unset    | enabled  | the stored decision       |
+      | enabled   | "false" | unset    | enabled  | the stored decision       |
+      | enabled   | ""      | unset    | enabled  | the stored decision       |
+      | enabled   | unset   | "1"      | disabled | MYTOOL_TELEMETRY_DISABLED |
+      | enabled   | unset   | "0"      | disabled | MYTOOL_TELEMETRY_DISABLED |
+      | enabled   | "0"     | ""       | disabled | MYTOOL_TELEMETRY_DISABLED |
+      | none      | "0"     | "false"  | disabled | MYTOOL_TELEMETRY_DISABLED |
+      | none      | "0"     | unset    | disabled | no decision               |
+      | corrupt   | unset   | unset    | disabled | an unreadable file        |
+
+  Scenario: C2 — a corrupt consent file never crashes the tool and status says so
+    Given a tool "mytool" whose stored decision is corrupt
+    When the user runs "telemetry status"
+    Then the output starts with "telemetry: disabled"
+    And the output mentions "unreadable"
+    And the output mentions the consent file
+    When the user runs "telemetry enable"
+    Then telemetry is enabled
+
+  Scenario: C3 — reset forgets the decision, deletes local data and rotates the identity
+    Given a tool "mytool" whose stored decision is none
+    When the user runs "telemetry enable"
+    And the tool records "run" through its local file
+    And the anonymous id is noted
+    And the user runs "telemetry reset"
+    Then telemetry is disabled
+    And the tool's local telemetry data is gone
+    When the user runs "telemetry enable"
+    Then the anonymous id differs from the noted one
+
+  Scenario: C4 — the first-run notice is shown once, on a terminal, outside CI
+    Given a tool "mytool" whose stored decision is none
+    When the notice is offered on an interactive terminal
+    Then the notice was shown
+    When the notice is offered on an interactive terminal
+    Then the notice was not shown
+    And telemetry is disabled
+
+  Scenario Outline: C5 — the notice stays silent in CI and off a terminal
+    Given a tool "mytool" whose stored decision is none
+    And <variable> is <value>
+    When the notice is offered on <where>
+    Then the notice was not shown
+    And no consent file exists
+
+    Examples:
+      | variable       | value  | where                   |
+      | CI             | "true" | an interactive terminal |
+      | GITHUB_ACTIONS | "true" | an interactive terminal |
+      | JENKINS_URL    | "http" | an interactive terminal |
+      | CI             | unset  | a pipe                  |
+
+  Scenario: C6 — nothing is collected or written before a decision
+    Given a tool "mytool" whose stored decision is none
+    When the tool records "run" through its local file
+    Then no consent file exists
+    And the tool's local telemetry data is gone
+
+  Scenario: C7 — debug mode prints events instead of writing them
+    Given a tool "mytool" whose stored decision is enabled
+    And MYTOOL_TELEMETRY_DEBUG is "1"
+    When the tool records "run" through its local file
+    Then the tool's local telemetry data is gone
+    When the user runs "telemetry status"
+    Then the output mentions "stderr only"

@@ -1,0 +1,239 @@
+//! Steps for `features/consent.feature`.
+#![allow(
+    clippy::needless_pass_by_value,
+    reason = "cucumber hands captured step arguments over by value"
+)]
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+
+use cucumber::{given, then, when};
+use rtb_telemetry::FileSink;
+use rtb_telemetry::consent::{ConsentStore, Effective, PolicySource, TelemetryCommand};
+
+use crate::steps::TelemetryWorld;
+
+const SALT: &str = "mytool-bdd";
+
+/// The consent part of the world: a store in a temporary directory and a
+/// fake environment.
+#[derive(Debug, Default)]
+pub(crate) struct ConsentWorld {
+    /// Keeps the temporary directory alive for the scenario.
+    _dir: Option<tempfile::TempDir>,
+    effective: Option<Effective>,
+    store: Option<ConsentStore>,
+    env: HashMap<String, String>,
+    output: String,
+    noted_id: Option<String>,
+    notice_shown: Option<bool>,
+}
+
+impl ConsentWorld {
+    fn store(&self) -> &ConsentStore {
+        self.store.as_ref().expect("a Given step creates the store")
+    }
+
+    fn lookup(&self) -> impl Fn(&str) -> Option<OsString> + '_ {
+        |name| self.env.get(name).map(OsString::from)
+    }
+
+    fn run(&mut self, verb: TelemetryCommand) -> String {
+        let store = self.store();
+        let dest = store.events_path().display().to_string();
+        verb.run_with(store, SALT, &dest, &self.lookup())
+            .expect("the verb succeeds")
+    }
+
+    fn current_id(&mut self) -> Option<String> {
+        let status = self.run(TelemetryCommand::Status);
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("anonymous id: "))
+            .map(str::to_owned)
+    }
+}
+
+/// `"value"` → `Some(value)`; `unset` → `None`.
+fn value(cell: &str) -> Option<String> {
+    cell.strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .map(str::to_owned)
+}
+
+#[given(regex = r#"^a tool "([^"]+)" whose stored decision is (none|enabled|disabled|corrupt)$"#)]
+fn a_tool(world: &mut TelemetryWorld, tool: String, stored: String) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = ConsentStore::at(
+        &tool,
+        dir.path().join("config/telemetry.json"),
+        dir.path().join("data"),
+    );
+    match stored.as_str() {
+        "enabled" => store.enable().expect("enable"),
+        "disabled" => store.disable().expect("disable"),
+        "corrupt" => {
+            std::fs::create_dir_all(store.file().parent().unwrap()).unwrap();
+            std::fs::write(store.file(), "{ this is not json").unwrap();
+        }
+        _ => {}
+    }
+    world.consent = ConsentWorld {
+        _dir: Some(dir),
+        store: Some(store),
+        ..ConsentWorld::default()
+    };
+}
+
+#[given(regex = r#"^([A-Z_]+) is (unset|"[^"]*")$"#)]
+fn variable(world: &mut TelemetryWorld, name: String, cell: String) {
+    match value(&cell) {
+        Some(v) => world.consent.env.insert(name, v),
+        None => world.consent.env.remove(&name),
+    };
+}
+
+#[when("the effective policy is resolved")]
+fn resolve(world: &mut TelemetryWorld) {
+    let effective = world
+        .consent
+        .store()
+        .effective_policy_with(&world.consent.lookup());
+    world.consent.effective = Some(effective);
+}
+
+#[when(regex = r#"^the user runs "telemetry (status|enable|disable|reset)"$"#)]
+fn user_runs(world: &mut TelemetryWorld, verb: String) {
+    let verb = match verb.as_str() {
+        "status" => TelemetryCommand::Status,
+        "enable" => TelemetryCommand::Enable,
+        "disable" => TelemetryCommand::Disable,
+        _ => TelemetryCommand::Reset,
+    };
+    world.consent.output = world.consent.run(verb);
+}
+
+#[when(expr = "the tool records {string} through its local file")]
+async fn records_locally(world: &mut TelemetryWorld, name: String) {
+    let consent = &world.consent;
+    let store = consent.store();
+    let ctx = store
+        .context_with(
+            "1.0.0",
+            SALT,
+            FileSink::new(store.events_path()),
+            &consent.lookup(),
+        )
+        .expect("a context");
+    ctx.record(&name).await.expect("record");
+    ctx.flush().await.expect("flush");
+}
+
+#[when("the anonymous id is noted")]
+fn note_id(world: &mut TelemetryWorld) {
+    world.consent.noted_id = Some(world.consent.current_id().expect("an id while enabled"));
+}
+
+#[when(regex = r"^the notice is offered on (an interactive terminal|a pipe)$")]
+fn offer_notice(world: &mut TelemetryWorld, place: String) {
+    let interactive = place == "an interactive terminal";
+    let mut out = Vec::new();
+    let consent = &world.consent;
+    let shown = consent
+        .store()
+        .show_notice_once_with(1, "mytool notice", interactive, &consent.lookup(), &mut out)
+        .expect("the notice helper succeeds");
+    assert_eq!(
+        shown,
+        !out.is_empty(),
+        "shown exactly when something was printed"
+    );
+    world.consent.notice_shown = Some(shown);
+}
+
+#[then(regex = r"^telemetry is (enabled|disabled)$")]
+fn telemetry_is(world: &mut TelemetryWorld, state: String) {
+    let effective = world
+        .consent
+        .store()
+        .effective_policy_with(&world.consent.lookup());
+    assert_eq!(
+        effective.policy.is_enabled(),
+        state == "enabled",
+        "{effective:?}"
+    );
+}
+
+#[then(regex = r"^it was decided by (.+)$")]
+fn decided_by(world: &mut TelemetryWorld, source: String) {
+    let effective = world
+        .consent
+        .effective
+        .clone()
+        .expect("the policy was resolved");
+    let ok = match (source.as_str(), &effective.source) {
+        ("DO_NOT_TRACK", PolicySource::DoNotTrack) => true,
+        ("MYTOOL_TELEMETRY_DISABLED", PolicySource::ToolVariable(v)) => {
+            v == "MYTOOL_TELEMETRY_DISABLED"
+        }
+        ("the stored decision", PolicySource::StoredDecision(p))
+        | ("no decision", PolicySource::Undecided(p))
+        | ("an unreadable file", PolicySource::Unreadable { path: p, .. }) => {
+            p == world.consent.store().file()
+        }
+        _ => false,
+    };
+    assert!(ok, "expected {source}, got {:?}", effective.source);
+}
+
+#[then(expr = "the output starts with {string}")]
+fn output_starts(world: &mut TelemetryWorld, start: String) {
+    assert!(
+        world.consent.output.starts_with(&start),
+        "{}",
+        world.consent.output
+    );
+}
+
+#[then(expr = "the output mentions {string}")]
+fn output_mentions(world: &mut TelemetryWorld, text: String) {
+    assert!(
+        world.consent.output.contains(&text),
+        "{}",
+        world.consent.output
+    );
+}
+
+#[then("the output mentions the consent file")]
+fn output_mentions_file(world: &mut TelemetryWorld) {
+    let file = world.consent.store().file().display().to_string();
+    assert!(
+        world.consent.output.contains(&file),
+        "{}",
+        world.consent.output
+    );
+}
+
+#[then("the tool's local telemetry data is gone")]
+fn data_gone(world: &mut TelemetryWorld) {
+    let data = world.consent.store().data_dir();
+    assert!(!data.exists(), "{} exists", data.display());
+}
+
+#[then("the anonymous id differs from the noted one")]
+fn id_rotated(world: &mut TelemetryWorld) {
+    let now = world.consent.current_id().expect("an id while enabled");
+    let before = world.consent.noted_id.clone().expect("an id was noted");
+    assert_ne!(now, before);
+}
+
+#[then(regex = r"^the notice was (shown|not shown)$")]
+fn notice_was(world: &mut TelemetryWorld, what: String) {
+    assert_eq!(world.consent.notice_shown, Some(what == "shown"));
+}
+
+#[then("no consent file exists")]
+fn no_file(world: &mut TelemetryWorld) {
+    let file = world.consent.store().file();
+    assert!(!file.exists(), "{} exists", file.display());
+}

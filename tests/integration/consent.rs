@@ -1,0 +1,179 @@
+//! The consent store's files: permissions, atomicity, the nonce, XDG.
+
+use std::ffi::OsString;
+use std::process::Command;
+
+use rtb_telemetry::consent::{ConsentStore, Decision, PolicySource};
+use rtb_telemetry::{FileSink, MachineId, MemorySink};
+
+use crate::support::block_on;
+
+fn no_env(_: &str) -> Option<OsString> {
+    None
+}
+
+fn store_in(dir: &tempfile::TempDir) -> ConsentStore {
+    ConsentStore::at(
+        "mytool",
+        dir.path().join("config/telemetry.json"),
+        dir.path().join("data"),
+    )
+}
+
+#[cfg(unix)]
+#[test]
+fn the_consent_file_is_private_and_written_without_leftovers() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir);
+    store.enable().unwrap();
+    store.disable().unwrap();
+    let mode = std::fs::metadata(store.file())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let entries: Vec<_> = std::fs::read_dir(store.file().parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        entries,
+        [OsString::from("telemetry.json")],
+        "no temporary file left"
+    );
+    assert_eq!(store.load().unwrap().state, Decision::Disabled);
+}
+
+#[test]
+fn the_nonce_exists_only_once_enabled_and_survives_disable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir);
+    let mut out = Vec::new();
+    store
+        .show_notice_once_with(1, "notice", true, &no_env, &mut out)
+        .unwrap();
+    assert_eq!(
+        store.load().unwrap().install_id,
+        None,
+        "the notice creates no id"
+    );
+    store.disable().unwrap();
+    assert_eq!(
+        store.load().unwrap().install_id,
+        None,
+        "opting out creates no id"
+    );
+    assert_eq!(store.salt_with("base", &no_env).unwrap(), None);
+
+    store.enable().unwrap();
+    let nonce = store.load().unwrap().install_id.expect("created on enable");
+    assert_eq!(
+        store.salt_with("base", &no_env).unwrap(),
+        Some(format!("base:{nonce}"))
+    );
+    store.disable().unwrap();
+    store.enable().unwrap();
+    assert_eq!(
+        store.load().unwrap().install_id,
+        Some(nonce.clone()),
+        "stable until reset"
+    );
+
+    // The context's events carry the id derived from exactly that salt.
+    let memory = MemorySink::new();
+    let ctx = store
+        .context_with("1.0.0", "base", memory.clone(), &no_env)
+        .unwrap();
+    block_on(ctx.record("run")).unwrap();
+    assert_eq!(
+        memory.snapshot()[0].machine_id,
+        MachineId::derive(&format!("base:{nonce}"))
+    );
+}
+
+#[test]
+fn a_newer_or_corrupt_file_counts_as_undecided_and_a_decision_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir);
+    std::fs::create_dir_all(store.file().parent().unwrap()).unwrap();
+    std::fs::write(store.file(), r#"{"version":2,"state":"enabled"}"#).unwrap();
+    let effective = store.effective_policy_with(&no_env);
+    assert!(!effective.policy.is_enabled());
+    let PolicySource::Unreadable { reason, .. } = &effective.source else {
+        panic!("{effective:?}")
+    };
+    assert!(reason.contains("format version 2"), "{reason}");
+    store.enable().unwrap();
+    assert!(store.effective_policy_with(&no_env).policy.is_enabled());
+}
+
+#[test]
+fn reset_deletes_data_and_decision_and_is_harmless_when_there_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir);
+    store.reset().unwrap(); // nothing to delete
+    store.enable().unwrap();
+    let ctx = store
+        .context_with("1.0.0", "salt", FileSink::new(store.events_path()), &no_env)
+        .unwrap();
+    block_on(ctx.record("run")).unwrap();
+    assert!(store.events_path().exists());
+    store.reset().unwrap();
+    assert!(!store.file().exists());
+    assert!(!store.data_dir().exists());
+}
+
+#[test]
+fn debug_mode_routes_events_away_from_the_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir);
+    store.enable().unwrap();
+    let memory = MemorySink::new();
+    let debug = |name: &str| (name == "MYTOOL_TELEMETRY_DEBUG").then(|| OsString::from("1"));
+    let ctx = store
+        .context_with("1.0.0", "salt", memory.clone(), &debug)
+        .unwrap();
+    block_on(ctx.record("run")).unwrap();
+    assert!(memory.is_empty(), "debug mode writes nothing");
+    let ctx = store
+        .context_with("1.0.0", "salt", memory.clone(), &no_env)
+        .unwrap();
+    block_on(ctx.record("run")).unwrap();
+    assert_eq!(memory.len(), 1);
+}
+
+#[test]
+fn platform_directories_honour_xdg() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(exe)
+        .args(["--exact", "consent::xdg_child", "--ignored", "--nocapture"])
+        .env("XDG_CONFIG_HOME", dir.path().join("cfg"))
+        .env("XDG_DATA_HOME", dir.path().join("share"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let expected_file = dir.path().join("cfg/mytool/telemetry.json");
+    let expected_data = dir.path().join("share/mytool/telemetry");
+    assert!(
+        stdout.contains(&format!("file={}", expected_file.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("data={}", expected_data.display())),
+        "{stdout}"
+    );
+}
+
+/// Run by `platform_directories_honour_xdg` with XDG variables set.
+#[test]
+#[ignore = "a helper: platform_directories_honour_xdg runs it"]
+fn xdg_child() {
+    let store = ConsentStore::new("mytool").unwrap();
+    println!("file={}", store.file().display());
+    println!("data={}", store.data_dir().display());
+}

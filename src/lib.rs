@@ -10,6 +10,7 @@
 //! - [`Event`], [`MachineId`], [`TelemetryError`].
 #![forbid(unsafe_code)]
 
+mod background;
 pub mod builder;
 pub mod consent;
 mod context;
@@ -20,6 +21,7 @@ mod machine;
 mod policy;
 pub mod sink;
 
+pub use background::{Background, BackgroundBuilder};
 pub use builder::TelemetryContextBuilder;
 pub use context::TelemetryContext;
 pub use error::{ConfigError, IoError, SerdeError, TelemetryError};

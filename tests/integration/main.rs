@@ -3,6 +3,7 @@
 //! `acceptance` holds the spec's T1–T12, named after their ids.
 
 mod acceptance;
+mod background;
 mod consent;
 mod disabled;
 mod erased;

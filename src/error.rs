@@ -48,6 +48,60 @@ pub enum TelemetryError {
     /// directory for the consent file.
     #[error(transparent)]
     Config(Box<ConfigError>),
+    /// A remote collector did not accept a batch of events.
+    #[error(transparent)]
+    Delivery(Box<DeliveryError>),
+}
+
+/// The details of [`TelemetryError::Delivery`]: which endpoint, what
+/// happened, and the HTTP status if there was one. Never holds a header.
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::TelemetryError;
+///
+/// let err = TelemetryError::delivery("https://collector.example/v1/logs", Some(400), "bad request");
+/// let TelemetryError::Delivery(d) = &err else { unreachable!() };
+/// assert_eq!(d.status(), Some(400));
+/// assert!(err.to_string().contains("collector.example"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("telemetry delivery to `{endpoint}` failed: {reason}")]
+pub struct DeliveryError {
+    endpoint: String,
+    status: Option<u16>,
+    reason: String,
+}
+
+impl DeliveryError {
+    /// The endpoint the batch was sent to.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::TelemetryError;
+    /// let TelemetryError::Delivery(d) = TelemetryError::delivery("http://x", None, "refused") else { unreachable!() };
+    /// assert_eq!(d.endpoint(), "http://x");
+    /// ```
+    #[must_use]
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The HTTP status of the last answer, if there was one.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::TelemetryError;
+    /// let TelemetryError::Delivery(d) = TelemetryError::delivery("http://x", Some(503), "busy") else { unreachable!() };
+    /// assert_eq!(d.status(), Some(503));
+    /// ```
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
 }
 
 /// The details of [`TelemetryError::Config`].
@@ -248,6 +302,29 @@ impl TelemetryError {
         }))
     }
 
+    /// A delivery error for `endpoint`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::TelemetryError;
+    ///
+    /// let err = TelemetryError::delivery("http://127.0.0.1:9/", None, "connection refused");
+    /// assert!(err.to_string().ends_with("connection refused"));
+    /// ```
+    #[must_use]
+    pub fn delivery(
+        endpoint: impl Into<String>,
+        status: Option<u16>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self::Delivery(Box::new(DeliveryError {
+            endpoint: endpoint.into(),
+            status,
+            reason: reason.into(),
+        }))
+    }
+
     fn io_help(kind: io::ErrorKind) -> &'static str {
         use io::ErrorKind as K;
         match kind {
@@ -289,6 +366,7 @@ impl Diagnostic for TelemetryError {
             Self::Io(_) => "rtb::telemetry::io",
             Self::Serde(_) => "rtb::telemetry::serde",
             Self::Config(_) => "rtb::telemetry::config",
+            Self::Delivery(_) => "rtb::telemetry::delivery",
         };
         Some(Box::new(code))
     }
@@ -301,6 +379,16 @@ impl Diagnostic for TelemetryError {
                  please report it"
             }
             Self::Config(e) => e.help,
+            Self::Delivery(e) => match e.status {
+                Some(400..=499) => {
+                    "the collector refused the events; check the endpoint URL and the API key \
+                     or headers the tool was configured with"
+                }
+                _ => {
+                    "the collector could not be reached or failed; the events of this batch \
+                     were dropped. Check the endpoint, or turn telemetry off"
+                }
+            },
         };
         Some(Box::new(help))
     }

@@ -147,6 +147,25 @@ pub(crate) fn write_json_line(out: &mut Vec<u8>, event: &Event) -> serde_json::R
     Ok(())
 }
 
+/// Appends `events` to `out` as one JSON array whose elements are exactly the
+/// objects [`write_json_line`] writes.
+#[cfg_attr(
+    not(feature = "http"),
+    allow(dead_code, reason = "used by the http feature")
+)]
+pub(crate) fn write_json_array(out: &mut Vec<u8>, events: &[Event]) -> serde_json::Result<()> {
+    out.push(b'[');
+    for (i, event) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_line(out, event)?;
+        out.pop(); // the line's `\n`
+    }
+    out.push(b']');
+    Ok(())
+}
+
 /// `serde_json`'s compact formatter, plus `\u` escapes for DEL, the C1
 /// controls, and U+2028/U+2029.
 struct LineSafe;

@@ -19,12 +19,14 @@ mod error;
 mod event;
 mod machine;
 mod policy;
+#[cfg(feature = "http")]
+pub mod remote;
 pub mod sink;
 
 pub use background::{Background, BackgroundBuilder};
 pub use builder::TelemetryContextBuilder;
 pub use context::TelemetryContext;
-pub use error::{ConfigError, IoError, SerdeError, TelemetryError};
+pub use error::{ConfigError, DeliveryError, IoError, SerdeError, TelemetryError};
 pub use event::Event;
 pub use machine::MachineId;
 pub use policy::{CollectionPolicy, Disabled, Enabled, Policy, RuntimePolicy};

@@ -12,5 +12,9 @@ mod event;
 mod faults;
 mod file_sink;
 mod hostile;
+#[cfg(feature = "http")]
+mod http_sink;
+#[cfg(feature = "http")]
+mod loopback;
 mod processes;
 mod support;

@@ -1,0 +1,184 @@
+//! `HttpSink` against real servers on loopback: what it sends, and faults.
+//!
+//! Time bounds here are hang checks with wide margins, not speed claims.
+
+use std::time::{Duration, Instant};
+
+use rtb_telemetry::remote::{HttpSink, Retry};
+use rtb_telemetry::{Background, Event, TelemetryError, TelemetrySink};
+
+use crate::loopback::{Answer, Server, refused_url};
+use crate::support::block_on;
+
+fn event(name: &str) -> Event {
+    Event::new(name, "mytool", "1.0.0", "ab".repeat(32)).with_attr("outcome", "ok")
+}
+
+fn fast_retry() -> Retry {
+    Retry {
+        attempts: 3,
+        first_delay: Duration::from_millis(20),
+        max_delay: Duration::from_secs(2),
+    }
+}
+
+fn sink(url: &str) -> HttpSink {
+    HttpSink::builder(format!("{url}/v1/events"))
+        .header("x-api-key", "s3cr3t-key")
+        .retry(fast_retry())
+        .connect_timeout(Duration::from_millis(500))
+        .request_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap()
+}
+
+fn delivered(server: &Server) -> Vec<Vec<Event>> {
+    server
+        .requests()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("a JSON array of events"))
+        .collect()
+}
+
+#[test]
+fn posts_a_json_array_of_file_sink_shaped_events_with_its_headers() {
+    let server = Server::start(vec![]);
+    let http = sink(&server.url);
+    let events = [event("a"), event("b\u{2028}c")];
+    block_on(async {
+        for e in &events {
+            http.emit(e).await.unwrap();
+        }
+        assert!(server.requests().is_empty(), "batched until flush");
+        http.flush().await.unwrap();
+    });
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    assert_eq!(r.path, "/v1/events");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("x-api-key"), Some("s3cr3t-key"));
+    assert_eq!(delivered(&server), [events.to_vec()]);
+    // Each element is byte for byte a FileSink line (without its newline).
+    let mut line = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = rtb_telemetry::FileSink::new(dir.path().join("e.jsonl"));
+    block_on(file.emit(&events[0])).unwrap();
+    line.extend(std::fs::read(dir.path().join("e.jsonl")).unwrap());
+    line.pop();
+    let body = String::from_utf8(r.body.clone()).unwrap();
+    assert!(
+        body.starts_with(&format!("[{}", String::from_utf8(line).unwrap())),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_500_then_200_delivers_the_batch_exactly_once() {
+    let server = Server::start(vec![Answer::Status(500, vec![])]);
+    let http = sink(&server.url);
+    block_on(async {
+        http.emit(&event("once")).await.unwrap();
+        http.flush().await.unwrap();
+    });
+    let batches = delivered(&server);
+    assert_eq!(batches.len(), 2, "one failed try, one success");
+    assert_eq!(batches[0], batches[1], "the same batch, retried");
+    // Nothing more goes out: the batch was accepted once.
+    block_on(http.flush()).unwrap();
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn a_429_retry_after_is_honoured() {
+    let server = Server::start(vec![Answer::Status(429, vec![("retry-after", "1")])]);
+    let http = sink(&server.url);
+    let start = Instant::now();
+    block_on(async {
+        http.emit(&event("later")).await.unwrap();
+        http.flush().await.unwrap();
+    });
+    let waited = start.elapsed();
+    assert_eq!(server.requests().len(), 2);
+    assert!(
+        waited >= Duration::from_secs(1),
+        "waited Retry-After: {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(10), "bounded: {waited:?}");
+}
+
+#[test]
+fn other_4xx_are_not_retried_and_the_error_hides_the_headers() {
+    let server = Server::start(vec![Answer::Status(401, vec![])]);
+    let http = sink(&server.url);
+    let err = block_on(async {
+        http.emit(&event("denied")).await.unwrap();
+        http.flush().await.unwrap_err()
+    });
+    assert_eq!(server.requests().len(), 1, "no retry on 401");
+    let TelemetryError::Delivery(d) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(d.status(), Some(401));
+    for shown in [err.to_string(), format!("{err:?}"), format!("{http:?}")] {
+        assert!(!shown.contains("s3cr3t-key"), "the API key leaked: {shown}");
+    }
+    assert!(
+        format!("{http:?}").contains("x-api-key"),
+        "header names are shown"
+    );
+}
+
+#[test]
+fn connection_refused_fails_after_the_retries_in_bounded_time() {
+    let http = sink(&refused_url());
+    let start = Instant::now();
+    let err = block_on(async {
+        http.emit(&event("nobody")).await.unwrap();
+        http.flush().await.unwrap_err()
+    });
+    assert!(matches!(err, TelemetryError::Delivery(_)), "{err:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_holds_up_neither_flush_nor_exit() {
+    let server = Server::start(vec![Answer::Hang, Answer::Hang, Answer::Hang, Answer::Hang]);
+    let background = Background::builder(sink(&server.url))
+        .flush_deadline(Duration::from_millis(300))
+        .drain_deadline(Duration::from_millis(300))
+        .spawn()
+        .unwrap();
+    block_on(background.emit(&event("stuck"))).unwrap();
+    let start = Instant::now();
+    let _ = block_on(background.flush()); // may time out; must return
+    drop(background);
+    let waited = start.elapsed();
+    assert!(
+        waited < Duration::from_secs(3),
+        "flush + exit bounded: {waited:?}"
+    );
+    assert!(!server.requests().is_empty(), "the request was made");
+}
+
+#[test]
+fn overflow_behind_background_is_counted_and_memory_bounded() {
+    let server = Server::start(vec![Answer::Hang]);
+    let background = Background::builder(sink(&server.url))
+        .capacity(16)
+        .drain_deadline(Duration::from_millis(100))
+        .spawn()
+        .unwrap();
+    for i in 0..1000 {
+        block_on(background.emit(&event(&i.to_string()))).unwrap();
+    }
+    assert!(
+        background.dropped() >= 1000 - 16 - 2,
+        "dropped {}",
+        background.dropped()
+    );
+}

@@ -1,0 +1,130 @@
+//! A scripted HTTP/1.1 server on 127.0.0.1 that records what it receives.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One recorded request.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Request {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What the server does with one request.
+#[derive(Debug, Clone)]
+pub(crate) enum Answer {
+    Status(u16, Vec<(&'static str, &'static str)>),
+    /// Read the request, then never answer (hold the connection).
+    Hang,
+}
+
+pub(crate) struct Server {
+    pub(crate) url: String,
+    pub(crate) requests: Arc<Mutex<Vec<Request>>>,
+}
+
+impl Server {
+    /// Answers requests from `script` in order, then 200 to the rest.
+    pub(crate) fn start(script: Vec<Answer>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        let seen = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { break };
+                let seen = Arc::clone(&seen);
+                let script = Arc::clone(&script);
+                std::thread::spawn(move || serve(stream, &seen, &script));
+            }
+        });
+        Self { url, requests }
+    }
+
+    pub(crate) fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn serve(stream: TcpStream, seen: &Mutex<Vec<Request>>, script: &Mutex<VecDeque<Answer>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut stream = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((n, v)) = h.split_once(':') {
+                headers.push((n.trim().to_owned(), v.trim().to_owned()));
+            }
+        }
+        let len = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        seen.lock().unwrap().push(Request {
+            path,
+            headers,
+            body,
+        });
+        let answer = script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Answer::Status(200, vec![]));
+        match answer {
+            Answer::Hang => {
+                std::thread::sleep(Duration::from_secs(60));
+                return;
+            }
+            Answer::Status(code, extra) => {
+                let mut response = format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\n");
+                for (n, v) in extra {
+                    response.push_str(&format!("{n}: {v}\r\n"));
+                }
+                response.push_str("\r\n");
+                if stream.write_all(response.as_bytes()).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A URL on which nothing listens: connections are refused.
+pub(crate) fn refused_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}

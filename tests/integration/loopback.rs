@@ -1,6 +1,7 @@
 //! A scripted HTTP/1.1 server on 127.0.0.1 that records what it receives.
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -104,13 +105,13 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Request>>, script: &Mutex<VecDeque<
             .unwrap_or(Answer::Status(200, vec![]));
         match answer {
             Answer::Hang => {
-                std::thread::sleep(Duration::from_secs(60));
+                std::thread::sleep(Duration::from_mins(1));
                 return;
             }
             Answer::Status(code, extra) => {
                 let mut response = format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\n");
                 for (n, v) in extra {
-                    response.push_str(&format!("{n}: {v}\r\n"));
+                    let _ = write!(response, "{n}: {v}\r\n");
                 }
                 response.push_str("\r\n");
                 if stream.write_all(response.as_bytes()).is_err() {

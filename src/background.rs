@@ -274,12 +274,13 @@ impl<S: TelemetrySink + Send + 'static> TelemetrySink for Background<S> {
 }
 
 fn timed_out(deadline: Duration) -> TelemetryError {
-    TelemetryError::io(
-        "deliver telemetry within the flush deadline to",
-        "the background sink",
-        std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("not delivered within {} ms", deadline.as_millis()),
+    TelemetryError::delivery(
+        "the background delivery thread",
+        None,
+        format!(
+            "not delivered within the {} ms flush deadline; the events stay queued \
+             and are sent while the process runs",
+            deadline.as_millis()
         ),
     )
 }

@@ -11,7 +11,7 @@
 //! MYTOOL_TELEMETRY_ENDPOINT=http://127.0.0.1:8080/events cargo run --all-features --example mytool -- run
 //! ```
 //!
-//! With `MYTOOL_TELEMETRY_ENDPOINT` set, events are POSTed there by an
+//! With `MYTOOL_TELEMETRY_ENDPOINT` set, events are sent there by an
 //! `HttpSink` on a background thread; otherwise they go to a local file.
 //! Either way `run` never waits more than about half a second for telemetry.
 

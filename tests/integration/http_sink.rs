@@ -168,7 +168,14 @@ fn a_server_that_never_answers_holds_up_neither_flush_nor_exit() {
 #[test]
 fn overflow_behind_background_is_counted_and_memory_bounded() {
     let server = Server::start(vec![Answer::Hang]);
-    let background = Background::builder(sink(&server.url))
+    // One event per request: the first send blocks the thread on the
+    // server that never answers, and the queue fills behind it.
+    let http = HttpSink::builder(format!("{}/v1/events", server.url))
+        .max_batch(1)
+        .request_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let background = Background::builder(http)
         .capacity(16)
         .drain_deadline(Duration::from_millis(100))
         .spawn()

@@ -19,6 +19,7 @@ mod error;
 mod event;
 mod machine;
 mod policy;
+pub mod redact;
 #[cfg(feature = "http")]
 pub mod remote;
 pub mod sink;
@@ -30,4 +31,5 @@ pub use error::{ConfigError, DeliveryError, IoError, SerdeError, TelemetryError}
 pub use event::Event;
 pub use machine::MachineId;
 pub use policy::{CollectionPolicy, Disabled, Enabled, Policy, RuntimePolicy};
+pub use redact::Redact;
 pub use sink::{DebugSink, FileSink, MemorySink, NoopSink, TelemetrySink, ToolSink};

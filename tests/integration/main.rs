@@ -17,4 +17,5 @@ mod http_sink;
 #[cfg(feature = "http")]
 mod loopback;
 mod processes;
+mod redact;
 mod support;

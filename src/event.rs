@@ -275,6 +275,70 @@ fn split(time: SystemTime) -> (i64, u32, u32) {
     }
 }
 
+/// Nanoseconds since the Unix epoch of an RFC 3339 UTC timestamp of the form
+/// this crate writes (`YYYY-MM-DDTHH:MM:SS[.fraction]Z`), or `None` for any
+/// other form or a time before 1970.
+#[cfg_attr(
+    not(feature = "otlp"),
+    allow(dead_code, reason = "used by the otlp feature")
+)]
+pub(crate) fn unix_nanos(timestamp: &str) -> Option<u64> {
+    let b = timestamp.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u64> { timestamp.get(range)?.parse().ok() };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let rest = timestamp.get(19..)?;
+    let fraction = rest.strip_suffix('Z')?;
+    let nanos = match fraction.strip_prefix('.') {
+        None if fraction.is_empty() => 0,
+        Some(digits)
+            if (1..=9).contains(&digits.len()) && digits.bytes().all(|d| d.is_ascii_digit()) =>
+        {
+            digits.parse::<u64>().ok()? * 10_u64.pow(9 - u32::try_from(digits.len()).ok()?)
+        }
+        _ => return None,
+    };
+    let days = u64::try_from(days_from_civil(i64::try_from(year).ok()?, month, day)).ok()?;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+/// (year, month, day) to days since 1970-01-01; Howard Hinnant's algorithm.
+#[cfg_attr(
+    not(feature = "otlp"),
+    allow(dead_code, reason = "used by the otlp feature")
+)]
+fn days_from_civil(year: i64, month: u64, day: u64) -> i64 {
+    let (month, day) = (
+        i64::try_from(month).unwrap_or(1),
+        i64::try_from(day).unwrap_or(1),
+    );
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
 #[expect(
     clippy::cast_possible_truncation,

@@ -1,17 +1,15 @@
-//! `HttpSink`: events posted as a JSON array.
+//! `HttpSink`: events sent as a JSON array.
 
-use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
-
-use super::transport::{Retry, Transport};
+use super::batch::{Batcher, Options, builder_methods};
 use crate::{Event, TelemetryError, TelemetrySink};
 
-/// A sink that sends batches of events to a URL as a JSON array, each element
-/// the same object a `FileSink` line holds. HTTPS through rustls.
+/// A sink that sends batches of events to a URL as a JSON array (HTTP
+/// `POST`), each element the same object a `FileSink` line holds. HTTPS
+/// through rustls.
 ///
 /// `emit` adds the event to the batch (and sends it when it reaches the batch
 /// size); `flush` sends the batch. Sending blocks the calling thread, with
-/// connect and request timeouts and [`Retry`]: run it behind
+/// connect and request timeouts and [`Retry`](super::Retry): run it behind
 /// [`Background`](crate::Background), which calls `flush` whenever its queue
 /// runs dry.
 ///
@@ -34,9 +32,7 @@ use crate::{Event, TelemetryError, TelemetrySink};
 /// ```
 #[derive(Debug)]
 pub struct HttpSink {
-    transport: Transport,
-    max_batch: usize,
-    batch: Mutex<Vec<Event>>,
+    core: Batcher,
 }
 
 /// Configures an [`HttpSink`]; see [`HttpSink::builder`].
@@ -53,12 +49,7 @@ pub struct HttpSink {
 #[derive(Debug)]
 #[must_use = "nothing is sent until `.build()`"]
 pub struct HttpSinkBuilder {
-    endpoint: String,
-    headers: Vec<(String, String)>,
-    retry: Retry,
-    connect_timeout: Duration,
-    request_timeout: Duration,
-    max_batch: usize,
+    options: Options,
 }
 
 impl HttpSink {
@@ -72,16 +63,11 @@ impl HttpSink {
     /// ```
     pub fn builder(endpoint: impl Into<String>) -> HttpSinkBuilder {
         HttpSinkBuilder {
-            endpoint: endpoint.into(),
-            headers: Vec::new(),
-            retry: Retry::default(),
-            connect_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(5),
-            max_batch: 512,
+            options: Options::new(endpoint.into()),
         }
     }
 
-    /// The endpoint events are posted to.
+    /// The endpoint events are sent to.
     ///
     /// # Example
     ///
@@ -92,11 +78,7 @@ impl HttpSink {
     /// ```
     #[must_use]
     pub fn endpoint(&self) -> &str {
-        &self.transport.endpoint
-    }
-
-    fn take_batch(&self) -> Vec<Event> {
-        std::mem::take(&mut *self.batch.lock().unwrap_or_else(PoisonError::into_inner))
+        &self.core.transport.endpoint
     }
 
     fn send(&self, events: &[Event]) -> Result<(), TelemetryError> {
@@ -106,41 +88,12 @@ impl HttpSink {
         let mut body = Vec::with_capacity(256 * events.len());
         crate::event::write_json_array(&mut body, events)
             .map_err(|e| TelemetryError::serde("batch", e))?;
-        self.transport.post("application/json", &body)
+        self.core.transport.post("application/json", &body)
     }
 }
 
 impl HttpSinkBuilder {
-    /// Adds a header sent with every request, e.g. an API key. Its value
-    /// never appears in `Debug` output or errors.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// How retries are made (default: 4 attempts, 200 ms doubling, capped at 5 s).
-    pub fn retry(mut self, retry: Retry) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// The connect timeout (default 2 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// The whole-request timeout (default 5 s).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// The most events in one POST (default 512).
-    pub fn max_batch(mut self, events: usize) -> Self {
-        self.max_batch = events.max(1);
-        self
-    }
+    builder_methods!();
 
     /// Builds the sink. Touches nothing on the network.
     ///
@@ -150,56 +103,20 @@ impl HttpSinkBuilder {
     /// `https://` URL.
     pub fn build(self) -> Result<HttpSink, TelemetryError> {
         Ok(HttpSink {
-            transport: transport_for(
-                self.endpoint,
-                self.headers,
-                self.retry,
-                self.connect_timeout,
-                self.request_timeout,
-            )?,
-            max_batch: self.max_batch,
-            batch: Mutex::new(Vec::new()),
+            core: self.options.into_batcher()?,
         })
     }
 }
 
-pub(crate) fn transport_for(
-    endpoint: String,
-    headers: Vec<(String, String)>,
-    retry: Retry,
-    connect_timeout: Duration,
-    request_timeout: Duration,
-) -> Result<Transport, TelemetryError> {
-    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-        return Err(TelemetryError::config(
-            format!("the telemetry endpoint `{endpoint}` is not an http:// or https:// URL"),
-            "give the collector's full URL, e.g. https://collector.example.com:4318",
-        ));
-    }
-    Ok(Transport::new(
-        endpoint,
-        headers,
-        retry,
-        connect_timeout,
-        request_timeout,
-    ))
-}
-
 impl TelemetrySink for HttpSink {
     async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
-        let full = {
-            let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
-            batch.push(event.clone());
-            batch.len() >= self.max_batch
-        };
-        if full {
-            self.send(&self.take_batch())
-        } else {
-            Ok(())
+        match self.core.push(event) {
+            Some(full) => self.send(&full),
+            None => Ok(()),
         }
     }
 
     async fn flush(&self) -> Result<(), TelemetryError> {
-        self.send(&self.take_batch())
+        self.send(&self.core.take())
     }
 }

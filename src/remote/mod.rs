@@ -13,8 +13,13 @@
 //! # Ok::<(), rtb_telemetry::TelemetryError>(())
 //! ```
 
+mod batch;
 mod http;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod transport;
 
 pub use http::{HttpSink, HttpSinkBuilder};
+#[cfg(feature = "otlp")]
+pub use otlp::{OtlpSink, OtlpSinkBuilder};
 pub use transport::Retry;

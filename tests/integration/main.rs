@@ -16,6 +16,8 @@ mod hostile;
 mod http_sink;
 #[cfg(feature = "http")]
 mod loopback;
+#[cfg(feature = "otlp")]
+mod otlp_sink;
 mod processes;
 mod redact;
 mod support;

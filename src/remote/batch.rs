@@ -1,0 +1,112 @@
+//! What the remote sinks share: options, the batch, and the builder methods.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use super::transport::{Retry, Transport};
+use crate::{Event, TelemetryError};
+
+/// The settings every remote sink takes.
+#[derive(Debug)]
+pub(crate) struct Options {
+    pub(crate) endpoint: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) retry: Retry,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_batch: usize,
+}
+
+impl Options {
+    pub(crate) fn new(endpoint: String) -> Self {
+        Self {
+            endpoint,
+            headers: Vec::new(),
+            retry: Retry::default(),
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(5),
+            max_batch: 512,
+        }
+    }
+
+    pub(crate) fn into_batcher(self) -> Result<Batcher, TelemetryError> {
+        let endpoint = self.endpoint;
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            return Err(TelemetryError::config(
+                format!("the telemetry endpoint `{endpoint}` is not an http:// or https:// URL"),
+                "give the collector's full URL, e.g. https://collector.example.com:4318",
+            ));
+        }
+        Ok(Batcher {
+            transport: Transport::new(
+                endpoint,
+                self.headers,
+                self.retry,
+                self.connect_timeout,
+                self.request_timeout,
+            ),
+            max_batch: self.max_batch,
+            batch: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+/// A transport and the events waiting for it.
+#[derive(Debug)]
+pub(crate) struct Batcher {
+    pub(crate) transport: Transport,
+    max_batch: usize,
+    batch: Mutex<Vec<Event>>,
+}
+
+impl Batcher {
+    /// Adds `event`; returns the batch when it is full and must go now.
+    pub(crate) fn push(&self, event: &Event) -> Option<Vec<Event>> {
+        let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
+        batch.push(event.clone());
+        (batch.len() >= self.max_batch).then(|| std::mem::take(&mut *batch))
+    }
+
+    /// Takes everything waiting.
+    pub(crate) fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.batch.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// The builder methods both remote sinks' builders share.
+macro_rules! builder_methods {
+    () => {
+        /// Adds a header sent with every request, e.g. an API key. Its value
+        /// never appears in `Debug` output or errors.
+        pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+            self.options.headers.push((name.into(), value.into()));
+            self
+        }
+
+        /// How retries are made (default: 4 attempts, 200 ms doubling,
+        /// capped at 5 s).
+        pub fn retry(mut self, retry: $crate::remote::Retry) -> Self {
+            self.options.retry = retry;
+            self
+        }
+
+        /// The connect timeout (default 2 s).
+        pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.options.connect_timeout = timeout;
+            self
+        }
+
+        /// The whole-request timeout (default 5 s).
+        pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.options.request_timeout = timeout;
+            self
+        }
+
+        /// The most events in one request (default 512).
+        pub fn max_batch(mut self, events: usize) -> Self {
+            self.options.max_batch = events.max(1);
+            self
+        }
+    };
+}
+pub(crate) use builder_methods;

@@ -9,11 +9,14 @@
 //! MYTOOL_TELEMETRY_DEBUG=1 cargo run --all-features --example mytool -- run   # print, don't write
 //! MYTOOL_TELEMETRY_DISABLED=1 cargo run --all-features --example mytool -- telemetry status
 //! MYTOOL_TELEMETRY_ENDPOINT=http://127.0.0.1:8080/events cargo run --all-features --example mytool -- run
+//! OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 cargo run --all-features --example mytool -- run
 //! ```
 //!
-//! With `MYTOOL_TELEMETRY_ENDPOINT` set, events are sent there by an
-//! `HttpSink` on a background thread; otherwise they go to a local file.
-//! Either way `run` never waits more than about half a second for telemetry.
+//! Where events go, when telemetry is on: `MYTOOL_TELEMETRY_ENDPOINT` (JSON
+//! over HTTP, `HttpSink`), else `OTEL_EXPORTER_OTLP_ENDPOINT` and the other
+//! standard OTLP variables (`OtlpSink`), else a local file. Remote sinks run
+//! on a background thread behind redaction, and `run` never waits more than
+//! about half a second for telemetry.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,8 +24,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use rtb_telemetry::consent::{ConsentStore, TelemetryCommand};
-use rtb_telemetry::remote::HttpSink;
-use rtb_telemetry::{Background, FileSink, TelemetryError, erased};
+use rtb_telemetry::remote::{HttpSink, OtlpSink};
+use rtb_telemetry::{Background, FileSink, Redact, TelemetryError, TelemetrySink, erased};
 
 /// The salt that keeps mytool's anonymous ids unlinkable to other tools'.
 const SALT: &str = "mytool-telemetry-v1";
@@ -61,42 +64,69 @@ fn main() -> ExitCode {
     }
 }
 
-/// Where events go: the endpoint in `MYTOOL_TELEMETRY_ENDPOINT`, or the local
-/// file.
-fn destination(store: &ConsentStore) -> String {
-    std::env::var("MYTOOL_TELEMETRY_ENDPOINT")
-        .ok()
-        .filter(|url| !url.is_empty())
-        .unwrap_or_else(|| store.events_path().display().to_string())
+/// Where events go, when telemetry is on.
+enum Destination {
+    Http(String),
+    Otlp(OtlpSink),
+    File(std::path::PathBuf),
 }
 
-/// The sink for `destination`, chosen at run time, so it is erased.
-fn sink_for(
-    store: &ConsentStore,
-    destination: &str,
-) -> Result<Arc<dyn erased::TelemetrySink>, TelemetryError> {
-    if destination.starts_with("http://") || destination.starts_with("https://") {
-        let http = HttpSink::builder(destination)
-            .connect_timeout(Duration::from_millis(300))
-            .request_timeout(Duration::from_secs(2))
-            .build()?;
-        // Bounded: `flush` waits at most 250 ms, exit at most 250 ms more.
-        let background = Background::builder(http)
-            .flush_deadline(Duration::from_millis(250))
-            .drain_deadline(Duration::from_millis(250))
-            .spawn()?;
-        Ok(Arc::new(background))
-    } else {
-        Ok(Arc::new(FileSink::new(store.events_path())))
+impl Destination {
+    fn choose(store: &ConsentStore) -> Result<Self, TelemetryError> {
+        if let Some(url) = std::env::var("MYTOOL_TELEMETRY_ENDPOINT")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            return Ok(Self::Http(url));
+        }
+        if let Some(otlp) = OtlpSink::from_env()? {
+            return Ok(Self::Otlp(otlp));
+        }
+        Ok(Self::File(store.events_path()))
     }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Http(url) => url.clone(),
+            Self::Otlp(otlp) => format!("{} (OTLP)", otlp.endpoint()),
+            Self::File(path) => path.display().to_string(),
+        }
+    }
+
+    /// The sink, chosen at run time, so it is erased.
+    fn into_sink(self) -> Result<Arc<dyn erased::TelemetrySink>, TelemetryError> {
+        match self {
+            Self::Http(url) => {
+                let http = HttpSink::builder(url)
+                    .connect_timeout(Duration::from_millis(300))
+                    .request_timeout(Duration::from_secs(2))
+                    .build()?;
+                remote(http)
+            }
+            Self::Otlp(otlp) => remote(otlp),
+            Self::File(path) => Ok(Arc::new(FileSink::new(path))),
+        }
+    }
+}
+
+/// A remote sink behind redaction, on a background thread: `flush` waits
+/// at most 250 ms, exit at most 250 ms more.
+fn remote<S: TelemetrySink + Send + 'static>(
+    sink: S,
+) -> Result<Arc<dyn erased::TelemetrySink>, TelemetryError> {
+    let background = Background::builder(Redact::new(sink))
+        .flush_deadline(Duration::from_millis(250))
+        .drain_deadline(Duration::from_millis(250))
+        .spawn()?;
+    Ok(Arc::new(background))
 }
 
 fn run(cli: &Cli) -> Result<(), TelemetryError> {
     let store = ConsentStore::new("mytool")?;
-    let destination = destination(&store);
+    let destination = Destination::choose(&store)?;
     match cli.command {
         Command::Telemetry(verb) => {
-            println!("{}", verb.run(&store, SALT, &destination)?);
+            println!("{}", verb.run(&store, SALT, &destination.describe())?);
         }
         Command::Run => {
             store.show_notice_once(NOTICE_VERSION, NOTICE)?;
@@ -104,7 +134,7 @@ fn run(cli: &Cli) -> Result<(), TelemetryError> {
             // The sink (and, for HTTP, its thread) is made only when
             // telemetry is on: off means nothing at all.
             let sink = if store.effective_policy().policy.is_enabled() {
-                sink_for(&store, &destination)?
+                destination.into_sink()?
             } else {
                 Arc::new(rtb_telemetry::NoopSink)
             };
@@ -116,8 +146,11 @@ fn run(cli: &Cli) -> Result<(), TelemetryError> {
                 telemetry.record("run").await?;
                 telemetry.flush().await
             });
-            // Telemetry never fails the tool: report and carry on.
-            if let Err(e) = sent {
+            // Telemetry never fails or nags the tool: failures are shown
+            // only in debug mode.
+            if let Err(e) = sent
+                && store.debug_mode()
+            {
                 eprintln!("mytool: telemetry: {e}");
             }
             println!("mytool: done");

@@ -77,10 +77,12 @@ fn posts_a_json_array_of_file_sink_shaped_events_with_its_headers() {
 fn a_500_then_200_delivers_the_batch_exactly_once() {
     let server = Server::start(vec![Answer::Status(500, vec![])]);
     let http = sink(&server.url);
+    let start = Instant::now();
     block_on(async {
         http.emit(&event("once")).await.unwrap();
         http.flush().await.unwrap();
     });
+    assert!(start.elapsed() < Duration::from_secs(5), "flush bounded: {:?}", start.elapsed());
     let batches = delivered(&server);
     assert_eq!(batches.len(), 2, "one failed try, one success");
     assert_eq!(batches[0], batches[1], "the same batch, retried");

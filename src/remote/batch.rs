@@ -15,6 +15,8 @@ pub(crate) struct Options {
     pub(crate) connect_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) max_batch: usize,
+    /// PEM root certificates to trust instead of the built-in web roots.
+    pub(crate) root_pems: Vec<Vec<u8>>,
 }
 
 impl Options {
@@ -26,6 +28,7 @@ impl Options {
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
             max_batch: 512,
+            root_pems: Vec::new(),
         }
     }
 
@@ -37,13 +40,34 @@ impl Options {
                 "give the collector's full URL, e.g. https://collector.example.com:4318",
             ));
         }
+        let mut roots = Vec::new();
+        for pem in &self.root_pems {
+            for item in ureq::tls::parse_pem(pem) {
+                match item {
+                    Ok(ureq::tls::PemItem::Certificate(cert)) => roots.push(cert),
+                    Ok(_) => {}
+                    Err(e) => {
+                        return Err(TelemetryError::config(
+                            format!("a root certificate for `{endpoint}` is not valid PEM: {e}"),
+                            "pass the collector's CA certificate in PEM form (-----BEGIN CERTIFICATE-----)",
+                        ));
+                    }
+                }
+            }
+        }
+        if !self.root_pems.is_empty() && roots.is_empty() {
+            return Err(TelemetryError::config(
+                format!("no certificate found in the root certificates given for `{endpoint}`"),
+                "pass the collector's CA certificate in PEM form (-----BEGIN CERTIFICATE-----)",
+            ));
+        }
         Ok(Batcher {
             transport: Transport::new(
                 endpoint,
                 self.headers,
                 self.retry,
-                self.connect_timeout,
-                self.request_timeout,
+                (self.connect_timeout, self.request_timeout),
+                roots,
             ),
             max_batch: self.max_batch,
             batch: Mutex::new(Vec::new()),
@@ -99,6 +123,14 @@ macro_rules! builder_methods {
         /// The whole-request timeout (default 5 s).
         pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
             self.options.request_timeout = timeout;
+            self
+        }
+
+        /// Trusts the certificates in `pem` (e.g. a company CA) *instead of*
+        /// the built-in Mozilla roots. May be given more than once. Checked
+        /// by `build()`.
+        pub fn root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+            self.options.root_pems.push(pem.into());
             self
         }
 

@@ -89,10 +89,17 @@ impl Transport {
         endpoint: String,
         headers: Vec<(String, String)>,
         retry: Retry,
-        connect_timeout: Duration,
-        request_timeout: Duration,
+        (connect_timeout, request_timeout): (Duration, Duration),
+        roots: Vec<ureq::tls::Certificate<'static>>,
     ) -> Self {
+        let roots = if roots.is_empty() {
+            ureq::tls::RootCerts::WebPki
+        } else {
+            ureq::tls::RootCerts::from(roots)
+        };
+        let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
         let agent = ureq::Agent::config_builder()
+            .tls_config(tls)
             .timeout_connect(Some(connect_timeout))
             .timeout_global(Some(request_timeout))
             .http_status_as_error(false)

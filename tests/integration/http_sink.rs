@@ -82,7 +82,11 @@ fn a_500_then_200_delivers_the_batch_exactly_once() {
         http.emit(&event("once")).await.unwrap();
         http.flush().await.unwrap();
     });
-    assert!(start.elapsed() < Duration::from_secs(5), "flush bounded: {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "flush bounded: {:?}",
+        start.elapsed()
+    );
     let batches = delivered(&server);
     assert_eq!(batches.len(), 2, "one failed try, one success");
     assert_eq!(batches[0], batches[1], "the same batch, retried");
@@ -190,4 +194,57 @@ fn overflow_behind_background_is_counted_and_memory_bounded() {
         "dropped {}",
         background.dropped()
     );
+}
+
+const TEST_CA: &str = include_str!("../fixtures/tls/ca.pem");
+
+#[test]
+fn https_with_a_private_ca_delivers() {
+    let server = Server::start_tls(vec![]);
+    let https = HttpSink::builder(format!("{}/v1/events", server.url))
+        .root_certificate_pem(TEST_CA)
+        .retry(fast_retry())
+        .build()
+        .unwrap();
+    assert!(https.endpoint().starts_with("https://127.0.0.1:"));
+    block_on(async {
+        https.emit(&event("secure")).await.unwrap();
+        https.flush().await.unwrap();
+    });
+    let batches = delivered(&server);
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].len(), 1);
+    assert_eq!(batches[0][0].name, "secure");
+}
+
+#[test]
+fn https_refuses_a_certificate_it_does_not_trust() {
+    let server = Server::start_tls(vec![]);
+    // The built-in web roots do not include the test CA.
+    let https = HttpSink::builder(format!("{}/v1/events", server.url))
+        .retry(Retry {
+            attempts: 1,
+            ..fast_retry()
+        })
+        .build()
+        .unwrap();
+    let err = block_on(async {
+        https.emit(&event("rejected")).await.unwrap();
+        https.flush().await.unwrap_err()
+    });
+    assert!(matches!(err, TelemetryError::Delivery(_)), "{err:?}");
+    assert!(
+        server.requests().is_empty(),
+        "no request got through the handshake"
+    );
+}
+
+#[test]
+fn a_root_certificate_that_is_not_pem_is_a_clear_error() {
+    let err = HttpSink::builder("https://collector.example")
+        .root_certificate_pem("not a certificate")
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, TelemetryError::Config(_)), "{err:?}");
+    assert!(err.to_string().contains("collector.example"), "{err}");
 }

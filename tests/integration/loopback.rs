@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,8 +40,36 @@ pub(crate) struct Server {
 impl Server {
     /// Answers requests from `script` in order, then 200 to the rest.
     pub(crate) fn start(script: Vec<Answer>) -> Self {
+        Self::start_with(script, None)
+    }
+
+    /// The same over HTTPS, with the test certificate for `localhost` and
+    /// 127.0.0.1 (`tests/fixtures/tls`).
+    pub(crate) fn start_tls(script: Vec<Answer>) -> Self {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/");
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(format!("{dir}server.pem"))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+        let key = PrivateKeyDer::from_pem_file(format!("{dir}server.key")).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        Self::start_with(script, Some(Arc::new(config)))
+    }
+
+    fn start_with(script: Vec<Answer>, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(VecDeque::from(script)));
         let seen = Arc::clone(&requests);
@@ -50,7 +78,16 @@ impl Server {
                 let Ok(stream) = stream else { break };
                 let seen = Arc::clone(&seen);
                 let script = Arc::clone(&script);
-                std::thread::spawn(move || serve(stream, &seen, &script));
+                let tls = tls.clone();
+                std::thread::spawn(move || match tls {
+                    None => serve(stream, &seen, &script),
+                    Some(config) => {
+                        let Ok(conn) = rustls::ServerConnection::new(config) else {
+                            return;
+                        };
+                        serve(rustls::StreamOwned::new(conn, stream), &seen, &script);
+                    }
+                });
             }
         });
         Self { url, requests }
@@ -61,9 +98,8 @@ impl Server {
     }
 }
 
-fn serve(stream: TcpStream, seen: &Mutex<Vec<Request>>, script: &Mutex<VecDeque<Answer>>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut stream = stream;
+fn serve<S: Read + Write>(stream: S, seen: &Mutex<Vec<Request>>, script: &Mutex<VecDeque<Answer>>) {
+    let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -114,7 +150,12 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Request>>, script: &Mutex<VecDeque<
                     let _ = write!(response, "{n}: {v}\r\n");
                 }
                 response.push_str("\r\n");
-                if stream.write_all(response.as_bytes()).is_err() {
+                let stream = reader.get_mut();
+                if stream
+                    .write_all(response.as_bytes())
+                    .and_then(|()| stream.flush())
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -7,7 +7,19 @@
 //! - [`TelemetrySink`] and the three built-in sinks, [`NoopSink`],
 //!   [`MemorySink`] and [`FileSink`].
 //! - [`erased`]: the same with a sink chosen at run time.
+//! - [`consent`]: the user's decision, `DO_NOT_TRACK` and friends, the
+//!   first-run notice, and the `telemetry` verbs.
+//! - [`Background`], [`Redact`] and (features `http`, `otlp`) `remote`:
+//!   delivery to collectors that never holds up the tool.
 //! - [`Event`], [`MachineId`], [`TelemetryError`].
+//!
+//! # Features
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `clap` | `consent::TelemetryCommand` is a `clap::Subcommand` |
+//! | `http` | `remote::HttpSink` (JSON over HTTP(S), rustls) |
+//! | `otlp` | `remote::OtlpSink` (OTLP/HTTP logs); implies `http` |
 #![forbid(unsafe_code)]
 
 mod background;

@@ -32,7 +32,7 @@ impl Options {
         }
     }
 
-    pub(crate) fn into_batcher(self) -> Result<Batcher, TelemetryError> {
+    pub(crate) fn into_batcher(self, encoding: Encoding) -> Result<Batcher, TelemetryError> {
         let endpoint = self.endpoint;
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
             return Err(TelemetryError::config(
@@ -69,31 +69,54 @@ impl Options {
                 (self.connect_timeout, self.request_timeout),
                 roots,
             ),
+            encoding,
             max_batch: self.max_batch,
             batch: Mutex::new(Vec::new()),
         })
     }
 }
 
-/// A transport and the events waiting for it.
+/// How a remote sink turns a batch into a request body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Encoding {
+    pub(crate) content_type: &'static str,
+    pub(crate) encode: fn(&[Event]) -> Result<Vec<u8>, TelemetryError>,
+}
+
+/// A transport, an encoding, and the events waiting for them: everything a
+/// remote sink does, so each sink's `TelemetrySink` impl is two calls.
 #[derive(Debug)]
 pub(crate) struct Batcher {
     pub(crate) transport: Transport,
+    encoding: Encoding,
     max_batch: usize,
     batch: Mutex<Vec<Event>>,
 }
 
 impl Batcher {
-    /// Adds `event`; returns the batch when it is full and must go now.
-    pub(crate) fn push(&self, event: &Event) -> Option<Vec<Event>> {
-        let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
-        batch.push(event.clone());
-        (batch.len() >= self.max_batch).then(|| std::mem::take(&mut *batch))
+    /// Adds `event` to the batch, and sends the batch when it is full.
+    pub(crate) fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
+        let full = {
+            let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
+            batch.push(event.clone());
+            (batch.len() >= self.max_batch).then(|| std::mem::take(&mut *batch))
+        };
+        full.map_or(Ok(()), |events| self.send(&events))
     }
 
-    /// Takes everything waiting.
-    pub(crate) fn take(&self) -> Vec<Event> {
-        std::mem::take(&mut *self.batch.lock().unwrap_or_else(PoisonError::into_inner))
+    /// Sends everything waiting.
+    pub(crate) fn flush(&self) -> Result<(), TelemetryError> {
+        let events =
+            std::mem::take(&mut *self.batch.lock().unwrap_or_else(PoisonError::into_inner));
+        self.send(&events)
+    }
+
+    fn send(&self, events: &[Event]) -> Result<(), TelemetryError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let body = (self.encoding.encode)(events)?;
+        self.transport.post(self.encoding.content_type, &body)
     }
 }
 

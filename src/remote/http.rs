@@ -1,6 +1,6 @@
 //! `HttpSink`: events sent as a JSON array.
 
-use super::batch::{Batcher, Options, builder_methods};
+use super::batch::{Batcher, Encoding, Options, builder_methods};
 use crate::{Event, TelemetryError, TelemetrySink};
 
 /// A sink that sends batches of events to a URL as a JSON array (HTTP
@@ -80,17 +80,17 @@ impl HttpSink {
     pub fn endpoint(&self) -> &str {
         &self.core.transport.endpoint
     }
+}
 
-    fn send(&self, events: &[Event]) -> Result<(), TelemetryError> {
-        if events.is_empty() {
-            return Ok(());
-        }
+const JSON: Encoding = Encoding {
+    content_type: "application/json",
+    encode: |events| {
         let mut body = Vec::with_capacity(256 * events.len());
         crate::event::write_json_array(&mut body, events)
             .map_err(|e| TelemetryError::serde("batch", e))?;
-        self.core.transport.post("application/json", &body)
-    }
-}
+        Ok(body)
+    },
+};
 
 impl HttpSinkBuilder {
     builder_methods!();
@@ -103,20 +103,17 @@ impl HttpSinkBuilder {
     /// `https://` URL.
     pub fn build(self) -> Result<HttpSink, TelemetryError> {
         Ok(HttpSink {
-            core: self.options.into_batcher()?,
+            core: self.options.into_batcher(JSON)?,
         })
     }
 }
 
 impl TelemetrySink for HttpSink {
     async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
-        match self.core.push(event) {
-            Some(full) => self.send(&full),
-            None => Ok(()),
-        }
+        self.core.emit(event)
     }
 
     async fn flush(&self) -> Result<(), TelemetryError> {
-        self.send(&self.core.take())
+        self.core.flush()
     }
 }

@@ -10,7 +10,7 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message as _;
 
-use super::batch::{Batcher, Options, builder_methods};
+use super::batch::{Batcher, Encoding, Options, builder_methods};
 use crate::{Event, TelemetryError, TelemetrySink};
 
 /// `SEVERITY_NUMBER_INFO` in the OTLP log data model.
@@ -156,7 +156,7 @@ impl OtlpSink {
             }
         }
         Ok(Some(Self {
-            core: options.into_batcher()?,
+            core: options.into_batcher(PROTOBUF)?,
         }))
     }
 
@@ -165,15 +165,12 @@ impl OtlpSink {
     pub fn endpoint(&self) -> &str {
         &self.core.transport.endpoint
     }
-
-    fn send(&self, events: &[Event]) -> Result<(), TelemetryError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let body = export_request(events).encode_to_vec();
-        self.core.transport.post("application/x-protobuf", &body)
-    }
 }
+
+const PROTOBUF: Encoding = Encoding {
+    content_type: "application/x-protobuf",
+    encode: |events| Ok(export_request(events).encode_to_vec()),
+};
 
 impl OtlpSinkBuilder {
     builder_methods!();
@@ -186,21 +183,18 @@ impl OtlpSinkBuilder {
     /// `https://` URL.
     pub fn build(self) -> Result<OtlpSink, TelemetryError> {
         Ok(OtlpSink {
-            core: self.options.into_batcher()?,
+            core: self.options.into_batcher(PROTOBUF)?,
         })
     }
 }
 
 impl TelemetrySink for OtlpSink {
     async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
-        match self.core.push(event) {
-            Some(full) => self.send(&full),
-            None => Ok(()),
-        }
+        self.core.emit(event)
     }
 
     async fn flush(&self) -> Result<(), TelemetryError> {
-        self.send(&self.core.take())
+        self.core.flush()
     }
 }
 

@@ -357,3 +357,42 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month as u32, day as u32)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::{rfc3339_utc, unix_nanos};
+
+    #[test]
+    fn unix_nanos_reads_back_what_rfc3339_utc_writes() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..10_000 {
+            // A small xorshift: spread over 1970..=9999 without a dependency.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let secs = x % 253_402_300_800;
+            let micros = (x >> 40) % 1_000_000;
+            let t = UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros);
+            // u64 nanoseconds end in 2554; past that there is no answer.
+            let expected = secs
+                .checked_mul(1_000_000_000)
+                .and_then(|n| n.checked_add(micros * 1000));
+            assert_eq!(unix_nanos(&rfc3339_utc(t)), expected);
+        }
+        assert_eq!(
+            unix_nanos("2023-11-14T22:13:20Z"),
+            Some(1_700_000_000_000_000_000)
+        );
+        for bad in [
+            "",
+            "2023-11-14 22:13:20Z",
+            "2023-11-14T22:13:20+01:00",
+            "2023-13-01T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+        ] {
+            assert_eq!(unix_nanos(bad), None, "{bad}");
+        }
+    }
+}

@@ -23,7 +23,8 @@ const SEVERITY_INFO: i32 = 9;
 ///
 /// Each event becomes a `LogRecord`: the event name is its body (and its
 /// `event_name`), `tool`, `tool_version`, `machine_id` and the attrs are its
-/// attributes, and its time is the event's. Events are grouped by tool and
+/// attributes, and its time is the event's (0, OTLP's "unknown", for a
+/// timestamp not in this crate's RFC 3339 form). Events are grouped by tool and
 /// version under a resource carrying `service.name` and `service.version`.
 ///
 /// Batching, timeouts and retries are as for

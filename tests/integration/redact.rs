@@ -99,3 +99,15 @@ fn nothing_sensitive_reaches_the_collector() {
     }
     assert!(body.contains("[email] could not open [path]"), "{body}");
 }
+
+proptest::proptest! {
+    #[test]
+    fn scrubbing_any_text_never_panics_and_keeps_its_whitespace(
+        text in "\\PC{0,64}",
+        name in "\\PC{3,8}",
+    ) {
+        let out = scrub(&text, &[name]);
+        let spaces = |s: &str| s.chars().filter(|c| c.is_whitespace()).count();
+        proptest::prop_assert_eq!(spaces(&out), spaces(&text));
+    }
+}

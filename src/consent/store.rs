@@ -324,30 +324,42 @@ impl ConsentStore {
     /// ```
     #[must_use]
     pub fn effective_policy_with(&self, env: EnvLookup<'_>) -> Effective {
+        self.resolve(env).0
+    }
+
+    /// The effective policy, and the stored record when it decided (so
+    /// callers that need the record do not read the file again).
+    fn resolve(&self, env: EnvLookup<'_>) -> (Effective, Option<StoredConsent>) {
         let off = |source| Effective {
             policy: CollectionPolicy::Disabled,
             source,
         };
         if env::truthy(env("DO_NOT_TRACK")) {
-            return off(PolicySource::DoNotTrack);
+            return (off(PolicySource::DoNotTrack), None);
         }
         let variable = self.disable_variable();
         if env(&variable).is_some() {
-            return off(PolicySource::ToolVariable(variable));
+            return (off(PolicySource::ToolVariable(variable)), None);
         }
         match self.load() {
-            Ok(stored) => match stored.state {
-                Decision::Enabled => Effective {
-                    policy: CollectionPolicy::Enabled,
-                    source: PolicySource::StoredDecision(self.file.clone()),
-                },
-                Decision::Disabled => off(PolicySource::StoredDecision(self.file.clone())),
-                Decision::Undecided => off(PolicySource::Undecided(self.file.clone())),
-            },
-            Err(e) => off(PolicySource::Unreadable {
-                path: self.file.clone(),
-                reason: unreadable_reason(&e),
-            }),
+            Ok(stored) => {
+                let effective = match stored.state {
+                    Decision::Enabled => Effective {
+                        policy: CollectionPolicy::Enabled,
+                        source: PolicySource::StoredDecision(self.file.clone()),
+                    },
+                    Decision::Disabled => off(PolicySource::StoredDecision(self.file.clone())),
+                    Decision::Undecided => off(PolicySource::Undecided(self.file.clone())),
+                };
+                (effective, Some(stored))
+            }
+            Err(e) => (
+                off(PolicySource::Unreadable {
+                    path: self.file.clone(),
+                    reason: unreadable_reason(&e),
+                }),
+                None,
+            ),
         }
     }
 
@@ -397,10 +409,20 @@ impl ConsentStore {
         base: &str,
         env: EnvLookup<'_>,
     ) -> Result<Option<String>, TelemetryError> {
-        if !self.effective_policy_with(env).policy.is_enabled() {
-            return Ok(None);
-        }
-        let mut stored = self.load()?;
+        Ok(self.resolve_salt(base, env)?.1)
+    }
+
+    /// The effective policy and, when it is enabled, the salt: one read of
+    /// the consent file (a second only to store a missing nonce).
+    pub(crate) fn resolve_salt(
+        &self,
+        base: &str,
+        env: EnvLookup<'_>,
+    ) -> Result<(Effective, Option<String>), TelemetryError> {
+        let (effective, stored) = self.resolve(env);
+        let Some(mut stored) = stored.filter(|_| effective.policy.is_enabled()) else {
+            return Ok((effective, None));
+        };
         let nonce = if let Some(nonce) = &stored.install_id {
             nonce.clone()
         } else {
@@ -409,7 +431,7 @@ impl ConsentStore {
             self.save(&stored)?;
             nonce
         };
-        Ok(Some(format!("{base}:{nonce}")))
+        Ok((effective, Some(format!("{base}:{nonce}"))))
     }
 
     /// The tool's context, with everything above applied: the effective

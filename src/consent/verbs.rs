@@ -160,12 +160,10 @@ impl StatusReport {
         destination: &str,
         env: EnvLookup<'_>,
     ) -> Result<Self, TelemetryError> {
-        let effective = store.effective_policy_with(env);
+        let (effective, salt) = store.resolve_salt(base_salt, env)?;
         let enabled = effective.policy.is_enabled();
         // The id is derived only when the user has opted in.
-        let machine_id = store
-            .salt_with(base_salt, env)?
-            .map(|salt| MachineId::derive(&salt));
+        let machine_id = salt.map(|salt| MachineId::derive(&salt));
         let debug = store.debug_mode_with(env);
         Ok(Self {
             enabled,

@@ -20,8 +20,8 @@ use std::task::{Context, Poll, Waker};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rtb_telemetry::{
-    CollectionPolicy, Event, FileSink, MachineId, MemorySink, NoopSink, TelemetryContext,
-    TelemetryError, erased,
+    CollectionPolicy, Event, FileSink, MachineId, MemorySink, TelemetryContext, TelemetryError,
+    erased,
 };
 
 /// Polls a future that is ready at once; no executor involved.
@@ -35,17 +35,15 @@ fn poll_once<F: Future>(fut: F) -> F::Output {
 
 const SALT: &str = "rtb-telemetry-bench";
 
-fn builder() -> rtb_telemetry::TelemetryContextBuilder<
-    NoopSink,
-    String,
-    String,
-    String,
-    rtb_telemetry::builder::Unset,
-> {
-    TelemetryContext::builder()
-        .tool("mytool")
-        .tool_version("1.2.3")
-        .salt(SALT)
+/// The builder with tool, version and salt given. (A macro: the builder's
+/// type-state parameters cannot be named, by design.)
+macro_rules! builder {
+    () => {
+        TelemetryContext::builder()
+            .tool("mytool")
+            .tool_version("1.2.3")
+            .salt(SALT)
+    };
 }
 
 fn record(c: &mut Criterion) {
@@ -54,7 +52,7 @@ fn record(c: &mut Criterion) {
 
     // The same black boxes as the measured calls, around an already-ready
     // future: what is left over is the cost of `record` itself.
-    let ctx = builder().disabled();
+    let ctx = builder!().disabled();
     group.bench_function("baseline", |b| {
         b.iter(|| {
             let _ = black_box(&ctx);
@@ -63,23 +61,23 @@ fn record(c: &mut Criterion) {
         });
     });
 
-    let disabled = builder().disabled();
+    let disabled = builder!().disabled();
     group.bench_function("disabled", |b| {
         b.iter(|| poll_once(black_box(&disabled).record(black_box("build"))));
     });
 
-    let runtime_disabled = builder().policy(CollectionPolicy::Disabled).build();
+    let runtime_disabled = builder!().policy(CollectionPolicy::Disabled).build();
     group.bench_function("runtime_disabled", |b| {
         b.iter(|| poll_once(black_box(&runtime_disabled).record(black_box("build"))));
     });
 
-    let noop = builder().enabled();
+    let noop = builder!().enabled();
     group.bench_function("enabled/noop", |b| {
         b.iter(|| poll_once(black_box(&noop).record(black_box("build"))));
     });
 
     let memory = MemorySink::new();
-    let enabled_memory = builder().sink(memory.clone()).enabled();
+    let enabled_memory = builder!().sink(memory.clone()).enabled();
     group.bench_function("enabled/memory", |b| {
         b.iter(|| {
             poll_once(black_box(&enabled_memory).record(black_box("build")))?;
@@ -88,7 +86,7 @@ fn record(c: &mut Criterion) {
         });
     });
 
-    let erased_memory: erased::TelemetryContext = builder()
+    let erased_memory: erased::TelemetryContext = builder!()
         .sink(Arc::new(memory.clone()) as Arc<dyn erased::TelemetrySink>)
         .policy(CollectionPolicy::Enabled)
         .build();
@@ -119,7 +117,7 @@ fn file(c: &mut Criterion) {
     let mut group = c.benchmark_group("file");
     group.throughput(Throughput::Elements(1));
 
-    let ours = builder()
+    let ours = builder!()
         .sink(FileSink::new(dir.path().join("ours.jsonl")))
         .policy(CollectionPolicy::Enabled)
         .build();
@@ -127,7 +125,7 @@ fn file(c: &mut Criterion) {
         b.to_async(&rt).iter(|| ours.record(black_box("build")));
     });
 
-    let buffered = builder()
+    let buffered = builder!()
         .sink(FileSink::buffered(
             dir.path().join("buffered.jsonl"),
             64 * 1024,

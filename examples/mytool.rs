@@ -79,7 +79,7 @@ impl Destination {
         {
             return Ok(Self::Http(url));
         }
-        if let Some(otlp) = OtlpSink::from_env()? {
+        if let Some(otlp) = OtlpSink::from_env(store.env())? {
             return Ok(Self::Otlp(otlp));
         }
         Ok(Self::File(store.events_path()))
@@ -126,7 +126,7 @@ fn run(cli: &Cli) -> Result<(), TelemetryError> {
     let destination = Destination::choose(&store)?;
     match cli.command {
         Command::Telemetry(verb) => {
-            println!("{}", verb.run(&store, SALT, &destination.describe())?);
+            println!("{}", verb.run(&store, SALT, &destination.describe()));
         }
         Command::Run => {
             store.show_notice_once(NOTICE_VERSION, NOTICE)?;
@@ -138,7 +138,7 @@ fn run(cli: &Cli) -> Result<(), TelemetryError> {
             } else {
                 Arc::new(rtb_telemetry::NoopSink)
             };
-            let telemetry = store.context(env!("CARGO_PKG_VERSION"), SALT, sink)?;
+            let telemetry = store.context(env!("CARGO_PKG_VERSION"), SALT, sink);
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .map_err(|e| TelemetryError::io("start a runtime for", "mytool", e))?;

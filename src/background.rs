@@ -1,54 +1,88 @@
 //! Background delivery: a dedicated thread owns a sink, so recording never
 //! waits on I/O and exit is bounded.
 
+use std::collections::VecDeque;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
+use crate::oneshot::{self, NoReply};
 use crate::{Event, TelemetryError, TelemetrySink};
 
 /// The default queue capacity, in events.
 pub(crate) const DEFAULT_CAPACITY: usize = 1024;
+/// The default queue capacity, in bytes (see [`crate::event::approx_size`]).
+pub(crate) const DEFAULT_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// The default bound on how long dropping the last handle waits for delivery.
 pub(crate) const DEFAULT_DRAIN_DEADLINE: Duration = Duration::from_millis(500);
 /// The default bound on how long `flush` waits for delivery.
 pub(crate) const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(2);
 
-enum Message {
-    Event(Box<Event>),
-    Flush(mpsc::Sender<Result<(), TelemetryError>>),
+type Reply = oneshot::Sender<Result<(), TelemetryError>>;
+
+enum Item {
+    Event(Box<Event>, usize),
+    Flush(Reply),
+}
+
+/// The queue between the handles and the thread.
+struct Queue {
+    items: VecDeque<Item>,
+    events: usize,
+    bytes: usize,
+    closed: bool,
+    /// Events dropped since the last flush request was queued.
+    dropped_since_flush: u64,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    dropped: AtomicU64,
+    capacity: usize,
+    max_bytes: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // Every critical section leaves the queue consistent.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 struct Handle {
-    // `Option` so `Drop` can close the queue before waiting.
-    queue: Mutex<Option<SyncSender<Message>>>,
-    done: Mutex<Option<Receiver<()>>>,
-    dropped: Arc<AtomicU64>,
+    shared: Arc<Shared>,
+    done: Mutex<Option<oneshot::Receiver<()>>>,
     flush_deadline: Duration,
     drain_deadline: Duration,
 }
 
 /// Runs any sink on a dedicated thread behind a bounded queue.
 ///
-/// - `emit` only enqueues: it never waits on I/O. When the queue is full the
-///   new event is dropped and counted ([`dropped`](Self::dropped)).
+/// - `emit` only enqueues a copy (attr values cut to
+///   [`Event::MAX_ATTR_VALUE_BYTES`]): it never waits on I/O. The queue is
+///   bounded in events (1024 by default) and in bytes (4 MiB by default);
+///   when either is full the new event is dropped and counted
+///   ([`dropped`](Self::dropped)), and `emit` still returns `Ok`.
 /// - The thread hands events to the inner sink and calls its `flush` whenever
-///   the queue runs dry, so a batching sink sends batches.
+///   the queue runs dry, so a batching sink sends batches. A sink that
+///   panics costs its event, not the thread.
 /// - [`flush`](TelemetrySink::flush) waits for delivery up to a deadline
-///   (2 s by default), blocking the calling thread; it is meant for the end
-///   of a command.
+///   (2 s by default). It suspends an async caller (never blocks its thread)
+///   and returns `Ok` only when every event accepted since the previous
+///   flush was delivered: a failed or dropped event, a dead thread or the
+///   deadline give the error that says which.
 /// - Dropping the last clone closes the queue and waits for the thread to
 ///   deliver what is queued, at most 500 ms by default; after that it
 ///   returns anyway and the process may exit.
 ///
-/// It behaves the same on a multi-thread runtime, a current-thread runtime
-/// and with no runtime at all: the thread runs the inner sink's futures
-/// itself.
+/// No deadline panics: `Duration::ZERO` gives up at once, `Duration::MAX`
+/// waits as long as it takes.
 ///
 /// # Example
 ///
@@ -102,6 +136,7 @@ impl<S> std::fmt::Debug for Background<S> {
 ///
 /// let sink = Background::builder(NoopSink)
 ///     .capacity(64)
+///     .max_bytes(256 * 1024)
 ///     .flush_deadline(Duration::from_secs(1))
 ///     .spawn()?;
 /// # let _ = sink;
@@ -112,6 +147,7 @@ impl<S> std::fmt::Debug for Background<S> {
 pub struct BackgroundBuilder<S> {
     sink: S,
     capacity: usize,
+    max_bytes: usize,
     flush_deadline: Duration,
     drain_deadline: Duration,
 }
@@ -120,6 +156,13 @@ impl<S: TelemetrySink + Send + 'static> BackgroundBuilder<S> {
     /// How many events may wait in the queue (at least 1; default 1024).
     pub fn capacity(mut self, events: usize) -> Self {
         self.capacity = events.max(1);
+        self
+    }
+
+    /// How many bytes of events may wait in the queue (default 4 MiB). An
+    /// event is counted by the length of its strings plus a small overhead.
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes;
         self
     }
 
@@ -139,24 +182,38 @@ impl<S: TelemetrySink + Send + 'static> BackgroundBuilder<S> {
     ///
     /// # Errors
     ///
-    /// When the operating system refuses to start a thread.
+    /// A [`Thread`](crate::ErrorKind::Thread) error when the operating
+    /// system refuses to start a thread.
     pub fn spawn(self) -> Result<Background<S>, TelemetryError> {
-        let (queue, inbox) = mpsc::sync_channel(self.capacity);
-        let (done_tx, done) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                events: 0,
+                bytes: 0,
+                closed: false,
+                dropped_since_flush: 0,
+            }),
+            ready: Condvar::new(),
+            dropped: AtomicU64::new(0),
+            capacity: self.capacity,
+            max_bytes: self.max_bytes,
+        });
+        let (done_tx, done) = oneshot::channel();
+        let worker = Arc::clone(&shared);
         let sink = self.sink;
         thread::Builder::new()
             .name("rtb-telemetry".into())
             .spawn(move || {
-                deliver(&sink, &inbox);
+                let _closing = Closing(Arc::clone(&worker));
+                deliver(&sink, &worker);
                 drop(sink);
-                let _ = done_tx.send(());
+                done_tx.send(());
             })
-            .map_err(|e| TelemetryError::io("start the delivery thread for", "rtb-telemetry", e))?;
+            .map_err(|e| TelemetryError::thread("start its delivery thread", Some(e)))?;
         Ok(Background {
             handle: Arc::new(Handle {
-                queue: Mutex::new(Some(queue)),
+                shared,
                 done: Mutex::new(Some(done)),
-                dropped: Arc::new(AtomicU64::new(0)),
                 flush_deadline: self.flush_deadline,
                 drain_deadline: self.drain_deadline,
             }),
@@ -184,18 +241,11 @@ impl<S: TelemetrySink + Send + 'static> Background<S> {
     }
 
     /// Configures the queue and the deadlines before starting.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// let sink = rtb_telemetry::Background::builder(rtb_telemetry::NoopSink).capacity(8).spawn()?;
-    /// # let _ = sink;
-    /// # Ok::<(), rtb_telemetry::TelemetryError>(())
-    /// ```
     pub fn builder(sink: S) -> BackgroundBuilder<S> {
         BackgroundBuilder {
             sink,
             capacity: DEFAULT_CAPACITY,
+            max_bytes: DEFAULT_MAX_BYTES,
             flush_deadline: DEFAULT_FLUSH_DEADLINE,
             drain_deadline: DEFAULT_DRAIN_DEADLINE,
         }
@@ -203,26 +253,11 @@ impl<S: TelemetrySink + Send + 'static> Background<S> {
 }
 
 impl<S> Background<S> {
-    /// How many events were dropped because the queue was full.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// let sink = rtb_telemetry::Background::new(rtb_telemetry::NoopSink)?;
-    /// assert_eq!(sink.dropped(), 0);
-    /// # Ok::<(), rtb_telemetry::TelemetryError>(())
-    /// ```
+    /// How many events were dropped because the queue was full (or the
+    /// thread had stopped).
     #[must_use]
     pub fn dropped(&self) -> u64 {
-        self.handle.dropped.load(Ordering::Relaxed)
-    }
-
-    fn sender(&self) -> Option<SyncSender<Message>> {
-        self.handle
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.handle.shared.dropped.load(Ordering::Relaxed)
     }
 }
 
@@ -230,70 +265,62 @@ impl<S: TelemetrySink + Send + 'static> TelemetrySink for Background<S> {
     /// Enqueues a copy of `event`; never waits. A full queue drops it (and
     /// counts it) and returns `Ok`: telemetry never slows the tool.
     async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
-        if let Some(queue) = self.sender() {
-            match queue.try_send(Message::Event(Box::new(event.clone()))) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                    self.handle.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-            }
+        let shared = &self.handle.shared;
+        let size = crate::event::approx_size(event);
+        let mut queue = shared.lock();
+        if queue.closed
+            || queue.events >= shared.capacity
+            || queue.bytes.saturating_add(size) > shared.max_bytes
+        {
+            queue.dropped_since_flush += 1;
+            shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
         }
+        let copy = Box::new(crate::event::bounded_copy(event));
+        queue.items.push_back(Item::Event(copy, size));
+        queue.events += 1;
+        queue.bytes += size;
+        drop(queue);
+        shared.ready.notify_one();
         Ok(())
     }
 
     /// Waits until everything queued before this call was handed to the
     /// inner sink and the inner sink flushed, up to the flush deadline.
     async fn flush(&self) -> Result<(), TelemetryError> {
-        let Some(queue) = self.sender() else {
-            return Ok(());
-        };
-        let deadline = Instant::now() + self.handle.flush_deadline;
-        let (reply, answer) = mpsc::channel();
-        // The flush request waits for room like an event would not: it must
-        // not be dropped, but it may not wait past the deadline either.
-        let mut message = Message::Flush(reply);
-        loop {
-            match queue.try_send(message) {
-                Ok(()) => break,
-                Err(TrySendError::Disconnected(_)) => return Ok(()),
-                Err(TrySendError::Full(back)) => {
-                    if Instant::now() >= deadline {
-                        return Err(timed_out(self.handle.flush_deadline));
-                    }
-                    message = back;
-                    thread::sleep(Duration::from_millis(1));
-                }
+        let handle = &*self.handle;
+        let (reply, answer) = oneshot::channel();
+        {
+            let mut queue = handle.shared.lock();
+            if queue.closed {
+                return Err(stopped());
             }
+            // A flush request is never dropped: it is not an event.
+            queue.items.push_back(Item::Flush(reply));
         }
-        match answer.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        handle.shared.ready.notify_one();
+        let deadline = Instant::now().checked_add(handle.flush_deadline);
+        match answer.until(deadline).await {
             Ok(result) => result,
-            Err(RecvTimeoutError::Timeout) => Err(timed_out(self.handle.flush_deadline)),
-            Err(RecvTimeoutError::Disconnected) => Ok(()),
+            Err(NoReply::Gone) => Err(stopped()),
+            Err(NoReply::TimedOut) => Err(TelemetryError::timeout(
+                "background delivery",
+                handle.flush_deadline,
+                "stay queued and are sent while the process runs",
+            )),
         }
     }
 }
 
-fn timed_out(deadline: Duration) -> TelemetryError {
-    TelemetryError::delivery(
-        "the background delivery thread",
-        None,
-        format!(
-            "not delivered within the {} ms flush deadline; the events stay queued \
-             and are sent while the process runs",
-            deadline.as_millis()
-        ),
-    )
+fn stopped() -> TelemetryError {
+    TelemetryError::thread_stopped("delivery")
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
         // Closing the queue tells the thread to deliver what is left and stop.
-        drop(
-            self.queue
-                .get_mut()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
+        self.shared.lock().closed = true;
+        self.shared.ready.notify_all();
         if let Some(done) = self
             .done
             .get_mut()
@@ -302,50 +329,124 @@ impl Drop for Handle {
         {
             // At most the drain deadline; then the thread is left to the
             // process's exit.
-            let _ = done.recv_timeout(self.drain_deadline);
+            let _ = block_on(done.until(Instant::now().checked_add(self.drain_deadline)));
         }
+    }
+}
+
+/// Marks the queue closed and empties it when the thread ends, however it
+/// ends, so waiting flushes learn at once that nobody will answer.
+struct Closing(Arc<Shared>);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        let mut queue = self.0.lock();
+        queue.closed = true;
+        let left = std::mem::take(&mut queue.items);
+        drop(queue);
+        drop(left); // drops the flush replies: their waiters see `Gone`
+    }
+}
+
+/// What went wrong since the last flush request, for its answer.
+#[derive(Default)]
+struct Failures {
+    count: u64,
+    last: Option<TelemetryError>,
+}
+
+impl Failures {
+    fn note(&mut self, result: Result<(), TelemetryError>) {
+        if let Err(e) = result {
+            self.count += 1;
+            self.last = Some(e);
+        }
+    }
+}
+
+/// Runs one call of the sink, turning a panic into an error.
+fn guarded(call: impl Future<Output = Result<(), TelemetryError>>) -> Result<(), TelemetryError> {
+    match catch_unwind(AssertUnwindSafe(|| block_on(call))) {
+        Ok(result) => result,
+        Err(_) => Err(TelemetryError::sink_panicked()),
     }
 }
 
 /// The thread's loop: hand events to the sink, flush when the queue runs
 /// dry or when asked, stop when every handle is gone.
-fn deliver<S: TelemetrySink>(sink: &S, inbox: &Receiver<Message>) {
+fn deliver<S: TelemetrySink>(sink: &S, shared: &Shared) {
     let mut pending = false;
+    let mut failures = Failures::default();
     loop {
-        let message = if pending {
-            match inbox.try_recv() {
-                Ok(message) => message,
-                Err(mpsc::TryRecvError::Empty) => {
-                    // The queue ran dry: deliver the batch.
-                    let _ = block_on(sink.flush());
-                    pending = false;
-                    continue;
+        let item = {
+            let mut queue = shared.lock();
+            loop {
+                if let Some(item) = queue.items.pop_front() {
+                    let dropped = match &item {
+                        Item::Event(_, size) => {
+                            queue.events -= 1;
+                            queue.bytes -= size;
+                            0
+                        }
+                        Item::Flush(_) => std::mem::take(&mut queue.dropped_since_flush),
+                    };
+                    break Some((item, dropped));
                 }
-                Err(mpsc::TryRecvError::Disconnected) => break,
-            }
-        } else {
-            match inbox.recv() {
-                Ok(message) => message,
-                Err(_) => break,
+                if pending || queue.closed {
+                    break None;
+                }
+                queue = shared
+                    .ready
+                    .wait(queue)
+                    .unwrap_or_else(PoisonError::into_inner);
             }
         };
-        match message {
-            Message::Event(event) => {
-                let _ = block_on(sink.emit(&event));
+        match item {
+            // The queue ran dry: deliver the batch, or stop when closed.
+            None if pending => {
+                failures.note(guarded(sink.flush()));
+                pending = false;
+            }
+            None => return,
+            Some((Item::Event(event, _), _)) => {
+                failures.note(guarded(sink.emit(&event)));
                 pending = true;
             }
-            Message::Flush(reply) => {
-                let _ = reply.send(block_on(sink.flush()));
+            Some((Item::Flush(reply), dropped)) => {
+                failures.note(guarded(sink.flush()));
                 pending = false;
+                reply.send(answer(std::mem::take(&mut failures), dropped));
             }
         }
     }
-    if pending {
-        let _ = block_on(sink.flush());
-    }
 }
 
-/// Wakes the delivery thread.
+/// A flush's answer: `Ok` only if nothing failed or was dropped.
+fn answer(failures: Failures, dropped: u64) -> Result<(), TelemetryError> {
+    if let Some(last) = failures.last {
+        return Err(if failures.count == 1 {
+            last
+        } else {
+            TelemetryError::delivered_or(
+                last.endpoint().unwrap_or("the sink").to_owned(),
+                last.status(),
+                &format!("{} deliveries failed; the last: {last}", failures.count),
+                "that failed were dropped",
+            )
+        });
+    }
+    if dropped > 0 {
+        return Err(TelemetryError::delivered_or(
+            "the background queue".to_owned(),
+            None,
+            &format!("{dropped} events arrived while the queue was full"),
+            "that did not fit were dropped (raise `capacity` or `max_bytes`)",
+        ));
+    }
+    Ok(())
+}
+
+/// Wakes the thread that is blocked in [`block_on`].
 struct ThreadWaker(Thread);
 
 impl Wake for ThreadWaker {
@@ -359,7 +460,8 @@ impl Wake for ThreadWaker {
 }
 
 /// Drives a future to completion on the current thread, parking between
-/// polls: the sink's futures need no runtime.
+/// polls: the sink's futures need no runtime. Only ever called on threads
+/// the crate owns, or from synchronous code.
 pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
     let mut cx = Context::from_waker(&waker);

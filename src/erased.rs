@@ -58,80 +58,19 @@
 //! # Ok::<(), rtb_telemetry::TelemetryError>(()) }).unwrap();
 //! ```
 
-use std::future::Future;
 use std::sync::Arc;
 
-use crate::context::Active;
-use crate::{Event, Policy, RuntimePolicy, TelemetryError};
+use crate::context::{Active, TelemetryContextBuilder};
+use crate::{NoopSink, Policy, RuntimePolicy};
 
-mod sealed {
-    pub trait Sealed {}
-    impl<S: crate::TelemetrySink> Sealed for S {}
-}
-
-/// A telemetry sink as a trait object: `Arc<dyn erased::TelemetrySink>`.
-///
-/// Sealed, and implemented for every [`crate::TelemetrySink`]; see the
-/// [module docs](self) for what it costs.
-///
-/// # Example
-///
-/// ```
-/// use std::sync::Arc;
-/// use rtb_telemetry::{erased, NoopSink};
-///
-/// let sink: Arc<dyn erased::TelemetrySink> = Arc::new(NoopSink);
-/// # let _ = sink;
-/// ```
-#[async_trait::async_trait]
-pub trait TelemetrySink: sealed::Sealed + Send + Sync {
-    /// Sends one event; see [`crate::TelemetrySink::emit`].
-    ///
-    /// # Errors
-    ///
-    /// Whatever the sink could not do.
-    async fn emit(&self, event: &Event) -> Result<(), TelemetryError>;
-
-    /// Delivers buffered events; see [`crate::TelemetrySink::flush`].
-    ///
-    /// # Errors
-    ///
-    /// Whatever the sink could not deliver.
-    async fn flush(&self) -> Result<(), TelemetryError>;
-}
-
-#[async_trait::async_trait]
-impl<S: crate::TelemetrySink> TelemetrySink for S {
-    async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
-        crate::TelemetrySink::emit(self, event).await
-    }
-
-    async fn flush(&self) -> Result<(), TelemetryError> {
-        crate::TelemetrySink::flush(self).await
-    }
-}
-
-// With the forwarding impls for `Arc<S>` and `Box<S>` (`S: ?Sized`), this makes
-// `Arc<dyn erased::TelemetrySink>` and `Box<dyn …>` static sinks.
-impl crate::TelemetrySink for dyn TelemetrySink + 'static {
-    // `async fn` rather than returning the boxed future itself: that one's
-    // lifetime is the intersection of two, which an opaque type cannot name.
-    #[inline]
-    async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
-        TelemetrySink::emit(self, event).await
-    }
-
-    #[inline]
-    fn flush(&self) -> impl Future<Output = Result<(), TelemetryError>> + Send {
-        TelemetrySink::flush(self)
-    }
-}
+pub use crate::sink::dynamic::TelemetrySink;
 
 /// The seed's context shape: a dyn sink and a run-time policy.
 ///
-/// Build it with `erased::TelemetryContext::builder()` and a
-/// `.sink(Arc<dyn erased::TelemetrySink>)`, or turn any context into one
-/// with [`into_erased`](crate::TelemetryContext::into_erased).
+/// Build it with `erased::TelemetryContext::builder()` (the same builder as
+/// [`crate::TelemetryContext::builder`]) and `.sink(Arc::new(sink))`, or turn
+/// any context into one with
+/// [`into_erased`](crate::TelemetryContext::into_erased).
 ///
 /// # Example
 ///
@@ -151,15 +90,86 @@ impl crate::TelemetrySink for dyn TelemetrySink + 'static {
 /// ```
 pub type TelemetryContext = crate::TelemetryContext<Arc<dyn TelemetrySink>, RuntimePolicy>;
 
+// `builder()` lives on one concrete type so that `TelemetryContext::builder()`
+// infers it (as `HashMap::new()` does). It is the erased spelling so that
+// `erased::TelemetryContext::builder()` works too: they are the same type.
+// It is here, not in `context`, so that `context` never names `erased`.
+impl TelemetryContext {
+    /// Starts building a context. Works from every spelling of the type:
+    /// `TelemetryContext::builder()` and `erased::TelemetryContext::builder()`.
+    ///
+    /// The sink and the policy are chosen on the builder; a missing tool name,
+    /// tool version or (where an id may be derived) salt is a compile error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::{Enabled, NoopSink, TelemetryContext};
+    ///
+    /// let ctx: TelemetryContext<NoopSink, Enabled> = TelemetryContext::builder()
+    ///     .tool("mytool")
+    ///     .tool_version("1.0.0")
+    ///     .salt("mytool-telemetry-v1")
+    ///     .enabled();
+    /// assert_eq!(ctx.machine_id().len(), 64);
+    /// ```
+    ///
+    /// Forgetting the salt of an enabled context does not compile:
+    ///
+    /// ```compile_fail,E0277
+    /// use rtb_telemetry::TelemetryContext;
+    ///
+    /// let ctx = TelemetryContext::builder().tool("mytool").tool_version("1.0.0").enabled();
+    /// ```
+    ///
+    /// Nor does forgetting the tool name:
+    ///
+    /// ```compile_fail,E0277
+    /// use rtb_telemetry::TelemetryContext;
+    ///
+    /// let ctx = TelemetryContext::builder().tool_version("1.0.0").disabled();
+    /// ```
+    ///
+    /// Nor the version:
+    ///
+    /// ```compile_fail,E0277
+    /// use rtb_telemetry::{CollectionPolicy, TelemetryContext};
+    ///
+    /// let ctx = TelemetryContext::builder()
+    ///     .tool("mytool")
+    ///     .salt("s")
+    ///     .policy(CollectionPolicy::Enabled)
+    ///     .build();
+    /// ```
+    ///
+    /// Nor a run-time policy without a salt, since it may enable collection:
+    ///
+    /// ```compile_fail,E0277
+    /// use rtb_telemetry::{CollectionPolicy, TelemetryContext};
+    ///
+    /// let ctx = TelemetryContext::builder()
+    ///     .tool("mytool")
+    ///     .tool_version("1.0.0")
+    ///     .policy(CollectionPolicy::Enabled)
+    ///     .build();
+    /// ```
+    pub fn builder() -> TelemetryContextBuilder<NoopSink> {
+        TelemetryContextBuilder::new()
+    }
+}
+
 /// Lets an erased context share a typed context's sink.
 struct Shared<S>(Arc<Active<S>>);
 
 impl<S: crate::TelemetrySink> crate::TelemetrySink for Shared<S> {
-    fn emit(&self, event: &Event) -> impl Future<Output = Result<(), TelemetryError>> + Send {
+    fn emit(
+        &self,
+        event: &crate::Event,
+    ) -> impl std::future::Future<Output = Result<(), crate::TelemetryError>> + Send {
         self.0.sink.emit(event)
     }
 
-    fn flush(&self) -> impl Future<Output = Result<(), TelemetryError>> + Send {
+    fn flush(&self) -> impl std::future::Future<Output = Result<(), crate::TelemetryError>> + Send {
         self.0.sink.flush()
     }
 }
@@ -187,14 +197,9 @@ impl<S: crate::TelemetrySink + 'static, P: Policy> crate::TelemetryContext<S, P>
     /// ```
     #[must_use]
     pub fn into_erased(self) -> TelemetryContext {
-        let slot = self.active_shared().map(|active| {
+        let slot = self.active().map(|active| {
             let sink: Arc<dyn TelemetrySink> = Arc::new(Shared(Arc::clone(active)));
-            Arc::new(Active {
-                tool: active.tool.clone(),
-                tool_version: active.tool_version.clone(),
-                machine_id: active.machine_id.clone(),
-                sink,
-            })
+            Arc::new(active.with_sink(sink))
         });
         crate::TelemetryContext::from_slot(slot)
     }

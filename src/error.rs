@@ -1,252 +1,134 @@
 //! The crate's one error type.
 
+use std::borrow::Cow;
+use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use miette::Diagnostic;
 
-/// Everything that can go wrong while recording or delivering an event.
+/// Everything that can go wrong while recording or delivering telemetry.
 ///
-/// Every variant says what failed and where, carries a stable
-/// [miette](https://docs.rs/miette) code (`rtb::telemetry::…`) and a help
-/// line that tells the user what to do. Telemetry errors are meant to be
-/// logged or ignored by the host tool, never to stop it.
+/// One opaque type, as `http::Error` and `opentelemetry_sdk` do it: ask
+/// [`kind`](Self::kind) what failed, and the accessors where
+/// ([`path`](Self::path), [`endpoint`](Self::endpoint),
+/// [`status`](Self::status)). Every error says what failed and where in its
+/// message, carries a stable [miette](https://docs.rs/miette) code
+/// (`rtb::telemetry::…`, one per [`ErrorKind`]) and a help line that says
+/// what to do. Telemetry errors are for logs and `telemetry status`, never a
+/// reason to stop the host tool.
 ///
-/// The details sit behind a `Box`, so `Result<(), TelemetryError>` is two
-/// words and dropping an `Ok` costs nothing: this is what lets a disabled
-/// `record` compile to no instructions at all (see `docs/zero-cost.md`).
+/// The details sit behind one `Box`, so `Result<(), TelemetryError>` is one
+/// word and dropping an `Ok` costs nothing (see `docs/zero-cost.md`).
 ///
 /// # Example
 ///
 /// ```
 /// use miette::Diagnostic;
-/// use rtb_telemetry::TelemetryError;
+/// use rtb_telemetry::{ErrorKind, TelemetryError};
 ///
 /// let err = TelemetryError::io(
 ///     "open",
 ///     "/var/lib/mytool/events.jsonl",
 ///     std::io::Error::from(std::io::ErrorKind::PermissionDenied),
 /// );
+/// assert_eq!(err.kind(), ErrorKind::Io);
 /// assert!(err.to_string().contains("/var/lib/mytool/events.jsonl"));
 /// assert_eq!(err.code().unwrap().to_string(), "rtb::telemetry::io");
+/// assert_eq!(err.io_kind(), Some(std::io::ErrorKind::PermissionDenied));
 /// assert!(err.help().is_some());
-/// if let TelemetryError::Io(io) = &err {
-///     assert_eq!(io.kind(), std::io::ErrorKind::PermissionDenied);
-/// }
 /// ```
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TelemetryError {
-    /// A sink could not read or write the file system.
-    #[error(transparent)]
-    Io(Box<IoError>),
-    /// An event could not be turned into its wire format.
-    #[error(transparent)]
-    Serde(Box<SerdeError>),
-    /// Telemetry is set up in a way that cannot work, e.g. there is no home
-    /// directory for the consent file.
-    #[error(transparent)]
-    Config(Box<ConfigError>),
-    /// A remote collector did not accept a batch of events.
-    #[error(transparent)]
-    Delivery(Box<DeliveryError>),
+pub struct TelemetryError {
+    inner: Box<Inner>,
 }
 
-/// The details of [`TelemetryError::Delivery`]: which endpoint, what
-/// happened, and the HTTP status if there was one. Never holds a header.
-///
-/// # Example
-///
-/// ```
-/// use rtb_telemetry::TelemetryError;
-///
-/// let err = TelemetryError::delivery("https://collector.example/v1/logs", Some(400), "bad request");
-/// let TelemetryError::Delivery(d) = &err else { unreachable!() };
-/// assert_eq!(d.status(), Some(400));
-/// assert!(err.to_string().contains("collector.example"));
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error("telemetry delivery to `{endpoint}` failed: {reason}")]
-pub struct DeliveryError {
-    endpoint: String,
+struct Inner {
+    kind: ErrorKind,
+    message: String,
+    help: Cow<'static, str>,
+    path: Option<PathBuf>,
+    endpoint: Option<String>,
     status: Option<u16>,
-    reason: String,
+    source: Option<Box<dyn StdError + Send + Sync>>,
 }
 
-impl DeliveryError {
-    /// The endpoint the batch was sent to.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use rtb_telemetry::TelemetryError;
-    /// let TelemetryError::Delivery(d) = TelemetryError::delivery("http://x", None, "refused") else { unreachable!() };
-    /// assert_eq!(d.endpoint(), "http://x");
-    /// ```
-    #[must_use]
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
-    /// The HTTP status of the last answer, if there was one.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use rtb_telemetry::TelemetryError;
-    /// let TelemetryError::Delivery(d) = TelemetryError::delivery("http://x", Some(503), "busy") else { unreachable!() };
-    /// assert_eq!(d.status(), Some(503));
-    /// ```
-    #[must_use]
-    pub fn status(&self) -> Option<u16> {
-        self.status
-    }
-}
-
-/// The details of [`TelemetryError::Config`].
+/// What kind of thing failed; [`TelemetryError::kind`] returns it.
+///
+/// Each kind has its own miette code, `rtb::telemetry::<kind>`.
 ///
 /// # Example
 ///
 /// ```
-/// use rtb_telemetry::TelemetryError;
+/// use rtb_telemetry::{ErrorKind, TelemetryError};
 ///
-/// let err = TelemetryError::config("no home directory", "set HOME");
-/// assert_eq!(err.to_string(), "telemetry configuration error: no home directory");
+/// let err = TelemetryError::from(std::io::Error::other("disk on fire"));
+/// assert_eq!(err.kind(), ErrorKind::Io);
+/// assert_eq!(ErrorKind::Io.code(), "rtb::telemetry::io");
 /// ```
-#[derive(Debug, thiserror::Error)]
-#[error("telemetry configuration error: {message}")]
-pub struct ConfigError {
-    message: String,
-    help: &'static str,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A sink could not read or write the file system (`rtb::telemetry::io`).
+    Io,
+    /// An event or a batch could not be encoded (`rtb::telemetry::serde`).
+    Serde,
+    /// The consent file could not be read, understood or written
+    /// (`rtb::telemetry::consent`).
+    Consent,
+    /// The configuration was rejected: an endpoint, a header, a certificate,
+    /// a missing home directory (`rtb::telemetry::config`).
+    Config,
+    /// A collector did not accept events (`rtb::telemetry::delivery`).
+    Delivery,
+    /// Delivery did not finish within a deadline (`rtb::telemetry::timeout`).
+    Timeout,
+    /// A thread or process the crate needed could not be started, or
+    /// stopped (`rtb::telemetry::thread`).
+    Thread,
 }
 
-/// The details of [`TelemetryError::Io`]: what the sink was doing, to which
-/// path, and what the operating system said.
-///
-/// The message names the action and the path; the operating system's reason
-/// is the error's [`source`](std::error::Error::source), which miette and
-/// most error reporters print as the cause.
-///
-/// # Example
-///
-/// ```
-/// use rtb_telemetry::TelemetryError;
-///
-/// let err = TelemetryError::io("write to", "out.jsonl", std::io::ErrorKind::StorageFull.into());
-/// let TelemetryError::Io(io) = err else { unreachable!() };
-/// assert_eq!(io.action(), "write to");
-/// assert_eq!(io.path(), std::path::Path::new("out.jsonl"));
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error("telemetry sink I/O error: could not {action} `{}`", path.display())]
-pub struct IoError {
-    action: &'static str,
-    path: PathBuf,
-    source: io::Error,
-}
-
-impl IoError {
-    /// What the sink was doing, e.g. `"open"` or `"write to"`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use rtb_telemetry::TelemetryError;
-    /// let TelemetryError::Io(io) = TelemetryError::io("open", "x", std::io::ErrorKind::NotFound.into())
-    /// else { unreachable!() };
-    /// assert_eq!(io.action(), "open");
-    /// ```
+impl ErrorKind {
+    /// The miette code of errors of this kind.
     #[must_use]
-    pub fn action(&self) -> &'static str {
-        self.action
-    }
-
-    /// The path it was doing it to.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use rtb_telemetry::TelemetryError;
-    /// let TelemetryError::Io(io) = TelemetryError::io("open", "x", std::io::ErrorKind::NotFound.into())
-    /// else { unreachable!() };
-    /// assert_eq!(io.path(), std::path::Path::new("x"));
-    /// ```
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The kind of the operating-system error.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use rtb_telemetry::TelemetryError;
-    /// let TelemetryError::Io(io) = TelemetryError::io("open", "x", std::io::ErrorKind::NotFound.into())
-    /// else { unreachable!() };
-    /// assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
-    /// ```
-    #[must_use]
-    pub fn kind(&self) -> io::ErrorKind {
-        self.source.kind()
-    }
-}
-
-/// The details of [`TelemetryError::Serde`]: which event, and what the
-/// serialiser said.
-///
-/// # Example
-///
-/// ```
-/// use rtb_telemetry::TelemetryError;
-///
-/// let TelemetryError::Serde(e) = TelemetryError::serde("build", "key must be a string")
-/// else { unreachable!() };
-/// assert_eq!(e.event(), "build");
-/// assert_eq!(e.message(), "key must be a string");
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error("telemetry serialisation error for event `{event}`: {message}")]
-pub struct SerdeError {
-    event: String,
-    message: String,
-}
-
-impl SerdeError {
-    /// The name of the event that could not be serialised.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use rtb_telemetry::TelemetryError;
-    /// let TelemetryError::Serde(e) = TelemetryError::serde("build", "oops") else { unreachable!() };
-    /// assert_eq!(e.event(), "build");
-    /// ```
-    #[must_use]
-    pub fn event(&self) -> &str {
-        &self.event
-    }
-
-    /// What the serialiser reported.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use rtb_telemetry::TelemetryError;
-    /// let TelemetryError::Serde(e) = TelemetryError::serde("build", "oops") else { unreachable!() };
-    /// assert_eq!(e.message(), "oops");
-    /// ```
-    #[must_use]
-    pub fn message(&self) -> &str {
-        &self.message
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Io => "rtb::telemetry::io",
+            Self::Serde => "rtb::telemetry::serde",
+            Self::Consent => "rtb::telemetry::consent",
+            Self::Config => "rtb::telemetry::config",
+            Self::Delivery => "rtb::telemetry::delivery",
+            Self::Timeout => "rtb::telemetry::timeout",
+            Self::Thread => "rtb::telemetry::thread",
+        }
     }
 }
 
 impl TelemetryError {
-    /// An I/O error, e.g. from a custom sink.
+    fn new(kind: ErrorKind, message: String, help: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            inner: Box::new(Inner {
+                kind,
+                message,
+                help: help.into(),
+                path: None,
+                endpoint: None,
+                status: None,
+                source: None,
+            }),
+        }
+    }
+
+    fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.inner.source = Some(Box::new(source));
+        self
+    }
+
+    /// A sink could not do `action` to `path`. For sink authors.
     ///
-    /// `action` is a verb phrase that fits "could not {action} `{path}`".
+    /// `action` is a verb phrase that fits "could not {action} `{path}`";
+    /// the operating system's error is the [`source`](StdError::source).
     ///
     /// # Example
     ///
@@ -254,142 +136,316 @@ impl TelemetryError {
     /// use rtb_telemetry::TelemetryError;
     ///
     /// let err = TelemetryError::io("write to", "out.jsonl", std::io::ErrorKind::StorageFull.into());
-    /// assert!(err.to_string().starts_with("telemetry sink I/O error: could not write to `out.jsonl`"));
+    /// assert_eq!(err.to_string(), "telemetry I/O error: could not write to `out.jsonl`");
+    /// assert_eq!(err.path(), Some(std::path::Path::new("out.jsonl")));
     /// ```
     #[must_use]
-    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Self::Io(Box::new(IoError {
-            action,
-            path: path.into(),
-            source,
-        }))
+    pub fn io(action: &str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        let path = path.into();
+        let mut err = Self::new(
+            ErrorKind::Io,
+            format!(
+                "telemetry I/O error: could not {action} `{}`",
+                path.display()
+            ),
+            io_help(source.kind()),
+        )
+        .with_source(source);
+        err.inner.path = Some(path);
+        err
     }
 
-    /// A serialisation error for the event named `event`.
+    /// `what` could not be encoded. For sink authors; `what` names the
+    /// thing, e.g. ``"event `build`"`` or `"a batch of 3 events"`.
     ///
     /// # Example
     ///
     /// ```
-    /// use rtb_telemetry::TelemetryError;
+    /// use rtb_telemetry::{ErrorKind, TelemetryError};
     ///
-    /// let err = TelemetryError::serde("build", "key must be a string");
-    /// assert!(err.to_string().contains("`build`"));
+    /// let err = TelemetryError::serde("event `build`", "key must be a string");
+    /// assert_eq!(err.kind(), ErrorKind::Serde);
+    /// assert_eq!(err.to_string(), "could not encode event `build`: key must be a string");
     /// ```
     #[must_use]
-    pub fn serde(event: impl Into<String>, message: impl fmt::Display) -> Self {
-        Self::Serde(Box::new(SerdeError {
-            event: event.into(),
-            message: message.to_string(),
-        }))
+    pub fn serde(what: impl fmt::Display, message: impl fmt::Display) -> Self {
+        Self::new(
+            ErrorKind::Serde,
+            format!("could not encode {what}: {message}"),
+            "the data could not be written as JSON or protobuf; this is a bug in the sink, \
+             please report it",
+        )
     }
 
-    /// A configuration error: what is wrong, and what to do about it.
+    /// A collector at `endpoint` did not accept events. For sink authors.
+    ///
+    /// `endpoint` must not hold credentials (they would be printed); the
+    /// built-in sinks pass a redacted form.
     ///
     /// # Example
     ///
     /// ```
-    /// use miette::Diagnostic;
-    /// use rtb_telemetry::TelemetryError;
+    /// use rtb_telemetry::{ErrorKind, TelemetryError};
     ///
-    /// let err = TelemetryError::config("no home directory", "set HOME");
-    /// assert_eq!(err.help().unwrap().to_string(), "set HOME");
+    /// let err = TelemetryError::delivery("https://collector.example/v1/logs", Some(400), "bad request");
+    /// assert_eq!(err.kind(), ErrorKind::Delivery);
+    /// assert_eq!(err.status(), Some(400));
+    /// assert_eq!(err.endpoint(), Some("https://collector.example/v1/logs"));
     /// ```
     #[must_use]
-    pub fn config(message: impl Into<String>, help: &'static str) -> Self {
-        Self::Config(Box::new(ConfigError {
-            message: message.into(),
-            help,
-        }))
+    pub fn delivery(endpoint: impl Into<String>, status: Option<u16>, reason: &str) -> Self {
+        Self::delivered_or(endpoint.into(), status, reason, "were not delivered")
     }
 
-    /// A delivery error for `endpoint`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use rtb_telemetry::TelemetryError;
-    ///
-    /// let err = TelemetryError::delivery("http://127.0.0.1:9/", None, "connection refused");
-    /// assert!(err.to_string().ends_with("connection refused"));
-    /// ```
-    #[must_use]
-    pub fn delivery(
-        endpoint: impl Into<String>,
+    /// A delivery error that says what became of the events (`fate`, e.g.
+    /// "stay in the spool and are sent by a later run").
+    pub(crate) fn delivered_or(
+        endpoint: String,
         status: Option<u16>,
-        reason: impl Into<String>,
+        reason: &str,
+        fate: &str,
     ) -> Self {
-        Self::Delivery(Box::new(DeliveryError {
-            endpoint: endpoint.into(),
-            status,
-            reason: reason.into(),
-        }))
-    }
-
-    fn io_help(kind: io::ErrorKind) -> &'static str {
-        use io::ErrorKind as K;
-        match kind {
-            K::ReadOnlyFilesystem => {
-                "the file system holding the telemetry path is mounted read-only; \
-                 choose a path on a writable disk"
-            }
-            K::PermissionDenied => {
-                "the telemetry file or its directory is not writable by this user; \
-                 choose a path the tool may write to, or fix its permissions"
-            }
-            K::NotFound => {
-                "a directory on the telemetry path does not exist and could not be \
-                 created; check the path the tool was configured with"
-            }
-            K::NotADirectory => {
-                "a part of the telemetry path that must be a directory is a regular \
-                 file; choose another path or move that file away"
-            }
-            K::IsADirectory => {
-                "the telemetry path names a directory; give the sink a file path \
-                 such as `<dir>/events.jsonl`"
-            }
-            K::StorageFull | K::QuotaExceeded => {
-                "the disk (or your quota) is full; free some space. Events recorded \
-                 before this one are intact"
+        let help = match status {
+            Some(400..=499) => {
+                "the collector refused the events; check the endpoint URL and the API key or \
+                 headers the tool was configured with"
             }
             _ => {
-                "check that the telemetry path is a writable file on a local disk; \
-                 telemetry errors never affect the tool itself"
+                "the collector could not be reached or failed; check the endpoint and the \
+                 network, or turn telemetry off. The tool itself is not affected"
             }
+        };
+        let mut err = Self::new(
+            ErrorKind::Delivery,
+            format!("telemetry delivery to `{endpoint}` failed: {reason}; the events {fate}"),
+            help,
+        );
+        err.inner.endpoint = Some(endpoint);
+        err.inner.status = status;
+        err
+    }
+
+    /// Configuration that cannot work: what is wrong, and what to do.
+    pub(crate) fn config(message: impl Into<String>, help: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(
+            ErrorKind::Config,
+            format!("telemetry configuration rejected: {}", message.into()),
+            help,
+        )
+    }
+
+    /// The consent file at `path` could not be used: `problem` says how.
+    pub(crate) fn consent(
+        path: &Path,
+        problem: impl fmt::Display,
+        help: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        let mut err = Self::new(
+            ErrorKind::Consent,
+            format!("telemetry consent file `{}`: {problem}", path.display()),
+            help,
+        );
+        err.inner.path = Some(path.to_path_buf());
+        err
+    }
+
+    /// The consent file (or its lock) at `path` could not be `action`ed.
+    pub(crate) fn consent_io(action: &str, path: &Path, source: io::Error) -> Self {
+        let help = match (action, source.kind()) {
+            (_, io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem) => {
+                "the configuration directory is not writable by this user; fix its permissions, \
+                 or set DO_NOT_TRACK=1 to turn telemetry off without a file"
+            }
+            ("read", _) => {
+                "the consent file must be a regular file of at most 64 KiB; telemetry stays off \
+                 while it cannot be read, and the tool itself is not affected"
+            }
+            _ => {
+                "the decision could not be saved: the consent path must be a writable file, not \
+                 a directory; or set DO_NOT_TRACK=1 to keep telemetry off without a file"
+            }
+        };
+        Self::consent(path, format_args!("could not {action} it"), help).with_source(source)
+    }
+
+    /// Waiting for `what` took longer than `deadline`; `fate` says what
+    /// became of the events.
+    pub(crate) fn timeout(what: &str, deadline: Duration, fate: &str) -> Self {
+        Self::new(
+            ErrorKind::Timeout,
+            format!(
+                "{what} did not finish within {} ms; the events {fate}",
+                deadline.as_millis()
+            ),
+            "the collector is slow or unreachable; the tool itself is not affected. Raise the \
+             deadline if the network is known to be slow",
+        )
+    }
+
+    /// A thread or process for `what` could not be started, or stopped.
+    pub(crate) fn thread(what: &str, source: Option<io::Error>) -> Self {
+        let err = Self::new(
+            ErrorKind::Thread,
+            format!("telemetry could not {what}"),
+            "the system is short of threads, processes or memory; telemetry is skipped and \
+             the tool itself is not affected",
+        );
+        match source {
+            Some(source) => err.with_source(source),
+            None => err,
         }
+    }
+
+    /// A sink panicked: a bug in the sink, reported like a failed delivery.
+    pub(crate) fn sink_panicked() -> Self {
+        Self::new(
+            ErrorKind::Thread,
+            "telemetry could not deliver an event: the sink panicked".to_owned(),
+            "the sink has a bug; report it to its author. The delivery thread goes on with the \
+             next event, and the tool itself is not affected",
+        )
+    }
+
+    /// The delivery thread is gone and cannot answer.
+    pub(crate) fn thread_stopped(which: &str) -> Self {
+        Self::new(
+            ErrorKind::Thread,
+            format!(
+                "telemetry could not deliver events: its {which} thread has stopped, and the \
+                 events queued for it were dropped"
+            ),
+            "this is a bug in rtb-telemetry (the thread should never stop while in use); \
+             please report it. The tool itself is not affected",
+        )
+    }
+
+    /// What kind of thing failed.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The file involved, if any.
+    #[must_use]
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// The collector's endpoint, without credentials, if a delivery failed.
+    #[must_use]
+    pub fn endpoint(&self) -> Option<&str> {
+        self.inner.endpoint.as_deref()
+    }
+
+    /// The collector's HTTP status, if it answered.
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        self.inner.status
+    }
+
+    /// The operating system's error kind, if an I/O error caused this.
+    #[must_use]
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        let source = self.inner.source.as_deref()?;
+        source.downcast_ref::<io::Error>().map(io::Error::kind)
+    }
+}
+
+fn io_help(kind: io::ErrorKind) -> &'static str {
+    use io::ErrorKind as K;
+    match kind {
+        K::ReadOnlyFilesystem => {
+            "the file system holding the telemetry path is mounted read-only; choose a path on \
+             a writable disk"
+        }
+        K::PermissionDenied => {
+            "the telemetry file or its directory is not writable by this user; choose a path \
+             the tool may write to, or fix its permissions"
+        }
+        K::NotFound => {
+            "a directory on the telemetry path does not exist and could not be created; check \
+             the path the tool was configured with"
+        }
+        K::NotADirectory => {
+            "a part of the telemetry path that must be a directory is a regular file; choose \
+             another path or move that file away"
+        }
+        K::IsADirectory => {
+            "the telemetry path names a directory; give the sink a file path such as \
+             `<dir>/events.jsonl`"
+        }
+        K::StorageFull | K::QuotaExceeded => {
+            "the disk (or your quota) is full; free some space. Events recorded before this \
+             one are intact"
+        }
+        K::InvalidInput => {
+            "the telemetry path is not a regular file (a symlink, FIFO, socket or device was \
+             found there); remove it or choose another path"
+        }
+        _ => {
+            "check that the telemetry path is a writable file on a local disk; telemetry \
+             errors never affect the tool itself"
+        }
+    }
+}
+
+/// The spec's `Io(#[from] std::io::Error)`: `?` on an I/O error in a sink.
+impl From<io::Error> for TelemetryError {
+    fn from(source: io::Error) -> Self {
+        Self::new(
+            ErrorKind::Io,
+            "telemetry I/O error in a sink".to_owned(),
+            io_help(source.kind()),
+        )
+        .with_source(source)
+    }
+}
+
+impl fmt::Display for TelemetryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.message)
+    }
+}
+
+impl fmt::Debug for TelemetryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = f.debug_struct("TelemetryError");
+        out.field("kind", &self.inner.kind)
+            .field("message", &self.inner.message);
+        if let Some(path) = &self.inner.path {
+            out.field("path", path);
+        }
+        if let Some(endpoint) = &self.inner.endpoint {
+            out.field("endpoint", endpoint);
+        }
+        if let Some(status) = self.inner.status {
+            out.field("status", &status);
+        }
+        if let Some(source) = &self.inner.source {
+            out.field("source", source);
+        }
+        out.finish()
+    }
+}
+
+impl StdError for TelemetryError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
     }
 }
 
 impl Diagnostic for TelemetryError {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        let code = match self {
-            Self::Io(_) => "rtb::telemetry::io",
-            Self::Serde(_) => "rtb::telemetry::serde",
-            Self::Config(_) => "rtb::telemetry::config",
-            Self::Delivery(_) => "rtb::telemetry::delivery",
-        };
-        Some(Box::new(code))
+        Some(Box::new(self.inner.kind.code()))
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        let help = match self {
-            Self::Io(e) => Self::io_help(e.kind()),
-            Self::Serde(_) => {
-                "the event could not be encoded as JSON; this is a bug in the sink, \
-                 please report it"
-            }
-            Self::Config(e) => e.help,
-            Self::Delivery(e) => match e.status {
-                Some(400..=499) => {
-                    "the collector refused the events; check the endpoint URL and the API key \
-                     or headers the tool was configured with"
-                }
-                _ => {
-                    "the collector could not be reached or failed; the events of this batch \
-                     were dropped. Check the endpoint, or turn telemetry off"
-                }
-            },
-        };
-        Some(Box::new(help))
+        Some(Box::new(&*self.inner.help))
     }
 }
+
+// One word: what keeps a disabled `record` free (docs/zero-cost.md).
+const _: () = assert!(size_of::<Result<(), TelemetryError>>() == size_of::<usize>());

@@ -4,14 +4,14 @@
 //!
 //! - [`TelemetryContext`] and its [builder](TelemetryContext::builder): the
 //!   main surface.
-//! - [`TelemetrySink`] and the three built-in sinks, [`NoopSink`],
-//!   [`MemorySink`] and [`FileSink`].
+//! - [`TelemetrySink`] and the built-in sinks, [`NoopSink`], [`MemorySink`],
+//!   [`FileSink`] and [`DebugSink`].
 //! - [`erased`]: the same with a sink chosen at run time.
 //! - [`consent`]: the user's decision, `DO_NOT_TRACK` and friends, the
 //!   first-run notice, and the `telemetry` verbs.
 //! - [`Background`], [`Redact`] and (features `http`, `otlp`) `remote`:
 //!   delivery to collectors that never holds up the tool.
-//! - [`Event`], [`MachineId`], [`TelemetryError`].
+//! - [`Event`], [`MachineId`], [`TelemetryError`], [`Env`].
 //!
 //! # Features
 //!
@@ -21,27 +21,32 @@
 //! | `http` | `remote::HttpSink` (JSON over HTTP(S), rustls) |
 //! | `otlp` | `remote::OtlpSink` (OTLP/HTTP logs); implies `http` |
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod background;
-pub mod builder;
 pub mod consent;
 mod context;
+mod env;
 pub mod erased;
 mod error;
 mod event;
+mod fs;
 mod machine;
+mod oneshot;
 mod policy;
 pub mod redact;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod remote;
-pub mod sink;
+mod sink;
+mod timestamp;
 
 pub use background::{Background, BackgroundBuilder};
-pub use builder::TelemetryContextBuilder;
-pub use context::TelemetryContext;
-pub use error::{ConfigError, DeliveryError, IoError, SerdeError, TelemetryError};
+pub use context::{TelemetryContext, TelemetryContextBuilder};
+pub use env::Env;
+pub use error::{ErrorKind, TelemetryError};
 pub use event::Event;
 pub use machine::MachineId;
 pub use policy::{CollectionPolicy, Disabled, Enabled, Policy, RuntimePolicy};
 pub use redact::Redact;
-pub use sink::{DebugSink, FileSink, MemorySink, NoopSink, TelemetrySink, ToolSink};
+pub use sink::{DebugSink, FileSink, IntoSink, MemorySink, NoopSink, TelemetrySink, ToolSink};

@@ -1,6 +1,14 @@
 //! Collection policies: who decided whether events are collected, and when.
 
+use std::future::{Future, Ready, ready};
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::TelemetryError;
+
+/// What every telemetry call resolves to.
+type Outcome = Result<(), TelemetryError>;
 
 mod sealed {
     pub trait Sealed {}
@@ -40,6 +48,12 @@ pub trait Policy: sealed::Sealed + Copy + Send + Sync + 'static {
     #[doc(hidden)]
     type Slot<T: Clone>: Clone;
 
+    /// The future a call returns, given the future `F` of the collecting
+    /// path. The policy chooses it, so a `Disabled` call is a plain
+    /// [`Ready`] that inlines into the caller's state machine.
+    #[doc(hidden)]
+    type Call<F: Future<Output = Outcome> + Send>: Future<Output = Outcome> + Send;
+
     /// A short name for `Debug` output.
     #[doc(hidden)]
     const NAME: &'static str;
@@ -47,6 +61,15 @@ pub trait Policy: sealed::Sealed + Copy + Send + Sync + 'static {
     /// The state, when this policy collects.
     #[doc(hidden)]
     fn active<T: Clone>(slot: &Self::Slot<T>) -> Option<&T>;
+
+    /// Runs `collect` on the state when this policy collects; otherwise
+    /// never calls it and returns `Ok(())` at once.
+    #[doc(hidden)]
+    fn call<'a, T, F, G>(slot: &'a Self::Slot<T>, collect: G) -> Self::Call<F>
+    where
+        T: Clone + 'a,
+        F: Future<Output = Outcome> + Send,
+        G: FnOnce(&'a T) -> F;
 }
 
 /// (type state) Collection decided on at compile time: always on.
@@ -107,28 +130,86 @@ pub struct RuntimePolicy;
 
 impl Policy for Enabled {
     type Slot<T: Clone> = T;
+    type Call<F: Future<Output = Outcome> + Send> = F;
     const NAME: &'static str = "Enabled";
     #[inline]
     fn active<T: Clone>(slot: &T) -> Option<&T> {
         Some(slot)
     }
+    #[inline]
+    fn call<'a, T, F, G>(slot: &'a T, collect: G) -> F
+    where
+        T: Clone + 'a,
+        F: Future<Output = Outcome> + Send,
+        G: FnOnce(&'a T) -> F,
+    {
+        collect(slot)
+    }
 }
 
 impl Policy for Disabled {
-    type Slot<T: Clone> = PhantomData<T>;
+    type Slot<T: Clone> = PhantomData<fn() -> T>;
+    type Call<F: Future<Output = Outcome> + Send> = Ready<Outcome>;
     const NAME: &'static str = "Disabled";
     #[inline]
-    fn active<T: Clone>(_: &PhantomData<T>) -> Option<&T> {
+    fn active<T: Clone>(_: &PhantomData<fn() -> T>) -> Option<&T> {
         None
+    }
+    #[inline]
+    fn call<'a, T, F, G>(_: &'a PhantomData<fn() -> T>, _: G) -> Ready<Outcome>
+    where
+        T: Clone + 'a,
+        F: Future<Output = Outcome> + Send,
+        G: FnOnce(&'a T) -> F,
+    {
+        ready(Ok(()))
     }
 }
 
 impl Policy for RuntimePolicy {
     type Slot<T: Clone> = Option<T>;
+    type Call<F: Future<Output = Outcome> + Send> = Maybe<F>;
     const NAME: &'static str = "RuntimePolicy";
     #[inline]
     fn active<T: Clone>(slot: &Option<T>) -> Option<&T> {
         slot.as_ref()
+    }
+    #[inline]
+    fn call<'a, T, F, G>(slot: &'a Option<T>, collect: G) -> Maybe<F>
+    where
+        T: Clone + 'a,
+        F: Future<Output = Outcome> + Send,
+        G: FnOnce(&'a T) -> F,
+    {
+        match slot {
+            Some(state) => Maybe::On {
+                future: collect(state),
+            },
+            None => Maybe::Off,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A run-time policy's call: the collecting future, or nothing to do.
+    /// Off costs one branch.
+    #[doc(hidden)]
+    #[project = MaybeProj]
+    pub enum Maybe<F> {
+        Off,
+        On { #[pin] future: F },
+    }
+}
+
+impl<F: Future<Output = Outcome>> Future for Maybe<F> {
+    type Output = Outcome;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        match self.project() {
+            MaybeProj::Off => Poll::Ready(Ok(())),
+            MaybeProj::On { future } => future.poll(cx),
+        }
     }
 }
 

@@ -1,7 +1,13 @@
 //! Redaction: rewrite or drop attrs before a sink (typically a remote one)
 //! sees them.
+//!
+//! The default rule is [`Scrubber`]; what it catches, and what no rule can,
+//! is listed there and in `docs/privacy.md`.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
+
+use regex::{Regex, RegexBuilder};
 
 use crate::{Event, TelemetryError, TelemetrySink};
 
@@ -12,11 +18,11 @@ pub type Rule = dyn Fn(&str, &str) -> Option<String> + Send + Sync;
 /// A sink wrapper that passes every attr through a rule before the inner
 /// sink sees the event.
 ///
-/// [`Redact::new`] uses the default rule, [`scrub`]: in every value, words
-/// that look like file paths, URLs or e-mail addresses, and the current
-/// user's name, are replaced by `[path]`, `[email]` and `[user]`.
-/// [`Redact::with_rule`] takes your own. Names, tools, versions and ids are
-/// the author's and are left alone.
+/// [`Redact::new`] uses the default rule, a [`Scrubber`]: in every value,
+/// secrets and tokens, URLs, e-mail addresses, paths, IP addresses and the
+/// current user's names are replaced by `[secret]`, `[url]`, `[email]`,
+/// `[path]`, `[ip]` and `[user]`. [`Redact::with_rule`] takes your own.
+/// Names, tools, versions and ids are the author's and are left alone.
 ///
 /// Callers remain responsible for what they put in attrs; this is a safety
 /// net for free text, not a licence to send it.
@@ -56,9 +62,9 @@ impl<S: std::fmt::Debug> std::fmt::Debug for Redact<S> {
 }
 
 impl<S> Redact<S> {
-    /// Wraps `inner` with the default rule ([`scrub`] on every value, with the
-    /// current user's names taken from `USER`, `USERNAME`, `LOGNAME` and the
-    /// home directory, read once here).
+    /// Wraps `inner` with the default rule (a [`Scrubber`] on every value,
+    /// with the current user's names taken from `USER`, `USERNAME`,
+    /// `LOGNAME` and the home directory, read once here).
     ///
     /// # Example
     ///
@@ -67,8 +73,8 @@ impl<S> Redact<S> {
     /// # let _ = sink;
     /// ```
     pub fn new(inner: S) -> Self {
-        let names = current_user_names();
-        Self::with_rule(inner, move |_, value| Some(scrub(value, &names)))
+        let scrubber = Scrubber::new(&current_user_names());
+        Self::with_rule(inner, move |_, value| Some(scrubber.scrub(value)))
     }
 
     /// Wraps `inner` with your own rule.
@@ -105,10 +111,10 @@ impl<S: TelemetrySink> TelemetrySink for Redact<S> {
     }
 }
 
-/// The default rule's scrubber: replaces, word by word, what looks like a
-/// file path or URL (`[path]`), an e-mail address (`[email]`), or one of
-/// `user_names` (`[user]`, any case, also inside a word such as a path). A
-/// word is a run of non-whitespace; surrounding punctuation is kept.
+/// The default rule's scrubber: replaces what looks like a secret, an
+/// address or a path, and the given user names, keeping the punctuation
+/// around them. See [`Scrubber`] for the list; `scrub` builds one and
+/// applies it once (build a [`Scrubber`] yourself to scrub many values).
 ///
 /// # Example
 ///
@@ -119,97 +125,180 @@ impl<S: TelemetrySink> TelemetrySink for Redact<S> {
 /// assert_eq!(scrub("ok", &names), "ok");
 /// assert_eq!(scrub("failed: C:\\Users\\Ada\\x.txt", &names), "failed: [path]");
 /// assert_eq!(scrub("by Ada, twice", &names), "by [user], twice");
-/// assert_eq!(scrub("mail (ada@example.com)", &names), "mail ([email])");
+/// assert_eq!(scrub("mail (ada@example.com).", &names), "mail ([email]).");
+/// assert_eq!(scrub("token=ghp_0123456789abcdefghij0123", &names), "token=[secret]");
 /// ```
 #[must_use]
 pub fn scrub(text: &str, user_names: &[String]) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while !rest.is_empty() {
-        let start = rest
-            .find(|c: char| !c.is_whitespace())
-            .unwrap_or(rest.len());
-        out.push_str(&rest[..start]);
-        rest = &rest[start..];
-        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        out.push_str(&scrub_word(&rest[..end], user_names));
-        rest = &rest[end..];
-    }
-    out
+    Scrubber::new(user_names).scrub(text)
 }
 
-fn scrub_word(word: &str, user_names: &[String]) -> String {
-    const PUNCT: &[char] = &[
-        '"', '\'', '(', ')', '[', ']', '<', '>', ',', ';', '`', '{', '}',
-    ];
-    let core = word.trim_matches(PUNCT);
-    let core = core.strip_suffix([':', '.', '!', '?']).unwrap_or(core);
-    if core.is_empty() {
-        return word.to_owned();
+/// The default rule, compiled once: one pass over the text with one
+/// Unicode-aware regular expression, so matching never slices a string at
+/// a byte offset found in a differently-cased copy.
+///
+/// What it replaces, in this order of precedence where matches overlap:
+///
+/// | found | becomes |
+/// |---|---|
+/// | `Bearer <token>`, `password=…`, `token: …`, `secret=…`, `api_key=…` (any case, any prefix such as `GITHUB_TOKEN=`) | the keyword kept, the value `[secret]` |
+/// | JWTs (`eyJ….….…`), GitHub tokens (`ghp_…`, `gho_…`, `github_pat_…`), AWS access key ids (`AKIA…`), Slack tokens (`xoxb-…`) | `[secret]` |
+/// | URLs (`scheme://…`) | `[url]` |
+/// | e-mail addresses, in any punctuation or list | `[email]` |
+/// | absolute, home-relative (`~/…`), environment-variable (`$HOME/…`, `%USERPROFILE%\…`), Windows (`C:\…`, `\\server\…`) and relative paths (`./…`, or two or more `/`) | `[path]` |
+/// | IPv4 and IPv6 addresses (checked by parsing them) | `[ip]` |
+/// | the user names given (any case, also inside a word) | `[user]` |
+///
+/// What it cannot catch is in `docs/privacy.md`: free text that identifies
+/// someone without any of these shapes (a project name, a customer's name).
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::redact::Scrubber;
+///
+/// let scrubber = Scrubber::new(&["ada".to_string()]);
+/// assert_eq!(scrubber.scrub("from 10.1.2.3 by ADA"), "from [ip] by [user]");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Scrubber {
+    regex: Regex,
+}
+
+/// The patterns, most specific first: where two could start at the same
+/// place, the earlier wins (leftmost-first).
+const PATTERNS: &[&str] = &[
+    // `Bearer <token>`: keep the scheme word.
+    r"(?P<bearer>(?i:\bbearer|\bbasic|\btoken)[ \t]+)[A-Za-z0-9._~+/-]{8,}=*",
+    // `key=value` / `key: value` where the key names a secret.
+    r#"(?P<kv>(?i:\b[A-Za-z0-9_.-]*(?:password|passwd|pwd|passphrase|token|secret|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth))[ \t]*[=:][ \t]*)(?:"[^"]*"|'[^']*'|[^\s,;&"']+)"#,
+    r"(?P<jwt>\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*)",
+    r"(?P<github>\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}))",
+    r"(?P<aws>\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b)",
+    r"(?P<slack>\bxox[abposr]-[A-Za-z0-9-]{10,})",
+    r#"(?P<url>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>()\[\]{}]+)"#,
+    r"(?P<email>[\w.%+-]+@[\w-]+(?:\.[\w-]+)+)",
+    // Paths. A leading `/` counts only at the start or after a delimiter,
+    // which is kept (`pre`): `a/b` in prose is not a path.
+    r#"(?P<winpath>\b[A-Za-z]:[\\/][^\s"'<>|]*|\\\\[^\s"'<>|]+)"#,
+    r#"(?P<varpath>(?:%[A-Za-z_][A-Za-z0-9_]*%|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|~[A-Za-z0-9_.-]*)(?:[\\/][^\s"'<>|]*)?)"#,
+    r#"(?P<relpath>\.{1,2}[\\/][^\s"'<>|]*)"#,
+    r#"(?P<pre>^|[\s"'(\[<{=,:;])(?P<abspath>/[^\s"'<>|)\]}]*)"#,
+    r"(?P<slashes>[\w.-]+(?:[\\/][\w.-]+){2,}(?::\d+)*)",
+    r"(?P<ipv4>\b(?:\d{1,3}\.){3}\d{1,3}\b)",
+    r"(?P<ipv6>(?i:\[?(?:[0-9a-f]{1,4}:|:)(?:[0-9a-f]{0,4}:){1,6}[0-9a-f]{0,4}(?:%[0-9a-z]+)?\]?))",
+];
+
+impl Scrubber {
+    /// The default patterns plus `user_names` (empty names are ignored).
+    ///
+    /// # Panics
+    ///
+    /// Never: the patterns are constants (a unit test compiles them) and
+    /// the names are escaped.
+    #[must_use]
+    pub fn new(user_names: &[String]) -> Self {
+        let mut names: Vec<&str> = user_names
+            .iter()
+            .map(|n| n.trim())
+            .filter(|n| !n.is_empty())
+            .collect();
+        // Longest first, so a longer name wins over its prefix.
+        names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        let mut pattern = PATTERNS.join("|");
+        if !names.is_empty() {
+            let names: Vec<String> = names.iter().map(|n| regex::escape(n)).collect();
+            pattern = format!("{pattern}|(?P<user>(?i:{}))", names.join("|"));
+        }
+        // The patterns are constants and the names escaped, so this cannot
+        // fail; the size limit is far above what they need.
+        let regex = RegexBuilder::new(&pattern)
+            .size_limit(64 << 20)
+            .build()
+            .unwrap_or_else(|_| {
+                Regex::new(&PATTERNS.join("|"))
+                    .expect("the default patterns compile (a unit test builds them)")
+            });
+        Self { regex }
     }
-    let lead = &word[..word.find(core).unwrap_or(0)];
-    let trail = &word[lead.len() + core.len()..];
-    let replaced = if looks_like_email(core) {
-        "[email]".to_owned()
-    } else if looks_like_path(core) {
-        "[path]".to_owned()
-    } else if let Some(name) = user_names.iter().find(|n| contains_ignore_case(core, n)) {
-        replace_ignore_case(core, name, "[user]")
-    } else {
-        return word.to_owned();
+
+    /// `text` with everything the scrubber recognises replaced.
+    #[must_use]
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for caps in self.regex.captures_iter(text) {
+            let Some(whole) = caps.get(0) else { continue };
+            let Some(replacement) = replace(&caps) else {
+                continue; // looked like an address but is not one: keep it
+            };
+            out.push_str(&text[last..whole.start()]);
+            out.push_str(&replacement);
+            last = whole.end();
+        }
+        out.push_str(&text[last..]);
+        out
+    }
+}
+
+/// Trailing punctuation that ends a sentence rather than a path or URL.
+fn split_trailing(matched: &str) -> (&str, &str) {
+    let core = matched.trim_end_matches(['.', ',', ':', ';', '!', '?']);
+    (core, &matched[core.len()..])
+}
+
+/// What one match becomes, or `None` to keep it.
+fn replace(caps: &regex::Captures<'_>) -> Option<String> {
+    let kept = |group: &str, marker: &str| {
+        let prefix = caps.name(group).map_or("", |m| m.as_str());
+        format!("{prefix}{marker}")
     };
-    format!("{lead}{replaced}{trail}")
-}
-
-fn looks_like_email(word: &str) -> bool {
-    let Some((local, domain)) = word.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && domain
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
-}
-
-fn looks_like_path(word: &str) -> bool {
-    let bytes = word.as_bytes();
-    word.starts_with('/')
-        || word.starts_with("~/")
-        || word.starts_with("./")
-        || word.starts_with("../")
-        || word.starts_with("\\\\")
-        || word.contains("://")
-        || (bytes.len() > 2
-            && bytes[0].is_ascii_alphabetic()
-            && bytes[1] == b':'
-            && matches!(bytes[2], b'\\' | b'/'))
-        || word.matches(['/', '\\']).count() >= 2
-}
-
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    haystack.to_lowercase().contains(&needle.to_lowercase())
-}
-
-fn replace_ignore_case(text: &str, needle: &str, with: &str) -> String {
-    let lower = text.to_lowercase();
-    let needle = needle.to_lowercase();
-    // Lower-casing can change byte lengths outside ASCII; then replace the
-    // whole word rather than risk cutting a character.
-    if lower.len() != text.len() {
-        return with.to_owned();
+    if caps.name("bearer").is_some() {
+        return Some(kept("bearer", "[secret]"));
     }
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for (at, _) in lower.match_indices(&needle) {
-        out.push_str(&text[last..at]);
-        out.push_str(with);
-        last = at + needle.len();
+    if caps.name("kv").is_some() {
+        return Some(kept("kv", "[secret]"));
     }
-    out.push_str(&text[last..]);
-    out
+    if ["jwt", "github", "aws", "slack"]
+        .iter()
+        .any(|g| caps.name(g).is_some())
+    {
+        return Some("[secret]".to_owned());
+    }
+    if let Some(m) = caps.name("url") {
+        let (_, trail) = split_trailing(m.as_str());
+        return Some(format!("[url]{trail}"));
+    }
+    if caps.name("email").is_some() {
+        return Some("[email]".to_owned());
+    }
+    for group in ["winpath", "varpath", "relpath", "slashes"] {
+        if let Some(m) = caps.name(group) {
+            let (_, trail) = split_trailing(m.as_str());
+            return Some(format!("[path]{trail}"));
+        }
+    }
+    if let Some(m) = caps.name("abspath") {
+        let (core, trail) = split_trailing(m.as_str());
+        let pre = caps.name("pre").map_or("", |p| p.as_str());
+        if core == "/" {
+            return None; // a lone slash, as in "read/write"
+        }
+        return Some(format!("{pre}[path]{trail}"));
+    }
+    if let Some(m) = caps.name("ipv4") {
+        return m
+            .as_str()
+            .parse::<Ipv4Addr>()
+            .is_ok()
+            .then(|| "[ip]".to_owned());
+    }
+    if let Some(m) = caps.name("ipv6") {
+        let bare = m.as_str().trim_start_matches('[').trim_end_matches(']');
+        let bare = bare.split_once('%').map_or(bare, |(addr, _zone)| addr);
+        return bare.parse::<Ipv6Addr>().is_ok().then(|| "[ip]".to_owned());
+    }
+    caps.name("user").map(|_| "[user]".to_owned())
 }
 
 /// The current user's names, from the environment and the home directory;
@@ -228,4 +317,71 @@ fn current_user_names() -> Vec<String> {
     names.sort();
     names.dedup();
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        vec!["ada".into(), "lovelace".into()]
+    }
+
+    #[test]
+    fn the_patterns_compile_without_names() {
+        assert_eq!(Scrubber::new(&[]).scrub("ok"), "ok");
+    }
+
+    #[test]
+    fn the_issue_cases() {
+        let cases = [
+            // The panic from the hardening issue, and its neighbours.
+            ("İadaKİ", "İ[user]Kİ"),
+            ("(bob@example.com).", "([email])."),
+            ("<bob@example.com>.", "<[email]>."),
+            ("[bob@example.com]:", "[[email]]:"),
+            ("bob@example.com,carol@example.org", "[email],[email]"),
+            ("ghp_0123456789abcdefABCDEF0123456789", "[secret]"),
+            (
+                "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig",
+                "Authorization: Bearer [secret]",
+            ),
+            ("key AKIAIOSFODNN7EXAMPLE here", "key [secret] here"),
+            ("xoxb-1234567890-abcdefghij", "[secret]"),
+            ("password=hunter2 next", "password=[secret] next"),
+            ("GITHUB_TOKEN: abc123def", "GITHUB_TOKEN: [secret]"),
+            ("secret=\"two words\";", "secret=[secret];"),
+            ("from 192.168.1.20:8080", "from [ip]:8080"),
+            ("to fe80::1%eth0 and ::1", "to [ip] and [ip]"),
+            ("at 2001:db8:85a3::8a2e:370:7334.", "at [ip]."),
+            ("~/notes.txt", "[path]"),
+            ("%USERPROFILE%\\Desktop\\x.txt", "[path]"),
+            ("$HOME/.config/x", "[path]"),
+            ("open /home/ada/x.rs: denied", "open [path]: denied"),
+            ("see https://example.com/x?y=1.", "see [url]."),
+        ];
+        let scrubber = Scrubber::new(&names());
+        for (input, expected) in cases {
+            assert_eq!(scrubber.scrub(input), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_text_is_left_alone() {
+        let scrubber = Scrubber::new(&names());
+        for value in [
+            "ok",
+            "1.2.3",
+            "v1.2.3.4-beta",
+            "12:30:45",
+            "read/write",
+            "x86_64-unknown-linux-gnu",
+            "exit code 2 after 42ms",
+            "author: Bob",
+            "naïve café",
+            "999.1.1.1",
+        ] {
+            assert_eq!(scrubber.scrub(value), value, "{value:?}");
+        }
+    }
 }

@@ -1,29 +1,9 @@
 //! What the environment says: opt-out variables, debug mode, CI.
 
-use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::CollectionPolicy;
-
-/// Reads one environment variable; [`std::env::var_os`] in real use, a map
-/// in tests.
-pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<OsString>;
-
-/// The process environment, as an [`EnvLookup`].
-pub(crate) fn process_env(name: &str) -> Option<OsString> {
-    std::env::var_os(name)
-}
-
-/// `true` when `value` is set to something other than empty, `0` or `false`
-/// (any case): the `DO_NOT_TRACK` convention.
-pub(crate) fn truthy(value: Option<OsString>) -> bool {
-    value.is_some_and(|v| {
-        let v = v.to_string_lossy();
-        let v = v.trim();
-        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
-    })
-}
+use crate::{CollectionPolicy, Env};
 
 /// The prefix of a tool's variables: its name upper-cased, with every
 /// character that is not ASCII alphanumeric turned into `_`.
@@ -71,10 +51,10 @@ const CI_VARIABLES: &[&str] = &[
 
 /// `true` when any common CI variable is set (and, for the generic `CI` and
 /// `CONTINUOUS_INTEGRATION`, not set to `0`/`false`/empty).
-pub(crate) fn in_ci(env: EnvLookup<'_>) -> bool {
+pub(crate) fn in_ci(env: &Env) -> bool {
     CI_VARIABLES.iter().any(|name| match *name {
-        "CI" | "CONTINUOUS_INTEGRATION" => truthy(env(name)),
-        _ => env(name).is_some(),
+        "CI" | "CONTINUOUS_INTEGRATION" => env.truthy(name),
+        _ => env.var(name).is_some(),
     })
 }
 
@@ -136,8 +116,9 @@ impl fmt::Display for PolicySource {
 /// use rtb_telemetry::consent::ConsentStore;
 ///
 /// let dir = tempfile::tempdir().unwrap();
-/// let store = ConsentStore::at("mytool", dir.path().join("consent.json"), dir.path().join("data"));
-/// let effective = store.effective_policy_with(&|_| None); // an empty environment
+/// let store = ConsentStore::at("mytool", dir.path().join("consent.json"), dir.path().join("data"))
+///     .with_env(rtb_telemetry::Env::from_vars::<_, &str, &str>([])); // an empty environment
+/// let effective = store.effective_policy();
 /// assert!(!effective.policy.is_enabled()); // undecided means off
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,7 +31,7 @@
 //!     env!("CARGO_PKG_VERSION"),
 //!     "mytool-telemetry-v1",
 //!     FileSink::new(store.events_path()),
-//! )?;
+//! );
 //! telemetry.record("run").await?; // nothing happens: the user has not opted in
 //! assert!(!store.events_path().exists());
 //! # Ok::<(), rtb_telemetry::TelemetryError>(()) }).unwrap();
@@ -42,8 +42,6 @@ mod notice;
 mod store;
 mod verbs;
 
-pub use env::{Effective, EnvLookup, PolicySource, env_prefix};
+pub use env::{Effective, PolicySource, env_prefix};
 pub use store::{ConsentStore, Decision, StoredConsent};
-pub use verbs::{StatusReport, TelemetryCommand};
-
-pub use crate::sink::{DebugSink, ToolSink};
+pub use verbs::{CommandReport, StatusReport, TelemetryCommand};

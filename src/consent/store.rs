@@ -2,19 +2,25 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use super::env::{self, Effective, EnvLookup, PolicySource};
+use super::env::{Effective, PolicySource, env_prefix};
 use crate::{
-    CollectionPolicy, RuntimePolicy, TelemetryContext, TelemetryError, TelemetrySink, ToolSink,
+    CollectionPolicy, DebugSink, Env, RuntimePolicy, TelemetryContext, TelemetryError,
+    TelemetrySink, ToolSink,
 };
 
 /// The version of the consent file's format.
 const FORMAT_VERSION: u32 = 1;
+/// The largest consent file read; a real one is under 300 bytes.
+const MAX_FILE_BYTES: u64 = 64 * 1024;
+/// How long a change waits for another process's change to the same file.
+const LOCK_PATIENCE: Duration = Duration::from_secs(2);
 
 /// What the user decided.
 ///
@@ -41,6 +47,8 @@ pub enum Decision {
 /// {"version":1,"state":"enabled","decided_at":"2026-11-23T21:53:42.123456Z","notice_version":1,"install_id":"…"}
 /// ```
 ///
+/// Fields this version does not know are kept when it rewrites the file.
+///
 /// # Example
 ///
 /// ```
@@ -60,18 +68,46 @@ pub struct StoredConsent {
     /// The file format's version, currently 1.
     pub version: u32,
     /// The decision.
+    #[serde(default)]
     pub state: Decision,
     /// When it was decided, RFC 3339 UTC.
+    #[serde(default)]
     pub decided_at: Option<String>,
     /// The newest first-run notice version the user was shown.
+    #[serde(default)]
     pub notice_version: Option<u32>,
     /// A random per-install nonce mixed into the machine id's salt. Created
     /// only when the user enables telemetry; `reset` deletes it, so the next
     /// id differs from the old one.
+    #[serde(default)]
     pub install_id: Option<String>,
+    /// Fields written by other versions, kept as they are.
+    #[serde(flatten)]
+    extra: Map<String, Value>,
 }
 
-/// Where one tool keeps the user's telemetry decision and its local data.
+/// What is on disk at the consent path.
+enum OnDisk {
+    Missing,
+    Current(StoredConsent),
+    /// A format this build does not know; kept whole so a change can
+    /// preserve it.
+    Newer {
+        version: u64,
+        fields: Map<String, Value>,
+    },
+    Unusable(TelemetryError),
+}
+
+/// Where one tool keeps the user's telemetry decision and its local data,
+/// and the environment it reads the opt-out variables from.
+///
+/// Changes (`enable`, `disable`, the notice, a missing nonce) are
+/// read-modify-written under an advisory lock on `<file>.lock`, re-reading
+/// the file after locking, so concurrent commands never lose an opt-out.
+/// Reads never write. The file is read only if it is a regular file of at
+/// most 64 KiB (a FIFO, device or huge file there counts as unreadable, at
+/// once), and written atomically, mode 0600, in a directory created private.
 ///
 /// # Example
 ///
@@ -89,6 +125,7 @@ pub struct ConsentStore {
     tool: String,
     file: PathBuf,
     data_dir: PathBuf,
+    env: Env,
 }
 
 impl ConsentStore {
@@ -98,12 +135,13 @@ impl ConsentStore {
     ///
     /// # Errors
     ///
-    /// [`TelemetryError::Config`] when the platform has no home directory.
+    /// A [`Config`](crate::ErrorKind::Config) error when the platform has no
+    /// home directory.
     pub fn new(tool: &str) -> Result<Self, TelemetryError> {
         let dirs = directories::ProjectDirs::from("", "", tool).ok_or_else(|| {
             TelemetryError::config(
-                format!("no home directory to keep {tool}'s telemetry decision in"),
-                "set HOME (or the platform's equivalent), or give the paths with ConsentStore::at",
+                format!("there is no home directory to keep {tool}'s telemetry decision in"),
+                "set HOME (or the platform's equivalent); until then telemetry stays off",
             )
         })?;
         Ok(Self::at(
@@ -129,43 +167,52 @@ impl ConsentStore {
             tool: tool.to_owned(),
             file: file.into(),
             data_dir: data_dir.into(),
+            env: Env::process(),
         }
     }
 
-    /// The tool's name.
+    /// Reads variables (and the terminal check) from `env` instead of the
+    /// process: the test seam.
     ///
     /// # Example
     ///
     /// ```
-    /// # use rtb_telemetry::consent::ConsentStore;
-    /// assert_eq!(ConsentStore::at("mytool", "c.json", "d").tool(), "mytool");
+    /// use rtb_telemetry::{Env, consent::{ConsentStore, PolicySource}};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = ConsentStore::at("mytool", dir.path().join("c.json"), dir.path().join("d"))
+    ///     .with_env(Env::from_vars([("DO_NOT_TRACK", "1")]));
+    /// store.enable()?;
+    /// let effective = store.effective_policy();
+    /// assert!(!effective.policy.is_enabled());
+    /// assert_eq!(effective.source, PolicySource::DoNotTrack);
+    /// # Ok::<(), rtb_telemetry::TelemetryError>(())
     /// ```
+    #[must_use]
+    pub fn with_env(mut self, env: Env) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// The environment this store reads.
+    #[must_use]
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    /// The tool's name.
     #[must_use]
     pub fn tool(&self) -> &str {
         &self.tool
     }
 
     /// The consent file.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use rtb_telemetry::consent::ConsentStore;
-    /// assert_eq!(ConsentStore::at("mytool", "c.json", "d").file(), std::path::Path::new("c.json"));
-    /// ```
     #[must_use]
     pub fn file(&self) -> &Path {
         &self.file
     }
 
     /// The directory of the tool's local telemetry data (deleted by `reset`).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use rtb_telemetry::consent::ConsentStore;
-    /// assert_eq!(ConsentStore::at("mytool", "c.json", "d").data_dir(), std::path::Path::new("d"));
-    /// ```
     #[must_use]
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
@@ -196,201 +243,290 @@ impl ConsentStore {
     /// ```
     #[must_use]
     pub fn disable_variable(&self) -> String {
-        format!("{}_TELEMETRY_DISABLED", env::env_prefix(&self.tool))
+        format!("{}_TELEMETRY_DISABLED", env_prefix(&self.tool))
     }
 
     /// The variable that turns on debug mode, e.g. `MYTOOL_TELEMETRY_DEBUG`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use rtb_telemetry::consent::ConsentStore;
-    /// assert_eq!(ConsentStore::at("mytool", "c", "d").debug_variable(), "MYTOOL_TELEMETRY_DEBUG");
-    /// ```
     #[must_use]
     pub fn debug_variable(&self) -> String {
-        format!("{}_TELEMETRY_DEBUG", env::env_prefix(&self.tool))
-    }
-
-    /// Reads the consent file. A missing file is an empty (undecided) one.
-    ///
-    /// # Errors
-    ///
-    /// An unreadable, corrupt or newer-format file, as a `TelemetryError`
-    /// naming the file. [`effective_policy`](Self::effective_policy) treats
-    /// that as undecided.
-    pub fn load(&self) -> Result<StoredConsent, TelemetryError> {
-        let bytes = match fs::read(&self.file) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(StoredConsent {
-                    version: FORMAT_VERSION,
-                    ..StoredConsent::default()
-                });
-            }
-            Err(e) => return Err(TelemetryError::io("read", &self.file, e)),
-        };
-        let stored: StoredConsent = serde_json::from_slice(&bytes).map_err(|e| {
-            TelemetryError::io(
-                "parse",
-                &self.file,
-                io::Error::new(io::ErrorKind::InvalidData, e),
-            )
-        })?;
-        if stored.version != FORMAT_VERSION {
-            let why = format!(
-                "format version {} (this build reads {FORMAT_VERSION})",
-                stored.version
-            );
-            return Err(TelemetryError::io(
-                "understand",
-                &self.file,
-                io::Error::new(io::ErrorKind::InvalidData, why),
-            ));
-        }
-        Ok(stored)
-    }
-
-    /// Stores the user's opt-in, creating the per-install nonce if there is
-    /// none.
-    ///
-    /// # Errors
-    ///
-    /// When the consent file cannot be written.
-    pub fn enable(&self) -> Result<(), TelemetryError> {
-        let mut stored = self.load().unwrap_or_default();
-        stored.state = Decision::Enabled;
-        stored.decided_at = Some(crate::event::rfc3339_utc(SystemTime::now()));
-        stored.install_id.get_or_insert_with(new_install_id);
-        self.save(&stored)
-    }
-
-    /// Stores the user's opt-out.
-    ///
-    /// # Errors
-    ///
-    /// When the consent file cannot be written.
-    pub fn disable(&self) -> Result<(), TelemetryError> {
-        let mut stored = self.load().unwrap_or_default();
-        stored.state = Decision::Disabled;
-        stored.decided_at = Some(crate::event::rfc3339_utc(SystemTime::now()));
-        self.save(&stored)
-    }
-
-    /// Forgets the decision, deletes the tool's local telemetry data, and
-    /// with the consent file the per-install nonce: the next id after
-    /// enabling again differs from the old one.
-    ///
-    /// # Errors
-    ///
-    /// When the file or the data directory exists but cannot be deleted.
-    pub fn reset(&self) -> Result<(), TelemetryError> {
-        match fs::remove_file(&self.file) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(TelemetryError::io("delete", &self.file, e)),
-        }
-        match fs::remove_dir_all(&self.data_dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(TelemetryError::io("delete", &self.data_dir, e)),
-        }
-    }
-
-    /// The policy in force for this process, and who decided it (see the
-    /// [module docs](super) for the order).
-    #[must_use]
-    pub fn effective_policy(&self) -> Effective {
-        self.effective_policy_with(&env::process_env)
-    }
-
-    /// [`effective_policy`](Self::effective_policy) with the environment
-    /// read through `env`, for tests.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use std::ffi::OsString;
-    /// use rtb_telemetry::consent::{ConsentStore, PolicySource};
-    ///
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let store = ConsentStore::at("mytool", dir.path().join("c.json"), dir.path().join("d"));
-    /// store.enable()?;
-    /// let env = |name: &str| (name == "DO_NOT_TRACK").then(|| OsString::from("1"));
-    /// let effective = store.effective_policy_with(&env);
-    /// assert!(!effective.policy.is_enabled());
-    /// assert_eq!(effective.source, PolicySource::DoNotTrack);
-    /// # Ok::<(), rtb_telemetry::TelemetryError>(())
-    /// ```
-    #[must_use]
-    pub fn effective_policy_with(&self, env: EnvLookup<'_>) -> Effective {
-        self.resolve(env).0
-    }
-
-    /// The effective policy, and the stored record when it decided (so
-    /// callers that need the record do not read the file again).
-    fn resolve(&self, env: EnvLookup<'_>) -> (Effective, Option<StoredConsent>) {
-        let off = |source| Effective {
-            policy: CollectionPolicy::Disabled,
-            source,
-        };
-        if env::truthy(env("DO_NOT_TRACK")) {
-            return (off(PolicySource::DoNotTrack), None);
-        }
-        let variable = self.disable_variable();
-        if env(&variable).is_some() {
-            return (off(PolicySource::ToolVariable(variable)), None);
-        }
-        match self.load() {
-            Ok(stored) => {
-                let effective = match stored.state {
-                    Decision::Enabled => Effective {
-                        policy: CollectionPolicy::Enabled,
-                        source: PolicySource::StoredDecision(self.file.clone()),
-                    },
-                    Decision::Disabled => off(PolicySource::StoredDecision(self.file.clone())),
-                    Decision::Undecided => off(PolicySource::Undecided(self.file.clone())),
-                };
-                (effective, Some(stored))
-            }
-            Err(e) => (
-                off(PolicySource::Unreadable {
-                    path: self.file.clone(),
-                    reason: unreadable_reason(&e),
-                }),
-                None,
-            ),
-        }
+        format!("{}_TELEMETRY_DEBUG", env_prefix(&self.tool))
     }
 
     /// `true` when `<TOOL>_TELEMETRY_DEBUG` is set to anything but empty, `0`
     /// or `false`.
     #[must_use]
     pub fn debug_mode(&self) -> bool {
-        self.debug_mode_with(&env::process_env)
+        self.env.truthy(&self.debug_variable())
     }
 
-    pub(crate) fn debug_mode_with(&self, env: EnvLookup<'_>) -> bool {
-        env::truthy(env(&self.debug_variable()))
+    fn lock_path(&self) -> PathBuf {
+        let mut name = self
+            .file
+            .file_name()
+            .map(OsString::from)
+            .unwrap_or_default();
+        name.push(".lock");
+        self.file.with_file_name(name)
+    }
+
+    fn read(&self) -> OnDisk {
+        let bytes = match crate::fs::read_small(&self.file, MAX_FILE_BYTES) {
+            Ok(None) => return OnDisk::Missing,
+            Ok(Some(bytes)) => bytes,
+            Err(e) => return OnDisk::Unusable(TelemetryError::consent_io("read", &self.file, e)),
+        };
+        let corrupt = |why: &dyn std::fmt::Display| {
+            OnDisk::Unusable(TelemetryError::consent(
+                &self.file,
+                format_args!("is not a consent file this tool can read ({why})"),
+                format!(
+                    "the file is damaged; `{} telemetry enable` or `disable` writes a new one, \
+                     `{} telemetry reset` deletes it. Until then telemetry stays off",
+                    self.tool, self.tool
+                ),
+            ))
+        };
+        let fields = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(fields)) => fields,
+            Ok(_) => return corrupt(&"not a JSON object"),
+            Err(e) => return corrupt(&e),
+        };
+        match fields.get("version").and_then(Value::as_u64) {
+            Some(version) if version > u64::from(FORMAT_VERSION) => {
+                return OnDisk::Newer { version, fields };
+            }
+            Some(_) => {}
+            None => return corrupt(&"no format version"),
+        }
+        match serde_json::from_value::<StoredConsent>(Value::Object(fields)) {
+            Ok(stored) => OnDisk::Current(stored),
+            Err(e) => corrupt(&e),
+        }
+    }
+
+    fn newer_error(&self, version: u64) -> TelemetryError {
+        TelemetryError::consent(
+            &self.file,
+            format_args!(
+                "was written by a newer version of {} (format {version}; this one reads \
+                 {FORMAT_VERSION}), so this version cannot change it without losing what it \
+                 does not understand",
+                self.tool
+            ),
+            format!(
+                "use the newer {} to change the decision, or `{} telemetry reset` to start over",
+                self.tool, self.tool
+            ),
+        )
+    }
+
+    /// Reads the consent file. A missing file is an empty (undecided) one.
+    ///
+    /// # Errors
+    ///
+    /// A [`Consent`](crate::ErrorKind::Consent) error naming the file when
+    /// it is unreadable, not a regular file, over 64 KiB, corrupt or of a
+    /// newer format. [`effective_policy`](Self::effective_policy) treats all
+    /// of those as undecided.
+    pub fn load(&self) -> Result<StoredConsent, TelemetryError> {
+        match self.read() {
+            OnDisk::Missing => Ok(StoredConsent {
+                version: FORMAT_VERSION,
+                ..StoredConsent::default()
+            }),
+            OnDisk::Current(stored) => Ok(stored),
+            OnDisk::Newer { version, .. } => Err(self.newer_error(version)),
+            OnDisk::Unusable(e) => Err(e),
+        }
+    }
+
+    /// Read-modify-write under the lock: `change` sees what is on disk
+    /// after locking and says what to write (`None`: nothing). An opt-out
+    /// (`insist`) is written even when the lock cannot be had in time.
+    fn update(
+        &self,
+        insist: bool,
+        change: impl FnOnce(OnDisk) -> Result<Option<Map<String, Value>>, TelemetryError>,
+    ) -> Result<(), TelemetryError> {
+        if let Some(dir) = self.file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::fs::create_private_dir_all(dir).map_err(|e| {
+                TelemetryError::consent_io("create the directory of", &self.file, e)
+            })?;
+        }
+        let lock = match crate::fs::lock(&self.lock_path(), LOCK_PATIENCE) {
+            Ok(Some(lock)) => Some(lock),
+            _ if insist => None,
+            Ok(None) => {
+                return Err(TelemetryError::consent(
+                    &self.file,
+                    "is being changed by another process that did not finish in 2 s",
+                    "try again; if it persists, another process is stuck holding the lock",
+                ));
+            }
+            Err(e) => return Err(TelemetryError::consent_io("lock", &self.lock_path(), e)),
+        };
+        let Some(fields) = change(self.read())? else {
+            return Ok(());
+        };
+        let mut bytes = serde_json::to_vec_pretty(&fields)
+            .map_err(|e| TelemetryError::serde("the consent file", e))?;
+        bytes.push(b'\n');
+        let written = crate::fs::write_atomic(&self.file, &bytes, 0o600);
+        drop(lock);
+        written.map_err(|e| TelemetryError::consent_io("write", &self.file, e))
+    }
+
+    /// Stores the user's opt-in, creating the per-install nonce if there is
+    /// none. Enabling twice, or from many processes at once, keeps one
+    /// nonce, so every one of them reports the same id.
+    ///
+    /// # Errors
+    ///
+    /// When the consent file cannot be written, or holds a newer format
+    /// (which is left as it is).
+    pub fn enable(&self) -> Result<(), TelemetryError> {
+        self.update(false, |on_disk| {
+            let mut stored = match on_disk {
+                OnDisk::Current(stored) => stored,
+                OnDisk::Newer { version, .. } => return Err(self.newer_error(version)),
+                OnDisk::Missing | OnDisk::Unusable(_) => StoredConsent::default(),
+            };
+            stored.state = Decision::Enabled;
+            stored.decided_at = Some(now());
+            stored.install_id.get_or_insert_with(new_install_id);
+            to_fields(&stored).map(Some)
+        })
+    }
+
+    /// Stores the user's opt-out. Works whatever the file held (a damaged
+    /// file is replaced; a newer format keeps its other fields), and waits
+    /// for no lock longer than 2 s: an opt-out is never lost.
+    ///
+    /// # Errors
+    ///
+    /// When the consent file cannot be written.
+    pub fn disable(&self) -> Result<(), TelemetryError> {
+        self.update(true, |on_disk| {
+            let mut fields = match on_disk {
+                OnDisk::Current(stored) => to_fields(&stored)?,
+                OnDisk::Newer { fields, .. } => fields,
+                OnDisk::Missing | OnDisk::Unusable(_) => to_fields(&StoredConsent::default())?,
+            };
+            fields.insert("state".into(), "disabled".into());
+            fields.insert("decided_at".into(), now().into());
+            Ok(Some(fields))
+        })
+    }
+
+    /// Records, under the lock, that notice `version` was shown, if the
+    /// user is still undecided and was not shown it: `true` when recorded.
+    pub(crate) fn record_notice(&self, version: u32) -> Result<bool, TelemetryError> {
+        let mut recorded = false;
+        self.update(false, |on_disk| {
+            let mut stored = match on_disk {
+                OnDisk::Current(stored) => stored,
+                OnDisk::Missing => StoredConsent::default(),
+                // Only an explicit decision replaces a file we cannot read.
+                OnDisk::Newer { .. } | OnDisk::Unusable(_) => return Ok(None),
+            };
+            if stored.state != Decision::Undecided
+                || stored.notice_version.is_some_and(|v| v >= version)
+            {
+                return Ok(None);
+            }
+            stored.notice_version = Some(version);
+            recorded = true;
+            to_fields(&stored).map(Some)
+        })?;
+        Ok(recorded)
+    }
+
+    /// Forgets the decision, deletes the tool's local telemetry data, and
+    /// with the consent file the per-install nonce: the next id after
+    /// enabling again differs from the old one. Removes everything it can.
+    ///
+    /// # Errors
+    ///
+    /// One error listing every path that exists but could not be deleted.
+    pub fn reset(&self) -> Result<(), TelemetryError> {
+        let lock = crate::fs::lock(&self.lock_path(), LOCK_PATIENCE);
+        let mut failures = Vec::new();
+        match fs::remove_file(&self.file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => failures.push(format!("{}: {e}", self.file.display())),
+        }
+        drop(lock);
+        match fs::remove_dir_all(&self.data_dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => failures.push(format!("{}: {e}", self.data_dir.display())),
+        }
+        if failures.is_empty() {
+            return Ok(());
+        }
+        Err(TelemetryError::consent(
+            &self.file,
+            format_args!("reset could not delete {}", failures.join("; ")),
+            "delete those paths by hand; everything else was removed",
+        ))
+    }
+
+    /// The policy in force for this process, and who decided it (see the
+    /// [module docs](super) for the order). Never writes.
+    #[must_use]
+    pub fn effective_policy(&self) -> Effective {
+        self.resolve().0
+    }
+
+    /// The effective policy, and the stored record when it is enabled.
+    fn resolve(&self) -> (Effective, Option<StoredConsent>) {
+        let off = |source| Effective {
+            policy: CollectionPolicy::Disabled,
+            source,
+        };
+        if self.env.truthy("DO_NOT_TRACK") {
+            return (off(PolicySource::DoNotTrack), None);
+        }
+        let variable = self.disable_variable();
+        if self.env.var(&variable).is_some() {
+            return (off(PolicySource::ToolVariable(variable)), None);
+        }
+        let unreadable = |e: TelemetryError| {
+            off(PolicySource::Unreadable {
+                path: self.file.clone(),
+                reason: e.to_string(),
+            })
+        };
+        match self.read() {
+            OnDisk::Current(stored) => match stored.state {
+                Decision::Enabled => (
+                    Effective {
+                        policy: CollectionPolicy::Enabled,
+                        source: PolicySource::StoredDecision(self.file.clone()),
+                    },
+                    Some(stored),
+                ),
+                Decision::Disabled => (off(PolicySource::StoredDecision(self.file.clone())), None),
+                Decision::Undecided => (off(PolicySource::Undecided(self.file.clone())), None),
+            },
+            OnDisk::Missing => (off(PolicySource::Undecided(self.file.clone())), None),
+            OnDisk::Newer { version, .. } => (unreadable(self.newer_error(version)), None),
+            OnDisk::Unusable(e) => (unreadable(e), None),
+        }
     }
 
     /// The salt for this install: `base` joined with the per-install nonce,
     /// or `None` when telemetry is not effectively enabled (nothing is
-    /// derived before the user opts in). Creates the nonce if an enabled file
-    /// lacks one.
+    /// derived before the user opts in).
+    ///
+    /// A file enabled by an older version may lack a nonce; one is then
+    /// added under the lock, after checking that the decision still stands,
+    /// so this never writes back a stale decision.
     ///
     /// # Errors
     ///
     /// When a missing nonce cannot be stored.
-    pub fn salt(&self, base: &str) -> Result<Option<String>, TelemetryError> {
-        self.salt_with(base, &env::process_env)
-    }
-
-    /// [`salt`](Self::salt) with the environment read through `env`.
-    ///
-    /// # Errors
-    ///
-    /// As [`salt`](Self::salt).
     ///
     /// # Example
     ///
@@ -398,40 +534,63 @@ impl ConsentStore {
     /// # use rtb_telemetry::consent::ConsentStore;
     /// # let dir = tempfile::tempdir().unwrap();
     /// let store = ConsentStore::at("mytool", dir.path().join("c.json"), dir.path().join("d"));
-    /// assert_eq!(store.salt_with("mytool-v1", &|_| None)?, None); // not opted in
+    /// assert_eq!(store.salt("mytool-v1")?, None); // not opted in
     /// store.enable()?;
-    /// let salt = store.salt_with("mytool-v1", &|_| None)?.unwrap();
+    /// let salt = store.salt("mytool-v1")?.unwrap();
     /// assert!(salt.starts_with("mytool-v1:"));
     /// # Ok::<(), rtb_telemetry::TelemetryError>(())
     /// ```
-    pub fn salt_with(
-        &self,
-        base: &str,
-        env: EnvLookup<'_>,
-    ) -> Result<Option<String>, TelemetryError> {
-        Ok(self.resolve_salt(base, env)?.1)
+    pub fn salt(&self, base: &str) -> Result<Option<String>, TelemetryError> {
+        Ok(self.resolve_salt(base)?.1)
     }
 
-    /// The effective policy and, when it is enabled, the salt: one read of
-    /// the consent file (a second only to store a missing nonce).
+    /// The effective policy and, when it is enabled, the salt.
     pub(crate) fn resolve_salt(
         &self,
         base: &str,
-        env: EnvLookup<'_>,
     ) -> Result<(Effective, Option<String>), TelemetryError> {
-        let (effective, stored) = self.resolve(env);
-        let Some(mut stored) = stored.filter(|_| effective.policy.is_enabled()) else {
+        let (effective, stored) = self.resolve();
+        let Some(stored) = stored else {
             return Ok((effective, None));
         };
-        let nonce = if let Some(nonce) = &stored.install_id {
-            nonce.clone()
-        } else {
-            let nonce = new_install_id();
-            stored.install_id = Some(nonce.clone());
-            self.save(&stored)?;
-            nonce
-        };
-        Ok((effective, Some(format!("{base}:{nonce}"))))
+        if let Some(nonce) = stored.install_id {
+            return Ok((effective, Some(format!("{base}:{nonce}"))));
+        }
+        let mut nonce = None;
+        self.update(false, |on_disk| {
+            let OnDisk::Current(mut stored) = on_disk else {
+                return Ok(None); // changed meanwhile: no longer ours to decide
+            };
+            if stored.state != Decision::Enabled {
+                return Ok(None); // disabled meanwhile: the opt-out stands
+            }
+            if let Some(existing) = &stored.install_id {
+                nonce = Some(existing.clone());
+                return Ok(None);
+            }
+            let fresh = new_install_id();
+            stored.install_id = Some(fresh.clone());
+            nonce = Some(fresh);
+            to_fields(&stored).map(Some)
+        })?;
+        if let Some(nonce) = nonce {
+            return Ok((effective, Some(format!("{base}:{nonce}"))));
+        }
+        // The decision changed under us; read it again, without writing.
+        let (effective, stored) = self.resolve();
+        let salt = stored
+            .and_then(|s| s.install_id)
+            .map(|nonce| format!("{base}:{nonce}"));
+        Ok(match salt {
+            Some(salt) => (effective, Some(salt)),
+            None => (
+                Effective {
+                    policy: CollectionPolicy::Disabled,
+                    ..effective
+                },
+                None,
+            ),
+        })
     }
 
     /// The tool's context, with everything above applied: the effective
@@ -439,32 +598,32 @@ impl ConsentStore {
     /// instead of `sink`). When telemetry is off, nothing is derived, read
     /// beyond the consent file, or written.
     ///
-    /// # Errors
+    /// Never fails: if the per-install nonce cannot be stored, the context
+    /// does not collect (and `telemetry status` says why).
     ///
-    /// When telemetry is on but its per-install nonce cannot be stored.
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::{Env, MemorySink};
+    /// use rtb_telemetry::consent::ConsentStore;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = ConsentStore::at("mytool", dir.path().join("c.json"), dir.path().join("d"))
+    ///     .with_env(Env::from_vars::<_, &str, &str>([]));
+    /// let ctx = store.context("1.0.0", "mytool-v1", MemorySink::new());
+    /// assert!(!ctx.is_enabled()); // not opted in
+    /// store.enable()?;
+    /// assert!(store.context("1.0.0", "mytool-v1", MemorySink::new()).is_enabled());
+    /// # Ok::<(), rtb_telemetry::TelemetryError>(())
+    /// ```
     pub fn context<S: TelemetrySink>(
         &self,
         tool_version: &str,
         base_salt: &str,
         sink: S,
-    ) -> Result<TelemetryContext<ToolSink<S>, RuntimePolicy>, TelemetryError> {
-        self.context_with(tool_version, base_salt, sink, &env::process_env)
-    }
-
-    /// [`context`](Self::context) with the environment read through `env`.
-    ///
-    /// # Errors
-    ///
-    /// As [`context`](Self::context).
-    pub fn context_with<S: TelemetrySink>(
-        &self,
-        tool_version: &str,
-        base_salt: &str,
-        sink: S,
-        env: EnvLookup<'_>,
-    ) -> Result<TelemetryContext<ToolSink<S>, RuntimePolicy>, TelemetryError> {
-        let sink = if self.debug_mode_with(env) {
-            ToolSink::Debug(crate::DebugSink)
+    ) -> TelemetryContext<ToolSink<S>, RuntimePolicy> {
+        let sink = if self.debug_mode() {
+            ToolSink::Debug(DebugSink)
         } else {
             ToolSink::Normal(sink)
         };
@@ -472,62 +631,35 @@ impl ConsentStore {
             .tool(self.tool.clone())
             .tool_version(tool_version)
             .sink(sink);
-        Ok(match self.salt_with(base_salt, env)? {
-            Some(salt) => builder.salt(salt).policy(CollectionPolicy::Enabled).build(),
-            None => builder.build(),
-        })
-    }
-
-    /// Writes `stored` atomically: a temporary file (mode 0600) in the same
-    /// directory, synced, then renamed over the old one.
-    pub(crate) fn save(&self, stored: &StoredConsent) -> Result<(), TelemetryError> {
-        let stored = StoredConsent {
-            version: FORMAT_VERSION,
-            ..stored.clone()
-        };
-        let mut bytes = serde_json::to_vec_pretty(&stored)
-            .map_err(|e| TelemetryError::serde("consent file", e))?;
-        bytes.push(b'\n');
-        if let Some(dir) = self.file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir)
-                .map_err(|e| TelemetryError::io("create the directory of", &self.file, e))?;
+        match self.resolve_salt(base_salt) {
+            Ok((_, Some(salt))) => builder.salt(salt).policy(CollectionPolicy::Enabled).build(),
+            Ok((_, None)) => builder.build(),
+            Err(e) => {
+                if self.debug_mode() {
+                    crate::sink::debug::problem(&self.tool, &e);
+                }
+                builder.build()
+            }
         }
-        let mut tmp_name = self
-            .file
-            .file_name()
-            .map(OsString::from)
-            .unwrap_or_default();
-        tmp_name.push(format!(".tmp.{}", std::process::id()));
-        let tmp = self.file.with_file_name(tmp_name);
-        let written = write_private(&tmp, &bytes).and_then(|()| fs::rename(&tmp, &self.file));
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(TelemetryError::io("write", &self.file, e));
-        }
-        Ok(())
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    // A stale temporary file from a crashed run might have other permissions.
-    let _ = fs::remove_file(path);
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+fn to_fields(stored: &StoredConsent) -> Result<Map<String, Value>, TelemetryError> {
+    let stored = StoredConsent {
+        version: FORMAT_VERSION,
+        ..stored.clone()
+    };
+    match serde_json::to_value(stored) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err(TelemetryError::serde("the consent file", "not an object")),
+        Err(e) => Err(TelemetryError::serde("the consent file", e)),
+    }
+}
+
+fn now() -> String {
+    crate::timestamp::rfc3339_utc(SystemTime::now())
 }
 
 fn new_install_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
-}
-
-fn unreadable_reason(err: &TelemetryError) -> String {
-    use std::error::Error as _;
-    match err.source() {
-        Some(source) => source.to_string(),
-        None => err.to_string(),
-    }
 }

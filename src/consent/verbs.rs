@@ -3,7 +3,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::env::{self, EnvLookup, PolicySource};
+use miette::Diagnostic;
+
+use super::env::PolicySource;
 use super::store::ConsentStore;
 use crate::{MachineId, TelemetryError};
 
@@ -27,11 +29,11 @@ use crate::{MachineId, TelemetryError};
 ///
 /// let dir = tempfile::tempdir().unwrap();
 /// let store = ConsentStore::at("mytool", dir.path().join("c.json"), dir.path().join("d"));
-/// let events = store.events_path();
-/// TelemetryCommand::Enable.run(&store, "mytool-v1", &events.display().to_string())?;
-/// let status = TelemetryCommand::Status.run(&store, "mytool-v1", &events.display().to_string())?;
-/// assert!(status.starts_with("telemetry: enabled"));
-/// # Ok::<(), rtb_telemetry::TelemetryError>(())
+/// let events = store.events_path().display().to_string();
+/// let report = TelemetryCommand::Enable.run(&store, "mytool-v1", &events);
+/// assert!(report.error().is_none());
+/// let status = TelemetryCommand::Status.run(&store, "mytool-v1", &events);
+/// assert!(status.to_string().starts_with("telemetry: enabled"));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::Subcommand))]
@@ -46,62 +48,89 @@ pub enum TelemetryCommand {
     Reset,
 }
 
-impl TelemetryCommand {
-    /// Runs the verb and returns what to print. `base_salt` is the tool's
-    /// salt; `destination` says where events go when enabled (a file path or
-    /// a URL), for `status`.
-    ///
-    /// # Errors
-    ///
-    /// When the consent file or the local data cannot be written or deleted.
-    pub fn run(
-        self,
-        store: &ConsentStore,
-        base_salt: &str,
-        destination: &str,
-    ) -> Result<String, TelemetryError> {
-        self.run_with(store, base_salt, destination, &env::process_env)
-    }
+/// What a `telemetry` verb did: the text to print, and the error if the
+/// change could not be made. Never a reason for the host tool to fail:
+/// print it and exit 0.
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::consent::{ConsentStore, TelemetryCommand};
+///
+/// // A consent file under a regular file cannot be written.
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::write(dir.path().join("f"), "").unwrap();
+/// let store = ConsentStore::at("mytool", dir.path().join("f/c.json"), dir.path().join("d"));
+/// let report = TelemetryCommand::Enable.run(&store, "mytool-v1", "events.jsonl");
+/// assert!(report.error().is_some());
+/// assert!(report.to_string().contains("could not enable telemetry"));
+/// ```
+#[derive(Debug)]
+pub struct CommandReport {
+    text: String,
+    error: Option<TelemetryError>,
+}
 
-    /// [`run`](Self::run) with the environment read through `env`.
+impl CommandReport {
+    /// The error, when the verb could not do what it was asked.
+    #[must_use]
+    pub fn error(&self) -> Option<&TelemetryError> {
+        self.error.as_ref()
+    }
+}
+
+impl fmt::Display for CommandReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl TelemetryCommand {
+    /// Runs the verb and reports what to print. `base_salt` is the tool's
+    /// salt; `destination` says where events go when enabled (a file path
+    /// or a URL without credentials), for `status`.
     ///
-    /// # Errors
-    ///
-    /// As [`run`](Self::run).
-    pub fn run_with(
-        self,
-        store: &ConsentStore,
-        base_salt: &str,
-        destination: &str,
-        env: EnvLookup<'_>,
-    ) -> Result<String, TelemetryError> {
+    /// Never fails: a change that cannot be made is reported in the text
+    /// (what failed and what to do) and in [`CommandReport::error`].
+    #[must_use]
+    pub fn run(self, store: &ConsentStore, base_salt: &str, destination: &str) -> CommandReport {
         let tool = store.tool();
-        let then = |note: String| -> Result<String, TelemetryError> {
-            let status = StatusReport::gather(store, base_salt, destination, env)?;
-            Ok(format!("{note}\n{status}"))
-        };
-        match self {
-            Self::Status => {
-                Ok(StatusReport::gather(store, base_salt, destination, env)?.to_string())
-            }
-            Self::Enable => {
-                store.enable()?;
-                then(format!(
+        let (note, result) = match self {
+            Self::Status => (String::new(), Ok(())),
+            Self::Enable => (
+                format!(
                     "{tool}: telemetry enabled. Thank you! `{tool} telemetry disable` turns it off."
-                ))
-            }
-            Self::Disable => {
-                store.disable()?;
-                then(format!("{tool}: telemetry disabled."))
-            }
-            Self::Reset => {
-                store.reset()?;
-                then(format!(
+                ),
+                store.enable(),
+            ),
+            Self::Disable => (format!("{tool}: telemetry disabled."), store.disable()),
+            Self::Reset => (
+                format!(
                     "{tool}: telemetry decision forgotten and local telemetry data deleted; \
                      enabling again starts a new anonymous id."
-                ))
+                ),
+                store.reset(),
+            ),
+        };
+        let status = StatusReport::new(store, base_salt, destination);
+        let (text, error) = match result {
+            Ok(()) if note.is_empty() => (status.to_string(), None),
+            Ok(()) => (format!("{note}\n{status}"), None),
+            Err(e) => {
+                let verb = match self {
+                    Self::Enable => "enable telemetry",
+                    Self::Disable => "disable telemetry",
+                    _ => "reset telemetry",
+                };
+                let help = e
+                    .help()
+                    .map(|h| format!("\n  help: {h}"))
+                    .unwrap_or_default();
+                let text = format!("{tool}: could not {verb}: {e}{help}\n{status}");
+                (text, Some(e))
             }
-        }
+        };
+        CommandReport { text, error }
     }
 }
 
@@ -109,7 +138,8 @@ impl TelemetryCommand {
 ///
 /// Its `Display` starts with `telemetry: enabled` or `telemetry: disabled`,
 /// then says which source decided (naming the environment variable or the
-/// file), and, when enabled, the hashed id and where events go.
+/// file), and, when enabled, the hashed id and where events go; then any
+/// problem that keeps telemetry from working.
 ///
 /// # Example
 ///
@@ -118,10 +148,9 @@ impl TelemetryCommand {
 ///
 /// let dir = tempfile::tempdir().unwrap();
 /// let store = ConsentStore::at("mytool", dir.path().join("c.json"), dir.path().join("d"));
-/// let report = StatusReport::new(&store, "mytool-v1", "events.jsonl")?;
+/// let report = StatusReport::new(&store, "mytool-v1", "events.jsonl");
 /// assert!(!report.enabled);
 /// assert!(report.to_string().starts_with("telemetry: disabled"));
-/// # Ok::<(), rtb_telemetry::TelemetryError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -138,41 +167,39 @@ pub struct StatusReport {
     pub debug_variable: Option<String>,
     /// The consent file.
     pub file: PathBuf,
+    /// Problems that turn telemetry off or keep events from leaving, one
+    /// line each.
+    pub problems: Vec<String>,
+    /// Lines about local delivery (events waiting, the last upload).
+    pub delivery: Vec<String>,
 }
 
 impl StatusReport {
-    /// The status of `store` in this process's environment.
-    ///
-    /// # Errors
-    ///
-    /// When telemetry is on but its per-install nonce cannot be stored.
-    pub fn new(
-        store: &ConsentStore,
-        base_salt: &str,
-        destination: &str,
-    ) -> Result<Self, TelemetryError> {
-        Self::gather(store, base_salt, destination, &env::process_env)
-    }
-
-    fn gather(
-        store: &ConsentStore,
-        base_salt: &str,
-        destination: &str,
-        env: EnvLookup<'_>,
-    ) -> Result<Self, TelemetryError> {
-        let (effective, salt) = store.resolve_salt(base_salt, env)?;
-        let enabled = effective.policy.is_enabled();
+    /// The status of `store` in its environment. Never writes except to
+    /// add a missing per-install nonce to an enabled file; never fails.
+    #[must_use]
+    pub fn new(store: &ConsentStore, base_salt: &str, destination: &str) -> Self {
+        let mut problems = Vec::new();
+        let (effective, salt) = match store.resolve_salt(base_salt) {
+            Ok(resolved) => resolved,
+            Err(e) => {
+                problems.push(format!("telemetry is off because {e}"));
+                (store.effective_policy(), None)
+            }
+        };
         // The id is derived only when the user has opted in.
         let machine_id = salt.map(|salt| MachineId::derive(&salt));
-        let debug = store.debug_mode_with(env);
-        Ok(Self {
+        let enabled = effective.policy.is_enabled() && machine_id.is_some();
+        Self {
             enabled,
             source: effective.source,
             machine_id,
             destination: enabled.then(|| destination.to_owned()),
-            debug_variable: debug.then(|| store.debug_variable()),
+            debug_variable: store.debug_mode().then(|| store.debug_variable()),
             file: store.file().to_path_buf(),
-        })
+            problems,
+            delivery: Vec::new(),
+        }
     }
 }
 
@@ -192,8 +219,14 @@ impl fmt::Display for StatusReport {
             (Some(dest), None) => write!(f, "\nevents go to: {dest}")?,
             _ => {}
         }
+        for line in &self.delivery {
+            write!(f, "\n{line}")?;
+        }
         if !self.enabled {
             write!(f, "\nconsent file: {}", self.file.display())?;
+        }
+        for problem in &self.problems {
+            write!(f, "\nproblem: {problem}")?;
         }
         Ok(())
     }

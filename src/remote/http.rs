@@ -1,17 +1,24 @@
 //! `HttpSink`: events sent as a JSON array.
 
-use super::batch::{Batcher, Encoding, Options, builder_methods};
+use super::batch::{Batcher, Encoding, Options, Record, builder_methods};
 use crate::{Event, TelemetryError, TelemetrySink};
 
-/// A sink that sends batches of events to a URL as a JSON array (HTTP
-/// `POST`), each element the same object a `FileSink` line holds. HTTPS
-/// through rustls.
+/// A sink that sends batches of events to a URL as JSON (HTTP `POST`).
+/// HTTPS through rustls.
 ///
-/// `emit` adds the event to the batch (and sends it when it reaches the batch
-/// size); `flush` sends the batch. Sending blocks the calling thread, with
-/// connect and request timeouts and [`Retry`](super::Retry): run it behind
-/// [`Background`](crate::Background), which calls `flush` whenever its queue
-/// runs dry.
+/// The body is an array of records, `[{"id":"…","event":{…}}, …]`: each
+/// `event` the same object a `FileSink` line holds, each `id` unique to the
+/// event and the same on every retry. The request's `Idempotency-Key`
+/// header is derived from the ids, so a collector can drop a batch it has
+/// already seen.
+///
+/// `emit` adds the event to the batch (and hands the batch to a delivery
+/// thread when it reaches 512 events or 1 MiB); `flush` hands over the
+/// batch and waits for the answer. Neither blocks the caller's thread: the
+/// network is only touched on the delivery thread, with connect and
+/// request timeouts and [`Retry`](super::Retry). For recording from a
+/// command, prefer [`Telemetry`](crate::Telemetry), which spools locally
+/// and uploads after the command.
 ///
 /// A batch that cannot be delivered is dropped, and the error says why;
 /// memory stays bounded.
@@ -67,30 +74,66 @@ impl HttpSink {
         }
     }
 
-    /// The endpoint events are sent to.
+    /// The endpoint events are sent to, without credentials (user info and
+    /// query values are `[redacted]`).
     ///
     /// # Example
     ///
     /// ```
-    /// let sink = rtb_telemetry::remote::HttpSink::builder("http://127.0.0.1:9/e").build()?;
-    /// assert_eq!(sink.endpoint(), "http://127.0.0.1:9/e");
+    /// let sink = rtb_telemetry::remote::HttpSink::builder("http://u:pw@127.0.0.1:9/e?k=s").build()?;
+    /// assert_eq!(sink.endpoint(), "http://[redacted]@127.0.0.1:9/e?k=[redacted]");
     /// # Ok::<(), rtb_telemetry::TelemetryError>(())
     /// ```
     #[must_use]
     pub fn endpoint(&self) -> &str {
-        &self.core.transport.endpoint
+        self.core.core.transport.endpoint.shown()
+    }
+
+    /// `true` when credentials would cross the network in clear text: an
+    /// auth-looking header (or user info in the URL) over plain `http://`.
+    /// Allowed (a collector on loopback is fine), but `telemetry status`
+    /// and debug mode name it.
+    #[must_use]
+    pub fn sends_credentials_in_clear(&self) -> bool {
+        self.core.core.transport.sends_credentials_in_clear()
+    }
+
+    /// Events dropped because more than four batches were waiting for the
+    /// network (so memory stays bounded behind a slow collector).
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.core.dropped()
     }
 }
 
-const JSON: Encoding = Encoding {
+pub(crate) const JSON: Encoding = Encoding {
     content_type: "application/json",
-    encode: |events| {
-        let mut body = Vec::with_capacity(256 * events.len());
-        crate::event::write_json_array(&mut body, events)
-            .map_err(|e| TelemetryError::serde("batch", e))?;
+    encode: |records| {
+        let mut body = Vec::with_capacity(300 * records.len());
+        write_records(&mut body, records).map_err(|e| {
+            TelemetryError::serde(format_args!("a batch of {} events", records.len()), e)
+        })?;
         Ok(body)
     },
 };
+
+/// `[{"id":"…","event":{…}},…]`, each event as `write_json_line` writes it.
+fn write_records(out: &mut Vec<u8>, records: &[Record]) -> serde_json::Result<()> {
+    out.push(b'[');
+    for (i, record) in records.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"id\":");
+        serde_json::to_writer(&mut *out, &record.id)?;
+        out.extend_from_slice(b",\"event\":");
+        crate::event::write_json_line(out, &record.event)?;
+        out.pop(); // the line's `\n`
+        out.push(b'}');
+    }
+    out.push(b']');
+    Ok(())
+}
 
 impl HttpSinkBuilder {
     builder_methods!();
@@ -99,11 +142,12 @@ impl HttpSinkBuilder {
     ///
     /// # Errors
     ///
-    /// [`TelemetryError::Config`] when the endpoint is not an `http://` or
-    /// `https://` URL.
+    /// A [`Config`](crate::ErrorKind::Config) error when the endpoint is not
+    /// an `http://` or `https://` URL with a host and a valid port, or a
+    /// header or certificate is malformed.
     pub fn build(self) -> Result<HttpSink, TelemetryError> {
         Ok(HttpSink {
-            core: self.options.into_batcher(JSON)?,
+            core: self.options.into_batcher(None, JSON)?,
         })
     }
 }
@@ -114,6 +158,6 @@ impl TelemetrySink for HttpSink {
     }
 
     async fn flush(&self) -> Result<(), TelemetryError> {
-        self.core.flush()
+        self.core.flush().await
     }
 }

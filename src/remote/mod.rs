@@ -1,7 +1,11 @@
 //! Remote delivery: sinks that POST batches of events to a collector.
 //!
-//! Run them behind [`Background`](crate::Background) so that recording never
-//! waits on the network and exit is bounded:
+//! Both are non-blocking sinks: the network is touched only on a delivery
+//! thread of their own. For a command-line tool, prefer
+//! [`Telemetry`](crate::Telemetry): it spools events on local disk and
+//! uploads them after the command, so no command ever waits on the
+//! network. Behind [`Background`](crate::Background), recording never waits
+//! and exit is bounded:
 //!
 //! ```no_run
 //! use rtb_telemetry::{Background, remote::HttpSink};
@@ -14,6 +18,7 @@
 //! ```
 
 mod batch;
+mod endpoint;
 mod http;
 #[cfg(feature = "otlp")]
 mod otlp;

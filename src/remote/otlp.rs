@@ -1,7 +1,6 @@
 //! `OtlpSink`: OTLP/HTTP logs, protobuf, built from the official proto types.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -10,8 +9,8 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message as _;
 
-use super::batch::{Batcher, Encoding, Options, builder_methods};
-use crate::{Event, TelemetryError, TelemetrySink};
+use super::batch::{Batcher, Encoding, Options, Record, builder_methods};
+use crate::{Env, Event, TelemetryError, TelemetrySink};
 
 /// `SEVERITY_NUMBER_INFO` in the OTLP log data model.
 const SEVERITY_INFO: i32 = 9;
@@ -22,9 +21,11 @@ const SEVERITY_INFO: i32 = 9;
 /// OpenTelemetry SDK's runtime.
 ///
 /// Each event becomes a `LogRecord`: the event name is its body (and its
-/// `event_name`), `tool`, `tool_version`, `machine_id` and the attrs are its
-/// attributes, and its time is the event's (0, OTLP's "unknown", for a
-/// timestamp not in this crate's RFC 3339 form). Events are grouped by tool and
+/// `event_name`), `tool`, `tool_version`, `machine_id`, the attrs and
+/// `log.record.uid` (an id unique to the event, the same on every retry)
+/// are its attributes, and its time is the event's (0, OTLP's "unknown",
+/// for a timestamp that is not RFC 3339). Each request carries an
+/// `Idempotency-Key` derived from its records' ids. Events are grouped by tool and
 /// version under a resource carrying `service.name` and `service.version`.
 ///
 /// Batching, timeouts and retries are as for
@@ -37,7 +38,7 @@ const SEVERITY_INFO: i32 = 9;
 /// use rtb_telemetry::{Background, remote::OtlpSink};
 ///
 /// // From OTEL_EXPORTER_OTLP_ENDPOINT & co; None when unset or OTEL_SDK_DISABLED=true.
-/// if let Some(otlp) = OtlpSink::from_env()? {
+/// if let Some(otlp) = OtlpSink::from_env(&rtb_telemetry::Env::process())? {
 ///     let sink = Background::new(otlp)?;
 ///     # let _ = sink;
 /// }
@@ -66,6 +67,8 @@ pub struct OtlpSink {
 #[must_use = "nothing is sent until `.build()`"]
 pub struct OtlpSinkBuilder {
     options: Options,
+    /// Append `/v1/logs` (the base endpoint was given, not the logs one).
+    logs_path: bool,
 }
 
 impl OtlpSink {
@@ -81,12 +84,13 @@ impl OtlpSink {
     /// ```
     pub fn builder(endpoint: &str) -> OtlpSinkBuilder {
         OtlpSinkBuilder {
-            options: Options::new(logs_url(endpoint)),
+            options: Options::new(endpoint.to_owned()),
+            logs_path: true,
         }
     }
 
-    /// A sink configured by the standard OpenTelemetry variables, or `None`
-    /// when `OTEL_SDK_DISABLED` is `true` or no endpoint is set:
+    /// A sink configured by the standard OpenTelemetry variables in `env`,
+    /// or `None` when `OTEL_SDK_DISABLED` is `true` or no endpoint is set:
     ///
     /// - `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`, used as it is; else
     ///   `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/logs` appended;
@@ -95,96 +99,110 @@ impl OtlpSink {
     ///
     /// # Errors
     ///
-    /// [`TelemetryError::Config`] for an endpoint that is not an HTTP(S) URL
-    /// or a malformed header list.
-    pub fn from_env() -> Result<Option<Self>, TelemetryError> {
-        Self::from_env_with(&|name| std::env::var_os(name))
-    }
-
-    /// [`from_env`](Self::from_env) with the environment read through `env`.
-    ///
-    /// # Errors
-    ///
-    /// As [`from_env`](Self::from_env).
+    /// A [`Config`](crate::ErrorKind::Config) error for an endpoint that is
+    /// not an HTTP(S) URL (a scheme-less `host:4317` is a gRPC setting this
+    /// sink cannot use) or a malformed header list.
     ///
     /// # Example
     ///
     /// ```
-    /// use std::ffi::OsString;
-    /// use rtb_telemetry::remote::OtlpSink;
+    /// use rtb_telemetry::{Env, remote::OtlpSink};
     ///
-    /// let env = |name: &str| match name {
-    ///     "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(OsString::from("http://collector:4318")),
-    ///     "OTEL_EXPORTER_OTLP_HEADERS" => Some(OsString::from("api-key=s%3Dcret,team=x")),
-    ///     _ => None,
-    /// };
-    /// let otlp = OtlpSink::from_env_with(&env)?.unwrap();
+    /// let env = Env::from_vars([
+    ///     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+    ///     ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s%3Dcret,team=x"),
+    /// ]);
+    /// let otlp = OtlpSink::from_env(&env)?.unwrap();
     /// assert_eq!(otlp.endpoint(), "http://collector:4318/v1/logs");
     /// assert!(!format!("{otlp:?}").contains("s=cret"));
     /// # Ok::<(), rtb_telemetry::TelemetryError>(())
     /// ```
-    pub fn from_env_with(
-        env: &dyn Fn(&str) -> Option<OsString>,
-    ) -> Result<Option<Self>, TelemetryError> {
-        let var = |name: &str| {
-            env(name)
-                .map(|v| v.to_string_lossy().trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        if var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-            return Ok(None);
-        }
-        let endpoint = match (
-            var("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
-            var("OTEL_EXPORTER_OTLP_ENDPOINT"),
-        ) {
-            (Some(logs), _) => logs,
-            (None, Some(base)) => logs_url(&base),
-            (None, None) => return Ok(None),
-        };
-        let mut options = Options::new(endpoint);
-        for name in [
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
-        ] {
-            if let Some(list) = var(name) {
-                for (key, value) in parse_headers(&list, name)? {
-                    options
-                        .headers
-                        .retain(|(k, _)| !k.eq_ignore_ascii_case(&key));
-                    options.headers.push((key, value));
-                }
-            }
-        }
-        Ok(Some(Self {
-            core: options.into_batcher(PROTOBUF)?,
-        }))
+    pub fn from_env(env: &Env) -> Result<Option<Self>, TelemetryError> {
+        Ok(match OtlpSinkBuilder::from_env(env)? {
+            Some(builder) => Some(builder.build()?),
+            None => None,
+        })
     }
 
-    /// The URL logs are sent to.
+    /// The URL logs are sent to, without credentials.
     #[must_use]
     pub fn endpoint(&self) -> &str {
-        &self.core.transport.endpoint
+        self.core.core.transport.endpoint.shown()
+    }
+
+    /// `true` when credentials would cross the network in clear text: an
+    /// auth-looking header (or user info in the URL) over plain `http://`.
+    /// Allowed (a collector on loopback is fine), but `telemetry status`
+    /// and debug mode name it.
+    #[must_use]
+    pub fn sends_credentials_in_clear(&self) -> bool {
+        self.core.core.transport.sends_credentials_in_clear()
+    }
+
+    /// Events dropped because more than four batches were waiting for the
+    /// network (so memory stays bounded behind a slow collector).
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.core.dropped()
     }
 }
 
-const PROTOBUF: Encoding = Encoding {
+pub(crate) const PROTOBUF: Encoding = Encoding {
     content_type: "application/x-protobuf",
-    encode: |events| Ok(export_request(events).encode_to_vec()),
+    encode: |records| Ok(export_request(records).encode_to_vec()),
 };
 
 impl OtlpSinkBuilder {
     builder_methods!();
 
+    /// The builder the standard variables in `env` describe, or `None`; see
+    /// [`OtlpSink::from_env`].
+    pub(crate) fn from_env(env: &Env) -> Result<Option<Self>, TelemetryError> {
+        if env
+            .text("OTEL_SDK_DISABLED")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            return Ok(None);
+        }
+        let mut builder = match (
+            env.text("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
+            env.text("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        ) {
+            (Some(logs), _) => Self {
+                options: Options::new(logs),
+                logs_path: false,
+            },
+            (None, Some(base)) => OtlpSink::builder(&base),
+            (None, None) => return Ok(None),
+        };
+        for name in [
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+        ] {
+            if let Some(list) = env.text(name) {
+                for (key, value) in parse_headers(&list, name)? {
+                    builder
+                        .options
+                        .headers
+                        .retain(|(k, _)| !k.eq_ignore_ascii_case(&key));
+                    builder.options.headers.push((key, value));
+                }
+            }
+        }
+        Ok(Some(builder))
+    }
+
     /// Builds the sink. Touches nothing on the network.
     ///
     /// # Errors
     ///
-    /// [`TelemetryError::Config`] when the endpoint is not an `http://` or
-    /// `https://` URL.
+    /// A [`Config`](crate::ErrorKind::Config) error when the endpoint is not
+    /// an `http://` or `https://` URL with a host and a valid port, or a
+    /// header or certificate is malformed.
     pub fn build(self) -> Result<OtlpSink, TelemetryError> {
+        let suffix = self.logs_path.then_some("v1/logs");
         Ok(OtlpSink {
-            core: self.options.into_batcher(PROTOBUF)?,
+            core: self.options.into_batcher(suffix, PROTOBUF)?,
         })
     }
 }
@@ -195,13 +213,8 @@ impl TelemetrySink for OtlpSink {
     }
 
     async fn flush(&self) -> Result<(), TelemetryError> {
-        self.core.flush()
+        self.core.flush().await
     }
-}
-
-/// `<base>/v1/logs`, with exactly one slash between.
-fn logs_url(base: &str) -> String {
-    format!("{}/v1/logs", base.trim_end_matches('/'))
 }
 
 /// `k=v,k2=v2` with percent-encoded values, as the OTLP exporter spec says.
@@ -215,29 +228,10 @@ fn parse_headers(list: &str, variable: &str) -> Result<Vec<(String, String)>, Te
                     "write headers as key=value pairs separated by commas",
                 )
             })?;
-            Ok((key.trim().to_owned(), percent_decode(value.trim())))
+            let value = percent_encoding::percent_decode_str(value.trim()).decode_utf8_lossy();
+            Ok((key.trim().to_owned(), value.into_owned()))
         })
         .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let hex = |i: usize| bytes.get(i).and_then(|&b| char::from(b).to_digit(16));
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2))
-            && let Ok(byte) = u8::try_from(hi * 16 + lo)
-        {
-            out.push(byte);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn string_value(text: &str) -> AnyValue {
@@ -254,23 +248,27 @@ fn attribute(key: &str, value: &str) -> KeyValue {
     }
 }
 
-/// The request for `events`: one resource per (tool, version).
-pub(crate) fn export_request(events: &[Event]) -> ExportLogsServiceRequest {
+/// The request for `records`: one resource per (tool, version).
+pub(crate) fn export_request(records: &[Record]) -> ExportLogsServiceRequest {
     let observed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     let mut groups: BTreeMap<(&str, &str), Vec<LogRecord>> = BTreeMap::new();
-    for event in events {
+    for Record { id, event } in records {
         let mut attributes = vec![
             attribute("tool", &event.tool),
             attribute("tool_version", &event.tool_version),
             attribute("machine_id", &event.machine_id),
+            attribute("log.record.uid", id),
         ];
         let mut attrs: Vec<_> = event.attrs.iter().collect();
         attrs.sort();
         for (key, value) in attrs {
             // The event's own fields keep their names; a clashing attr is prefixed.
-            let key = if matches!(key.as_str(), "tool" | "tool_version" | "machine_id") {
+            let key = if matches!(
+                key.as_str(),
+                "tool" | "tool_version" | "machine_id" | "log.record.uid"
+            ) {
                 format!("attr.{key}")
             } else {
                 key.clone()
@@ -278,7 +276,7 @@ pub(crate) fn export_request(events: &[Event]) -> ExportLogsServiceRequest {
             attributes.push(attribute(&key, value));
         }
         let record = LogRecord {
-            time_unix_nano: crate::event::unix_nanos(&event.timestamp_utc).unwrap_or(0),
+            time_unix_nano: crate::timestamp::unix_nanos(&event.timestamp_utc).unwrap_or(0),
             observed_time_unix_nano: observed,
             severity_number: SEVERITY_INFO,
             severity_text: "INFO".to_owned(),

@@ -2,15 +2,23 @@
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::endpoint::Endpoint;
 use crate::TelemetryError;
+
+/// The longest connect or request timeout handed to the HTTP client; longer
+/// settings (up to `Duration::MAX`) mean "this long".
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// How a remote sink retries a batch.
 ///
-/// Network errors, HTTP 5xx and 429 are retried with exponential backoff and
-/// jitter; a 429 or 503 `Retry-After` of whole seconds is honoured, up to
-/// `max_delay`. Other 4xx answers are not retried.
+/// Network errors (refused, reset, timed out, DNS), HTTP 5xx and 429 are
+/// retried with exponential backoff and jitter; a 429 or 503 `Retry-After`
+/// of whole seconds is honoured, up to `max_delay`. Errors that cannot heal
+/// by waiting — other 4xx answers, a TLS certificate the client does not
+/// trust, a malformed request — are not retried. No setting panics, from
+/// zero to `Duration::MAX`.
 ///
 /// # Example
 ///
@@ -55,9 +63,10 @@ impl fmt::Debug for Headers {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Transport {
-    pub(crate) endpoint: String,
+    pub(crate) endpoint: Endpoint,
     pub(crate) headers: Headers,
     pub(crate) retry: Retry,
+    request_timeout: Duration,
     agent: Agent,
 }
 
@@ -86,7 +95,7 @@ enum Outcome {
 
 impl Transport {
     pub(crate) fn new(
-        endpoint: String,
+        endpoint: Endpoint,
         headers: Vec<(String, String)>,
         retry: Retry,
         (connect_timeout, request_timeout): (Duration, Duration),
@@ -98,9 +107,10 @@ impl Transport {
             ureq::tls::RootCerts::from(roots)
         };
         let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
+        let request_timeout = request_timeout.min(MAX_TIMEOUT);
         let agent = ureq::Agent::config_builder()
             .tls_config(tls)
-            .timeout_connect(Some(connect_timeout))
+            .timeout_connect(Some(connect_timeout.min(MAX_TIMEOUT)))
             .timeout_global(Some(request_timeout))
             .http_status_as_error(false)
             .max_redirects(0)
@@ -113,45 +123,87 @@ impl Transport {
                 attempts: retry.attempts.max(1),
                 ..retry
             },
+            request_timeout,
             agent: Agent(agent),
         }
     }
 
-    /// POSTs `body`, retrying as [`Retry`] says.
-    pub(crate) fn post(&self, content_type: &str, body: &[u8]) -> Result<(), TelemetryError> {
+    /// Credentials would cross the network in clear text: an auth header
+    /// (or user info) over plain `http://`.
+    pub(crate) fn sends_credentials_in_clear(&self) -> bool {
+        !self.endpoint.is_https()
+            && (self
+                .headers
+                .0
+                .iter()
+                .any(|(name, _)| super::endpoint::is_auth_header(name))
+                || self.endpoint.url().contains('@'))
+    }
+
+    /// POSTs `body` with `key` as its `Idempotency-Key`, retrying as
+    /// [`Retry`] says; gives up when the next try could not finish before
+    /// `deadline`. On failure, `fate` says what becomes of the events.
+    pub(crate) fn post(
+        &self,
+        content_type: &str,
+        body: &[u8],
+        key: &str,
+        deadline: Option<Instant>,
+        fate: &str,
+    ) -> Result<(), TelemetryError> {
+        let fail = |status, reason: &str| {
+            let reason = reason.replace(self.endpoint.url(), self.endpoint.shown());
+            TelemetryError::delivered_or(self.endpoint.shown().to_owned(), status, &reason, fate)
+        };
         let mut delay = self.retry.first_delay;
         let mut attempt = 1;
         loop {
-            let (reason, status, after) = match self.post_once(content_type, body) {
+            let (reason, status, after) = match self.post_once(content_type, body, key, deadline) {
                 Outcome::Done => return Ok(()),
-                Outcome::Fail { reason, status } => {
-                    return Err(TelemetryError::delivery(&self.endpoint, status, reason));
-                }
+                Outcome::Fail { reason, status } => return Err(fail(status, &reason)),
                 Outcome::Retry {
                     reason,
                     status,
                     after,
                 } => (reason, status, after),
             };
-            if attempt >= self.retry.attempts {
-                let reason = format!("{reason} (after {attempt} attempts)");
-                return Err(TelemetryError::delivery(&self.endpoint, status, reason));
-            }
             let wait = after
                 .unwrap_or_else(|| jitter(delay))
                 .min(self.retry.max_delay);
+            let out_of_time =
+                deadline.is_some_and(|d| Instant::now().checked_add(wait).is_none_or(|t| t >= d));
+            if attempt >= self.retry.attempts || out_of_time {
+                return Err(fail(
+                    status,
+                    &format!("{reason} (after {attempt} attempts)"),
+                ));
+            }
             std::thread::sleep(wait);
-            delay = (delay * 2).min(self.retry.max_delay);
+            delay = delay.saturating_mul(2).min(self.retry.max_delay);
             attempt += 1;
         }
     }
 
-    fn post_once(&self, content_type: &str, body: &[u8]) -> Outcome {
+    fn post_once(
+        &self,
+        content_type: &str,
+        body: &[u8],
+        key: &str,
+        deadline: Option<Instant>,
+    ) -> Outcome {
         let mut request = self
             .agent
             .0
-            .post(&self.endpoint)
-            .header("content-type", content_type);
+            .post(self.endpoint.url())
+            .header("content-type", content_type)
+            .header("idempotency-key", key);
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            request = request
+                .config()
+                .timeout_global(Some(left.min(self.request_timeout)))
+                .build();
+        }
         for (name, value) in &self.headers.0 {
             request = request.header(name.as_str(), value.as_str());
         }
@@ -171,14 +223,30 @@ impl Transport {
                     },
                 }
             }
-            // Anything below HTTP (refused, reset, timed out, DNS, TLS):
-            // worth another try. The error names no header.
-            Err(e) => Outcome::Retry {
+            Err(e) if heals(&e) => Outcome::Retry {
                 reason: e.to_string(),
                 status: None,
                 after: None,
             },
+            Err(e) => Outcome::Fail {
+                reason: format!("{e} (not retried: waiting cannot fix it)"),
+                status: None,
+            },
         }
+    }
+}
+
+/// Whether waiting and trying again can fix `e`: the network and the
+/// server's moods can change; a certificate, a header or a URL cannot.
+fn heals(e: &ureq::Error) -> bool {
+    use ureq::Error as E;
+    match e {
+        // TLS failures inside the stream surface as InvalidData.
+        E::Io(io) => io.kind() != std::io::ErrorKind::InvalidData,
+        E::Timeout(_) | E::HostNotFound | E::ConnectionFailed | E::Protocol(_) | E::BodyStalled => {
+            true
+        }
+        _ => false,
     }
 }
 
@@ -202,5 +270,24 @@ fn jitter(delay: Duration) -> Duration {
         .finish();
     let half = delay / 2;
     let spread = u64::try_from(half.as_micros()).unwrap_or(u64::MAX).max(1);
-    half + Duration::from_micros(random % spread)
+    half.saturating_add(Duration::from_micros(random % spread))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jitter;
+    use std::time::Duration;
+
+    #[test]
+    fn jitter_never_panics_and_stays_in_range() {
+        for delay in [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::from_millis(200),
+            Duration::MAX,
+        ] {
+            let wait = jitter(delay);
+            assert!(wait >= delay / 2 && wait <= delay, "{delay:?} -> {wait:?}");
+        }
+    }
 }

@@ -1,4 +1,4 @@
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -10,6 +10,10 @@ use crate::{Event, TelemetryError, TelemetrySink};
 /// - [`FileSink::new`] touches nothing on disk. The first `emit` creates the
 ///   parent directories and the file (mode `0644` on Unix, less whatever the
 ///   process umask removes) and keeps it open, in append mode.
+/// - It never follows a symlink at its path and never blocks opening it: a
+///   symlink, FIFO, socket or device there is an error that names the path
+///   (checked on the opened handle), so another local user cannot make it
+///   write into their file or hang the tool.
 /// - Write-through: when `emit` returns `Ok`, the line is in the file.
 /// - One JSON object per line, written whole with one `write(2)` on a file
 ///   opened with `O_APPEND`, so lines from many tasks, threads or processes
@@ -150,11 +154,7 @@ impl Inner {
             fs::create_dir_all(parent)
                 .map_err(|e| self.err("create the parent directory of", e))?;
         }
-        let mut options = OpenOptions::new();
-        options.append(true).create(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
-        options.open(&self.path).map_err(|e| self.err("open", e))
+        crate::fs::open_append(&self.path, 0o644).map_err(|e| self.err("open", e))
     }
 
     /// Writes `state.buf` (whole lines) to the file. On error the lines not
@@ -213,7 +213,10 @@ impl TelemetrySink for FileSink {
         let mark = state.buf.len();
         if let Err(e) = crate::event::write_json_line(&mut state.buf, event) {
             state.buf.truncate(mark);
-            return Err(TelemetryError::serde(&event.name, e));
+            return Err(TelemetryError::serde(
+                format_args!("event `{}`", event.name),
+                e,
+            ));
         }
         if state.buf.len() < inner.capacity {
             return Ok(()); // buffered: accepted

@@ -4,17 +4,17 @@
 //! *records*. Three ship with the crate: [`NoopSink`] (discards),
 //! [`MemorySink`] (keeps them for tests) and [`FileSink`] (appends JSON Lines).
 
-use std::future::Future;
-use std::sync::Arc;
-
 use crate::{Event, TelemetryError};
+use std::future::Future;
 
-mod debug;
+pub(crate) mod debug;
+pub(crate) mod dynamic;
 mod file;
 mod memory;
 mod noop;
 
 pub use debug::{DebugSink, ToolSink};
+pub use dynamic::IntoSink;
 pub use file::FileSink;
 pub use memory::MemorySink;
 pub use noop::NoopSink;
@@ -28,7 +28,8 @@ pub use noop::NoopSink;
 /// The trait is not dyn-compatible; for a sink chosen at run time use
 /// [`erased::TelemetrySink`](crate::erased::TelemetrySink), which every
 /// `TelemetrySink` implements and whose `Arc<dyn …>`/`Box<dyn …>` are
-/// sinks again.
+/// sinks again. Code written for the seed's `#[async_trait]` trait
+/// implements that one.
 ///
 /// # Example
 ///
@@ -80,7 +81,9 @@ pub trait TelemetrySink: Send + Sync {
     }
 }
 
-/// Forwarding impls, so a borrowed or shared sink is a sink too.
+/// Forwarding impls, so a borrowed or boxed sink is a sink too. (`Arc<dyn
+/// erased::TelemetrySink>` is one as well; an `Arc` of a concrete sink is
+/// turned into that by [`IntoSink`].)
 macro_rules! forward_sink {
     ($($ptr:ty),+ $(,)?) => {$(
         impl<S: TelemetrySink + ?Sized> TelemetrySink for $ptr {
@@ -100,4 +103,4 @@ macro_rules! forward_sink {
     )+};
 }
 
-forward_sink!(&S, Box<S>, Arc<S>);
+forward_sink!(&S, Box<S>);

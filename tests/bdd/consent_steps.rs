@@ -5,11 +5,10 @@
 )]
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 
 use cucumber::{given, then, when};
-use rtb_telemetry::FileSink;
 use rtb_telemetry::consent::{ConsentStore, Effective, PolicySource, TelemetryCommand};
+use rtb_telemetry::{Env, FileSink};
 
 use crate::steps::TelemetryWorld;
 
@@ -34,15 +33,18 @@ impl ConsentWorld {
         self.store.as_ref().expect("a Given step creates the store")
     }
 
-    fn lookup(&self) -> impl Fn(&str) -> Option<OsString> + '_ {
-        |name| self.env.get(name).map(OsString::from)
+    /// The store, reading the scenario's environment.
+    fn in_env(&self, terminal: bool) -> ConsentStore {
+        let env = Env::from_vars(self.env.clone()).with_terminal(terminal);
+        self.store().clone().with_env(env)
     }
 
     fn run(&mut self, verb: TelemetryCommand) -> String {
-        let store = self.store();
+        let store = self.in_env(false);
         let dest = store.events_path().display().to_string();
-        verb.run_with(store, SALT, &dest, &self.lookup())
-            .expect("the verb succeeds")
+        let report = verb.run(&store, SALT, &dest);
+        assert!(report.error().is_none(), "the verb succeeds: {report}");
+        report.to_string()
     }
 
     fn current_id(&mut self) -> Option<String> {
@@ -95,10 +97,7 @@ fn variable(world: &mut TelemetryWorld, name: String, cell: String) {
 
 #[when("the effective policy is resolved")]
 fn resolve(world: &mut TelemetryWorld) {
-    let effective = world
-        .consent
-        .store()
-        .effective_policy_with(&world.consent.lookup());
+    let effective = world.consent.in_env(false).effective_policy();
     world.consent.effective = Some(effective);
 }
 
@@ -115,16 +114,8 @@ fn user_runs(world: &mut TelemetryWorld, verb: String) {
 
 #[when(expr = "the tool records {string} through its local file")]
 async fn records_locally(world: &mut TelemetryWorld, name: String) {
-    let consent = &world.consent;
-    let store = consent.store();
-    let ctx = store
-        .context_with(
-            "1.0.0",
-            SALT,
-            FileSink::new(store.events_path()),
-            &consent.lookup(),
-        )
-        .expect("a context");
+    let store = world.consent.in_env(false);
+    let ctx = store.context("1.0.0", SALT, FileSink::new(store.events_path()));
     ctx.record(&name).await.expect("record");
     ctx.flush().await.expect("flush");
 }
@@ -137,26 +128,20 @@ fn note_id(world: &mut TelemetryWorld) {
 #[when(regex = r"^the notice is offered on (an interactive terminal|a pipe)$")]
 fn offer_notice(world: &mut TelemetryWorld, place: String) {
     let interactive = place == "an interactive terminal";
-    let mut out = Vec::new();
-    let consent = &world.consent;
-    let shown = consent
-        .store()
-        .show_notice_once_with(1, "mytool notice", interactive, &consent.lookup(), &mut out)
+    let store = world.consent.in_env(interactive);
+    let before = store.load().ok().and_then(|s| s.notice_version);
+    let shown = store
+        .show_notice_once(1, "mytool notice")
         .expect("the notice helper succeeds");
-    assert_eq!(
-        shown,
-        !out.is_empty(),
-        "shown exactly when something was printed"
-    );
+    // Shown exactly when it was recorded now, so it is shown once.
+    let after = store.load().ok().and_then(|s| s.notice_version);
+    assert_eq!(shown, before.is_none() && after == Some(1));
     world.consent.notice_shown = Some(shown);
 }
 
 #[then(regex = r"^telemetry is (enabled|disabled)$")]
 fn telemetry_is(world: &mut TelemetryWorld, state: String) {
-    let effective = world
-        .consent
-        .store()
-        .effective_policy_with(&world.consent.lookup());
+    let effective = world.consent.in_env(false).effective_policy();
     assert_eq!(
         effective.policy.is_enabled(),
         state == "enabled",

@@ -4,12 +4,12 @@ use std::ffi::OsString;
 use std::process::Command;
 
 use rtb_telemetry::consent::{ConsentStore, Decision, PolicySource};
-use rtb_telemetry::{FileSink, MachineId, MemorySink};
+use rtb_telemetry::{Env, ErrorKind, FileSink, MachineId, MemorySink};
 
 use crate::support::block_on;
 
-fn no_env(_: &str) -> Option<OsString> {
-    None
+fn no_env() -> Env {
+    Env::from_vars::<_, &str, &str>([])
 }
 
 fn store_in(dir: &tempfile::TempDir) -> ConsentStore {
@@ -18,6 +18,7 @@ fn store_in(dir: &tempfile::TempDir) -> ConsentStore {
         dir.path().join("config/telemetry.json"),
         dir.path().join("data"),
     )
+    .with_env(no_env())
 }
 
 #[cfg(unix)]
@@ -39,22 +40,30 @@ fn the_consent_file_is_private_and_written_without_leftovers() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
+    let mut entries = entries;
+    entries.sort();
     assert_eq!(
         entries,
-        [OsString::from("telemetry.json")],
-        "no temporary file left"
+        [
+            OsString::from("telemetry.json"),
+            OsString::from("telemetry.json.lock")
+        ],
+        "no temporary file left, only the lock file"
     );
+    let dir_mode = std::fs::metadata(store.file().parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700, "the configuration directory is private");
     assert_eq!(store.load().unwrap().state, Decision::Disabled);
 }
 
 #[test]
 fn the_nonce_exists_only_once_enabled_and_survives_disable() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store_in(&dir);
-    let mut out = Vec::new();
-    store
-        .show_notice_once_with(1, "notice", true, &no_env, &mut out)
-        .unwrap();
+    let store = store_in(&dir).with_env(no_env().with_terminal(true));
+    assert!(store.show_notice_once(1, "notice").unwrap());
     assert_eq!(
         store.load().unwrap().install_id,
         None,
@@ -66,14 +75,11 @@ fn the_nonce_exists_only_once_enabled_and_survives_disable() {
         None,
         "opting out creates no id"
     );
-    assert_eq!(store.salt_with("base", &no_env).unwrap(), None);
+    assert_eq!(store.salt("base").unwrap(), None);
 
     store.enable().unwrap();
     let nonce = store.load().unwrap().install_id.expect("created on enable");
-    assert_eq!(
-        store.salt_with("base", &no_env).unwrap(),
-        Some(format!("base:{nonce}"))
-    );
+    assert_eq!(store.salt("base").unwrap(), Some(format!("base:{nonce}")));
     store.disable().unwrap();
     store.enable().unwrap();
     assert_eq!(
@@ -84,9 +90,7 @@ fn the_nonce_exists_only_once_enabled_and_survives_disable() {
 
     // The context's events carry the id derived from exactly that salt.
     let memory = MemorySink::new();
-    let ctx = store
-        .context_with("1.0.0", "base", memory.clone(), &no_env)
-        .unwrap();
+    let ctx = store.context("1.0.0", "base", memory.clone());
     block_on(ctx.record("run")).unwrap();
     assert_eq!(
         memory.snapshot()[0].machine_id,
@@ -95,19 +99,63 @@ fn the_nonce_exists_only_once_enabled_and_survives_disable() {
 }
 
 #[test]
-fn a_newer_or_corrupt_file_counts_as_undecided_and_a_decision_replaces_it() {
+fn a_newer_file_counts_as_undecided_and_is_never_silently_discarded() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_in(&dir);
     std::fs::create_dir_all(store.file().parent().unwrap()).unwrap();
-    std::fs::write(store.file(), r#"{"version":2,"state":"enabled"}"#).unwrap();
-    let effective = store.effective_policy_with(&no_env);
+    let newer = r#"{"version":2,"state":"enabled","future":{"kept":true}}"#;
+    std::fs::write(store.file(), newer).unwrap();
+    let effective = store.effective_policy();
     assert!(!effective.policy.is_enabled());
     let PolicySource::Unreadable { reason, .. } = &effective.source else {
         panic!("{effective:?}")
     };
-    assert!(reason.contains("format version 2"), "{reason}");
+    assert!(reason.contains("newer version"), "{reason}");
+
+    // `enable` refuses, and says why; the file is left as it was.
+    let err = store.enable().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Consent, "{err:?}");
+    assert!(err.to_string().contains("format 2"), "{err}");
+    assert_eq!(std::fs::read_to_string(store.file()).unwrap(), newer);
+
+    // `disable` always works, and keeps what it does not understand.
+    store.disable().unwrap();
+    let fields: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(store.file()).unwrap()).unwrap();
+    assert_eq!(fields["state"], "disabled");
+    assert_eq!(fields["version"], 2);
+    assert_eq!(fields["future"]["kept"], true);
+}
+
+#[test]
+fn a_corrupt_file_counts_as_undecided_and_a_decision_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir);
+    std::fs::create_dir_all(store.file().parent().unwrap()).unwrap();
+    std::fs::write(store.file(), "{not json").unwrap();
+    let effective = store.effective_policy();
+    assert!(!effective.policy.is_enabled());
+    assert!(matches!(effective.source, PolicySource::Unreadable { .. }));
+    let err = store.load().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Consent);
+    assert!(err.to_string().contains("is not a consent file"), "{err}");
     store.enable().unwrap();
-    assert!(store.effective_policy_with(&no_env).policy.is_enabled());
+    assert!(store.effective_policy().policy.is_enabled());
+}
+
+#[test]
+fn fields_of_other_versions_survive_a_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir);
+    std::fs::create_dir_all(store.file().parent().unwrap()).unwrap();
+    std::fs::write(
+        store.file(),
+        r#"{"version":1,"state":"undecided","added_later":[1,2]}"#,
+    )
+    .unwrap();
+    store.enable().unwrap();
+    let text = std::fs::read_to_string(store.file()).unwrap();
+    assert!(text.contains("added_later"), "{text}");
 }
 
 #[test]
@@ -116,9 +164,7 @@ fn reset_deletes_data_and_decision_and_is_harmless_when_there_is_none() {
     let store = store_in(&dir);
     store.reset().unwrap(); // nothing to delete
     store.enable().unwrap();
-    let ctx = store
-        .context_with("1.0.0", "salt", FileSink::new(store.events_path()), &no_env)
-        .unwrap();
+    let ctx = store.context("1.0.0", "salt", FileSink::new(store.events_path()));
     block_on(ctx.record("run")).unwrap();
     assert!(store.events_path().exists());
     store.reset().unwrap();
@@ -132,15 +178,13 @@ fn debug_mode_routes_events_away_from_the_sink() {
     let store = store_in(&dir);
     store.enable().unwrap();
     let memory = MemorySink::new();
-    let debug = |name: &str| (name == "MYTOOL_TELEMETRY_DEBUG").then(|| OsString::from("1"));
-    let ctx = store
-        .context_with("1.0.0", "salt", memory.clone(), &debug)
-        .unwrap();
+    let debug = store
+        .clone()
+        .with_env(Env::from_vars([("MYTOOL_TELEMETRY_DEBUG", "1")]));
+    let ctx = debug.context("1.0.0", "salt", memory.clone());
     block_on(ctx.record("run")).unwrap();
     assert!(memory.is_empty(), "debug mode writes nothing");
-    let ctx = store
-        .context_with("1.0.0", "salt", memory.clone(), &no_env)
-        .unwrap();
+    let ctx = store.context("1.0.0", "salt", memory.clone());
     block_on(ctx.record("run")).unwrap();
     assert_eq!(memory.len(), 1);
 }

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use rtb_telemetry::remote::{HttpSink, Retry};
-use rtb_telemetry::{Background, Event, TelemetryError, TelemetrySink};
+use rtb_telemetry::{Background, ErrorKind, Event, TelemetrySink};
 
 use crate::loopback::{Answer, Server, refused_url};
 use crate::support::block_on;
@@ -32,11 +32,25 @@ fn sink(url: &str) -> HttpSink {
         .unwrap()
 }
 
-fn delivered(server: &Server) -> Vec<Vec<Event>> {
+/// One record of a JSON body: the event and its id.
+#[derive(serde::Deserialize)]
+struct Record {
+    id: String,
+    event: Event,
+}
+
+fn records(server: &Server) -> Vec<Vec<Record>> {
     server
         .requests()
         .iter()
-        .map(|r| serde_json::from_slice(&r.body).expect("a JSON array of events"))
+        .map(|r| serde_json::from_slice(&r.body).expect("a JSON array of records"))
+        .collect()
+}
+
+fn delivered(server: &Server) -> Vec<Vec<Event>> {
+    records(server)
+        .into_iter()
+        .map(|batch| batch.into_iter().map(|r| r.event).collect())
         .collect()
 }
 
@@ -67,10 +81,17 @@ fn posts_a_json_array_of_file_sink_shaped_events_with_its_headers() {
     line.extend(std::fs::read(dir.path().join("e.jsonl")).unwrap());
     line.pop();
     let body = String::from_utf8(r.body.clone()).unwrap();
-    assert!(
-        body.starts_with(&format!("[{}", String::from_utf8(line).unwrap())),
-        "{body}"
+    let ids: Vec<String> = records(&server)[0].iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1], "each record has its own id");
+    let first = format!(
+        r#"[{{"id":"{}","event":{}}}"#,
+        ids[0],
+        String::from_utf8(line).unwrap()
     );
+    assert!(body.starts_with(&first), "{body}");
+    let key = r.header("idempotency-key").expect("an idempotency key");
+    assert_eq!(key.len(), 32, "{key}");
 }
 
 #[test]
@@ -122,10 +143,8 @@ fn other_4xx_are_not_retried_and_the_error_hides_the_headers() {
         http.flush().await.unwrap_err()
     });
     assert_eq!(server.requests().len(), 1, "no retry on 401");
-    let TelemetryError::Delivery(d) = &err else {
-        panic!("{err:?}")
-    };
-    assert_eq!(d.status(), Some(401));
+    assert_eq!(err.kind(), ErrorKind::Delivery, "{err:?}");
+    assert_eq!(err.status(), Some(401));
     for shown in [err.to_string(), format!("{err:?}"), format!("{http:?}")] {
         assert!(!shown.contains("s3cr3t-key"), "the API key leaked: {shown}");
     }
@@ -143,7 +162,8 @@ fn connection_refused_fails_after_the_retries_in_bounded_time() {
         http.emit(&event("nobody")).await.unwrap();
         http.flush().await.unwrap_err()
     });
-    assert!(matches!(err, TelemetryError::Delivery(_)), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Delivery, "{err:?}");
+    assert!(err.to_string().contains("after 3 attempts"), "{err}");
     assert!(
         start.elapsed() < Duration::from_secs(10),
         "{:?}",
@@ -172,28 +192,37 @@ fn a_server_that_never_answers_holds_up_neither_flush_nor_exit() {
 }
 
 #[test]
-fn overflow_behind_background_is_counted_and_memory_bounded() {
+fn overflow_behind_a_stuck_collector_is_counted_and_memory_bounded() {
     let server = Server::start(vec![Answer::Hang]);
-    // One event per request: the first send blocks the thread on the
-    // server that never answers, and the queue fills behind it.
+    // One event per request: the first send holds the delivery thread on
+    // the server that never answers, and at most four batches queue behind.
     let http = HttpSink::builder(format!("{}/v1/events", server.url))
         .max_batch(1)
         .request_timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let background = Background::builder(http)
-        .capacity(16)
-        .drain_deadline(Duration::from_millis(100))
-        .spawn()
-        .unwrap();
+    let start = Instant::now();
     for i in 0..1000 {
-        block_on(background.emit(&event(&i.to_string()))).unwrap();
+        // Never waits, never errors.
+        block_on(http.emit(&event(&i.to_string()))).unwrap();
     }
-    assert!(
-        background.dropped() >= 1000 - 16 - 2,
-        "dropped {}",
-        background.dropped()
-    );
+    assert!(start.elapsed() < Duration::from_secs(2), "emit never waits");
+    let dropped = http.dropped();
+    assert!(dropped >= 1000 - 4 - 2, "dropped {dropped}");
+}
+
+#[test]
+fn a_megabyte_attr_is_cut_before_it_is_queued() {
+    let server = Server::start(vec![]);
+    let http = sink(&server.url);
+    let big = event("big").with_attr("error", "x".repeat(1 << 20));
+    block_on(async {
+        http.emit(&big).await.unwrap();
+        http.flush().await.unwrap();
+    });
+    let sent = &delivered(&server)[0][0];
+    assert!(sent.attrs["error"].len() <= Event::MAX_ATTR_VALUE_BYTES);
+    assert!(sent.attrs["error"].ends_with(Event::TRUNCATED));
 }
 
 const TEST_CA: &str = include_str!("../fixtures/tls/ca.pem");
@@ -222,21 +251,21 @@ fn https_refuses_a_certificate_it_does_not_trust() {
     let server = Server::start_tls(vec![]);
     // The built-in web roots do not include the test CA.
     let https = HttpSink::builder(format!("{}/v1/events", server.url))
-        .retry(Retry {
-            attempts: 1,
-            ..fast_retry()
-        })
+        .retry(fast_retry()) // 3 attempts, if it were worth retrying
         .build()
         .unwrap();
     let err = block_on(async {
         https.emit(&event("rejected")).await.unwrap();
         https.flush().await.unwrap_err()
     });
-    assert!(matches!(err, TelemetryError::Delivery(_)), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Delivery, "{err:?}");
     assert!(
         server.requests().is_empty(),
         "no request got through the handshake"
     );
+    // An untrusted certificate does not heal by waiting: one handshake.
+    assert_eq!(server.connections(), 1, "{err}");
+    assert!(err.to_string().contains("not retried"), "{err}");
 }
 
 #[test]
@@ -245,6 +274,6 @@ fn a_root_certificate_that_is_not_pem_is_a_clear_error() {
         .root_certificate_pem("not a certificate")
         .build()
         .unwrap_err();
-    assert!(matches!(err, TelemetryError::Config(_)), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err:?}");
     assert!(err.to_string().contains("collector.example"), "{err}");
 }

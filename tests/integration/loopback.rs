@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ pub(crate) enum Answer {
 pub(crate) struct Server {
     pub(crate) url: String,
     pub(crate) requests: Arc<Mutex<Vec<Request>>>,
+    connections: Arc<AtomicUsize>,
 }
 
 impl Server {
@@ -73,9 +75,12 @@ impl Server {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(VecDeque::from(script)));
         let seen = Arc::clone(&requests);
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&connections);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { break };
+                counter.fetch_add(1, Ordering::SeqCst);
                 let seen = Arc::clone(&seen);
                 let script = Arc::clone(&script);
                 let tls = tls.clone();
@@ -90,11 +95,20 @@ impl Server {
                 });
             }
         });
-        Self { url, requests }
+        Self {
+            url,
+            requests,
+            connections,
+        }
     }
 
     pub(crate) fn requests(&self) -> Vec<Request> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// How many connections were accepted (handshakes attempted, for TLS).
+    pub(crate) fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 }
 
@@ -141,7 +155,7 @@ fn serve<S: Read + Write>(stream: S, seen: &Mutex<Vec<Request>>, script: &Mutex<
             .unwrap_or(Answer::Status(200, vec![]));
         match answer {
             Answer::Hang => {
-                std::thread::sleep(Duration::from_mins(1));
+                std::thread::sleep(Duration::from_secs(60));
                 return;
             }
             Answer::Status(code, extra) => {

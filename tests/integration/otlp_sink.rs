@@ -1,14 +1,13 @@
 //! `OtlpSink` against a loopback server; bodies decoded with the official
 //! OTLP proto types and checked field by field.
 
-use std::ffi::OsString;
 use std::time::{Duration, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message as _;
 use rtb_telemetry::remote::{OtlpSink, Retry};
-use rtb_telemetry::{Event, TelemetrySink};
+use rtb_telemetry::{Env, Event, TelemetrySink};
 
 use crate::loopback::{Answer, Server};
 use crate::support::block_on;
@@ -105,13 +104,14 @@ fn events_become_log_records_under_a_service_resource() {
 #[test]
 fn the_standard_environment_variables_configure_it() {
     let server = Server::start(vec![]);
-    let url = server.url.clone();
-    let env = move |name: &str| match name {
-        "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(OsString::from(format!("{url}/"))),
-        "OTEL_EXPORTER_OTLP_HEADERS" => Some(OsString::from("api-key=a%2Cb%3Dc, team = blue")),
-        _ => None,
-    };
-    let otlp = OtlpSink::from_env_with(&env).unwrap().expect("configured");
+    let env = Env::from_vars([
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("{}/", server.url)),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "api-key=a%2Cb%3Dc, team = blue".to_owned(),
+        ),
+    ]);
+    let otlp = OtlpSink::from_env(&env).unwrap().expect("configured");
     assert_eq!(otlp.endpoint(), format!("{}/v1/logs", server.url));
     block_on(async {
         otlp.emit(&Event::new("e", "t", "1", "m")).await.unwrap();
@@ -126,28 +126,34 @@ fn the_standard_environment_variables_configure_it() {
     );
 
     // The logs-specific endpoint is used as it is.
-    let env = |name: &str| {
-        (name == "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT").then(|| OsString::from("http://c:4318/custom"))
-    };
-    let otlp = OtlpSink::from_env_with(&env).unwrap().unwrap();
+    let env = Env::from_vars([("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://c:4318/custom")]);
+    let otlp = OtlpSink::from_env(&env).unwrap().unwrap();
     assert_eq!(otlp.endpoint(), "http://c:4318/custom");
 
     // Disabled, or nothing configured: no sink.
-    let disabled = |name: &str| match name {
-        "OTEL_SDK_DISABLED" => Some(OsString::from("TRUE")),
-        "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(OsString::from("http://c:4318")),
-        _ => None,
-    };
-    assert!(OtlpSink::from_env_with(&disabled).unwrap().is_none());
-    assert!(OtlpSink::from_env_with(&|_| None).unwrap().is_none());
+    let disabled = Env::from_vars([
+        ("OTEL_SDK_DISABLED", "TRUE"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+    ]);
+    assert!(OtlpSink::from_env(&disabled).unwrap().is_none());
+    assert!(
+        OtlpSink::from_env(&Env::from_vars::<_, &str, &str>([]))
+            .unwrap()
+            .is_none()
+    );
+
+    // A scheme-less gRPC-style value is a clear configuration error.
+    let grpc = Env::from_vars([("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317")]);
+    let err = OtlpSink::from_env(&grpc).unwrap_err();
+    assert_eq!(err.kind(), rtb_telemetry::ErrorKind::Config);
+    assert!(err.to_string().contains("no http:// or https://"), "{err}");
 
     // A malformed header list is a clear error.
-    let bad = |name: &str| match name {
-        "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(OsString::from("http://c:4318")),
-        "OTEL_EXPORTER_OTLP_HEADERS" => Some(OsString::from("novalue")),
-        _ => None,
-    };
-    let err = OtlpSink::from_env_with(&bad).unwrap_err();
+    let bad = Env::from_vars([
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
+    ]);
+    let err = OtlpSink::from_env(&bad).unwrap_err();
     assert!(
         err.to_string().contains("OTEL_EXPORTER_OTLP_HEADERS"),
         "{err}"

@@ -18,7 +18,7 @@ fn the_default_scrubber_removes_paths_emails_and_the_user_name() {
         ("at C:\\Users\\Ada\\proj", "at [path]"),
         ("at D:/work/proj", "at [path]"),
         ("share \\\\server\\share", "share [path]"),
-        ("from https://example.com/x?y=1", "from [path]"),
+        ("from https://example.com/x?y=1", "from [url]"),
         ("src/lib/mod.rs:12", "[path]"),
         ("mail ada.l@example.co.uk now", "mail [email] now"),
         ("\"ada@example.com\"", "\"[email]\""),

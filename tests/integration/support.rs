@@ -14,6 +14,25 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
         .block_on(fut)
 }
 
+/// Runs `fut` to completion with nothing but `std`: poll, park until woken.
+pub(crate) fn park_on<F: Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = pin!(fut);
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
 /// Polls `fut` exactly once with a no-op waker: no runtime involved.
 pub(crate) fn poll_once<F: Future>(fut: F) -> Poll<F::Output> {
     let mut cx = Context::from_waker(Waker::noop());

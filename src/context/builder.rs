@@ -1,153 +1,99 @@
 //! The context builder, whose required fields are checked at compile time.
-//!
-//! [`TelemetryContextBuilder`] tracks in its type which fields were given.
-//! A field that is still [`Unset`] cannot satisfy the marker trait that a
-//! finishing method needs, so forgetting one is a compile error that names
-//! the missing call.
-//!
-//! # Example
-//!
-//! ```
-//! use rtb_telemetry::builder::{TelemetryContextBuilder, Unset};
-//! use rtb_telemetry::{NoopSink, TelemetryContext};
-//!
-//! // After `.tool(..)` only the tool field is set; version and salt are `Unset`.
-//! let half: TelemetryContextBuilder<NoopSink, String, Unset, Unset, Unset> =
-//!     TelemetryContext::builder().tool("mytool");
-//! let ctx = half.tool_version("1.0.0").disabled(); // the salt is not needed here
-//! # let _ = ctx;
-//! ```
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::context::{Active, TelemetryContext};
+use self::state::{BuildPolicy, SaltIsSet, ToolIsSet, Unset, VersionIsSet};
+use super::{Active, TelemetryContext};
 use crate::{
-    CollectionPolicy, Disabled, Enabled, MachineId, NoopSink, RuntimePolicy, TelemetrySink,
+    CollectionPolicy, Disabled, Enabled, IntoSink, NoopSink, RuntimePolicy, TelemetrySink,
 };
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for String {}
-    impl Sealed for super::Unset {}
-    impl Sealed for crate::CollectionPolicy {}
-}
+/// The builder's type state: which fields were given. An implementation
+/// detail, as in `bon` and `typed-builder`: nothing here can be named from
+/// outside the crate, so adding a field breaks no one.
+mod state {
+    #![allow(
+        unreachable_pub,
+        reason = "public in a private module: usable in the chain, never nameable"
+    )]
 
-/// (type state) A builder field that has not been given yet.
-///
-/// # Example
-///
-/// ```
-/// use rtb_telemetry::builder::{TelemetryContextBuilder, Unset};
-/// use rtb_telemetry::{NoopSink, TelemetryContext};
-///
-/// let fresh: TelemetryContextBuilder<NoopSink, Unset, Unset, Unset, Unset> =
-///     TelemetryContext::builder();
-/// # let _ = fresh;
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Unset;
+    /// (type state) A builder field that has not been given yet.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct Unset;
 
-/// The tool name has been given. Sealed; implemented only for a set field.
-///
-/// # Example
-///
-/// ```
-/// fn needs_tool<T: rtb_telemetry::builder::ToolIsSet>(_: T) {}
-/// needs_tool(String::from("mytool")); // a set field
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "this telemetry builder has no tool name",
-    label = "the tool name is still unset",
-    note = "call `.tool(\"mytool\")` before finishing the builder"
-)]
-pub trait ToolIsSet: sealed::Sealed {
-    #[doc(hidden)]
-    fn into_value(self) -> String;
-}
-
-/// The tool version has been given. Sealed; implemented only for a set field.
-///
-/// # Example
-///
-/// ```
-/// fn needs_version<V: rtb_telemetry::builder::VersionIsSet>(_: V) {}
-/// needs_version(String::from("1.0.0")); // a set field
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "this telemetry builder has no tool version",
-    label = "the tool version is still unset",
-    note = "call `.tool_version(env!(\"CARGO_PKG_VERSION\"))` before finishing the builder"
-)]
-pub trait VersionIsSet: sealed::Sealed {
-    #[doc(hidden)]
-    fn into_value(self) -> String;
-}
-
-/// The salt has been given. Sealed; implemented only for a set field.
-///
-/// # Example
-///
-/// ```compile_fail,E0277
-/// fn needs_salt<A: rtb_telemetry::builder::SaltIsSet>(_: A) {}
-/// needs_salt(rtb_telemetry::builder::Unset); // error: the salt is still unset
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "this telemetry builder may derive a machine id but has no salt",
-    label = "the salt is still unset",
-    note = "call `.salt(\"mytool-telemetry-v1\")`: a per-tool salt keeps machine ids \
-            of different tools unlinkable"
-)]
-pub trait SaltIsSet: sealed::Sealed {
-    #[doc(hidden)]
-    fn into_value(self) -> String;
-}
-
-macro_rules! set_field {
-    ($($trait:ident),+) => {$(
-        impl $trait for String {
-            fn into_value(self) -> String {
-                self
-            }
-        }
-    )+};
-}
-set_field!(ToolIsSet, VersionIsSet, SaltIsSet);
-
-/// What `.build()` makes of the policy given (or not) and the salt `A`.
-/// Sealed: implemented for [`Unset`] (no policy: Disabled) and for
-/// [`CollectionPolicy`] when the salt is set.
-///
-/// # Example
-///
-/// ```
-/// use rtb_telemetry::builder::{BuildPolicy, Unset};
-/// use rtb_telemetry::CollectionPolicy;
-///
-/// fn buildable<P: BuildPolicy<A>, A>(_: P, _: A) {}
-/// buildable(Unset, Unset); // no policy: Disabled, no salt needed
-/// buildable(CollectionPolicy::Enabled, String::from("salt"));
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "a run-time policy may enable collection, so this builder needs a salt",
-    label = "`.policy(..)` was called but `.salt(..)` was not",
-    note = "call `.salt(\"mytool-telemetry-v1\")` before `.build()`"
-)]
-pub trait BuildPolicy<A>: sealed::Sealed {
-    /// The salt to derive the id with, when collection is on.
-    #[doc(hidden)]
-    fn salt_if_enabled(self, salt: A) -> Option<String>;
-}
-
-impl<A> BuildPolicy<A> for Unset {
-    fn salt_if_enabled(self, _: A) -> Option<String> {
-        None // `.build()` without `.policy(..)` means Disabled.
+    mod sealed {
+        pub trait Sealed {}
+        impl Sealed for String {}
+        impl Sealed for super::Unset {}
+        impl Sealed for crate::CollectionPolicy {}
     }
-}
 
-impl<A: SaltIsSet> BuildPolicy<A> for CollectionPolicy {
-    fn salt_if_enabled(self, salt: A) -> Option<String> {
-        self.is_enabled().then(|| salt.into_value())
+    /// The tool name has been given.
+    #[diagnostic::on_unimplemented(
+        message = "this telemetry builder has no tool name",
+        label = "the tool name is still unset",
+        note = "call `.tool(\"mytool\")` before finishing the builder"
+    )]
+    pub trait ToolIsSet: sealed::Sealed {
+        fn into_value(self) -> String;
+    }
+
+    /// The tool version has been given.
+    #[diagnostic::on_unimplemented(
+        message = "this telemetry builder has no tool version",
+        label = "the tool version is still unset",
+        note = "call `.tool_version(env!(\"CARGO_PKG_VERSION\"))` before finishing the builder"
+    )]
+    pub trait VersionIsSet: sealed::Sealed {
+        fn into_value(self) -> String;
+    }
+
+    /// The salt has been given.
+    #[diagnostic::on_unimplemented(
+        message = "this telemetry builder may derive a machine id but has no salt",
+        label = "the salt is still unset",
+        note = "call `.salt(\"mytool-telemetry-v1\")`: a per-tool salt keeps machine ids \
+                of different tools unlinkable (the seed took the salt at run time and \
+                panicked without it; here it is checked when compiling)"
+    )]
+    pub trait SaltIsSet: sealed::Sealed {
+        fn into_value(self) -> String;
+    }
+
+    macro_rules! set_field {
+        ($($trait:ident),+) => {$(
+            impl $trait for String {
+                fn into_value(self) -> String {
+                    self
+                }
+            }
+        )+};
+    }
+    set_field!(ToolIsSet, VersionIsSet, SaltIsSet);
+
+    /// What `.build()` makes of the policy given (or not) and the salt `A`:
+    /// no policy means Disabled and needs no salt; a run-time policy may
+    /// enable collection, so it needs one.
+    #[diagnostic::on_unimplemented(
+        message = "a run-time policy may enable collection, so this builder needs a salt",
+        label = "`.policy(..)` was called but `.salt(..)` was not",
+        note = "call `.salt(\"mytool-telemetry-v1\")` before `.build()`"
+    )]
+    pub trait BuildPolicy<A>: sealed::Sealed {
+        fn salt_if_enabled(self, salt: A) -> Option<String>;
+    }
+
+    impl<A> BuildPolicy<A> for Unset {
+        fn salt_if_enabled(self, _: A) -> Option<String> {
+            None // `.build()` without `.policy(..)` means Disabled.
+        }
+    }
+
+    impl<A: SaltIsSet> BuildPolicy<A> for crate::CollectionPolicy {
+        fn salt_if_enabled(self, salt: A) -> Option<String> {
+            self.is_enabled().then(|| salt.into_value())
+        }
     }
 }
 
@@ -164,6 +110,9 @@ impl<A: SaltIsSet> BuildPolicy<A> for CollectionPolicy {
 /// | [`.policy(p)`](Self::policy)[`.build()`](Self::build) | `TelemetryContext<S, RuntimePolicy>` | only if `p` is `Enabled` |
 ///
 /// Plain `.build()` without `.policy(..)` means [`CollectionPolicy::Disabled`].
+/// A forgotten required field is a compile error that names the missing
+/// call. The builder's type parameters after `S` record which fields were
+/// given; they cannot be named, and need not be.
 ///
 /// # Example
 ///
@@ -182,7 +131,7 @@ impl<A: SaltIsSet> BuildPolicy<A> for CollectionPolicy {
 /// ```
 #[must_use = "a builder does nothing until it is finished with `.enabled()`, `.disabled()` or `.build()`"]
 #[derive(Debug, Clone)]
-pub struct TelemetryContextBuilder<S, T, V, A, P> {
+pub struct TelemetryContextBuilder<S, T = Unset, V = Unset, A = Unset, P = Unset> {
     sink: S,
     tool: T,
     tool_version: V,
@@ -190,7 +139,7 @@ pub struct TelemetryContextBuilder<S, T, V, A, P> {
     policy: P,
 }
 
-impl TelemetryContextBuilder<NoopSink, Unset, Unset, Unset, Unset> {
+impl TelemetryContextBuilder<NoopSink> {
     pub(crate) fn new() -> Self {
         Self {
             sink: NoopSink,
@@ -204,14 +153,6 @@ impl TelemetryContextBuilder<NoopSink, Unset, Unset, Unset, Unset> {
 
 impl<S, T, V, A, P> TelemetryContextBuilder<S, T, V, A, P> {
     /// Sets the tool name stamped on every event, e.g. `"mytool"`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use rtb_telemetry::TelemetryContext;
-    /// let ctx = TelemetryContext::builder().tool("mytool").tool_version("1.0.0").disabled();
-    /// # let _ = ctx;
-    /// ```
     pub fn tool(self, tool: impl Into<String>) -> TelemetryContextBuilder<S, String, V, A, P> {
         TelemetryContextBuilder {
             sink: self.sink,
@@ -224,17 +165,6 @@ impl<S, T, V, A, P> TelemetryContextBuilder<S, T, V, A, P> {
 
     /// Sets the tool version stamped on every event, usually
     /// `env!("CARGO_PKG_VERSION")`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use rtb_telemetry::TelemetryContext;
-    /// let ctx = TelemetryContext::builder()
-    ///     .tool("mytool")
-    ///     .tool_version(env!("CARGO_PKG_VERSION"))
-    ///     .disabled();
-    /// # let _ = ctx;
-    /// ```
     pub fn tool_version(
         self,
         tool_version: impl Into<String>,
@@ -274,19 +204,39 @@ impl<S, T, V, A, P> TelemetryContextBuilder<S, T, V, A, P> {
 
     /// Sets where events go. The default is [`NoopSink`].
     ///
+    /// A sink passed as it is keeps its type: calls are static and can be
+    /// inlined. An `Arc` of a sink is the seed's spelling of a sink chosen
+    /// at run time and becomes `Arc<dyn erased::TelemetrySink>` (see
+    /// [`IntoSink`]), so the result fits an
+    /// [`erased::TelemetryContext`](crate::erased::TelemetryContext).
+    ///
     /// # Example
     ///
     /// ```
-    /// # use rtb_telemetry::{MemorySink, TelemetryContext};
-    /// let ctx = TelemetryContext::builder()
+    /// use std::sync::Arc;
+    /// use rtb_telemetry::{erased, CollectionPolicy, MemorySink, TelemetryContext};
+    ///
+    /// // Static: the context's type names the sink.
+    /// let typed = TelemetryContext::builder()
     ///     .tool("mytool").tool_version("1.0.0").salt("s")
     ///     .sink(MemorySink::new())
     ///     .enabled();
-    /// # let _ = ctx;
+    /// # let _ = typed;
+    ///
+    /// // The seed's shape: an `Arc`'d sink, stored without type parameters.
+    /// struct App { telemetry: erased::TelemetryContext }
+    /// let app = App {
+    ///     telemetry: TelemetryContext::builder()
+    ///         .tool("mytool").tool_version("1.0.0").salt("s")
+    ///         .sink(Arc::new(MemorySink::new()))
+    ///         .policy(CollectionPolicy::Enabled)
+    ///         .build(),
+    /// };
+    /// assert!(app.telemetry.is_enabled());
     /// ```
-    pub fn sink<S2: TelemetrySink>(self, sink: S2) -> TelemetryContextBuilder<S2, T, V, A, P> {
+    pub fn sink<I: IntoSink>(self, sink: I) -> TelemetryContextBuilder<I::Sink, T, V, A, P> {
         TelemetryContextBuilder {
-            sink,
+            sink: sink.into_sink(),
             tool: self.tool,
             tool_version: self.tool_version,
             salt: self.salt,
@@ -297,17 +247,6 @@ impl<S, T, V, A, P> TelemetryContextBuilder<S, T, V, A, P> {
     /// Chooses the policy at run time, typically from the user's consent;
     /// finish with [`.build()`](Self::build). Needs a salt, since the policy
     /// may be `Enabled`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use rtb_telemetry::{CollectionPolicy, TelemetryContext};
-    /// let ctx = TelemetryContext::builder()
-    ///     .tool("mytool").tool_version("1.0.0").salt("s")
-    ///     .policy(CollectionPolicy::Enabled)
-    ///     .build();
-    /// assert!(ctx.is_enabled());
-    /// ```
     pub fn policy(
         self,
         policy: CollectionPolicy,
@@ -335,6 +274,10 @@ impl<S, T, V, A, P> TelemetryContextBuilder<S, T, V, A, P> {
     /// let ctx = TelemetryContext::builder().tool("mytool").tool_version("1.0.0").build();
     /// assert!(!ctx.is_enabled()); // no `.policy(..)`: Disabled
     /// ```
+    #[allow(
+        private_bounds,
+        reason = "the type-state traits are sealed and deliberately unnameable"
+    )]
     pub fn build(self) -> TelemetryContext<S, RuntimePolicy>
     where
         S: TelemetrySink,
@@ -343,8 +286,14 @@ impl<S, T, V, A, P> TelemetryContextBuilder<S, T, V, A, P> {
         P: BuildPolicy<A>,
     {
         let salt = self.policy.salt_if_enabled(self.salt);
-        let slot =
-            salt.map(|salt| Arc::new(activate(self.tool, self.tool_version, &salt, self.sink)));
+        let slot = salt.map(|salt| {
+            Arc::new(Active::derive(
+                self.tool.into_value(),
+                self.tool_version.into_value(),
+                &salt,
+                self.sink,
+            ))
+        });
         TelemetryContext::from_slot(slot)
     }
 }
@@ -362,6 +311,10 @@ impl<S, T, V, A> TelemetryContextBuilder<S, T, V, A, Unset> {
     ///     .enabled();
     /// assert_eq!(ctx.machine_id().len(), 64);
     /// ```
+    #[allow(
+        private_bounds,
+        reason = "the type-state traits are sealed and deliberately unnameable"
+    )]
     pub fn enabled(self) -> TelemetryContext<S, Enabled>
     where
         S: TelemetrySink,
@@ -369,11 +322,10 @@ impl<S, T, V, A> TelemetryContextBuilder<S, T, V, A, Unset> {
         V: VersionIsSet,
         A: SaltIsSet,
     {
-        let salt = self.salt.into_value();
-        TelemetryContext::from_slot(Arc::new(activate(
-            self.tool,
-            self.tool_version,
-            &salt,
+        TelemetryContext::from_slot(Arc::new(Active::derive(
+            self.tool.into_value(),
+            self.tool_version.into_value(),
+            &self.salt.into_value(),
             self.sink,
         )))
     }
@@ -388,6 +340,10 @@ impl<S, T, V, A> TelemetryContextBuilder<S, T, V, A, Unset> {
     /// let ctx = TelemetryContext::builder().tool("mytool").tool_version("1.0.0").disabled();
     /// assert_eq!(std::mem::size_of_val(&ctx), 0);
     /// ```
+    #[allow(
+        private_bounds,
+        reason = "the type-state traits are sealed and deliberately unnameable"
+    )]
     pub fn disabled(self) -> TelemetryContext<S, Disabled>
     where
         S: TelemetrySink,
@@ -395,14 +351,5 @@ impl<S, T, V, A> TelemetryContextBuilder<S, T, V, A, Unset> {
         V: VersionIsSet,
     {
         TelemetryContext::from_slot(PhantomData)
-    }
-}
-
-fn activate<S>(tool: impl ToolIsSet, version: impl VersionIsSet, salt: &str, sink: S) -> Active<S> {
-    Active {
-        tool: tool.into_value(),
-        tool_version: version.into_value(),
-        machine_id: MachineId::derive(salt),
-        sink,
     }
 }

@@ -1,14 +1,19 @@
-//! The context: what a tool holds to record events.
+//! The context: what a tool holds to record events, and its builder.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
-use crate::builder::{TelemetryContextBuilder, Unset};
 use crate::{
-    Disabled, Enabled, Event, NoopSink, Policy, RuntimePolicy, TelemetryError, TelemetrySink,
+    Disabled, Enabled, Event, MachineId, NoopSink, Policy, RuntimePolicy, TelemetryError,
+    TelemetrySink,
 };
+
+mod builder;
+
+pub use builder::TelemetryContextBuilder;
 
 /// What a tool holds to record telemetry events: its name and version, the
 /// salted machine id, a sink `S`, and a collection policy `P`.
@@ -59,95 +64,103 @@ pub struct TelemetryContext<S, P: Policy = RuntimePolicy> {
     slot: P::Slot<Arc<Active<S>>>,
 }
 
-/// The state of a context that collects.
+/// The state of a context that collects. Assembled only by [`Active::new`].
 pub(crate) struct Active<S> {
     pub(crate) tool: String,
     pub(crate) tool_version: String,
     pub(crate) machine_id: String,
+    /// An event kept between calls so that recording reuses its buffers
+    /// instead of allocating five strings each time.
+    spare: Mutex<Option<Box<Spare>>>,
     pub(crate) sink: S,
 }
 
-impl<S: TelemetrySink> Active<S> {
-    fn record(
-        &self,
-        event_name: &str,
-        attrs: HashMap<String, String>,
-    ) -> impl Future<Output = Result<(), TelemetryError>> + Send + '_ {
-        let event = Event::with_attrs(
-            event_name.to_owned(),
+/// A reusable event, and the minute its timestamp's date prefix is for.
+struct Spare {
+    event: Event,
+    minute: i64,
+}
+
+impl<S> Active<S> {
+    pub(crate) fn new(tool: String, tool_version: String, machine_id: String, sink: S) -> Self {
+        Self {
+            tool,
+            tool_version,
+            machine_id,
+            spare: Mutex::new(None),
+            sink,
+        }
+    }
+
+    /// Derives the machine id from `salt` and assembles the state.
+    pub(crate) fn derive(tool: String, tool_version: String, salt: &str, sink: S) -> Self {
+        Self::new(tool, tool_version, MachineId::derive(salt), sink)
+    }
+
+    /// The same metadata and id, with another sink.
+    pub(crate) fn with_sink<T>(&self, sink: T) -> Active<T> {
+        Active::new(
             self.tool.clone(),
             self.tool_version.clone(),
             self.machine_id.clone(),
-            attrs,
+            sink,
+        )
+    }
+
+    /// The spare event filled in for `name`, stamped now.
+    fn event(&self, name: &str, attrs: Option<HashMap<String, String>>) -> Box<Spare> {
+        let spare = self
+            .spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let mut spare = spare.unwrap_or_else(|| {
+            Box::new(Spare {
+                event: Event::with_attrs(
+                    String::new(),
+                    self.tool.clone(),
+                    self.tool_version.clone(),
+                    self.machine_id.clone(),
+                    HashMap::new(),
+                ),
+                minute: i64::MIN,
+            })
+        });
+        let event = &mut spare.event;
+        event.name.clear();
+        event.name.push_str(name);
+        crate::timestamp::write_rfc3339(
+            &mut event.timestamp_utc,
+            SystemTime::now(),
+            &mut spare.minute,
         );
-        async move { self.sink.emit(&event).await }
+        match attrs {
+            Some(attrs) => spare.event.attrs = attrs,
+            None => spare.event.attrs.clear(),
+        }
+        spare
+    }
+
+    fn give_back(&self, spare: Box<Spare>) {
+        let mut slot = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(spare);
+        }
     }
 }
 
-// `builder()` lives on one concrete type so that `TelemetryContext::builder()`
-// infers it (as `HashMap::new()` does), and on the erased spelling so that
-// `erased::TelemetryContext::builder()` works too: they are the same type.
-impl TelemetryContext<Arc<dyn crate::erased::TelemetrySink>, RuntimePolicy> {
-    /// Starts building a context. Works from every spelling of the type:
-    /// `TelemetryContext::builder()` and `erased::TelemetryContext::builder()`.
-    ///
-    /// The sink and the policy are chosen on the builder; a missing tool name,
-    /// tool version or (where an id may be derived) salt is a compile error.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use rtb_telemetry::{Enabled, NoopSink, TelemetryContext};
-    ///
-    /// let ctx: TelemetryContext<NoopSink, Enabled> = TelemetryContext::builder()
-    ///     .tool("mytool")
-    ///     .tool_version("1.0.0")
-    ///     .salt("mytool-telemetry-v1")
-    ///     .enabled();
-    /// assert_eq!(ctx.machine_id().len(), 64);
-    /// ```
-    ///
-    /// Forgetting the salt of an enabled context does not compile:
-    ///
-    /// ```compile_fail,E0277
-    /// use rtb_telemetry::TelemetryContext;
-    ///
-    /// let ctx = TelemetryContext::builder().tool("mytool").tool_version("1.0.0").enabled();
-    /// ```
-    ///
-    /// Nor does forgetting the tool name:
-    ///
-    /// ```compile_fail,E0277
-    /// use rtb_telemetry::TelemetryContext;
-    ///
-    /// let ctx = TelemetryContext::builder().tool_version("1.0.0").disabled();
-    /// ```
-    ///
-    /// Nor the version:
-    ///
-    /// ```compile_fail,E0277
-    /// use rtb_telemetry::{CollectionPolicy, TelemetryContext};
-    ///
-    /// let ctx = TelemetryContext::builder()
-    ///     .tool("mytool")
-    ///     .salt("s")
-    ///     .policy(CollectionPolicy::Enabled)
-    ///     .build();
-    /// ```
-    ///
-    /// Nor a run-time policy without a salt, since it may enable collection:
-    ///
-    /// ```compile_fail,E0277
-    /// use rtb_telemetry::{CollectionPolicy, TelemetryContext};
-    ///
-    /// let ctx = TelemetryContext::builder()
-    ///     .tool("mytool")
-    ///     .tool_version("1.0.0")
-    ///     .policy(CollectionPolicy::Enabled)
-    ///     .build();
-    /// ```
-    pub fn builder() -> TelemetryContextBuilder<NoopSink, Unset, Unset, Unset, Unset> {
-        TelemetryContextBuilder::new()
+impl<S: TelemetrySink> Active<S> {
+    fn record<'a>(
+        &'a self,
+        event_name: &'a str,
+        attrs: Option<HashMap<String, String>>,
+    ) -> impl Future<Output = Result<(), TelemetryError>> + Send + 'a {
+        let spare = self.event(event_name, attrs);
+        async move {
+            let result = self.sink.emit(&spare.event).await;
+            self.give_back(spare);
+            result
+        }
     }
 }
 
@@ -156,7 +169,7 @@ impl<S: TelemetrySink, P: Policy> TelemetryContext<S, P> {
     ///
     /// With collection on, this builds one [`Event`] (stamped now) and emits
     /// it through the sink. With collection off it returns `Ok(())` at once:
-    /// no event, no sink call.
+    /// no event, no sink call, and for a [`Disabled`] context no code at all.
     ///
     /// # Errors
     ///
@@ -182,13 +195,9 @@ impl<S: TelemetrySink, P: Policy> TelemetryContext<S, P> {
         &'a self,
         event_name: &'a str,
     ) -> impl Future<Output = Result<(), TelemetryError>> + Send + 'a {
-        let active = self.active();
-        async move {
-            match active {
-                Some(active) => active.record(event_name, HashMap::new()).await,
-                None => Ok(()),
-            }
-        }
+        P::call(&self.slot, move |active: &Arc<Active<S>>| {
+            active.record(event_name, None)
+        })
     }
 
     /// Records an event named `event_name` carrying `attrs`.
@@ -224,13 +233,9 @@ impl<S: TelemetrySink, P: Policy> TelemetryContext<S, P> {
         event_name: &'a str,
         attrs: HashMap<String, String>,
     ) -> impl Future<Output = Result<(), TelemetryError>> + Send + 'a {
-        let active = self.active();
-        async move {
-            match active {
-                Some(active) => active.record(event_name, attrs).await,
-                None => Ok(()),
-            }
-        }
+        P::call(&self.slot, move |active: &Arc<Active<S>>| {
+            active.record(event_name, Some(attrs))
+        })
     }
 
     /// Asks the sink to deliver whatever it has buffered. Does nothing when
@@ -252,13 +257,7 @@ impl<S: TelemetrySink, P: Policy> TelemetryContext<S, P> {
     /// ```
     #[inline]
     pub fn flush(&self) -> impl Future<Output = Result<(), TelemetryError>> + Send + '_ {
-        let active = self.active();
-        async move {
-            match active {
-                Some(active) => active.sink.flush().await,
-                None => Ok(()),
-            }
-        }
+        P::call(&self.slot, |active: &Arc<Active<S>>| active.sink.flush())
     }
 }
 
@@ -268,12 +267,7 @@ impl<S, P: Policy> TelemetryContext<S, P> {
     }
 
     #[inline]
-    pub(crate) fn active(&self) -> Option<&Active<S>> {
-        P::active(&self.slot).map(|active| &**active)
-    }
-
-    #[inline]
-    pub(crate) fn active_shared(&self) -> Option<&Arc<Active<S>>> {
+    pub(crate) fn active(&self) -> Option<&Arc<Active<S>>> {
         P::active(&self.slot)
     }
 
@@ -333,14 +327,30 @@ impl<S, P: Policy> fmt::Debug for TelemetryContext<S, P> {
         let mut out = f.debug_struct("TelemetryContext");
         out.field("policy", &P::NAME);
         match self.active() {
+            // Host tools log their state with `{:?}`: a prefix is enough to
+            // tell ids apart, and the full id stays out of their logs.
             Some(active) => out
                 .field("collecting", &true)
                 .field("tool", &active.tool)
                 .field("tool_version", &active.tool_version)
-                .field("machine_id", &active.machine_id),
+                .field("machine_id", &ShortId(&active.machine_id)),
             None => out.field("collecting", &false),
         };
         out.finish_non_exhaustive()
+    }
+}
+
+/// The first 8 characters of an id, then `…`.
+struct ShortId<'a>(&'a str);
+
+impl fmt::Debug for ShortId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let end = self
+            .0
+            .char_indices()
+            .nth(8)
+            .map_or(self.0.len(), |(i, _)| i);
+        write!(f, "\"{}…\"", &self.0[..end])
     }
 }
 

@@ -1,0 +1,238 @@
+//! File-system primitives that another local user cannot turn against us:
+//! no following a planted symlink, no blocking on a FIFO, no reading a
+//! device until memory runs out, private directories, atomic replacement,
+//! and advisory locks that give up instead of hanging.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The error for "something that is not a regular file is at this path".
+fn not_regular(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what} is not a regular file (a FIFO, socket, device or directory is there)"),
+    )
+}
+
+/// Flags that make `open` fail on a symlink at the last component and never
+/// block (on a FIFO without a peer, or a device).
+#[cfg(unix)]
+fn hostile_safe(options: &mut OpenOptions, follow: bool) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+    options.custom_flags(nofollow | libc::O_NONBLOCK);
+}
+
+#[cfg(not(unix))]
+fn hostile_safe(_: &mut OpenOptions, _follow: bool) {}
+
+/// `open` failed because the last component is a symlink (`O_NOFOLLOW`).
+fn symlink_refused(e: io::Error) -> io::Error {
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the path is a symbolic link, which telemetry files never follow",
+        );
+    }
+    e
+}
+
+/// Opens `path` for appending, creating it with `mode` (Unix) if needed,
+/// without following a symlink there and without blocking; refuses anything
+/// but a regular file, checked on the opened handle.
+pub(crate) fn open_append(path: &Path, mode: u32) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    hostile_safe(&mut options, false);
+    let file = options.open(path).map_err(symlink_refused)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular("the path"));
+    }
+    Ok(file)
+}
+
+/// Reads `path` if it is a regular file of at most `limit` bytes (symlinks
+/// to one are followed: dotfile managers link config files). `Ok(None)`
+/// when nothing is there. Never blocks on a FIFO and never reads past
+/// `limit`, whatever the file claims.
+pub(crate) fn read_small(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    hostile_safe(&mut options, true);
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular("the file"));
+    }
+    if meta.len() > limit {
+        return Err(too_big(limit));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big(limit)); // it grew while we read
+    }
+    Ok(Some(bytes))
+}
+
+fn too_big(limit: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("the file is larger than {limit} bytes"),
+    )
+}
+
+/// Creates `dir` and its missing parents, private to this user (0700 on
+/// Unix). Existing directories keep their mode.
+pub(crate) fn create_private_dir_all(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// A temporary name next to `path`, unpredictable to other users.
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
+    path.with_file_name(name)
+}
+
+/// Replaces `path` with `bytes` atomically: a new temporary file (mode
+/// `mode`, created exclusively, so nothing planted there is followed),
+/// synced, then renamed over `path`. Readers see the old or the new
+/// content, never a mix.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let tmp = temp_path(path);
+    let written = (|| {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// An advisory lock held on a lock file until dropped.
+#[derive(Debug)]
+pub(crate) struct Lock {
+    _file: File,
+}
+
+/// Takes the exclusive advisory lock on `path` (created 0600 if missing),
+/// trying until `patience` runs out. `Ok(None)` when another process holds
+/// it that long: the caller decides whether to go on without it.
+pub(crate) fn lock(path: &Path, patience: Duration) -> io::Result<Option<Lock>> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    hostile_safe(&mut options, false);
+    let file = options.open(path).map_err(symlink_refused)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular("the lock file"));
+    }
+    let start = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(Some(Lock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => {
+                if start.elapsed() >= patience {
+                    return Ok(None);
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_append_refuses_a_symlink_and_a_fifo_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        fs::write(&target, "keep").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = open_append(&link, 0o644).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        assert_eq!(fs::read_to_string(&target).unwrap(), "keep");
+
+        let fifo = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // No reader: a blocking open would hang here forever.
+        assert!(open_append(&fifo, 0o644).is_err());
+        assert!(read_small(&fifo, 1024).is_err());
+    }
+
+    #[test]
+    fn read_small_stops_at_the_limit_and_refuses_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        fs::write(&big, vec![b'x'; 2048]).unwrap();
+        assert_eq!(
+            read_small(&big, 1024).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        assert_eq!(read_small(&big, 4096).unwrap().unwrap().len(), 2048);
+        let zero = dir.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        assert_eq!(
+            read_small(&zero, 1024).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        assert_eq!(read_small(&dir.path().join("none"), 1).unwrap(), None);
+    }
+
+    #[test]
+    fn lock_gives_up_after_its_patience() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.lock");
+        let held = lock(&path, Duration::ZERO).unwrap().unwrap();
+        assert!(lock(&path, Duration::from_millis(20)).unwrap().is_none());
+        drop(held);
+        assert!(lock(&path, Duration::ZERO).unwrap().is_some());
+    }
+
+    #[test]
+    fn private_dirs_are_0700() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b");
+        create_private_dir_all(&nested).unwrap();
+        for d in [dir.path().join("a"), nested] {
+            let mode = fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", d.display());
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Collector endpoints: validated once, when a sink is built, and shown
+//! without credentials everywhere after.
+
+use std::fmt;
+
+use ureq::http::Uri;
+
+use crate::TelemetryError;
+
+/// A validated `http://` or `https://` URL, and its printable form.
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    /// What is sent to: scheme lower-cased, otherwise as given.
+    url: String,
+    /// The same without user info or query values.
+    shown: String,
+    https: bool,
+}
+
+impl Endpoint {
+    /// Checks `raw`: scheme `http` or `https` in any case, a host, a port
+    /// in 1..=65535 if given, no whitespace or control characters.
+    pub(crate) fn parse(raw: &str) -> Result<Self, TelemetryError> {
+        let raw = raw.trim();
+        let shown = redact_url(raw);
+        let reject = |why: &str| {
+            TelemetryError::config(
+                format!("the telemetry endpoint `{shown}` is not usable: {why}"),
+                "give the collector's full URL, e.g. https://collector.example.com:4318/v1/logs",
+            )
+        };
+        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(reject("it contains spaces or control characters"));
+        }
+        let uri: Uri = raw
+            .parse()
+            .map_err(|e: ureq::http::uri::InvalidUri| reject(&e.to_string()))?;
+        let https = match uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("https") => true,
+            Some(s) if s.eq_ignore_ascii_case("http") => false,
+            Some(_) => return Err(reject("the scheme must be http:// or https://")),
+            None => {
+                return Err(reject(
+                    "it has no http:// or https:// scheme (a bare host:port is a gRPC \
+                     setting; this crate speaks OTLP/HTTP)",
+                ));
+            }
+        };
+        let Some(authority) = uri.authority() else {
+            return Err(reject("it has no host"));
+        };
+        if authority.host().is_empty() {
+            return Err(reject("it has no host"));
+        }
+        let host_port = authority
+            .as_str()
+            .rsplit_once('@')
+            .map_or(authority.as_str(), |(_, host)| host);
+        let port = if host_port.starts_with('[') {
+            host_port.rsplit_once("]:").map(|(_, port)| port)
+        } else {
+            host_port.rsplit_once(':').map(|(_, port)| port)
+        };
+        if let Some(port) = port
+            && !matches!(port.parse::<u16>(), Ok(1..=65535))
+        {
+            return Err(reject("the port must be a number from 1 to 65535"));
+        }
+        let scheme = if https { "https" } else { "http" };
+        let rest = &raw[raw.find("://").map_or(0, |i| i + 3)..];
+        let url = format!("{scheme}://{rest}");
+        Ok(Self {
+            shown: redact_url(&url),
+            url,
+            https,
+        })
+    }
+
+    /// The URL requests go to.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL without credentials: for `Debug`, errors and `status`.
+    pub(crate) fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    pub(crate) fn is_https(&self) -> bool {
+        self.https
+    }
+
+    /// The same endpoint with `suffix` appended to its path (before any
+    /// query), with exactly one slash between.
+    pub(crate) fn join(&self, suffix: &str) -> Result<Self, TelemetryError> {
+        let (base, query) = match self.url.split_once('?') {
+            Some((base, query)) => (base, Some(query)),
+            None => (self.url.as_str(), None),
+        };
+        let mut url = format!(
+            "{}/{}",
+            base.trim_end_matches('/'),
+            suffix.trim_start_matches('/')
+        );
+        if let Some(query) = query {
+            url.push('?');
+            url.push_str(query);
+        }
+        Self::parse(&url)
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.shown, f)
+    }
+}
+
+/// `raw` with user info replaced by `[redacted]@` and every query value by
+/// `[redacted]`: what may be printed of a URL that may hold credentials.
+pub(crate) fn redact_url(raw: &str) -> String {
+    let (before_fragment, _) = raw.split_once('#').unwrap_or((raw, ""));
+    let (base, query) = match before_fragment.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (before_fragment, None),
+    };
+    let (scheme, rest) = match base.find("://") {
+        Some(i) => (&base[..i + 3], &base[i + 3..]),
+        None => ("", base),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let mut out = String::with_capacity(raw.len());
+    out.push_str(scheme);
+    match authority.rsplit_once('@') {
+        Some((_, host)) => {
+            out.push_str("[redacted]@");
+            out.push_str(host);
+        }
+        None => out.push_str(authority),
+    }
+    out.push_str(path);
+    if let Some(query) = query {
+        out.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) => format!("{key}=[redacted]"),
+                None => "[redacted]".to_owned(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+/// Checks one header, as `http` would when sending it, so a bad header is
+/// a configuration error now rather than a failed delivery later. The value
+/// never appears in the error.
+pub(crate) fn check_header(name: &str, value: &str) -> Result<(), TelemetryError> {
+    if ureq::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(TelemetryError::config(
+            format!("`{name}` is not a valid HTTP header name"),
+            "header names are letters, digits and `-`, e.g. `x-api-key`",
+        ));
+    }
+    if ureq::http::HeaderValue::from_str(value).is_err() {
+        return Err(TelemetryError::config(
+            format!("the value of header `{name}` is not a valid HTTP header value"),
+            "header values are visible ASCII; remove line breaks and control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Header names whose values are credentials.
+pub(crate) fn is_auth_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "authorization",
+        "api-key",
+        "apikey",
+        "token",
+        "secret",
+        "key",
+        "cookie",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_http_and_https_in_any_case() {
+        for ok in [
+            "http://127.0.0.1:4318/v1/logs",
+            "HTTP://collector.example.com",
+            "HtTpS://collector.example.com:443/x?y=1",
+            "http://[::1]:4318/",
+            "https://user:pw@host.example/path",
+        ] {
+            let endpoint = Endpoint::parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert!(endpoint.url().starts_with("http"), "{ok}");
+        }
+        assert_eq!(
+            Endpoint::parse("HTTP://a.example/x").unwrap().url(),
+            "http://a.example/x"
+        );
+    }
+
+    #[test]
+    fn rejects_what_cannot_work() {
+        for bad in [
+            "http://[::1",
+            "http://",
+            "http://a b/",
+            "http://host:99999/",
+            "http://host:0/",
+            "http://host:port/",
+            "ftp://x",
+            "collector.example.com",
+            "localhost:4317",
+            "",
+            "http://host/\u{7}",
+        ] {
+            let err = Endpoint::parse(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert_eq!(err.kind(), crate::ErrorKind::Config, "{bad}");
+        }
+    }
+
+    #[test]
+    fn credentials_are_never_shown() {
+        let endpoint =
+            Endpoint::parse("https://user:pw@host.example/v1?api_key=s3cret&team=t").unwrap();
+        let shown = format!("{} {:?}", endpoint.shown(), endpoint);
+        for secret in ["user", "pw", "s3cret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("host.example/v1?api_key=[redacted]&team=[redacted]"));
+        let err = Endpoint::parse("https://user:pw@host:99999/?k=s3cret").unwrap_err();
+        assert!(!err.to_string().contains("pw"), "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn join_appends_before_the_query() {
+        let e = Endpoint::parse("http://h:4318/base/?k=v").unwrap();
+        assert_eq!(
+            e.join("v1/logs").unwrap().url(),
+            "http://h:4318/base/v1/logs?k=v"
+        );
+    }
+}

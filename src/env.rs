@@ -110,7 +110,10 @@ impl Env {
     }
 
     /// The variables of a child process that inherits this environment.
-    #[allow(dead_code, reason = "used by the uploader (next commit)")]
+    #[cfg_attr(
+        not(feature = "http"),
+        allow(dead_code, reason = "only a detached uploader needs it")
+    )]
     pub(crate) fn fixed_vars(&self) -> Option<&HashMap<String, OsString>> {
         match &self.vars {
             Vars::Process => None,

@@ -26,6 +26,7 @@
 mod background;
 pub mod consent;
 mod context;
+mod delivery;
 mod env;
 pub mod erased;
 mod error;
@@ -34,15 +35,21 @@ mod fs;
 mod machine;
 mod oneshot;
 mod policy;
+mod record;
 pub mod redact;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod remote;
 mod sink;
+mod spool;
+mod telemetry;
 mod timestamp;
 
 pub use background::{Background, BackgroundBuilder};
 pub use context::{TelemetryContext, TelemetryContextBuilder};
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use delivery::UploadReport;
 pub use env::Env;
 pub use error::{ErrorKind, TelemetryError};
 pub use event::Event;
@@ -50,3 +57,4 @@ pub use machine::MachineId;
 pub use policy::{CollectionPolicy, Disabled, Enabled, Policy, RuntimePolicy};
 pub use redact::Redact;
 pub use sink::{DebugSink, FileSink, IntoSink, MemorySink, NoopSink, TelemetrySink, ToolSink};
+pub use telemetry::{Telemetry, TelemetryBuilder};

@@ -303,7 +303,7 @@ fn replace(caps: &regex::Captures<'_>) -> Option<String> {
 
 /// The current user's names, from the environment and the home directory;
 /// names shorter than 3 characters are ignored (too many false matches).
-fn current_user_names() -> Vec<String> {
+pub(crate) fn current_user_names() -> Vec<String> {
     let mut names: Vec<String> = ["USER", "USERNAME", "LOGNAME"]
         .iter()
         .filter_map(|v| std::env::var(v).ok())

@@ -79,6 +79,9 @@ pub enum PolicySource {
     StoredDecision(PathBuf),
     /// No decision is stored in this file (or it does not exist): off.
     Undecided(PathBuf),
+    /// There is nowhere to keep a decision (no home directory): off. Holds
+    /// why.
+    Unavailable(String),
     /// The file exists but cannot be used, so it counts as undecided: off.
     Unreadable {
         /// The consent file.
@@ -99,6 +102,7 @@ impl fmt::Display for PolicySource {
                 "no decision yet (none stored in {}); telemetry is off until you enable it",
                 path.display()
             ),
+            Self::Unavailable(why) => write!(f, "nothing, since {why}"),
             Self::Unreadable { path, reason } => write!(
                 f,
                 "no usable decision: {} is unreadable ({reason}), so it counts as undecided",

@@ -398,14 +398,17 @@ impl ConsentStore {
         })
     }
 
-    /// Stores the user's opt-out. Works whatever the file held (a damaged
-    /// file is replaced; a newer format keeps its other fields), and waits
-    /// for no lock longer than 2 s: an opt-out is never lost.
+    /// Stores the user's opt-out, and deletes events spooled but not yet
+    /// sent. Works whatever the file held (a damaged file is replaced; a
+    /// newer format keeps its other fields), and waits for no lock longer
+    /// than 2 s: an opt-out is never lost.
     ///
     /// # Errors
     ///
     /// When the consent file cannot be written.
     pub fn disable(&self) -> Result<(), TelemetryError> {
+        // Unsent events go first: opting out stops everything.
+        let _ = fs::remove_dir_all(self.data_dir.join("spool"));
         self.update(true, |on_disk| {
             let mut fields = match on_disk {
                 OnDisk::Current(stored) => to_fields(&stored)?,

@@ -72,6 +72,11 @@ pub struct CommandReport {
 }
 
 impl CommandReport {
+    /// A report that is only text.
+    pub(crate) fn text(text: String) -> Self {
+        Self { text, error: None }
+    }
+
     /// The error, when the verb could not do what it was asked.
     #[must_use]
     pub fn error(&self) -> Option<&TelemetryError> {
@@ -94,6 +99,17 @@ impl TelemetryCommand {
     /// (what failed and what to do) and in [`CommandReport::error`].
     #[must_use]
     pub fn run(self, store: &ConsentStore, base_salt: &str, destination: &str) -> CommandReport {
+        self.execute(store, base_salt, destination, &|_| {})
+    }
+
+    /// [`run`](Self::run), with `decorate` adding to the status shown.
+    pub(crate) fn execute(
+        self,
+        store: &ConsentStore,
+        base_salt: &str,
+        destination: &str,
+        decorate: &dyn Fn(&mut StatusReport),
+    ) -> CommandReport {
         let tool = store.tool();
         let (note, result) = match self {
             Self::Status => (String::new(), Ok(())),
@@ -112,7 +128,8 @@ impl TelemetryCommand {
                 store.reset(),
             ),
         };
-        let status = StatusReport::new(store, base_salt, destination);
+        let mut status = StatusReport::new(store, base_salt, destination);
+        decorate(&mut status);
         let (text, error) = match result {
             Ok(()) if note.is_empty() => (status.to_string(), None),
             Ok(()) => (format!("{note}\n{status}"), None),
@@ -175,6 +192,20 @@ pub struct StatusReport {
 }
 
 impl StatusReport {
+    /// Off, decided by `source`, with nothing else to say.
+    pub(crate) fn off(source: PolicySource) -> Self {
+        Self {
+            enabled: false,
+            source,
+            machine_id: None,
+            destination: None,
+            debug_variable: None,
+            file: PathBuf::new(),
+            problems: Vec::new(),
+            delivery: Vec::new(),
+        }
+    }
+
     /// The status of `store` in its environment. Never writes except to
     /// add a missing per-install nonce to an enabled file; never fails.
     #[must_use]
@@ -222,7 +253,7 @@ impl fmt::Display for StatusReport {
         for line in &self.delivery {
             write!(f, "\n{line}")?;
         }
-        if !self.enabled {
+        if !self.enabled && !self.file.as_os_str().is_empty() {
             write!(f, "\nconsent file: {}", self.file.display())?;
         }
         for problem in &self.problems {

@@ -7,46 +7,16 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 use super::endpoint::{Endpoint, check_header};
 use super::transport::{Retry, Transport};
 use crate::oneshot::{self, NoReply};
+use crate::record::{Record, batch_key};
 use crate::{Event, TelemetryError};
 
 /// The default most events in one request.
 const DEFAULT_MAX_BATCH: usize = 512;
 /// The default most bytes of events in one request.
 const DEFAULT_MAX_BATCH_BYTES: usize = 1024 * 1024;
-
-/// One event on its way to a collector, with the id that lets the
-/// collector drop duplicates: the same id on every retry.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Record {
-    pub(crate) id: String,
-    pub(crate) event: Event,
-}
-
-impl Record {
-    /// A record with a fresh id, attr values cut to the delivery limit.
-    pub(crate) fn new(event: &Event) -> Self {
-        Self {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            event: crate::event::bounded_copy(event),
-        }
-    }
-}
-
-/// The idempotency key of a batch: derived from its records' ids, so the
-/// same batch sent again carries the same key.
-pub(crate) fn batch_key(records: &[Record]) -> String {
-    let mut hasher = Sha256::new();
-    for record in records {
-        hasher.update(record.id.as_bytes());
-        hasher.update(b"\n");
-    }
-    hex::encode(&hasher.finalize()[..16])
-}
 
 /// The settings every remote sink takes.
 #[derive(Debug)]
@@ -76,13 +46,10 @@ impl Options {
         }
     }
 
-    /// Validates everything and builds the shared core. `suffix` is
-    /// appended to the endpoint's path (OTLP's `/v1/logs`).
-    pub(crate) fn into_batcher(
-        self,
-        suffix: Option<&str>,
-        encoding: Encoding,
-    ) -> Result<Batcher, TelemetryError> {
+    /// Checks the endpoint and the headers, touching nothing: the endpoint
+    /// as it will be used (`suffix` appended to its path, OTLP's
+    /// `/v1/logs`).
+    pub(crate) fn validate(&self, suffix: Option<&str>) -> Result<Endpoint, TelemetryError> {
         let mut endpoint = Endpoint::parse(&self.endpoint)?;
         if let Some(suffix) = suffix {
             endpoint = endpoint.join(suffix)?;
@@ -90,6 +57,26 @@ impl Options {
         for (name, value) in &self.headers {
             check_header(name, value)?;
         }
+        Ok(endpoint)
+    }
+
+    /// `true` when an auth-looking header would go over plain `http://`.
+    pub(crate) fn clear_credentials(&self, endpoint: &Endpoint) -> bool {
+        !endpoint.is_https()
+            && (endpoint.url().contains('@')
+                || self
+                    .headers
+                    .iter()
+                    .any(|(name, _)| super::endpoint::is_auth_header(name)))
+    }
+
+    /// Validates everything and builds the shared core.
+    pub(crate) fn into_batcher(
+        self,
+        suffix: Option<&str>,
+        encoding: Encoding,
+    ) -> Result<Batcher, TelemetryError> {
+        let endpoint = self.validate(suffix)?;
         let shown = endpoint.shown().to_owned();
         let mut roots = Vec::new();
         for pem in &self.root_pems {
@@ -495,15 +482,6 @@ mod tests {
         (0..n)
             .map(|i| Record::new(&Event::new(format!("e{i}"), "t", "1", "id")))
             .collect()
-    }
-
-    #[test]
-    fn the_batch_key_depends_only_on_the_ids() {
-        let a = records(3);
-        let again = a.clone();
-        assert_eq!(batch_key(&a), batch_key(&again));
-        assert_ne!(batch_key(&a), batch_key(&records(3)));
-        assert_eq!(batch_key(&a).len(), 32);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `HttpSink`: events sent as a JSON array.
 
-use super::batch::{Batcher, Encoding, Options, Record, builder_methods};
+use super::batch::{Batcher, Encoding, Options, builder_methods};
+use crate::record::Record;
 use crate::{Event, TelemetryError, TelemetrySink};
 
 /// A sink that sends batches of events to a URL as JSON (HTTP `POST`).
@@ -117,19 +118,15 @@ pub(crate) const JSON: Encoding = Encoding {
     },
 };
 
-/// `[{"id":"…","event":{…}},…]`, each event as `write_json_line` writes it.
+/// `[{"id":"…","event":{…}},…]`: the spool's lines, joined as an array.
 fn write_records(out: &mut Vec<u8>, records: &[Record]) -> serde_json::Result<()> {
     out.push(b'[');
     for (i, record) in records.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(b"{\"id\":");
-        serde_json::to_writer(&mut *out, &record.id)?;
-        out.extend_from_slice(b",\"event\":");
-        crate::event::write_json_line(out, &record.event)?;
+        record.write_line(out)?;
         out.pop(); // the line's `\n`
-        out.push(b'}');
     }
     out.push(b']');
     Ok(())

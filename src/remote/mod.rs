@@ -17,11 +17,11 @@
 //! # Ok::<(), rtb_telemetry::TelemetryError>(())
 //! ```
 
-mod batch;
+pub(crate) mod batch;
 mod endpoint;
-mod http;
+pub(crate) mod http;
 #[cfg(feature = "otlp")]
-mod otlp;
+pub(crate) mod otlp;
 mod transport;
 
 pub use http::{HttpSink, HttpSinkBuilder};

@@ -9,7 +9,8 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message as _;
 
-use super::batch::{Batcher, Encoding, Options, Record, builder_methods};
+use super::batch::{Batcher, Encoding, Options, builder_methods};
+use crate::record::Record;
 use crate::{Env, Event, TelemetryError, TelemetrySink};
 
 /// `SEVERITY_NUMBER_INFO` in the OTLP log data model.
@@ -190,6 +191,11 @@ impl OtlpSinkBuilder {
             }
         }
         Ok(Some(builder))
+    }
+
+    /// The options, and the path suffix to append.
+    pub(crate) fn into_parts(self) -> (Options, Option<&'static str>) {
+        (self.options, self.logs_path.then_some("v1/logs"))
     }
 
     /// Builds the sink. Touches nothing on the network.

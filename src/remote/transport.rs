@@ -132,12 +132,12 @@ impl Transport {
     /// (or user info) over plain `http://`.
     pub(crate) fn sends_credentials_in_clear(&self) -> bool {
         !self.endpoint.is_https()
-            && (self
-                .headers
-                .0
-                .iter()
-                .any(|(name, _)| super::endpoint::is_auth_header(name))
-                || self.endpoint.url().contains('@'))
+            && (self.endpoint.url().contains('@')
+                || self
+                    .headers
+                    .0
+                    .iter()
+                    .any(|(name, _)| super::endpoint::is_auth_header(name)))
     }
 
     /// POSTs `body` with `key` as its `Idempotency-Key`, retrying as

@@ -1,0 +1,87 @@
+//! A record: one event on its way to a collector, with the id that lets the
+//! collector drop duplicates.
+#![cfg_attr(
+    not(feature = "http"),
+    allow(dead_code, reason = "without the http feature nothing is uploaded")
+)]
+
+use std::io::Write as _;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::Event;
+
+/// An event and its id: the same id in the spool, on the wire and on every
+/// retry, so a collector can keep each event once. Serialised as
+/// `{"id":"…","event":{…}}`, the event exactly as a `FileSink` line holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Record {
+    pub(crate) id: String,
+    pub(crate) event: Event,
+}
+
+impl Record {
+    /// A record with a fresh id, attr values cut to the delivery limit.
+    pub(crate) fn new(event: &Event) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            event: crate::event::bounded_copy(event),
+        }
+    }
+
+    /// Appends the record as one JSON Lines line (line-safe, like
+    /// `FileSink`'s).
+    pub(crate) fn write_line(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.extend_from_slice(b"{\"id\":");
+        serde_json::to_writer(&mut *out, &self.id)?;
+        out.extend_from_slice(b",\"event\":");
+        crate::event::write_json_line(out, &self.event)?;
+        out.pop(); // the event line's `\n`
+        // Writing to a `Vec` cannot fail.
+        let _ = out.write_all(b"}\n");
+        Ok(())
+    }
+}
+
+/// The idempotency key of a batch: derived from its records' ids, so the
+/// same batch sent again carries the same key.
+pub(crate) fn batch_key(records: &[Record]) -> String {
+    let mut hasher = Sha256::new();
+    for record in records {
+        hasher.update(record.id.as_bytes());
+        hasher.update(b"\n");
+    }
+    hex::encode(&hasher.finalize()[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(n: usize) -> Vec<Record> {
+        (0..n)
+            .map(|i| Record::new(&Event::new(format!("e{i}"), "t", "1", "id")))
+            .collect()
+    }
+
+    #[test]
+    fn the_batch_key_depends_only_on_the_ids() {
+        let a = records(3);
+        let again = a.clone();
+        assert_eq!(batch_key(&a), batch_key(&again));
+        assert_ne!(batch_key(&a), batch_key(&records(3)));
+        assert_eq!(batch_key(&a).len(), 32);
+    }
+
+    #[test]
+    fn a_line_reads_back_as_the_same_record() {
+        let record = Record::new(&Event::new("a\u{2028}b\n", "t", "1", "id").with_attr("k", "v"));
+        let mut line = Vec::new();
+        record.write_line(&mut line).unwrap();
+        assert_eq!(line.split(|&b| b == b'\n').count(), 2, "one line, one newline");
+        assert!(line.ends_with(b"}\n"));
+        let back: Record = serde_json::from_slice(&line).unwrap();
+        assert_eq!(back, record);
+    }
+}

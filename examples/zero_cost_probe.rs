@@ -1,23 +1,31 @@
-//! A probe for instruction counts: calls `record` in a loop on a chosen
-//! context, or runs the same loop without the call.
+//! A probe for instruction counts: calls `record` (or `record_with_attrs`,
+//! or `flush`) in a loop on a chosen context, or runs the same loop without
+//! the call, either polled by hand or awaited inside an `async fn` on a
+//! current-thread tokio runtime (the way users call it).
 //!
 //! ```sh
 //! cargo build --release --example zero_cost_probe
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-//!     target/release/examples/zero_cost_probe disabled 1000000
+//!     target/release/examples/zero_cost_probe async/disabled 1000000
 //! ```
 //!
-//! Modes: `baseline` (the loop alone), `disabled`, `runtime_disabled`,
-//! `enabled_noop`. The second argument is the number of iterations. See
-//! `docs/zero-cost.md` for the method and the figures.
+//! Modes: `poll/{baseline,disabled,runtime_disabled,enabled_noop}` and
+//! `async/{baseline,disabled,runtime_disabled,baseline_attrs,disabled_attrs,
+//! runtime_disabled_attrs,disabled_flush,runtime_disabled_flush,
+//! enabled_noop,erased_noop}`. The second argument is the number of
+//! iterations. See `docs/zero-cost.md` for the method and the figures.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use rtb_telemetry::{CollectionPolicy, Policy, TelemetryContext, TelemetryError};
+use rtb_telemetry::{
+    CollectionPolicy, NoopSink, Policy, TelemetryContext, TelemetryError, TelemetrySink, erased,
+};
 
 fn poll_once<F: Future<Output = Result<(), TelemetryError>>>(fut: F) -> bool {
     matches!(
@@ -27,7 +35,7 @@ fn poll_once<F: Future<Output = Result<(), TelemetryError>>>(fut: F) -> bool {
 }
 
 #[inline(never)]
-fn baseline(n: u64) -> u64 {
+fn poll_baseline(n: u64) -> u64 {
     let mut ok = 0;
     for _ in 0..n {
         let _ = black_box("build");
@@ -37,10 +45,67 @@ fn baseline(n: u64) -> u64 {
 }
 
 #[inline(never)]
-fn run<P: Policy>(ctx: &TelemetryContext<rtb_telemetry::NoopSink, P>, n: u64) -> u64 {
+fn poll_record<P: Policy>(ctx: &TelemetryContext<NoopSink, P>, n: u64) -> u64 {
     let mut ok = 0;
     for _ in 0..n {
         ok += u64::from(black_box(poll_once(ctx.record(black_box("build")))));
+    }
+    ok
+}
+
+/// The loop users write, around a future that is ready at once.
+#[inline(never)]
+async fn async_baseline(n: u64) -> u64 {
+    let mut ok = 0;
+    for _ in 0..n {
+        let _ = black_box("build");
+        ok += u64::from(std::future::ready(Ok::<(), TelemetryError>(())).await.is_ok());
+    }
+    ok
+}
+
+#[inline(never)]
+async fn async_record<S: TelemetrySink, P: Policy>(ctx: &TelemetryContext<S, P>, n: u64) -> u64 {
+    let mut ok = 0;
+    for _ in 0..n {
+        ok += u64::from(ctx.record(black_box("build")).await.is_ok());
+    }
+    ok
+}
+
+/// The baseline for `record_with_attrs`: the caller builds a map either
+/// way (here an empty one, as `HashMap::new()` in the call would be), and it
+/// is dropped before the await.
+#[inline(never)]
+async fn async_baseline_attrs(n: u64) -> u64 {
+    let mut ok = 0;
+    for _ in 0..n {
+        let _ = black_box("build");
+        drop(HashMap::<String, String>::new());
+        ok += u64::from(std::future::ready(Ok::<(), TelemetryError>(())).await.is_ok());
+    }
+    ok
+}
+
+#[inline(never)]
+async fn async_record_attrs<P: Policy>(ctx: &TelemetryContext<NoopSink, P>, n: u64) -> u64 {
+    let mut ok = 0;
+    for _ in 0..n {
+        ok += u64::from(
+            ctx.record_with_attrs(black_box("build"), HashMap::new())
+                .await
+                .is_ok(),
+        );
+    }
+    ok
+}
+
+#[inline(never)]
+async fn async_flush<P: Policy>(ctx: &TelemetryContext<NoopSink, P>, n: u64) -> u64 {
+    let mut ok = 0;
+    for _ in 0..n {
+        let _ = black_box("build");
+        ok += u64::from(ctx.flush().await.is_ok());
     }
     ok
 }
@@ -49,9 +114,7 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_default();
     let Some(n) = args.next().and_then(|n| n.parse::<u64>().ok()) else {
-        eprintln!(
-            "usage: zero_cost_probe baseline|disabled|runtime_disabled|enabled_noop ITERATIONS"
-        );
+        eprintln!("usage: zero_cost_probe MODE ITERATIONS (modes: see the source)");
         return ExitCode::from(2);
     };
     let builder = || {
@@ -60,11 +123,34 @@ fn main() -> ExitCode {
             .tool_version("1.0.0")
             .salt("probe-salt")
     };
+    let disabled = builder().disabled();
+    let runtime_disabled = builder().policy(CollectionPolicy::Disabled).build();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime");
     let ok = match mode.as_str() {
-        "baseline" => baseline(n),
-        "disabled" => run(&builder().disabled(), n),
-        "runtime_disabled" => run(&builder().policy(CollectionPolicy::Disabled).build(), n),
-        "enabled_noop" => run(&builder().enabled(), n),
+        "poll/baseline" => poll_baseline(n),
+        "poll/disabled" => poll_record(&disabled, n),
+        "poll/runtime_disabled" => poll_record(&runtime_disabled, n),
+        "poll/enabled_noop" => poll_record(&builder().enabled(), n),
+        "async/baseline" => runtime.block_on(async_baseline(n)),
+        "async/disabled" => runtime.block_on(async_record(&disabled, n)),
+        "async/runtime_disabled" => runtime.block_on(async_record(&runtime_disabled, n)),
+        "async/baseline_attrs" => runtime.block_on(async_baseline_attrs(n)),
+        "async/disabled_attrs" => runtime.block_on(async_record_attrs(&disabled, n)),
+        "async/runtime_disabled_attrs" => {
+            runtime.block_on(async_record_attrs(&runtime_disabled, n))
+        }
+        "async/disabled_flush" => runtime.block_on(async_flush(&disabled, n)),
+        "async/runtime_disabled_flush" => runtime.block_on(async_flush(&runtime_disabled, n)),
+        "async/enabled_noop" => runtime.block_on(async_record(&builder().enabled(), n)),
+        "async/erased_noop" => {
+            let ctx: erased::TelemetryContext = builder()
+                .sink(Arc::new(NoopSink))
+                .policy(CollectionPolicy::Enabled)
+                .build();
+            runtime.block_on(async_record(&ctx, n))
+        }
         other => {
             eprintln!("unknown mode {other:?}");
             return ExitCode::from(2);

@@ -70,6 +70,20 @@ pub trait Policy: sealed::Sealed + Copy + Send + Sync + 'static {
         T: Clone + 'a,
         F: Future<Output = Outcome> + Send,
         G: FnOnce(&'a T) -> F;
+
+    /// [`call`](Self::call) with an argument that is handed to `collect`,
+    /// or dropped where it lies when the policy does not collect (no copy
+    /// into a closure first).
+    #[doc(hidden)]
+    #[inline]
+    fn call_with<'a, T, A, F, G>(slot: &'a Self::Slot<T>, arg: A, collect: G) -> Self::Call<F>
+    where
+        T: Clone + 'a,
+        F: Future<Output = Outcome> + Send,
+        G: FnOnce(&'a T, A) -> F,
+    {
+        Self::call(slot, move |state| collect(state, arg))
+    }
 }
 
 /// (type state) Collection decided on at compile time: always on.
@@ -162,6 +176,17 @@ impl Policy for Disabled {
         F: Future<Output = Outcome> + Send,
         G: FnOnce(&'a T) -> F,
     {
+        ready(Ok(()))
+    }
+
+    #[inline]
+    fn call_with<'a, T, A, F, G>(_: &'a PhantomData<fn() -> T>, arg: A, _: G) -> Ready<Outcome>
+    where
+        T: Clone + 'a,
+        F: Future<Output = Outcome> + Send,
+        G: FnOnce(&'a T, A) -> F,
+    {
+        drop(arg);
         ready(Ok(()))
     }
 }

@@ -233,7 +233,7 @@ impl<S: TelemetrySink, P: Policy> TelemetryContext<S, P> {
         event_name: &'a str,
         attrs: HashMap<String, String>,
     ) -> impl Future<Output = Result<(), TelemetryError>> + Send + 'a {
-        P::call(&self.slot, move |active: &Arc<Active<S>>| {
+        P::call_with(&self.slot, attrs, move |active: &Arc<Active<S>>, attrs| {
             active.record(event_name, Some(attrs))
         })
     }

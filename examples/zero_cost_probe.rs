@@ -59,7 +59,11 @@ async fn async_baseline(n: u64) -> u64 {
     let mut ok = 0;
     for _ in 0..n {
         let _ = black_box("build");
-        ok += u64::from(std::future::ready(Ok::<(), TelemetryError>(())).await.is_ok());
+        ok += u64::from(
+            std::future::ready(Ok::<(), TelemetryError>(()))
+                .await
+                .is_ok(),
+        );
     }
     ok
 }
@@ -82,7 +86,11 @@ async fn async_baseline_attrs(n: u64) -> u64 {
     for _ in 0..n {
         let _ = black_box("build");
         drop(HashMap::<String, String>::new());
-        ok += u64::from(std::future::ready(Ok::<(), TelemetryError>(())).await.is_ok());
+        ok += u64::from(
+            std::future::ready(Ok::<(), TelemetryError>(()))
+                .await
+                .is_ok(),
+        );
     }
     ok
 }

@@ -79,7 +79,11 @@ mod tests {
         let record = Record::new(&Event::new("a\u{2028}b\n", "t", "1", "id").with_attr("k", "v"));
         let mut line = Vec::new();
         record.write_line(&mut line).unwrap();
-        assert_eq!(line.split(|&b| b == b'\n').count(), 2, "one line, one newline");
+        assert_eq!(
+            line.split(|&b| b == b'\n').count(),
+            2,
+            "one line, one newline"
+        );
         assert!(line.ends_with(b"}\n"));
         let back: Record = serde_json::from_slice(&line).unwrap();
         assert_eq!(back, record);

@@ -185,6 +185,12 @@ const PATTERNS: &[&str] = &[
     r#"(?P<relpath>\.{1,2}[\\/][^\s"'<>|]*)"#,
     r#"(?P<pre>^|[\s"'(\[<{=,:;])(?P<abspath>/[^\s"'<>|)\]}]*)"#,
     r"(?P<slashes>[\w.-]+(?:[\\/][\w.-]+){2,}(?::\d+)*)",
+];
+
+/// The address patterns, after the user names: a candidate that turns out
+/// not to be an address is skipped one character at a time, and a name
+/// inside it must still be found.
+const ADDRESSES: &[&str] = &[
     r"(?P<ipv4>\b(?:\d{1,3}\.){3}\d{1,3}\b)",
     r"(?P<ipv6>(?i:\[?(?:[0-9a-f]{1,4}:|:)(?:[0-9a-f]{0,4}:){1,6}[0-9a-f]{0,4}(?:%[0-9a-z]+)?\]?))",
 ];
@@ -205,18 +211,21 @@ impl Scrubber {
             .collect();
         // Longest first, so a longer name wins over its prefix.
         names.sort_by_key(|n| std::cmp::Reverse(n.len()));
-        let mut pattern = PATTERNS.join("|");
+        let mut parts: Vec<String> = PATTERNS.iter().map(|p| (*p).to_owned()).collect();
         if !names.is_empty() {
             let names: Vec<String> = names.iter().map(|n| regex::escape(n)).collect();
-            pattern = format!("{pattern}|(?P<user>(?i:{}))", names.join("|"));
+            parts.push(format!("(?P<user>(?i:{}))", names.join("|")));
         }
+        parts.extend(ADDRESSES.iter().map(|p| (*p).to_owned()));
+        let pattern = parts.join("|");
         // The patterns are constants and the names escaped, so this cannot
         // fail; the size limit is far above what they need.
         let regex = RegexBuilder::new(&pattern)
             .size_limit(64 << 20)
             .build()
             .unwrap_or_else(|_| {
-                Regex::new(&PATTERNS.join("|"))
+                let defaults = [PATTERNS, ADDRESSES].concat().join("|");
+                Regex::new(&defaults)
                     .expect("the default patterns compile (a unit test builds them)")
             });
         Self { regex }
@@ -227,14 +236,31 @@ impl Scrubber {
     pub fn scrub(&self, text: &str) -> String {
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
-        for caps in self.regex.captures_iter(text) {
-            let Some(whole) = caps.get(0) else { continue };
-            let Some(replacement) = replace(&caps) else {
-                continue; // looked like an address but is not one: keep it
+        let mut at = 0;
+        while at <= text.len() {
+            let Some(caps) = self.regex.captures_at(text, at) else {
+                break;
             };
-            out.push_str(&text[last..whole.start()]);
-            out.push_str(&replacement);
-            last = whole.end();
+            let Some(whole) = caps.get(0) else { break };
+            match replace(&caps) {
+                Some(replacement) => {
+                    out.push_str(&text[last..whole.start()]);
+                    out.push_str(&replacement);
+                    last = whole.end();
+                    // Every pattern needs a character, but never loop on
+                    // an empty match.
+                    at = whole.end().max(whole.start() + 1);
+                }
+                // Looked like an address but is not one: keep it, and look
+                // again from its next character (a name may start there).
+                None => {
+                    let step = text[whole.start()..]
+                        .chars()
+                        .next()
+                        .map_or(1, char::len_utf8);
+                    at = whole.start() + step;
+                }
+            }
         }
         out.push_str(&text[last..]);
         out
@@ -359,6 +385,9 @@ mod tests {
             ("$HOME/.config/x", "[path]"),
             ("open /home/ada/x.rs: denied", "open [path]: denied"),
             ("see https://example.com/x?y=1.", "see [url]."),
+            // Not an address, but a name inside what looked like one.
+            ("ada:ada:x", "[user]:[user]:x"),
+            ("1:ada:beef", "1:[user]:beef"),
         ];
         let scrubber = Scrubber::new(&names());
         for (input, expected) in cases {

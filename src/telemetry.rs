@@ -287,7 +287,20 @@ impl Telemetry {
                     self.decorate(status, &destination.1);
                 })
             }
-            None => CommandReport::text(self.status().to_string()),
+            None => {
+                let status = self.status();
+                let tool = &inner.tool;
+                let why = &inner.problems.join("; ");
+                CommandReport::text(match verb {
+                    TelemetryCommand::Status => status.to_string(),
+                    TelemetryCommand::Enable => {
+                        format!("{tool}: could not enable telemetry: {why}\n{status}")
+                    }
+                    TelemetryCommand::Disable | TelemetryCommand::Reset => {
+                        format!("{tool}: nothing to change: {why}\n{status}")
+                    }
+                })
+            }
         }
     }
 
@@ -552,7 +565,7 @@ impl TelemetryBuilder {
         let store = match store {
             Ok(store) => store,
             Err(e) => {
-                inner.problems.push(format!("telemetry is off: {e}"));
+                inner.problems.push(e.to_string());
                 return Telemetry {
                     inner: Arc::new(inner),
                 };
@@ -643,7 +656,7 @@ impl StatusReport {
                 .cloned()
                 .unwrap_or_else(|| "telemetry is unavailable".to_owned()),
         ));
-        status.problems = problems;
+        status.problems = problems.into_iter().skip(1).collect();
         status
     }
 }

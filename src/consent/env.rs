@@ -102,7 +102,7 @@ impl fmt::Display for PolicySource {
                 "no decision yet (none stored in {}); telemetry is off until you enable it",
                 path.display()
             ),
-            Self::Unavailable(why) => write!(f, "nothing, since {why}"),
+            Self::Unavailable(why) => write!(f, "nothing can be decided: {why}"),
             Self::Unreadable { path, reason } => write!(
                 f,
                 "no usable decision: {} is unreadable ({reason}), so it counts as undecided",

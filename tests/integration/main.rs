@@ -12,10 +12,12 @@ mod event;
 mod faults;
 mod file_sink;
 mod hostile;
+mod hostile_env;
 #[cfg(feature = "http")]
 mod http_sink;
 #[cfg(feature = "http")]
 mod loopback;
+mod opt_out;
 #[cfg(feature = "otlp")]
 mod otlp_sink;
 mod processes;

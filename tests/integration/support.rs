@@ -33,6 +33,18 @@ pub(crate) fn park_on<F: Future>(fut: F) -> F::Output {
     }
 }
 
+/// Runs `f` on its own thread and fails the test if it has not returned
+/// within `secs` seconds: a hang check, so a regression that blocks (on a
+/// FIFO, a lock) fails instead of hanging the test run.
+pub(crate) fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("hung: no answer within {secs} s"))
+}
+
 /// Polls `fut` exactly once with a no-op waker: no runtime involved.
 pub(crate) fn poll_once<F: Future>(fut: F) -> Poll<F::Output> {
     let mut cx = Context::from_waker(Waker::noop());

@@ -242,24 +242,21 @@ impl Scrubber {
                 break;
             };
             let Some(whole) = caps.get(0) else { break };
-            match replace(&caps) {
-                Some(replacement) => {
-                    out.push_str(&text[last..whole.start()]);
-                    out.push_str(&replacement);
-                    last = whole.end();
-                    // Every pattern needs a character, but never loop on
-                    // an empty match.
-                    at = whole.end().max(whole.start() + 1);
-                }
+            if let Some(replacement) = replace(&caps) {
+                out.push_str(&text[last..whole.start()]);
+                out.push_str(&replacement);
+                last = whole.end();
+                // Every pattern needs a character, but never loop on an
+                // empty match.
+                at = whole.end().max(whole.start() + 1);
+            } else {
                 // Looked like an address but is not one: keep it, and look
                 // again from its next character (a name may start there).
-                None => {
-                    let step = text[whole.start()..]
-                        .chars()
-                        .next()
-                        .map_or(1, char::len_utf8);
-                    at = whole.start() + step;
-                }
+                let step = text[whole.start()..]
+                    .chars()
+                    .next()
+                    .map_or(1, char::len_utf8);
+                at = whole.start() + step;
             }
         }
         out.push_str(&text[last..]);

@@ -280,28 +280,24 @@ impl Telemetry {
     #[must_use]
     pub fn command(&self, verb: TelemetryCommand) -> CommandReport {
         let inner = &*self.inner;
-        match &inner.store {
-            Some(store) => {
-                let destination = self.destination();
-                verb.execute(store, &inner.salt, &destination.0, &|status| {
-                    self.decorate(status, &destination.1);
-                })
-            }
-            None => {
-                let status = self.status();
-                let tool = &inner.tool;
-                let why = &inner.problems.join("; ");
-                CommandReport::text(match verb {
-                    TelemetryCommand::Status => status.to_string(),
-                    TelemetryCommand::Enable => {
-                        format!("{tool}: could not enable telemetry: {why}\n{status}")
-                    }
-                    TelemetryCommand::Disable | TelemetryCommand::Reset => {
-                        format!("{tool}: nothing to change: {why}\n{status}")
-                    }
-                })
-            }
+        if let Some(store) = &inner.store {
+            let destination = self.destination();
+            return verb.execute(store, &inner.salt, &destination.0, &|status| {
+                self.decorate(status, &destination.1);
+            });
         }
+        let status = self.status();
+        let tool = &inner.tool;
+        let why = &inner.problems.join("; ");
+        CommandReport::text(match verb {
+            TelemetryCommand::Status => status.to_string(),
+            TelemetryCommand::Enable => {
+                format!("{tool}: could not enable telemetry: {why}\n{status}")
+            }
+            TelemetryCommand::Disable | TelemetryCommand::Reset => {
+                format!("{tool}: nothing to change: {why}\n{status}")
+            }
+        })
     }
 
     /// What `telemetry status` shows: on or off and who decided, the id,

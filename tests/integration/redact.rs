@@ -189,7 +189,7 @@ mod properties {
             after in prop::collection::vec(tricky(), 0..6),
             twice in any::<bool>(),
         ) {
-            let scrubber = Scrubber::new(&[name.clone()]);
+            let scrubber = Scrubber::new(std::slice::from_ref(&name));
             let word = spelled(&name, mask);
             let mut text = format!("{}{word}{}", before.concat(), after.concat());
             if twice {

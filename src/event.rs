@@ -216,10 +216,14 @@ pub(crate) fn truncate(value: &mut String, limit: usize) {
     value.push_str(TRUNCATED);
 }
 
-/// About how many bytes `event` takes in memory and on the wire; what
-/// byte bounds count.
+/// About how many bytes `event` takes in memory and on the wire, once its
+/// attr values are cut to [`MAX_ATTR_VALUE_BYTES`]; what byte bounds count.
 pub(crate) fn approx_size(event: &Event) -> usize {
-    let attrs: usize = event.attrs.iter().map(|(k, v)| k.len() + v.len() + 8).sum();
+    let attrs: usize = event
+        .attrs
+        .iter()
+        .map(|(k, v)| k.len() + v.len().min(MAX_ATTR_VALUE_BYTES) + 8)
+        .sum();
     event.name.len()
         + event.tool.len()
         + event.tool_version.len()

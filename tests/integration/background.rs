@@ -193,3 +193,123 @@ fn dropping_the_last_handle_delivers_what_is_queued() {
     drop(clone);
     assert_eq!(seen.load(Ordering::SeqCst), 20);
 }
+
+/// A sink that fails every emit.
+struct Failing;
+
+impl TelemetrySink for Failing {
+    async fn emit(&self, _: &Event) -> Result<(), TelemetryError> {
+        Err(TelemetryError::delivery(
+            "http://collector.invalid",
+            Some(503),
+            "HTTP 503",
+        ))
+    }
+}
+
+#[test]
+fn flush_is_ok_only_when_everything_accepted_was_delivered() {
+    let sink = Background::new(Failing).unwrap();
+    block_on(sink.emit(&event("lost"))).unwrap(); // accepted: never fails the caller
+    let err = block_on(sink.flush()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Delivery, "{err:?}");
+    assert_eq!(err.status(), Some(503));
+    // Nothing new since: the next flush has nothing to report.
+    block_on(sink.flush()).unwrap();
+}
+
+#[test]
+fn a_panicking_sink_costs_its_event_not_the_thread() {
+    struct Panicky(AtomicUsize, MemorySink);
+    impl TelemetrySink for Panicky {
+        async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
+            assert!(
+                self.0.fetch_add(1, Ordering::SeqCst) != 0,
+                "the first event panics"
+            );
+            self.1.emit(event).await
+        }
+    }
+    let memory = MemorySink::new();
+    let sink = Background::new(Panicky(AtomicUsize::new(0), memory.clone())).unwrap();
+    block_on(sink.emit(&event("boom"))).unwrap();
+    let err = block_on(sink.flush()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Thread, "{err:?}");
+    assert!(err.to_string().contains("panicked"), "{err}");
+    // The thread is alive: later events still go through.
+    block_on(sink.emit(&event("after"))).unwrap();
+    block_on(sink.flush()).unwrap();
+    assert_eq!(memory.snapshot()[0].name, "after");
+}
+
+#[test]
+fn the_queue_is_bounded_in_bytes_and_long_values_are_cut() {
+    let gate = Arc::new(Barrier::new(2));
+    let memory = MemorySink::new();
+    let first = Arc::new(AtomicUsize::new(0));
+    let inner = GateSink {
+        gate: Arc::clone(&gate),
+        first: Arc::clone(&first),
+        memory: memory.clone(),
+    };
+    // 256 KiB of queue; each event carries 200 attrs of 1 KiB and one of
+    // 1 MiB (about 210 KiB after the per-value cut), so at most one fits
+    // behind the stuck first.
+    let sink = Background::builder(inner)
+        .max_bytes(64 * 1024 * 4)
+        .spawn()
+        .unwrap();
+    let big = |name: &str| {
+        let mut e = event(name);
+        for i in 0..200 {
+            e = e.with_attr(format!("k{i}"), "v".repeat(1024));
+        }
+        e.with_attr("huge", "x".repeat(1 << 20))
+    };
+    block_on(sink.emit(&big("0"))).unwrap();
+    // Taken by the thread and held at the gate (fail, rather than hang at
+    // the gate below, if it never arrives).
+    let start = Instant::now();
+    while first.load(Ordering::SeqCst) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the first event never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for i in 1..1100 {
+        block_on(sink.emit(&big(&i.to_string()))).unwrap();
+    }
+    gate.wait();
+    let _ = block_on(sink.flush()); // reports the drops
+    let delivered = memory.snapshot();
+    assert!(
+        delivered.len() <= 3,
+        "bounded by bytes: {}",
+        delivered.len()
+    );
+    assert_eq!(delivered.len() as u64 + sink.dropped(), 1100);
+    for e in &delivered {
+        assert!(e.attrs["huge"].len() <= Event::MAX_ATTR_VALUE_BYTES);
+        assert!(e.attrs["huge"].ends_with(Event::TRUNCATED));
+    }
+}
+
+#[test]
+fn no_deadline_panics_from_zero_to_max() {
+    for deadline in [Duration::ZERO, Duration::from_nanos(1), Duration::MAX] {
+        let memory = MemorySink::new();
+        let sink = Background::builder(memory.clone())
+            .flush_deadline(deadline)
+            .drain_deadline(deadline)
+            .spawn()
+            .unwrap();
+        block_on(sink.emit(&event("e"))).unwrap();
+        let flushed = block_on(sink.flush());
+        if deadline == Duration::MAX {
+            flushed.unwrap(); // waits as long as it takes, which is not long
+            assert_eq!(memory.len(), 1);
+        }
+        drop(sink);
+    }
+}

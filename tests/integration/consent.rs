@@ -221,3 +221,23 @@ fn xdg_child() {
     println!("file={}", store.file().display());
     println!("data={}", store.data_dir().display());
 }
+
+#[test]
+fn reset_removes_everything_it_can_and_reports_every_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir);
+    std::fs::create_dir_all(store.data_dir()).unwrap();
+    std::fs::write(store.events_path(), "{}\n").unwrap();
+    // The consent path is a (non-empty) directory: it cannot be deleted as
+    // a file.
+    std::fs::create_dir_all(store.file().join("inside")).unwrap();
+    let err = store.reset().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Consent, "{err:?}");
+    assert!(
+        err.to_string()
+            .contains(&store.file().display().to_string()),
+        "{err}"
+    );
+    // What could be removed was: the events did not survive.
+    assert!(!store.data_dir().exists(), "the data directory survived");
+}

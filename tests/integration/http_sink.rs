@@ -277,3 +277,111 @@ fn a_root_certificate_that_is_not_pem_is_a_clear_error() {
     assert_eq!(err.kind(), ErrorKind::Config, "{err:?}");
     assert!(err.to_string().contains("collector.example"), "{err}");
 }
+
+#[test]
+fn no_timeout_or_retry_setting_panics() {
+    let server = Server::start(vec![Answer::Status(500, vec![])]);
+    for extreme in [Duration::ZERO, Duration::MAX] {
+        let http = HttpSink::builder(format!("{}/v1/events", server.url))
+            .connect_timeout(Duration::MAX)
+            .request_timeout(Duration::MAX)
+            .retry(Retry {
+                attempts: 1,
+                first_delay: extreme,
+                max_delay: extreme,
+            })
+            .build()
+            .unwrap();
+        block_on(async {
+            http.emit(&event("extreme")).await.unwrap();
+            let _ = http.flush().await; // a 500 with one attempt, or a 200
+        });
+    }
+}
+
+#[test]
+fn the_scheme_may_be_upper_case_and_bad_endpoints_are_refused_at_build() {
+    let server = Server::start(vec![]);
+    let upper = server.url.replacen("http://", "HTTP://", 1);
+    let http = HttpSink::builder(format!("{upper}/v1/events"))
+        .build()
+        .unwrap();
+    block_on(async {
+        http.emit(&event("upper")).await.unwrap();
+        http.flush().await.unwrap();
+    });
+    assert_eq!(delivered(&server)[0][0].name, "upper");
+    for bad in [
+        "http://[::1",
+        "http://",
+        "http://a b/",
+        "http://h:99999/",
+        "ftp://x",
+        "h:4318",
+    ] {
+        let err = HttpSink::builder(bad).build().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{bad}: {err}");
+    }
+}
+
+#[test]
+fn a_bad_header_is_a_configuration_error_that_hides_its_value() {
+    for (name, value) in [
+        ("x-api-key", "line\nbreak-s3cr3t"),
+        ("bad header", "s3cr3t"),
+    ] {
+        let err = HttpSink::builder("https://collector.example/e")
+            .header(name, value)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        assert!(!format!("{err} {err:?}").contains("s3cr3t"), "{err:?}");
+    }
+}
+
+#[test]
+fn credentials_in_the_endpoint_never_show() {
+    let http = HttpSink::builder("https://user:pa55@collector.example/e?api_key=k3y&team=t")
+        .build()
+        .unwrap();
+    for shown in [format!("{http:?}"), http.endpoint().to_owned()] {
+        for secret in ["user", "pa55", "k3y"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
+    let refused = HttpSink::builder(format!(
+        "{}/e?token=k3y",
+        refused_url().replacen("http://", "http://user:pa55@", 1)
+    ))
+    .retry(Retry {
+        attempts: 1,
+        ..fast_retry()
+    })
+    .build()
+    .unwrap();
+    let err = block_on(async {
+        refused.emit(&event("x")).await.unwrap();
+        refused.flush().await.unwrap_err()
+    });
+    for secret in ["pa55", "k3y"] {
+        assert!(!format!("{err} {err:?}").contains(secret), "{err:?}");
+    }
+}
+
+#[test]
+fn credentials_over_plain_http_are_named() {
+    let plain = HttpSink::builder("http://collector.example/e")
+        .header("authorization", "Bearer x")
+        .build()
+        .unwrap();
+    assert!(plain.sends_credentials_in_clear());
+    let tls = HttpSink::builder("https://collector.example/e")
+        .header("authorization", "Bearer x")
+        .build()
+        .unwrap();
+    assert!(!tls.sends_credentials_in_clear());
+    let anonymous = HttpSink::builder("http://127.0.0.1:4318/e")
+        .build()
+        .unwrap();
+    assert!(!anonymous.sends_credentials_in_clear());
+}

@@ -16,6 +16,8 @@ mod hostile_env;
 #[cfg(feature = "http")]
 mod http_sink;
 #[cfg(feature = "http")]
+mod local_first;
+#[cfg(feature = "http")]
 mod loopback;
 mod opt_out;
 #[cfg(feature = "otlp")]
@@ -23,3 +25,5 @@ mod otlp_sink;
 mod processes;
 mod redact;
 mod support;
+#[cfg(feature = "http")]
+mod uploader;

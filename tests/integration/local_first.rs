@@ -1,0 +1,403 @@
+//! Local-first delivery through the one-call `Telemetry` handle: nothing on
+//! the command's path touches the network, nothing is lost offline, the
+//! spool is bounded and crash-safe, and a resend carries the same ids.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use rtb_telemetry::consent::{ConsentStore, TelemetryCommand};
+use rtb_telemetry::{Env, Telemetry};
+
+use crate::loopback::{Server, refused_url};
+
+/// A tool's paths in a temporary directory, with telemetry enabled.
+struct Tool {
+    dir: tempfile::TempDir,
+}
+
+impl Tool {
+    fn enabled() -> Self {
+        let tool = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        ConsentStore::at("mytool", tool.consent(), tool.data())
+            .enable()
+            .unwrap();
+        tool
+    }
+
+    fn consent(&self) -> PathBuf {
+        self.dir.path().join("config/telemetry.json")
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn spool(&self) -> PathBuf {
+        self.data().join("spool")
+    }
+
+    /// The handle, sending to `endpoint`, uploads only when asked.
+    fn telemetry(&self, endpoint: &str) -> Telemetry {
+        self.builder(endpoint).init()
+    }
+
+    fn builder(&self, endpoint: &str) -> rtb_telemetry::TelemetryBuilder {
+        Telemetry::builder("mytool", "1.2.3")
+            .salt("mytool-tests")
+            .env(Env::from_vars([("MYTOOL_TELEMETRY_ENDPOINT", endpoint)]))
+            .paths(self.consent(), self.data())
+            .detached_upload(false)
+    }
+
+    /// Spooled files (`*.jsonl`).
+    fn spooled(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(self.spool()) else {
+            return Vec::new();
+        };
+        entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect()
+    }
+}
+
+/// One JSON record as the collector received it.
+#[derive(Debug, serde::Deserialize)]
+struct Received {
+    id: String,
+    event: rtb_telemetry::Event,
+}
+
+/// Every record received, with its request's idempotency key.
+fn received(server: &Server) -> Vec<(String, Received)> {
+    server
+        .requests()
+        .into_iter()
+        .flat_map(|r| {
+            let key = r.header("idempotency-key").unwrap_or_default().to_owned();
+            let records: Vec<Received> = serde_json::from_slice(&r.body).unwrap();
+            records.into_iter().map(move |rec| (key.clone(), rec))
+        })
+        .collect()
+}
+
+#[test]
+fn recording_touches_no_network_and_upload_delivers_later() {
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let telemetry = tool.telemetry(&format!("{}/v1/events", server.url));
+    assert!(telemetry.is_enabled());
+    telemetry.record("build");
+    telemetry.record_with_attrs("test", [("outcome", "ok")]);
+    assert_eq!(
+        server.connections(),
+        0,
+        "no connection on the command's path"
+    );
+    assert_eq!(tool.spooled().len(), 1, "one spool file for this process");
+
+    let report = telemetry.upload_now().unwrap();
+    assert_eq!(report.delivered, 2);
+    let got = received(&server);
+    let names: Vec<_> = got.iter().map(|(_, r)| r.event.name.as_str()).collect();
+    assert_eq!(names, ["build", "test"]);
+    assert!(tool.spooled().is_empty(), "what was delivered is deleted");
+    let status = telemetry.status().to_string();
+    assert!(status.contains("last upload:"), "{status}");
+    assert!(!status.contains("waiting to be sent"), "{status}");
+}
+
+#[test]
+fn offline_events_wait_and_arrive_once_the_collector_is_back() {
+    let tool = Tool::enabled();
+    let down = refused_url();
+    // Eight runs while the collector is down: each its own process, so each
+    // its own handle and spool file.
+    for i in 0..8 {
+        let telemetry = tool.telemetry(&format!("{down}/v1/events"));
+        telemetry.record(&format!("offline-{i}"));
+        assert!(telemetry.upload_now().is_err(), "the collector is down");
+    }
+    let status = tool
+        .telemetry(&format!("{down}/v1/events"))
+        .status()
+        .to_string();
+    assert!(status.contains("waiting to be sent: 8 events"), "{status}");
+    assert!(
+        status.contains("last upload attempt:") && status.contains("failed"),
+        "{status}"
+    );
+
+    // The collector comes back: the next run takes the backlog too.
+    let server = Server::start(vec![]);
+    let telemetry = tool.telemetry(&format!("{}/v1/events", server.url));
+    telemetry.record("online");
+    telemetry.upload_now().unwrap();
+    let got = received(&server);
+    let mut names: Vec<_> = got.iter().map(|(_, r)| r.event.name.clone()).collect();
+    names.sort();
+    let mut expected: Vec<_> = (0..8).map(|i| format!("offline-{i}")).collect();
+    expected.push("online".into());
+    expected.sort();
+    assert_eq!(names, expected);
+    let ids: HashSet<_> = got.iter().map(|(_, r)| r.id.clone()).collect();
+    assert_eq!(ids.len(), 9, "each event once, each with its own id");
+    assert!(tool.spooled().is_empty());
+}
+
+#[test]
+fn a_resend_after_a_crash_between_sent_and_deleted_carries_the_same_ids() {
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let endpoint = format!("{}/v1/events", server.url);
+    let telemetry = tool.telemetry(&endpoint);
+    for name in ["a", "b", "c"] {
+        telemetry.record(name);
+    }
+    drop(telemetry); // the command ends; its file is complete
+    // What the spool holds at the moment the batch is sent...
+    let snapshot: Vec<(PathBuf, Vec<u8>)> = tool
+        .spooled()
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    tool.telemetry(&endpoint).upload_now().unwrap();
+    // ...is what a crash before the delete leaves behind.
+    for (path, bytes) in &snapshot {
+        std::fs::write(path, bytes).unwrap();
+    }
+    tool.telemetry(&endpoint).upload_now().unwrap();
+
+    let got = received(&server);
+    assert_eq!(got.len(), 6, "sent twice: at least once");
+    let (first, second) = got.split_at(3);
+    let ids =
+        |half: &[(String, Received)]| half.iter().map(|(_, r)| r.id.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(first),
+        ids(second),
+        "the resend carries the same record ids"
+    );
+    assert_eq!(first[0].0, second[0].0, "and the same idempotency key");
+    // A collector that drops duplicates by id keeps each event exactly once.
+    let mut kept: HashMap<String, String> = HashMap::new();
+    for (_, r) in &got {
+        kept.entry(r.id.clone())
+            .or_insert_with(|| r.event.name.clone());
+    }
+    let mut names: Vec<_> = kept.into_values().collect();
+    names.sort();
+    assert_eq!(names, ["a", "b", "c"]);
+}
+
+#[test]
+fn a_full_spool_drops_new_events_counts_them_and_says_so() {
+    let tool = Tool::enabled();
+    let down = refused_url();
+    let telemetry = tool
+        .builder(&format!("{down}/v1/events"))
+        .spool_limits(2_000, Duration::from_secs(3600))
+        .init();
+    for i in 0..40 {
+        telemetry.record(&format!("event-{i}"));
+    }
+    let bytes: u64 = tool
+        .spooled()
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(bytes <= 2_000, "the spool stays within its bound: {bytes}");
+    let status = telemetry.status().to_string();
+    assert!(status.contains("because the spool was full"), "{status}");
+}
+
+#[test]
+fn a_torn_line_is_skipped_never_sent_and_stale_temp_files_are_swept() {
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let endpoint = format!("{}/v1/events", server.url);
+    let telemetry = tool.telemetry(&endpoint);
+    telemetry.record("whole");
+    drop(telemetry);
+    let file = &tool.spooled()[0];
+    // A crash mid-write leaves a fragment without its newline.
+    let mut bytes = std::fs::read(file).unwrap();
+    bytes.extend_from_slice(br#"{"id":"torn","event":{"name":"half"#);
+    std::fs::write(file, bytes).unwrap();
+    // A crashed uploader's temporary file, an hour old.
+    let stale = tool.spool().join("x.jsonl.0123.tmp");
+    let f = std::fs::File::create(&stale).unwrap();
+    f.set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    drop(f);
+
+    let report = tool.telemetry(&endpoint).upload_now().unwrap();
+    assert_eq!(report.delivered, 1);
+    assert_eq!(report.skipped, 1);
+    let names: Vec<_> = received(&server)
+        .into_iter()
+        .map(|(_, r)| r.event.name)
+        .collect();
+    assert_eq!(names, ["whole"]);
+    assert!(!stale.exists(), "stale temporary files are removed");
+}
+
+#[test]
+fn events_older_than_the_age_bound_are_deleted_unsent_and_counted() {
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let endpoint = format!("{}/v1/events", server.url);
+    let telemetry = tool.telemetry(&endpoint);
+    telemetry.record("ancient");
+    drop(telemetry);
+    let file = std::fs::File::options()
+        .append(true)
+        .open(&tool.spooled()[0])
+        .unwrap();
+    file.set_modified(SystemTime::now() - Duration::from_secs(31 * 24 * 3600))
+        .unwrap();
+    drop(file);
+    let telemetry = tool.telemetry(&endpoint);
+    let report = telemetry.upload_now().unwrap();
+    assert_eq!((report.delivered, report.expired), (0, 1));
+    assert!(server.requests().is_empty());
+    let status = telemetry.status().to_string();
+    assert!(status.contains("expired: 1 events"), "{status}");
+}
+
+#[test]
+fn one_uploader_at_a_time() {
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let telemetry = tool.telemetry(&format!("{}/v1/events", server.url));
+    telemetry.record("e");
+    std::fs::create_dir_all(tool.spool()).unwrap();
+    let held = std::fs::File::create(tool.spool().join("upload.lock")).unwrap();
+    held.lock().unwrap();
+    let report = telemetry.upload_now().unwrap();
+    assert!(!report.ran, "another uploader holds the lock");
+    assert!(server.requests().is_empty());
+    drop(held);
+    assert!(telemetry.upload_now().unwrap().ran);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn disable_deletes_what_was_not_sent() {
+    let tool = Tool::enabled();
+    let telemetry = tool.telemetry(&format!("{}/v1/events", refused_url()));
+    telemetry.record("private");
+    drop(telemetry);
+    assert_eq!(tool.spooled().len(), 1);
+    let telemetry = tool.telemetry("http://127.0.0.1:9/e");
+    let report = telemetry.command(TelemetryCommand::Disable);
+    assert!(report.error().is_none(), "{report}");
+    assert!(
+        tool.spooled().is_empty(),
+        "opting out deletes unsent events"
+    );
+    assert!(!tool.telemetry("http://127.0.0.1:9/e").is_enabled());
+}
+
+#[test]
+fn time_records_duration_and_outcome_from_sync_and_async_code() {
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let telemetry = tool.telemetry(&format!("{}/v1/events", server.url));
+    let ok: Result<u8, String> = telemetry.time("sync-ok", || Ok(1));
+    assert_eq!(ok, Ok(1));
+    let err: Result<u8, String> = telemetry.time("sync-err", || Err("no".into()));
+    assert_eq!(err, Err("no".into()));
+    let async_ok: Result<(), ()> =
+        crate::support::block_on(telemetry.time_async("async-ok", async { Ok(()) }));
+    assert!(async_ok.is_ok());
+    telemetry.upload_now().unwrap();
+    let events: HashMap<String, rtb_telemetry::Event> = received(&server)
+        .into_iter()
+        .map(|(_, r)| (r.event.name.clone(), r.event))
+        .collect();
+    for (name, outcome) in [("sync-ok", "ok"), ("sync-err", "error"), ("async-ok", "ok")] {
+        let event = &events[name];
+        assert_eq!(event.attrs["outcome"], outcome, "{name}");
+        assert!(event.attrs["duration_ms"].parse::<u64>().is_ok(), "{name}");
+    }
+}
+
+#[test]
+fn without_a_collector_events_stay_in_a_local_file() {
+    let tool = Tool::enabled();
+    let telemetry = Telemetry::builder("mytool", "1.2.3")
+        .env(Env::from_vars::<_, &str, &str>([]))
+        .paths(tool.consent(), tool.data())
+        .detached_upload(false)
+        .init();
+    telemetry.record("local");
+    let text = std::fs::read_to_string(tool.data().join("events.jsonl")).unwrap();
+    assert!(text.contains("\"local\""), "{text}");
+    assert!(tool.spooled().is_empty());
+    assert!(
+        telemetry
+            .status()
+            .to_string()
+            .contains("kept on this machine")
+    );
+}
+
+#[test]
+fn attrs_are_scrubbed_before_they_reach_the_disk() {
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let telemetry = tool.telemetry(&format!("{}/v1/events", server.url));
+    telemetry.record_with_attrs(
+        "fail",
+        [(
+            "error",
+            "cannot open /home/someone/x.txt, ask bob@example.com",
+        )],
+    );
+    let spooled = std::fs::read_to_string(&tool.spooled()[0]).unwrap();
+    assert!(
+        !spooled.contains("someone") && !spooled.contains("bob@"),
+        "{spooled}"
+    );
+    assert!(
+        spooled.contains("[path]") && spooled.contains("[email]"),
+        "{spooled}"
+    );
+}
+
+/// Whether a path exists under `dir` whose name ends in `suffix`.
+fn any_file(dir: &Path, suffix: &str) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().ends_with(suffix))
+    })
+}
+
+#[test]
+fn debug_mode_prints_and_spools_nothing() {
+    let tool = Tool::enabled();
+    let telemetry = Telemetry::builder("mytool", "1.2.3")
+        .env(Env::from_vars([
+            ("MYTOOL_TELEMETRY_ENDPOINT", "http://127.0.0.1:9/e"),
+            ("MYTOOL_TELEMETRY_DEBUG", "1"),
+        ]))
+        .paths(tool.consent(), tool.data())
+        .detached_upload(false)
+        .init();
+    assert!(telemetry.is_enabled());
+    telemetry.record("shown-not-sent");
+    assert!(
+        !any_file(&tool.spool(), ".jsonl"),
+        "debug mode spools nothing"
+    );
+    let status = telemetry.status().to_string();
+    assert!(status.contains("stderr only"), "{status}");
+}

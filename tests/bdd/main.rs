@@ -4,6 +4,11 @@
 //! fails, is skipped, or has no definition.
 
 mod consent_steps;
+#[cfg(feature = "http")]
+mod delivery_steps;
+#[cfg(feature = "http")]
+#[path = "../integration/loopback.rs"]
+mod loopback;
 mod steps;
 
 use cucumber::World as _;
@@ -16,6 +21,9 @@ async fn main() {
         // cucumber's own CLI would reject them, so it is not parsed here.
         .with_default_cli()
         .fail_on_skipped()
-        .run_and_exit(features)
+        // Features tagged @http need the `http` feature's steps.
+        .filter_run_and_exit(features, |feature, _, _| {
+            cfg!(feature = "http") || !feature.tags.iter().any(|t| t == "http")
+        })
         .await;
 }

@@ -24,6 +24,8 @@ pub(crate) struct TelemetryWorld {
     file: Option<PathBuf>,
     ids: Vec<String>,
     pub(crate) consent: crate::consent_steps::ConsentWorld,
+    #[cfg(feature = "http")]
+    pub(crate) delivery: crate::delivery_steps::DeliveryWorld,
 }
 
 impl TelemetryWorld {

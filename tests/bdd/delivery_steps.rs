@@ -1,0 +1,193 @@
+//! Steps for `features/delivery.feature`: the `Telemetry` handle in a
+//! temporary home, against a loopback collector. Each "run" is a fresh
+//! handle, as each command is a fresh process.
+#![allow(
+    clippy::needless_pass_by_value,
+    reason = "cucumber hands captured step arguments over by value"
+)]
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cucumber::{given, then, when};
+use rtb_telemetry::consent::ConsentStore;
+use rtb_telemetry::{Env, Telemetry};
+
+use crate::loopback::{Server, refused_url};
+use crate::steps::TelemetryWorld;
+
+/// The delivery part of the world.
+#[derive(Debug, Default)]
+pub(crate) struct DeliveryWorld {
+    dir: Option<tempfile::TempDir>,
+    tool: String,
+    url: String,
+    server: Option<ServerHandle>,
+    spool_bytes: Option<u64>,
+    debug: bool,
+}
+
+/// `Server` without `Debug`.
+pub(crate) struct ServerHandle(Server);
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.url)
+    }
+}
+
+impl DeliveryWorld {
+    fn path(&self, sub: &str) -> PathBuf {
+        self.dir.as_ref().expect("a Given step").path().join(sub)
+    }
+
+    /// A fresh handle: one run of the tool.
+    fn run(&self) -> Telemetry {
+        let endpoint = self.tool_variable("ENDPOINT");
+        let mut vars = vec![(endpoint, format!("{}/v1/events", self.url))];
+        if self.debug {
+            vars.push((self.tool_variable("DEBUG"), "1".to_owned()));
+        }
+        let mut builder = Telemetry::builder(&self.tool, "1.0.0")
+            .salt("bdd-delivery")
+            .env(Env::from_vars(vars))
+            .paths(self.path("config/telemetry.json"), self.path("data"))
+            .detached_upload(false);
+        if let Some(bytes) = self.spool_bytes {
+            builder = builder.spool_limits(bytes, Duration::from_secs(3600));
+        }
+        builder.init()
+    }
+
+    fn tool_variable(&self, what: &str) -> String {
+        format!(
+            "{}_TELEMETRY_{what}",
+            rtb_telemetry::consent::env_prefix(&self.tool)
+        )
+    }
+
+    fn spooled_bytes(&self) -> u64 {
+        std::fs::read_dir(self.path("data/spool"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+}
+
+#[given(expr = "telemetry is enabled for {string} with a collector that is {word}")]
+fn enabled_with_collector(world: &mut TelemetryWorld, tool: String, state: String) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    ConsentStore::at(
+        &tool,
+        dir.path().join("config/telemetry.json"),
+        dir.path().join("data"),
+    )
+    .enable()
+    .expect("enable");
+    let (url, server) = if state == "up" {
+        let server = Server::start(vec![]);
+        (server.url.clone(), Some(ServerHandle(server)))
+    } else {
+        (refused_url(), None)
+    };
+    world.delivery = DeliveryWorld {
+        dir: Some(dir),
+        tool,
+        url,
+        server,
+        ..DeliveryWorld::default()
+    };
+}
+
+#[given(expr = "the spool may hold {int} bytes")]
+fn spool_bound(world: &mut TelemetryWorld, bytes: u64) {
+    world.delivery.spool_bytes = Some(bytes);
+}
+
+#[when("debug mode is turned on")]
+fn debug_on(world: &mut TelemetryWorld) {
+    world.delivery.debug = true;
+}
+
+#[when(regex = r#"^the tool records "([^"]+)" in (\d+) separate runs?$"#)]
+fn records_in_runs(world: &mut TelemetryWorld, name: String, runs: usize) {
+    for _ in 0..runs {
+        let telemetry = world.delivery.run();
+        telemetry.record(&name);
+        // What the detached uploader would do after the command.
+        let _ = telemetry.upload_now();
+    }
+}
+
+#[when("the collector comes back")]
+fn collector_back(world: &mut TelemetryWorld) {
+    let server = Server::start(vec![]);
+    world.delivery.url = server.url.clone();
+    world.delivery.server = Some(ServerHandle(server));
+}
+
+#[then(expr = "the status says {int} events are waiting to be sent")]
+fn waiting(world: &mut TelemetryWorld, n: u64) {
+    let status = world.delivery.run().status().to_string();
+    assert!(
+        status.contains(&format!("waiting to be sent: {n} events")),
+        "{status}"
+    );
+}
+
+#[then("the status names the failed upload")]
+fn failed_upload(world: &mut TelemetryWorld) {
+    let status = world.delivery.run().status().to_string();
+    assert!(status.contains("last upload attempt:"), "{status}");
+    assert!(status.contains("stay in the spool"), "{status}");
+}
+
+#[then(expr = "the collector has received {int} events, each once")]
+fn received(world: &mut TelemetryWorld, n: usize) {
+    let server = &world.delivery.server.as_ref().expect("a collector").0;
+    let ids: Vec<String> = server
+        .requests()
+        .iter()
+        .flat_map(|r| {
+            let records: Vec<serde_json::Value> = serde_json::from_slice(&r.body).unwrap();
+            records
+                .into_iter()
+                .map(|rec| rec["id"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let distinct: HashSet<_> = ids.iter().collect();
+    assert_eq!(ids.len(), n, "{ids:?}");
+    assert_eq!(distinct.len(), n, "each once: {ids:?}");
+}
+
+#[then("nothing is waiting in the spool")]
+fn nothing_waiting(world: &mut TelemetryWorld) {
+    assert_eq!(world.delivery.spooled_bytes(), 0);
+    let status = world.delivery.run().status().to_string();
+    assert!(!status.contains("waiting to be sent"), "{status}");
+}
+
+#[then(expr = "the spool holds at most {int} bytes")]
+fn spool_at_most(world: &mut TelemetryWorld, bytes: u64) {
+    let held = world.delivery.spooled_bytes();
+    assert!(held > 0 && held <= bytes, "{held} bytes spooled");
+}
+
+#[then("the status says events were dropped because the spool was full")]
+fn dropped(world: &mut TelemetryWorld) {
+    let status = world.delivery.run().status().to_string();
+    assert!(status.contains("because the spool was full"), "{status}");
+}
+
+#[then("the status says events go to stderr only")]
+fn stderr_only(world: &mut TelemetryWorld) {
+    let status = world.delivery.run().status().to_string();
+    assert!(status.contains("stderr only"), "{status}");
+}

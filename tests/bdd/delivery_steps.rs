@@ -68,16 +68,14 @@ impl DeliveryWorld {
     }
 
     fn spooled_bytes(&self) -> u64 {
-        std::fs::read_dir(self.path("data/spool"))
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
-                    .filter_map(|e| e.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
-            .unwrap_or(0)
+        std::fs::read_dir(self.path("data/spool")).map_or(0, |entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
     }
 }
 
@@ -129,7 +127,7 @@ fn records_in_runs(world: &mut TelemetryWorld, name: String, runs: usize) {
 #[when("the collector comes back")]
 fn collector_back(world: &mut TelemetryWorld) {
     let server = Server::start(vec![]);
-    world.delivery.url = server.url.clone();
+    world.delivery.url.clone_from(&server.url);
     world.delivery.server = Some(ServerHandle(server));
 }
 

@@ -8,7 +8,10 @@ mod consent_steps;
 mod delivery_steps;
 #[cfg(feature = "http")]
 #[path = "../integration/loopback.rs"]
-#[allow(dead_code, reason = "shared with the integration tests, which use all of it")]
+#[allow(
+    dead_code,
+    reason = "shared with the integration tests, which use all of it"
+)]
 mod loopback;
 mod steps;
 

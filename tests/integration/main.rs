@@ -24,6 +24,7 @@ mod opt_out;
 mod otlp_sink;
 mod processes;
 mod redact;
+mod seed;
 mod support;
 #[cfg(feature = "http")]
 mod uploader;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::consent::{
@@ -90,7 +90,9 @@ struct Inner {
 struct Collector {
     tool_version: String,
     machine_id: String,
-    scrubber: Scrubber,
+    /// Compiled at the first attr that needs it: a run that records no
+    /// free text never pays for the regular expression.
+    scrubber: OnceLock<Scrubber>,
     debug: bool,
     mode: Mode,
     spool: Spool,
@@ -172,8 +174,18 @@ impl Telemetry {
         };
         let attrs: HashMap<String, String> = attrs
             .into_iter()
-            .map(|(k, v)| (k.into(), collector.scrubber.scrub(&v.into())))
+            .map(|(k, v)| {
+                let scrubber = collector
+                    .scrubber
+                    .get_or_init(|| Scrubber::new(&crate::redact::current_user_names()));
+                (k.into(), scrubber.scrub(&v.into()))
+            })
             .collect();
+        self.record_clean(collector, name, attrs);
+    }
+
+    /// Records attrs that need no scrubbing (the crate's own).
+    fn record_clean(&self, collector: &Collector, name: &str, attrs: HashMap<String, String>) {
         let event = Event::with_attrs(
             name.to_owned(),
             self.inner.tool.clone(),
@@ -263,14 +275,16 @@ impl Telemetry {
     }
 
     fn record_timed(&self, name: &str, elapsed: Duration, ok: bool) {
-        if self.is_enabled() {
-            self.record_with_attrs(
-                name,
-                [
-                    ("duration_ms", elapsed.as_millis().to_string()),
-                    ("outcome", (if ok { "ok" } else { "error" }).to_owned()),
-                ],
-            );
+        if let Some(collector) = &self.inner.collector {
+            // Digits and `ok`/`error`: nothing to scrub.
+            let attrs = HashMap::from([
+                ("duration_ms".to_owned(), elapsed.as_millis().to_string()),
+                (
+                    "outcome".to_owned(),
+                    (if ok { "ok" } else { "error" }).to_owned(),
+                ),
+            ]);
+            self.record_clean(collector, name, attrs);
         }
     }
 
@@ -594,7 +608,7 @@ impl TelemetryBuilder {
                 inner.collector = Some(Collector {
                     tool_version: self.tool_version.clone(),
                     machine_id: MachineId::derive(&salt),
-                    scrubber: Scrubber::new(&crate::redact::current_user_names()),
+                    scrubber: OnceLock::new(),
                     debug,
                     mode,
                     spool,

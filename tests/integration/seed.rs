@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use miette::Diagnostic;
 use rtb_telemetry::erased::{TelemetryContext, TelemetrySink};
-use rtb_telemetry::{CollectionPolicy, Event, FileSink, MachineId, MemorySink, NoopSink, TelemetryError};
+use rtb_telemetry::{
+    CollectionPolicy, Event, FileSink, MachineId, MemorySink, NoopSink, TelemetryError,
+};
 
 // §3.3: a custom sink, `#[async_trait]`, `flush` left to its default.
 struct CountingSink {
@@ -102,10 +104,7 @@ async fn the_seeds_unit_test_shapes() {
     ctx.record_with_attrs("test.attrs", attrs).await.unwrap();
     assert_eq!(sink.len(), 2);
     assert_eq!(sink.snapshot()[1].attrs["command"], "deploy");
-    assert_eq!(
-        sink.snapshot()[0].machine_id,
-        MachineId::derive("t9-salt")
-    );
+    assert_eq!(sink.snapshot()[0].machine_id, MachineId::derive("t9-salt"));
 
     // T10: the policy defaults to Disabled, and then no salt is needed.
     let sink = Arc::new(MemorySink::new());

@@ -2,8 +2,9 @@
 //!
 //! # Where to look next
 //!
+//! - [`Telemetry`]: the one call a command-line tool makes.
 //! - [`TelemetryContext`] and its [builder](TelemetryContext::builder): the
-//!   main surface.
+//!   typed async core.
 //! - [`TelemetrySink`] and the built-in sinks, [`NoopSink`], [`MemorySink`],
 //!   [`FileSink`] and [`DebugSink`].
 //! - [`erased`]: the same with a sink chosen at run time.
@@ -18,8 +19,8 @@
 //! | feature | adds |
 //! |---|---|
 //! | `clap` | `consent::TelemetryCommand` is a `clap::Subcommand` |
-//! | `http` | `remote::HttpSink` (JSON over HTTP(S), rustls) |
-//! | `otlp` | `remote::OtlpSink` (OTLP/HTTP logs); implies `http` |
+//! | `http` | remote delivery: `remote::HttpSink` (JSON over HTTP(S), rustls) and the uploader |
+//! | `otlp` | `remote::OtlpSink` (OTLP/HTTP logs) and the `OTEL_EXPORTER_OTLP_*` variables; implies `http` |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

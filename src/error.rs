@@ -447,5 +447,45 @@ impl Diagnostic for TelemetryError {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind;
+
+    /// Every kind, by an exhaustive match: adding one fails to compile here
+    /// until the list (and `tests/integration/docs.rs`'s codes) grow too.
+    fn all() -> [ErrorKind; 7] {
+        let kinds = [
+            ErrorKind::Io,
+            ErrorKind::Serde,
+            ErrorKind::Consent,
+            ErrorKind::Config,
+            ErrorKind::Delivery,
+            ErrorKind::Timeout,
+            ErrorKind::Thread,
+        ];
+        for kind in kinds {
+            match kind {
+                ErrorKind::Io
+                | ErrorKind::Serde
+                | ErrorKind::Consent
+                | ErrorKind::Config
+                | ErrorKind::Delivery
+                | ErrorKind::Timeout
+                | ErrorKind::Thread => {}
+            }
+        }
+        kinds
+    }
+
+    #[test]
+    fn each_kind_has_its_own_code() {
+        let codes: std::collections::HashSet<_> = all().iter().map(|k| k.code()).collect();
+        assert_eq!(codes.len(), all().len());
+        for kind in all() {
+            assert!(kind.code().starts_with("rtb::telemetry::"));
+        }
+    }
+}
+
 // One word: what keeps a disabled `record` free (docs/zero-cost.md).
 const _: () = assert!(size_of::<Result<(), TelemetryError>>() == size_of::<usize>());

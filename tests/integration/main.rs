@@ -6,6 +6,7 @@ mod acceptance;
 mod background;
 mod consent;
 mod disabled;
+mod docs;
 mod erased;
 mod errors;
 mod event;

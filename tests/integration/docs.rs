@@ -27,7 +27,9 @@ const GONE: &[&str] = &[
 
 /// Every error code, one per `ErrorKind` (the crate's own test keeps this
 /// list complete).
-const CODES: &[&str] = &["io", "serde", "consent", "config", "delivery", "timeout", "thread"];
+const CODES: &[&str] = &[
+    "io", "serde", "consent", "config", "delivery", "timeout", "thread",
+];
 
 fn documents() -> Vec<(String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -40,7 +42,12 @@ fn documents() -> Vec<(String, String)> {
     }
     files
         .into_iter()
-        .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
+        .map(|p| {
+            (
+                p.display().to_string(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -69,11 +76,17 @@ fn the_docs_name_only_error_codes_that_exist() {
     for (file, text) in documents() {
         for (i, _) in text.match_indices("rtb::telemetry::") {
             let rest = &text[i + "rtb::telemetry::".len()..];
-            let code: String = rest.chars().take_while(|c| c.is_ascii_lowercase()).collect();
+            let code: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase())
+                .collect();
             if code.is_empty() || file.ends_with("migrating.md") {
                 continue; // `rtb::telemetry::<kind>`, or upstream's codes
             }
-            assert!(CODES.contains(&code.as_str()), "{file} names rtb::telemetry::{code}");
+            assert!(
+                CODES.contains(&code.as_str()),
+                "{file} names rtb::telemetry::{code}"
+            );
         }
     }
 }

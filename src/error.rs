@@ -447,6 +447,9 @@ impl Diagnostic for TelemetryError {
     }
 }
 
+// One word: what keeps a disabled `record` free (docs/zero-cost.md).
+const _: () = assert!(size_of::<Result<(), TelemetryError>>() == size_of::<usize>());
+
 #[cfg(test)]
 mod tests {
     use super::ErrorKind;
@@ -486,6 +489,3 @@ mod tests {
         }
     }
 }
-
-// One word: what keeps a disabled `record` free (docs/zero-cost.md).
-const _: () = assert!(size_of::<Result<(), TelemetryError>>() == size_of::<usize>());

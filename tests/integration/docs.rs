@@ -76,10 +76,7 @@ fn the_docs_name_only_error_codes_that_exist() {
     for (file, text) in documents() {
         for (i, _) in text.match_indices("rtb::telemetry::") {
             let rest = &text[i + "rtb::telemetry::".len()..];
-            let code: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_lowercase())
-                .collect();
+            let code: String = rest.chars().take_while(char::is_ascii_lowercase).collect();
             if code.is_empty() || file.ends_with("migrating.md") {
                 continue; // `rtb::telemetry::<kind>`, or upstream's codes
             }

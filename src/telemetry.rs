@@ -428,6 +428,14 @@ impl Telemetry {
         delivery::upload(&collector.spool, remote, Instant::now() + UPLOAD_BUDGET)
     }
 
+    #[cfg_attr(
+        not(feature = "http"),
+        allow(
+            clippy::unused_self,
+            clippy::unnecessary_wraps,
+            reason = "without the http feature there is nothing to upload"
+        )
+    )]
     fn spawn_uploader(&self) -> Result<(), TelemetryError> {
         #[cfg(feature = "http")]
         {

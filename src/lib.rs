@@ -56,6 +56,6 @@ pub use error::{ErrorKind, TelemetryError};
 pub use event::Event;
 pub use machine::MachineId;
 pub use policy::{CollectionPolicy, Disabled, Enabled, Policy, RuntimePolicy};
-pub use redact::Redact;
+pub use redact::sink::Redact;
 pub use sink::{DebugSink, FileSink, IntoSink, MemorySink, NoopSink, TelemetrySink, ToolSink};
 pub use telemetry::{Telemetry, TelemetryBuilder};

@@ -405,6 +405,7 @@ impl Telemetry {
     /// When telemetry is off, no collector is configured, or the upload
     /// failed (the events stay spooled).
     #[cfg(feature = "http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
     pub fn upload_now(&self) -> Result<crate::UploadReport, TelemetryError> {
         let inner = &*self.inner;
         let (Some(store), Some(collector)) = (&inner.store, &inner.collector) else {

@@ -180,3 +180,35 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod reuse {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::{rfc3339_utc, write_rfc3339};
+
+    /// Reusing one buffer and its cached minute over a sequence of times —
+    /// mostly close together, sometimes far apart, across minutes, days,
+    /// years and the year-9999 edge — always writes what a fresh write does.
+    #[test]
+    fn a_reused_buffer_always_reads_as_a_fresh_write() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut buf = String::new();
+        let mut minute = i64::MIN;
+        let mut secs: u64 = 1_700_000_000;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            secs = match x % 10 {
+                0 => x % 400_000_000_000,         // anywhere, up to year ~14,000
+                1 => 253_402_300_740 + x % 120,   // around 9999-12-31T23:59
+                2..=5 => secs + x % 3,            // the same second or the next
+                _ => secs.saturating_add(x % 90), // within a minute or two
+            };
+            let t = UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(x >> 44);
+            write_rfc3339(&mut buf, t, &mut minute);
+            assert_eq!(buf, rfc3339_utc(t), "at {secs} s");
+        }
+    }
+}

@@ -54,3 +54,18 @@ fn into_erased_keeps_policy_identity_and_sink() {
     assert!(!disabled.is_enabled());
     block_on(disabled.record("never")).unwrap();
 }
+
+#[test]
+fn debug_shows_a_shortened_id_never_the_whole() {
+    let ctx = rtb_telemetry::TelemetryContext::builder()
+        .tool("mytool")
+        .tool_version("1.0.0")
+        .salt("s")
+        .enabled();
+    let shown = format!("{ctx:?}");
+    assert!(!shown.contains(ctx.machine_id()), "{shown}");
+    assert!(
+        shown.contains(&format!("{}…", &ctx.machine_id()[..8])),
+        "{shown}"
+    );
+}

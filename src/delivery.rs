@@ -237,39 +237,65 @@ pub(crate) fn upload(
     deadline: Instant,
 ) -> Result<UploadReport, TelemetryError> {
     let mut report = UploadReport::default();
-    let lock_path = spool.upload_lock_path();
-    let Some(lock) = crate::fs::lock(&lock_path, Duration::ZERO)
-        .map_err(|e| TelemetryError::io("lock", &lock_path, e))?
-    else {
-        return Ok(report); // another uploader is at work
-    };
-    report.ran = true;
-    let _ = crate::fs::write_atomic(
-        &spool.dir().join("upload.pid"),
-        std::process::id().to_string().as_bytes(),
-        0o600,
-    );
+    spool.check_dir()?;
     let budget = deadline.saturating_duration_since(Instant::now());
     let exporter = remote.exporter(budget)?;
     let writers_deadline = Instant::now() + WAIT_FOR_WRITERS.min(budget);
-    let result = drain(spool, &exporter, deadline, writers_deadline, &mut report);
-    let now = crate::timestamp::rfc3339_utc(SystemTime::now());
-    spool.update_state(|state| {
-        state.last_attempt = Some(now.clone());
-        state.delivered += report.delivered;
-        state.skipped += report.skipped;
-        state.expired += report.expired;
-        match &result {
-            Ok(()) => {
-                state.last_success = Some(now.clone());
-                state.last_error = None;
-            }
-            Err(e) => state.last_error = Some(e.to_string()),
+    let mut result = Ok(());
+    // A command that started its uploader while this one held the lock
+    // gave up at once; so, after letting go, look again, and go on if files
+    // are left and the lock is free.
+    while let Some(lock) = upload_lock(spool)? {
+        report.ran = true;
+        let before = (report.delivered, report.skipped, report.expired);
+        let _ = crate::fs::write_atomic(
+            &spool.dir().join("upload.pid"),
+            std::process::id().to_string().as_bytes(),
+            0o600,
+        );
+        result = drain(spool, &exporter, deadline, writers_deadline, &mut report);
+        let _ = std::fs::remove_file(spool.dir().join("upload.pid"));
+        drop(lock);
+        let progress = (report.delivered, report.skipped, report.expired) != before;
+        if result.is_err() || !progress || Instant::now() >= deadline || spool.files().is_empty() {
+            break;
         }
-    });
-    let _ = std::fs::remove_file(spool.dir().join("upload.pid"));
-    drop(lock);
+    }
+    if report.ran {
+        let now = crate::timestamp::rfc3339_utc(SystemTime::now());
+        spool.update_state(Duration::from_secs(1), |state| {
+            state.last_attempt = Some(now.clone());
+            state.delivered = state.delivered.saturating_add(report.delivered);
+            state.skipped = state.skipped.saturating_add(report.skipped);
+            state.expired = state.expired.saturating_add(report.expired);
+            match &result {
+                Ok(()) => {
+                    state.last_success = Some(now.clone());
+                    state.last_error = None;
+                }
+                Err(e) => state.last_error = Some(e.one_line()),
+            }
+        });
+    }
     result.map(|()| report)
+}
+
+/// The uploader's lock, without waiting: `None` when another uploader holds
+/// it. Something that is not a regular file at its path (planted, or left
+/// by a crash) is removed once, so uploads cannot be stopped for good.
+#[cfg(feature = "http")]
+fn upload_lock(spool: &Spool) -> Result<Option<crate::fs::Lock>, TelemetryError> {
+    let path = spool.upload_lock_path();
+    match crate::fs::lock(&path, Duration::ZERO) {
+        Ok(lock) => Ok(lock),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            std::fs::remove_file(&path)
+                .or_else(|_| std::fs::remove_dir(&path))
+                .map_err(|e| TelemetryError::io("remove what is not a lock file at", &path, e))?;
+            crate::fs::lock(&path, Duration::ZERO).map_err(|e| TelemetryError::io("lock", &path, e))
+        }
+        Err(e) => Err(TelemetryError::io("lock", &path, e)),
+    }
 }
 
 #[cfg(feature = "http")]
@@ -281,7 +307,7 @@ fn drain(
     report: &mut UploadReport,
 ) -> Result<(), TelemetryError> {
     loop {
-        report.expired += spool.sweep();
+        report.expired = report.expired.saturating_add(spool.sweep());
         let mut live = false;
         for path in spool.files() {
             if Instant::now() >= deadline {
@@ -295,15 +321,22 @@ fn drain(
                 }
                 Err(_) => continue, // vanished, or not a regular file
             };
-            let (records, skipped) = crate::spool::read_records(&path, spool.max_bytes.max(1))
-                .map_err(|e| TelemetryError::io("read", &path, e))?;
-            report.skipped += skipped;
+            let Ok((records, skipped)) = crate::spool::read_records(&path, spool.max_bytes.max(1))
+            else {
+                // Larger than the whole spool may be, or unreadable: no
+                // writer of ours made it. Drop it rather than let it block
+                // every later upload.
+                let _ = std::fs::remove_file(&path);
+                report.skipped = report.skipped.saturating_add(1);
+                continue;
+            };
+            report.skipped = report.skipped.saturating_add(skipped);
             let mut sent = 0;
             let events: Vec<_> = records.iter().map(|(r, _)| r.clone()).collect();
             for batch in exporter.split(&events) {
                 exporter.send(batch, Some(deadline), KEPT)?;
                 sent += batch.len();
-                report.delivered += batch.len() as u64;
+                report.delivered = report.delivered.saturating_add(batch.len() as u64);
                 // Record progress at once: a crash from here on resends only
                 // what was not yet confirmed.
                 let rest: Vec<u8> = records[sent..]

@@ -319,6 +319,19 @@ impl TelemetryError {
         )
     }
 
+    /// The message and its causes on one line (`what: why: why`), for a
+    /// status line or a log.
+    pub(crate) fn one_line(&self) -> String {
+        let mut line = self.to_string();
+        let mut cause = StdError::source(self);
+        while let Some(c) = cause {
+            line.push_str(": ");
+            line.push_str(&c.to_string());
+            cause = c.source();
+        }
+        line
+    }
+
     /// What kind of thing failed.
     #[must_use]
     pub fn kind(&self) -> ErrorKind {

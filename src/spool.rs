@@ -36,6 +36,9 @@ pub(crate) const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
 pub(crate) const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Temporary files older than this were left by a crash.
 const STALE_TEMP: Duration = Duration::from_secs(600);
+/// The most spool files; beyond, the spool counts as full (each offline
+/// run adds one, and every run lists them).
+const MAX_FILES: usize = 5_000;
 
 /// The spool directory and its bounds.
 #[derive(Debug, Clone)]
@@ -93,13 +96,72 @@ impl Spool {
         files
     }
 
-    /// Bytes spooled in all files.
-    pub(crate) fn bytes(&self) -> u64 {
-        self.files()
-            .iter()
-            .filter_map(|p| fs::symlink_metadata(p).ok())
-            .map(|m| m.len())
-            .sum()
+    /// Bytes spooled in all files, and whether the spool is full (by bytes
+    /// or by the number of files). Lists at most [`MAX_FILES`] entries.
+    fn usage(&self) -> (u64, bool) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return (0, false);
+        };
+        let mut bytes = 0_u64;
+        for (n, entry) in entries.filter_map(Result::ok).enumerate() {
+            if n >= MAX_FILES {
+                return (bytes, true);
+            }
+            if entry.file_name().to_string_lossy().ends_with(".jsonl")
+                && let Ok(meta) = entry.metadata()
+            {
+                bytes = bytes.saturating_add(meta.len());
+            }
+        }
+        (bytes, bytes >= self.max_bytes)
+    }
+
+    /// Creates the spool directory (private) and checks that what is there
+    /// is a directory of ours, not a symlink planted to redirect events.
+    pub(crate) fn ensure_dir(&self) -> Result<(), TelemetryError> {
+        crate::fs::create_private_dir_all(&self.dir)
+            .map_err(|e| TelemetryError::io("create the spool directory", &self.dir, e))?;
+        self.check_dir()
+    }
+
+    /// Whether the spool directory, if it exists, is a real directory.
+    pub(crate) fn check_dir(&self) -> Result<(), TelemetryError> {
+        match fs::symlink_metadata(&self.dir) {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(_) => Err(TelemetryError::io(
+                "use",
+                &self.dir,
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the spool directory is a symbolic link or not a directory; events are \
+                     not spooled until it is removed",
+                ),
+            )),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(TelemetryError::io("inspect", &self.dir, e)),
+        }
+    }
+
+    /// The secret a detached uploader must present in its marker variable:
+    /// a random value kept in the spool (0600), created on first use. A
+    /// user who sets the marker by hand does not know it, so their command
+    /// runs as usual.
+    pub(crate) fn uploader_key(&self, create: bool) -> Option<String> {
+        let path = self.dir.join("uploader.key");
+        if self.check_dir().is_ok()
+            && let Ok(Some(bytes)) = crate::fs::read_small(&path, 256)
+        {
+            let key = String::from_utf8_lossy(&bytes).trim().to_owned();
+            if key.len() >= 32 {
+                return Some(key);
+            }
+        }
+        if !create || self.ensure_dir().is_err() {
+            return None;
+        }
+        let key = uuid::Uuid::new_v4().simple().to_string();
+        crate::fs::write_atomic(&path, key.as_bytes(), 0o600).ok()?;
+        Some(key)
     }
 
     /// Events waiting: the lines of all files (a torn last line counts).
@@ -115,38 +177,19 @@ impl Spool {
             .sum()
     }
 
-    /// Opens a new file for this process, locked for as long as the writer
-    /// lives.
+    /// This process's writer. Measures the room left now; creates its file
+    /// only when a record fits, so a full spool gains no empty files.
     pub(crate) fn writer(&self) -> Result<Writer, TelemetryError> {
-        crate::fs::create_private_dir_all(&self.dir)
-            .map_err(|e| TelemetryError::io("create the spool directory", &self.dir, e))?;
-        let millis = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        let name = format!(
-            "{millis:013}-{}-{}.jsonl",
-            std::process::id(),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
-        let path = self.dir.join(name);
-        let mut options = fs::OpenOptions::new();
-        options.append(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options
-            .open(&path)
-            .map_err(|e| TelemetryError::io("create the spool file", &path, e))?;
-        file.try_lock().map_err(|e| {
-            let e = match e {
-                fs::TryLockError::Error(e) => e,
-                fs::TryLockError::WouldBlock => io::Error::from(io::ErrorKind::WouldBlock),
-            };
-            TelemetryError::io("lock the spool file", &path, e)
-        })?;
-        let room = self.max_bytes.saturating_sub(self.bytes());
+        self.ensure_dir()?;
+        let (bytes, full) = self.usage();
+        let room = if full {
+            0
+        } else {
+            self.max_bytes.saturating_sub(bytes)
+        };
         Ok(Writer {
-            file,
-            path,
+            dir: self.dir.clone(),
+            file: None,
             room,
             line: Vec::with_capacity(512),
         })
@@ -163,12 +206,12 @@ impl Spool {
 
     /// Changes `state.json` under its lock. Best effort: the state is for
     /// `telemetry status`, and losing an update loses nothing else.
-    pub(crate) fn update_state(&self, change: impl FnOnce(&mut State)) {
-        if crate::fs::create_private_dir_all(&self.dir).is_err() {
+    /// `patience` bounds the wait for the lock: short on a command's path.
+    pub(crate) fn update_state(&self, patience: Duration, change: impl FnOnce(&mut State)) {
+        if self.ensure_dir().is_err() {
             return;
         }
-        let Ok(Some(_lock)) = crate::fs::lock(&self.dir.join("state.lock"), Duration::from_secs(1))
-        else {
+        let Ok(Some(_lock)) = crate::fs::lock(&self.dir.join("state.lock"), patience) else {
             return;
         };
         let mut state = self.state();
@@ -258,8 +301,9 @@ pub(crate) fn try_lock_existing(path: &Path) -> io::Result<Option<File>> {
 /// This process's spool file.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    file: File,
-    path: PathBuf,
+    dir: PathBuf,
+    /// Created at the first record that fits; locked while it lives.
+    file: Option<(File, PathBuf)>,
     /// Bytes this process may still add before the spool is full.
     room: u64,
     line: Vec<u8>,
@@ -284,12 +328,48 @@ impl Writer {
         if len > self.room {
             return Ok(Appended::Full);
         }
-        self.file
-            .write_all(&self.line)
-            .map_err(|e| TelemetryError::io("write to", &self.path, e))?;
+        let (file, path) = match &mut self.file {
+            Some(open) => open,
+            slot @ None => slot.insert(create_locked(&self.dir)?),
+        };
+        file.write_all(&self.line)
+            .map_err(|e| TelemetryError::io("write to", &*path, e))?;
         self.room -= len;
         Ok(Appended::Spooled)
     }
+}
+
+/// A new spool file, locked before it gets its `.jsonl` name, so an
+/// uploader never sees it unlocked (and never takes an empty file that is
+/// about to be written).
+fn create_locked(dir: &Path) -> Result<(File, PathBuf), TelemetryError> {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let name = format!(
+        "{millis:013}-{}-{}.jsonl",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let path = dir.join(name);
+    let temp = crate::fs::temp_path(&path);
+    let mut options = fs::OpenOptions::new();
+    options.append(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
+        .open(&temp)
+        .map_err(|e| TelemetryError::io("create the spool file", &temp, e))?;
+    let locked = match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+        Err(fs::TryLockError::WouldBlock) => Err(io::Error::from(io::ErrorKind::WouldBlock)),
+    };
+    if let Err(e) = locked.and_then(|()| fs::rename(&temp, &path)) {
+        let _ = fs::remove_file(&temp);
+        return Err(TelemetryError::io("create the spool file", &path, e));
+    }
+    Ok((file, path))
 }
 
 /// A record and its line as spooled.

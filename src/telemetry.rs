@@ -178,7 +178,7 @@ impl Telemetry {
                 let scrubber = collector
                     .scrubber
                     .get_or_init(|| Scrubber::new(&crate::redact::current_user_names()));
-                (k.into(), scrubber.scrub(&v.into()))
+                (k.into(), scrubber.scrub_value(v.into()))
             })
             .collect();
         self.record_clean(collector, name, attrs);
@@ -194,7 +194,7 @@ impl Telemetry {
             attrs,
         );
         if let Err(e) = self.deliver(collector, &event) {
-            self.debug_problem(&e.to_string());
+            self.debug_problem(&e.one_line());
         }
     }
 
@@ -221,24 +221,27 @@ impl Telemetry {
                     };
                     writer.append(&record)?
                 };
-                match appended {
-                    Appended::Spooled => {
-                        if self.inner.detached && !collector.spawned.swap(true, Ordering::AcqRel) {
-                            self.spawn_uploader()?;
-                        }
+                if appended == Appended::Full {
+                    let n = collector.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    // Counted in the state file now and then, not every
+                    // time, and never waiting long for its lock.
+                    if n == 1 || n.is_multiple_of(100) {
+                        let add = if n == 1 { 1 } else { 100 };
+                        collector
+                            .spool
+                            .update_state(Duration::from_millis(50), |s| {
+                                s.dropped_full = s.dropped_full.saturating_add(add);
+                            });
+                        let max = collector.spool.max_bytes;
+                        self.debug_problem(&format!(
+                            "the spool is full ({max} bytes); new events are dropped and \
+                             counted until the collector takes the backlog"
+                        ));
                     }
-                    Appended::Full => {
-                        let n = collector.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                        // Counted in the state file now and then, not every time.
-                        if n == 1 || n.is_multiple_of(100) {
-                            collector.spool.update_state(|s| s.dropped_full += 1);
-                            let max = collector.spool.max_bytes;
-                            self.debug_problem(&format!(
-                                "the spool is full ({max} bytes); new events are dropped and \
-                                 counted until the collector takes the backlog"
-                            ));
-                        }
-                    }
+                }
+                // Full or not: a full spool drains only if an uploader runs.
+                if self.inner.detached && !collector.spawned.swap(true, Ordering::AcqRel) {
+                    self.spawn_uploader(&collector.spool)?;
                 }
                 Ok(())
             }
@@ -352,6 +355,9 @@ impl Telemetry {
         }
         let Some(store) = &inner.store else { return };
         let spool = self.spool_for(store);
+        if let Err(e) = spool.check_dir() {
+            status.problems.push(e.one_line());
+        }
         let waiting = spool.waiting();
         let state = spool.state();
         if waiting > 0 {
@@ -437,10 +443,13 @@ impl Telemetry {
             reason = "without the http feature there is nothing to upload"
         )
     )]
-    fn spawn_uploader(&self) -> Result<(), TelemetryError> {
+    fn spawn_uploader(&self, spool: &Spool) -> Result<(), TelemetryError> {
         #[cfg(feature = "http")]
         {
             let inner = &*self.inner;
+            let key = spool.uploader_key(true).ok_or_else(|| {
+                TelemetryError::thread("start its uploader: the spool has no usable key", None)
+            })?;
             let exe = std::env::current_exe()
                 .map_err(|e| TelemetryError::thread("find its own executable", Some(e)))?;
             let mut command = std::process::Command::new(exe);
@@ -448,7 +457,7 @@ impl Telemetry {
                 command.env_clear().envs(vars);
             }
             command
-                .env(uploader_marker(&inner.prefix), "1")
+                .env(uploader_marker(&inner.prefix), key)
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null());
@@ -465,6 +474,8 @@ impl Telemetry {
                     let _ = child.wait();
                 });
         }
+        #[cfg(not(feature = "http"))]
+        let _ = spool;
         Ok(())
     }
 
@@ -584,21 +595,34 @@ impl TelemetryBuilder {
         let store = match store {
             Ok(store) => store,
             Err(e) => {
-                inner.problems.push(e.to_string());
+                inner.problems.push(e.one_line());
                 return Telemetry {
                     inner: Arc::new(inner),
                 };
             }
         };
-        if self.env.var(&uploader_marker(&inner.prefix)).is_some() {
-            run_as_uploader(&inner, &store);
+        // The detached uploader — only if the marker holds the spool's key:
+        // a user who sets the variable by hand runs their command as usual.
+        if let Some(marker) = self.env.var(&uploader_marker(&inner.prefix)) {
+            let spool = Spool::new(store.data_dir());
+            if spool
+                .uploader_key(false)
+                .is_some_and(|key| marker.to_str() == Some(key.as_str()))
+            {
+                run_as_uploader(&inner, &store);
+            }
+            inner.problems.push(format!(
+                "{} is set but is not this tool's uploader key; ignored",
+                uploader_marker(&inner.prefix)
+            ));
         }
         if let Some((version, text)) = &self.notice
             && let Err(e) = store.show_notice_once(*version, text)
         {
-            inner
-                .problems
-                .push(format!("the notice could not be recorded: {e}"));
+            inner.problems.push(format!(
+                "the notice could not be recorded: {}",
+                e.one_line()
+            ));
         }
         let debug = store.debug_mode();
         match store.resolve_salt(&inner.salt) {
@@ -627,7 +651,9 @@ impl TelemetryBuilder {
                 });
             }
             Ok((_, None)) => {}
-            Err(e) => inner.problems.push(format!("telemetry is off: {e}")),
+            Err(e) => inner
+                .problems
+                .push(format!("telemetry is off: {}", e.one_line())),
         }
         inner.store = Some(store);
         if debug {

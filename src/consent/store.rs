@@ -19,8 +19,13 @@ use crate::{
 const FORMAT_VERSION: u32 = 1;
 /// The largest consent file read; a real one is under 300 bytes.
 const MAX_FILE_BYTES: u64 = 64 * 1024;
-/// How long a change waits for another process's change to the same file.
+/// How long a user's change (`enable`, `disable`, `reset`) waits for another
+/// process's change to the same file.
 const LOCK_PATIENCE: Duration = Duration::from_secs(2);
+/// How long a command's own bookkeeping (a missing nonce, the notice)
+/// waits: a stuck lock must not slow the host, so it gives up and leaves
+/// telemetry off for this run.
+const COMMAND_PATIENCE: Duration = Duration::from_millis(100);
 
 /// What the user decided.
 ///
@@ -346,6 +351,7 @@ impl ConsentStore {
     fn update(
         &self,
         insist: bool,
+        patience: Duration,
         change: impl FnOnce(OnDisk) -> Result<Option<Map<String, Value>>, TelemetryError>,
     ) -> Result<(), TelemetryError> {
         if let Some(dir) = self.file.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -353,13 +359,16 @@ impl ConsentStore {
                 TelemetryError::consent_io("create the directory of", &self.file, e)
             })?;
         }
-        let lock = match crate::fs::lock(&self.lock_path(), LOCK_PATIENCE) {
+        let lock = match crate::fs::lock(&self.lock_path(), patience) {
             Ok(Some(lock)) => Some(lock),
             _ if insist => None,
             Ok(None) => {
                 return Err(TelemetryError::consent(
                     &self.file,
-                    "is being changed by another process that did not finish in 2 s",
+                    format_args!(
+                        "is being changed by another process that did not finish in {} ms",
+                        patience.as_millis()
+                    ),
                     "try again; if it persists, another process is stuck holding the lock",
                 ));
             }
@@ -385,7 +394,7 @@ impl ConsentStore {
     /// When the consent file cannot be written, or holds a newer format
     /// (which is left as it is).
     pub fn enable(&self) -> Result<(), TelemetryError> {
-        self.update(false, |on_disk| {
+        self.update(false, LOCK_PATIENCE, |on_disk| {
             let mut stored = match on_disk {
                 OnDisk::Current(stored) => stored,
                 OnDisk::Newer { version, .. } => return Err(self.newer_error(version)),
@@ -409,7 +418,7 @@ impl ConsentStore {
     pub fn disable(&self) -> Result<(), TelemetryError> {
         // Unsent events go first: opting out stops everything.
         let _ = fs::remove_dir_all(self.data_dir.join("spool"));
-        self.update(true, |on_disk| {
+        self.update(true, LOCK_PATIENCE, |on_disk| {
             let mut fields = match on_disk {
                 OnDisk::Current(stored) => to_fields(&stored)?,
                 OnDisk::Newer { fields, .. } => fields,
@@ -425,7 +434,7 @@ impl ConsentStore {
     /// user is still undecided and was not shown it: `true` when recorded.
     pub(crate) fn record_notice(&self, version: u32) -> Result<bool, TelemetryError> {
         let mut recorded = false;
-        self.update(false, |on_disk| {
+        self.update(false, COMMAND_PATIENCE, |on_disk| {
             let mut stored = match on_disk {
                 OnDisk::Current(stored) => stored,
                 OnDisk::Missing => StoredConsent::default(),
@@ -560,7 +569,7 @@ impl ConsentStore {
             return Ok((effective, Some(format!("{base}:{nonce}"))));
         }
         let mut nonce = None;
-        self.update(false, |on_disk| {
+        self.update(false, COMMAND_PATIENCE, |on_disk| {
             let OnDisk::Current(mut stored) = on_disk else {
                 return Ok(None); // changed meanwhile: no longer ours to decide
             };

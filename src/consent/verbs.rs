@@ -143,7 +143,7 @@ impl TelemetryCommand {
                     .help()
                     .map(|h| format!("\n  help: {h}"))
                     .unwrap_or_default();
-                let text = format!("{tool}: could not {verb}: {e}{help}\n{status}");
+                let text = format!("{tool}: could not {verb}: {}{help}\n{status}", e.one_line());
                 (text, Some(e))
             }
         };
@@ -214,7 +214,7 @@ impl StatusReport {
         let (effective, salt) = match store.resolve_salt(base_salt) {
             Ok(resolved) => resolved,
             Err(e) => {
-                problems.push(format!("telemetry is off because {e}"));
+                problems.push(format!("telemetry is off because {}", e.one_line()));
                 (store.effective_policy(), None)
             }
         };

@@ -69,16 +69,27 @@ pub struct Scrubber {
 /// The patterns, most specific first: where two could start at the same
 /// place, the earlier wins (leftmost-first).
 const PATTERNS: &[&str] = &[
+    // A PEM private key, whole.
+    r"(?P<pem>-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----)",
+    // `--password value`: a command-line flag naming a secret.
+    r#"(?P<flag>--?(?i:password|passwd|pwd|passphrase|token|secret|api[_-]?key|access[_-]?key|client[_-]?secret)(?:[ \t]+|=))(?:"[^"]*"|'[^']*'|[^\s"']+)"#,
     // `Bearer <token>`: keep the scheme word.
     r"(?P<bearer>(?i:\bbearer|\bbasic|\btoken)[ \t]+)[A-Za-z0-9._~+/-]{8,}=*",
     // `key=value` / `key: value` where the key names a secret.
-    r#"(?P<kv>(?i:\b[A-Za-z0-9_.-]*(?:password|passwd|pwd|passphrase|token|secret|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth))[ \t]*[=:][ \t]*)(?:"[^"]*"|'[^']*'|[^\s,;&"']+)"#,
+    // `key=value`, `key: value`, `"key": "value"`, where the key names a
+    // secret; the key (and its quotes) kept.
+    r#"(?P<kv>(?i:\b[A-Za-z0-9_.-]*(?:password|passwd|pwd|passphrase|token|secret|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth|cookie|session))["']?[ \t]*[=:][ \t]*)(?:"[^"]*"|'[^']*'|[^\s,;&"']+)"#,
+    // `aws_secret_access_key <value>`: a secret keyword, a space, and a
+    // long token.
+    r"(?P<kvspace>(?i:\b[A-Za-z0-9_.-]*(?:password|secret|token|api[_-]?key|access[_-]?key))[ \t]+)[A-Za-z0-9/+=_.-]{16,}",
     r"(?P<jwt>\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*)",
     r"(?P<github>\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}))",
     r"(?P<aws>\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b)",
     r"(?P<slack>\bxox[abposr]-[A-Za-z0-9-]{10,})",
+    // OpenAI, Stripe, GitLab, npm and Google API keys.
+    r"(?P<vendor>\b(?:sk-(?:proj-)?[A-Za-z0-9_-]{20,}|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|glpat-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{36}|AIza[0-9A-Za-z_-]{35}))",
     r#"(?P<url>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>()\[\]{}]+)"#,
-    r"(?P<email>[\w.%+-]+@[\w-]+(?:\.[\w-]+)+)",
+    r"(?P<email>[\w.%+-]+@(?:[\w-]+(?:\.[\w-]+)+|localhost\b))",
     // Paths. A leading `/` counts only at the start or after a delimiter,
     // which is kept (`pre`): `a/b` in prose is not a path.
     r#"(?P<winpath>\b[A-Za-z]:[\\/][^\s"'<>|]*|\\\\[^\s"'<>|]+)"#,
@@ -93,7 +104,7 @@ const PATTERNS: &[&str] = &[
 /// inside it must still be found.
 const ADDRESSES: &[&str] = &[
     r"(?P<ipv4>\b(?:\d{1,3}\.){3}\d{1,3}\b)",
-    r"(?P<ipv6>(?i:\[?(?:[0-9a-f]{1,4}:|:)(?:[0-9a-f]{0,4}:){1,6}[0-9a-f]{0,4}(?:%[0-9a-z]+)?\]?))",
+    r"(?P<ipv6>(?i:\[?(?:[0-9a-f]{1,4}:|:)(?:[0-9a-f]{0,4}:){1,6}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9a-f]{0,4})(?:%[0-9a-z]+)?\]?))",
 ];
 
 impl Scrubber {
@@ -132,7 +143,27 @@ impl Scrubber {
         Self { regex }
     }
 
+    /// An attr value, scrubbed and cut to
+    /// [`Event::MAX_ATTR_VALUE_BYTES`](crate::Event::MAX_ATTR_VALUE_BYTES):
+    /// cut first (with a margin, so a token that crosses the limit is still
+    /// seen whole), scrubbed, then cut to the limit. Bounds the cost on any
+    /// input.
+    pub(crate) fn scrub_value(&self, mut value: String) -> String {
+        const MARGIN: usize = 1024;
+        let limit = crate::Event::MAX_ATTR_VALUE_BYTES;
+        crate::event::truncate(&mut value, limit + MARGIN);
+        let mut scrubbed = self.scrub(&value);
+        crate::event::truncate(&mut scrubbed, limit);
+        scrubbed
+    }
+
     /// `text` with everything the scrubber recognises replaced.
+    ///
+    /// Meant for attr values, which the crate cuts to
+    /// [`Event::MAX_ATTR_VALUE_BYTES`](crate::Event::MAX_ATTR_VALUE_BYTES)
+    /// before scrubbing: on adversarial text (long runs that several
+    /// patterns could extend) the cost grows with the square of the length,
+    /// a few milliseconds at 4 KiB.
     #[must_use]
     pub fn scrub(&self, text: &str) -> String {
         let mut out = String::with_capacity(text.len());
@@ -177,13 +208,12 @@ fn replace(caps: &regex::Captures<'_>) -> Option<String> {
         let prefix = caps.name(group).map_or("", |m| m.as_str());
         format!("{prefix}{marker}")
     };
-    if caps.name("bearer").is_some() {
-        return Some(kept("bearer", "[secret]"));
+    for group in ["flag", "bearer", "kv", "kvspace"] {
+        if caps.name(group).is_some() {
+            return Some(kept(group, "[secret]"));
+        }
     }
-    if caps.name("kv").is_some() {
-        return Some(kept("kv", "[secret]"));
-    }
-    if ["jwt", "github", "aws", "slack"]
+    if ["pem", "jwt", "github", "aws", "slack", "vendor"]
         .iter()
         .any(|g| caps.name(g).is_some())
     {
@@ -283,6 +313,29 @@ mod tests {
             ("$HOME/.config/x", "[path]"),
             ("open /home/ada/x.rs: denied", "open [path]: denied"),
             ("see https://example.com/x?y=1.", "see [url]."),
+            // Shapes found missing by an adversarial review.
+            (r#"{"password": "hunter2"}"#, r#"{"password": [secret]}"#),
+            (
+                "--password hunter2 --verbose",
+                "--password [secret] --verbose",
+            ),
+            ("--token=abc123", "--token=[secret]"),
+            ("Cookie: session=abc123", "Cookie: [secret]"),
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+                "[secret]",
+            ),
+            ("sk-proj-abcdefghijklmnopqrstuvwx", "[secret]"),
+            ("sk_live_abcdefghijklmnop", "[secret]"),
+            ("glpat-abcdefghijklmnopqrstu", "[secret]"),
+            ("npm_abcdefghijklmnopqrstuvwxyz0123456789", "[secret]"),
+            ("AIzaSyA1234567890abcdefghijklmnopqrstuv", "[secret]"),
+            ("mail bob@localhost now", "mail [email] now"),
+            ("from ::ffff:10.0.0.1 on", "from [ip] on"),
+            (
+                "aws_secret_access_key wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY",
+                "aws_secret_access_key [secret]",
+            ),
             // Not an address, but a name inside what looked like one.
             ("ada:ada:x", "[user]:[user]:x"),
             ("1:ada:beef", "1:[user]:beef"),
@@ -307,6 +360,8 @@ mod tests {
             "author: Bob",
             "naïve café",
             "999.1.1.1",
+            "password reset failed",
+            "token expired",
         ] {
             assert_eq!(scrubber.scrub(value), value, "{value:?}");
         }

@@ -68,7 +68,9 @@ impl<S> Redact<S> {
     /// ```
     pub fn new(inner: S) -> Self {
         let scrubber = Scrubber::new(&super::current_user_names());
-        Self::with_rule(inner, move |_, value| Some(scrubber.scrub(value)))
+        Self::with_rule(inner, move |_, value| {
+            Some(scrubber.scrub_value(value.to_owned()))
+        })
     }
 
     /// Wraps `inner` with your own rule.

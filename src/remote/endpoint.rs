@@ -116,42 +116,49 @@ impl fmt::Debug for Endpoint {
     }
 }
 
-/// `raw` with user info replaced by `[redacted]@` and every query value by
-/// `[redacted]`: what may be printed of a URL that may hold credentials.
+/// `raw` with anything that may be a credential replaced by `[redacted]`:
+/// everything before the last `@` (after the scheme), and every query
+/// value. Cautious rather than exact — a malformed URL may hide a password
+/// anywhere before an `@`, or after a `?` — and control characters are
+/// escaped, so what is printed cannot rewrite a terminal or a log line.
 pub(crate) fn redact_url(raw: &str) -> String {
-    let (before_fragment, _) = raw.split_once('#').unwrap_or((raw, ""));
-    let (base, query) = match before_fragment.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (before_fragment, None),
+    let (scheme, rest) = match raw.find("://") {
+        Some(i) => (&raw[..i + 3], &raw[i + 3..]),
+        None => ("", raw),
     };
-    let (scheme, rest) = match base.find("://") {
-        Some(i) => (&base[..i + 3], &base[i + 3..]),
-        None => ("", base),
+    let rest = match rest.rfind('@') {
+        Some(at) => format!("[redacted]@{}", &rest[at + 1..]),
+        None => rest.to_owned(),
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
+    let rest = rest
+        .split_once('#')
+        .map_or(rest.as_str(), |(before, _)| before);
     let mut out = String::with_capacity(raw.len());
     out.push_str(scheme);
-    match authority.rsplit_once('@') {
-        Some((_, host)) => {
-            out.push_str("[redacted]@");
-            out.push_str(host);
+    match rest.split_once('?') {
+        Some((base, query)) => {
+            out.push_str(base);
+            out.push('?');
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) => format!("{key}=[redacted]"),
+                    None => "[redacted]".to_owned(),
+                })
+                .collect();
+            out.push_str(&pairs.join("&"));
         }
-        None => out.push_str(authority),
+        None => out.push_str(rest),
     }
-    out.push_str(path);
-    if let Some(query) = query {
-        out.push('?');
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) => format!("{key}=[redacted]"),
-                None => "[redacted]".to_owned(),
-            })
-            .collect();
-        out.push_str(&pairs.join("&"));
+    let mut shown = String::with_capacity(out.len());
+    for c in out.chars() {
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
     }
-    out
+    shown
 }
 
 /// Checks one header, as `http` would when sending it, so a bad header is
@@ -245,6 +252,29 @@ mod tests {
         let err = Endpoint::parse("https://user:pw@host:99999/?k=s3cret").unwrap_err();
         assert!(!err.to_string().contains("pw"), "{err}");
         assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn malformed_urls_hide_their_credentials_too() {
+        for (raw, secret) in [
+            ("http://user:SECRET/PW@host/x", "SECRET"),
+            ("http://user:SEC?RET@host/x", "SEC"),
+            ("http://user:SEC#RET@host/x", "SEC"),
+            ("http//user:SECRETPW@host/x", "SECRETPW"),
+            ("https://user:pw@host:99999/?key=k3y", "k3y"),
+        ] {
+            let shown = redact_url(raw);
+            assert!(!shown.contains(secret), "{raw} -> {shown}");
+            let err = Endpoint::parse(raw).err();
+            if let Some(err) = err {
+                assert!(!err.to_string().contains(secret), "{err}");
+            }
+        }
+        let shown = redact_url("http://host/\n\x1b[31mred");
+        assert!(
+            !shown.contains('\n') && !shown.contains('\x1b'),
+            "{shown:?}"
+        );
     }
 
     #[test]

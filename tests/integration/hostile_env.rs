@@ -347,3 +347,41 @@ fn directories_the_crate_creates_are_private() {
         assert_eq!(mode, 0o700, "{}", path.display());
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_user_who_sets_the_uploader_variable_by_hand_still_gets_their_command() {
+    if mytool().is_none() {
+        eprintln!("SKIPPED: build with --all-features");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().to_str().unwrap();
+    let plain = [
+        ("HOME", home),
+        ("MYTOOL_TELEMETRY_ENDPOINT", "http://127.0.0.1:9/e"),
+    ];
+    assert_exit_0(&run_mytool(&["telemetry", "enable"], &plain), "enable");
+    assert_exit_0(&run_mytool(&["run"], &plain), "run"); // creates the uploader key
+    for value in ["1", "", "0123456789abcdef0123456789abcdef"] {
+        let marked = [
+            ("HOME", home),
+            ("MYTOOL_TELEMETRY_ENDPOINT", "http://127.0.0.1:9/e"),
+            ("MYTOOL_TELEMETRY_UPLOADER", value),
+        ];
+        let out = run_mytool(&["run"], &marked);
+        assert_exit_0(&out, "run with the marker set by hand");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("mytool: done"),
+            "{value:?}"
+        );
+    }
+    let marked = [("HOME", home), ("MYTOOL_TELEMETRY_UPLOADER", "1")];
+    let out = run_mytool(&["telemetry", "disable"], &marked);
+    assert_exit_0(&out, "disable with the marker set by hand");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("telemetry: disabled"),
+        "the opt-out held: {text}"
+    );
+}

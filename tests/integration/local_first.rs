@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use rtb_telemetry::consent::{ConsentStore, TelemetryCommand};
@@ -400,4 +401,132 @@ fn debug_mode_prints_and_spools_nothing() {
     );
     let status = telemetry.status().to_string();
     assert!(status.contains("stderr only"), "{status}");
+}
+
+#[test]
+fn a_full_spool_drains_once_the_collector_is_back() {
+    let tool = Tool::enabled();
+    let down = format!("{}/v1/events", refused_url());
+    let small = |endpoint: &str| {
+        tool.builder(endpoint)
+            .spool_limits(3_000, Duration::from_secs(3600))
+            .init()
+    };
+    for i in 0..30 {
+        small(&down).record(&format!("offline-{i}"));
+    }
+    let full = tool.spooled().len();
+    assert!(full >= 1);
+    // Further runs while full leave no empty files behind.
+    for _ in 0..5 {
+        small(&down).record("dropped");
+    }
+    assert_eq!(tool.spooled().len(), full, "no empty spool files");
+    let server = Server::start(vec![]);
+    let telemetry = small(&format!("{}/v1/events", server.url));
+    telemetry.record("online");
+    telemetry.upload_now().unwrap();
+    assert!(!received(&server).is_empty(), "the backlog went");
+    assert!(tool.spooled().is_empty());
+}
+
+#[test]
+fn a_spool_file_larger_than_the_spool_is_dropped_not_a_roadblock() {
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let endpoint = format!("{}/v1/events", server.url);
+    let telemetry = tool
+        .builder(&endpoint)
+        .spool_limits(4_000, Duration::from_secs(3600))
+        .init();
+    telemetry.record("before");
+    drop(telemetry);
+    std::fs::write(
+        tool.spool().join("0000000000000-1-junk.jsonl"),
+        vec![b'x'; 10_000],
+    )
+    .unwrap();
+    let report = tool
+        .builder(&endpoint)
+        .spool_limits(4_000, Duration::from_secs(3600))
+        .init()
+        .upload_now()
+        .unwrap();
+    assert_eq!(report.delivered, 1);
+    assert!(report.skipped >= 1);
+    assert!(tool.spooled().is_empty());
+}
+
+#[test]
+fn counters_at_their_limit_never_overflow() {
+    let tool = Tool::enabled();
+    std::fs::create_dir_all(tool.spool()).unwrap();
+    std::fs::write(
+        tool.spool().join("state.json"),
+        format!(
+            r#"{{"dropped_full":{m},"delivered":{m},"skipped":{m},"expired":{m}}}"#,
+            m = u64::MAX
+        ),
+    )
+    .unwrap();
+    let server = Server::start(vec![]);
+    let endpoint = format!("{}/v1/events", server.url);
+    let telemetry = tool
+        .builder(&endpoint)
+        .spool_limits(10, Duration::from_secs(3600))
+        .init();
+    telemetry.record("dropped"); // the spool is full: counted, saturating
+    let telemetry = tool.telemetry(&endpoint);
+    telemetry.record("sent");
+    telemetry.upload_now().unwrap(); // delivered: counted, saturating
+    let status = telemetry.status().to_string();
+    assert!(status.contains(&u64::MAX.to_string()), "{status}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_spool_directory_is_refused_and_named() {
+    let tool = Tool::enabled();
+    let elsewhere = tool.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::create_dir_all(tool.data()).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, tool.spool()).unwrap();
+    let telemetry = tool.telemetry("http://127.0.0.1:9/e");
+    telemetry.record("redirected?");
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "nothing written through the link"
+    );
+    let status = telemetry.status().to_string();
+    assert!(status.contains("symbolic link"), "{status}");
+}
+
+#[cfg(unix)]
+#[test]
+fn something_planted_at_the_upload_lock_does_not_stop_uploads() {
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let telemetry = tool.telemetry(&format!("{}/v1/events", server.url));
+    telemetry.record("e");
+    let status = Command::new("mkfifo")
+        .arg(tool.spool().join("upload.lock"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let report = crate::support::within(10, move || telemetry.upload_now().unwrap());
+    assert_eq!(report.delivered, 1);
+}
+
+#[test]
+fn adversarial_attr_values_cost_bounded_time() {
+    let tool = Tool::enabled();
+    let telemetry = tool.telemetry("http://127.0.0.1:9/e");
+    // Long runs that several patterns could extend: quadratic if scrubbed
+    // whole (a megabyte took minutes); cut first, they take milliseconds.
+    for piece in ["1.", "eyJaaaa.", ":", "/", "a@"] {
+        let value = piece.repeat((1 << 20) / piece.len());
+        let telemetry = telemetry.clone();
+        crate::support::within(10, move || telemetry.record_with_attrs("x", [("v", value)]));
+    }
 }

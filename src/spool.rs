@@ -6,6 +6,8 @@
 //! spool/<unix ms>-<pid>-<random>.jsonl   one file per process, 0600, one record per line
 //! spool/state.json                       what the uploader last did, and drop counts
 //! spool/upload.lock                      held by the one uploader at work
+//! spool/upload.pid                       the uploader's process id, while it works
+//! spool/uploader.key                     the random key a detached uploader must present
 //! spool/state.lock                       guards state.json
 //! ```
 //!

@@ -37,8 +37,8 @@ const UPLOAD_BUDGET: Duration = Duration::from_secs(20);
 /// with a collector configured, each event is appended to a spool file in
 /// the tool's data directory and the command goes on. After the first
 /// event, the tool re-executes itself as a detached child (the marker
-/// variable `<TOOL>_TELEMETRY_UPLOADER=1`, no terminal, standard streams
-/// closed, a process group of its own) that waits for the command to end,
+/// variable `<TOOL>_TELEMETRY_UPLOADER` set to a random key kept in the
+/// spool, no terminal, standard streams closed, a process group of its own) that waits for the command to end,
 /// uploads what earlier and this run spooled, and exits within 25 s
 /// whatever the network does; at most one uploader runs per tool and
 /// machine. Nothing is lost offline: events wait in the spool (up to 10 MB

@@ -214,7 +214,7 @@ impl StatusReport {
         let (effective, salt) = match store.resolve_salt(base_salt) {
             Ok(resolved) => resolved,
             Err(e) => {
-                problems.push(format!("telemetry is off because {}", e.one_line()));
+                problems.push(format!("telemetry is off: {}", e.one_line()));
                 (store.effective_policy(), None)
             }
         };

@@ -62,12 +62,10 @@ impl Options {
 
     /// `true` when an auth-looking header would go over plain `http://`.
     pub(crate) fn clear_credentials(&self, endpoint: &Endpoint) -> bool {
-        !endpoint.is_https()
-            && (endpoint.url().contains('@')
-                || self
-                    .headers
-                    .iter()
-                    .any(|(name, _)| super::endpoint::is_auth_header(name)))
+        super::endpoint::credentials_in_clear(
+            endpoint,
+            self.headers.iter().map(|(name, _)| name.as_str()),
+        )
     }
 
     /// Validates everything and builds the shared core.
@@ -419,6 +417,43 @@ fn take_batch(
 }
 
 const DROPPED: &str = "of this batch were dropped";
+
+/// The accessors both remote sinks share.
+macro_rules! sink_accessors {
+    () => {
+        /// The endpoint events are sent to, without credentials (user info
+        /// and query values are `[redacted]`).
+        ///
+        /// # Example
+        ///
+        /// ```
+        /// let sink = rtb_telemetry::remote::HttpSink::builder("http://u:pw@127.0.0.1:9/e?k=s").build()?;
+        /// assert_eq!(sink.endpoint(), "http://[redacted]@127.0.0.1:9/e?k=[redacted]");
+        /// # Ok::<(), rtb_telemetry::TelemetryError>(())
+        /// ```
+        #[must_use]
+        pub fn endpoint(&self) -> &str {
+            self.core.core.transport.endpoint.shown()
+        }
+
+        /// `true` when credentials would cross the network in clear text:
+        /// an auth-looking header (or user info in the URL) over plain
+        /// `http://`. Allowed (a collector on loopback is fine), but
+        /// `telemetry status` and debug mode name it.
+        #[must_use]
+        pub fn sends_credentials_in_clear(&self) -> bool {
+            self.core.core.transport.sends_credentials_in_clear()
+        }
+
+        /// Events dropped because more than four batches were waiting for
+        /// the network (so memory stays bounded behind a slow collector).
+        #[must_use]
+        pub fn dropped(&self) -> u64 {
+            self.core.dropped()
+        }
+    };
+}
+pub(crate) use sink_accessors;
 
 /// The builder methods both remote sinks' builders share.
 macro_rules! builder_methods {

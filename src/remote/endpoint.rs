@@ -180,6 +180,15 @@ pub(crate) fn check_header(name: &str, value: &str) -> Result<(), TelemetryError
     Ok(())
 }
 
+/// `true` when credentials would cross the network in clear text: user
+/// info in the URL, or an auth-looking header, over plain `http://`.
+pub(crate) fn credentials_in_clear<'a>(
+    endpoint: &Endpoint,
+    mut header_names: impl Iterator<Item = &'a str>,
+) -> bool {
+    !endpoint.is_https() && (endpoint.url().contains('@') || header_names.any(is_auth_header))
+}
+
 /// Header names whose values are credentials.
 pub(crate) fn is_auth_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();

@@ -1,6 +1,6 @@
 //! `HttpSink`: events sent as a JSON array.
 
-use super::batch::{Batcher, Encoding, Options, builder_methods};
+use super::batch::{Batcher, Encoding, Options, builder_methods, sink_accessors};
 use crate::record::Record;
 use crate::{Event, TelemetryError, TelemetrySink};
 
@@ -75,36 +75,7 @@ impl HttpSink {
         }
     }
 
-    /// The endpoint events are sent to, without credentials (user info and
-    /// query values are `[redacted]`).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// let sink = rtb_telemetry::remote::HttpSink::builder("http://u:pw@127.0.0.1:9/e?k=s").build()?;
-    /// assert_eq!(sink.endpoint(), "http://[redacted]@127.0.0.1:9/e?k=[redacted]");
-    /// # Ok::<(), rtb_telemetry::TelemetryError>(())
-    /// ```
-    #[must_use]
-    pub fn endpoint(&self) -> &str {
-        self.core.core.transport.endpoint.shown()
-    }
-
-    /// `true` when credentials would cross the network in clear text: an
-    /// auth-looking header (or user info in the URL) over plain `http://`.
-    /// Allowed (a collector on loopback is fine), but `telemetry status`
-    /// and debug mode name it.
-    #[must_use]
-    pub fn sends_credentials_in_clear(&self) -> bool {
-        self.core.core.transport.sends_credentials_in_clear()
-    }
-
-    /// Events dropped because more than four batches were waiting for the
-    /// network (so memory stays bounded behind a slow collector).
-    #[must_use]
-    pub fn dropped(&self) -> u64 {
-        self.core.dropped()
-    }
+    sink_accessors!();
 }
 
 pub(crate) const JSON: Encoding = Encoding {

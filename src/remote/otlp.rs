@@ -9,7 +9,7 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message as _;
 
-use super::batch::{Batcher, Encoding, Options, builder_methods};
+use super::batch::{Batcher, Encoding, Options, builder_methods, sink_accessors};
 use crate::record::Record;
 use crate::{Env, Event, TelemetryError, TelemetrySink};
 
@@ -125,27 +125,7 @@ impl OtlpSink {
         })
     }
 
-    /// The URL logs are sent to, without credentials.
-    #[must_use]
-    pub fn endpoint(&self) -> &str {
-        self.core.core.transport.endpoint.shown()
-    }
-
-    /// `true` when credentials would cross the network in clear text: an
-    /// auth-looking header (or user info in the URL) over plain `http://`.
-    /// Allowed (a collector on loopback is fine), but `telemetry status`
-    /// and debug mode name it.
-    #[must_use]
-    pub fn sends_credentials_in_clear(&self) -> bool {
-        self.core.core.transport.sends_credentials_in_clear()
-    }
-
-    /// Events dropped because more than four batches were waiting for the
-    /// network (so memory stays bounded behind a slow collector).
-    #[must_use]
-    pub fn dropped(&self) -> u64 {
-        self.core.dropped()
-    }
+    sink_accessors!();
 }
 
 pub(crate) const PROTOBUF: Encoding = Encoding {

@@ -131,13 +131,10 @@ impl Transport {
     /// Credentials would cross the network in clear text: an auth header
     /// (or user info) over plain `http://`.
     pub(crate) fn sends_credentials_in_clear(&self) -> bool {
-        !self.endpoint.is_https()
-            && (self.endpoint.url().contains('@')
-                || self
-                    .headers
-                    .0
-                    .iter()
-                    .any(|(name, _)| super::endpoint::is_auth_header(name)))
+        super::endpoint::credentials_in_clear(
+            &self.endpoint,
+            self.headers.0.iter().map(|(name, _)| name.as_str()),
+        )
     }
 
     /// POSTs `body` with `key` as its `Idempotency-Key`, retrying as

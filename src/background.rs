@@ -365,10 +365,13 @@ impl Failures {
 }
 
 /// Runs one call of the sink, turning a panic into an error.
-fn guarded(call: impl Future<Output = Result<(), TelemetryError>>) -> Result<(), TelemetryError> {
+fn guarded(
+    name: &str,
+    call: impl Future<Output = Result<(), TelemetryError>>,
+) -> Result<(), TelemetryError> {
     match catch_unwind(AssertUnwindSafe(|| block_on(call))) {
         Ok(result) => result,
-        Err(_) => Err(TelemetryError::sink_panicked()),
+        Err(_) => Err(TelemetryError::sink_panicked(name)),
     }
 }
 
@@ -404,16 +407,16 @@ fn deliver<S: TelemetrySink>(sink: &S, shared: &Shared) {
         match item {
             // The queue ran dry: deliver the batch, or stop when closed.
             None if pending => {
-                failures.note(guarded(sink.flush()));
+                failures.note(guarded("flush", sink.flush()));
                 pending = false;
             }
             None => return,
             Some((Item::Event(event, _), _)) => {
-                failures.note(guarded(sink.emit(&event)));
+                failures.note(guarded("emit", sink.emit(&event)));
                 pending = true;
             }
             Some((Item::Flush(reply), dropped)) => {
-                failures.note(guarded(sink.flush()));
+                failures.note(guarded("flush", sink.flush()));
                 pending = false;
                 reply.send(answer(std::mem::take(&mut failures), dropped));
             }
@@ -424,23 +427,14 @@ fn deliver<S: TelemetrySink>(sink: &S, shared: &Shared) {
 /// A flush's answer: `Ok` only if nothing failed or was dropped.
 fn answer(failures: Failures, dropped: u64) -> Result<(), TelemetryError> {
     if let Some(last) = failures.last {
-        return Err(if failures.count == 1 {
-            last
-        } else {
-            TelemetryError::delivered_or(
-                last.endpoint().unwrap_or("the sink").to_owned(),
-                last.status(),
-                &format!("{} deliveries failed; the last: {last}", failures.count),
-                "that failed were dropped",
-            )
-        });
+        return Err(last.repeated(failures.count));
     }
     if dropped > 0 {
-        return Err(TelemetryError::delivered_or(
-            "the background queue".to_owned(),
-            None,
-            &format!("{dropped} events arrived while the queue was full"),
-            "that did not fit were dropped (raise `capacity` or `max_bytes`)",
+        return Err(TelemetryError::dropped(
+            dropped,
+            "the background queue",
+            "the sink is slower than events arrive; raise the queue's `capacity` or \
+             `max_bytes`, or flush more often. The tool itself is not affected",
         ));
     }
     Ok(())

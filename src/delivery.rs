@@ -214,7 +214,8 @@ pub struct UploadReport {
 
 /// How the events of a failed upload fare.
 #[cfg(feature = "http")]
-const KEPT: &str = "stay in the spool and are sent by a later run";
+const KEPT: &str = "stay in the spool and are sent again by a later run (a collector that \
+                    refuses them keeps refusing until it is fixed or they expire after 30 days)";
 
 /// How long the uploader waits for live writers (a command still running)
 /// to finish their files.

@@ -13,7 +13,10 @@ use std::sync::Arc;
 ///
 /// Everything that reads variables — [`ConsentStore`](crate::consent::ConsentStore),
 /// [`Telemetry`](crate::Telemetry), `OtlpSink::from_env` — holds or takes
-/// one of these; there are no `_with(env)` twins.
+/// one of these; there are no `_with(env)` twins. Two things still come
+/// from the process: the platform directories (`ConsentStore::new`,
+/// `Telemetry` without `.paths(..)`: `HOME`, `XDG_*`), and the user names
+/// the default redaction removes (`USER`, `USERNAME`, `LOGNAME`).
 ///
 /// # Example
 ///

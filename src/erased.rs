@@ -3,10 +3,12 @@
 //!
 //! [`crate::TelemetrySink`] returns `impl Future`, so it cannot be a trait
 //! object. [`erased::TelemetrySink`](TelemetrySink) is the same two methods
-//! through `#[async_trait]`, which boxes each returned future. It is sealed and
-//! implemented for every static sink, so users never implement it by hand;
-//! and `Arc<dyn erased::TelemetrySink>` (or `Box<dyn …>`) is a static sink
-//! again, so it plugs straight into [`crate::TelemetryContext`].
+//! through `#[async_trait]`, which boxes each returned future. Every static
+//! sink implements it by a blanket impl, and code written for the seed's
+//! `#[async_trait] trait TelemetrySink` implements it directly; and
+//! `Arc<dyn erased::TelemetrySink>` (or `Box<dyn …>`) is a static sink again,
+//! so it plugs straight into [`crate::TelemetryContext`]. The builder turns
+//! `.sink(Arc::new(sink))` into exactly that.
 //!
 //! # What the bridge costs
 //!

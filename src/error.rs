@@ -70,7 +70,8 @@ struct Inner {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// A sink could not read or write the file system (`rtb::telemetry::io`).
+    /// A file could not be read or written — a sink's, the spool's, the
+    /// uploader's (`rtb::telemetry::io`).
     Io,
     /// An event or a batch could not be encoded (`rtb::telemetry::serde`).
     Serde,
@@ -84,8 +85,8 @@ pub enum ErrorKind {
     Delivery,
     /// Delivery did not finish within a deadline (`rtb::telemetry::timeout`).
     Timeout,
-    /// A thread or process the crate needed could not be started, or
-    /// stopped (`rtb::telemetry::thread`).
+    /// A thread or process the crate runs could not be started, stopped,
+    /// or a sink panicked on it (`rtb::telemetry::thread`).
     Thread,
 }
 
@@ -172,8 +173,8 @@ impl TelemetryError {
         Self::new(
             ErrorKind::Serde,
             format!("could not encode {what}: {message}"),
-            "the data could not be written as JSON or protobuf; this is a bug in the sink, \
-             please report it",
+            "the data could not be written as JSON or protobuf; this is a bug, please report \
+             it to the author of the sink or of rtb-telemetry",
         )
     }
 
@@ -287,8 +288,9 @@ impl TelemetryError {
         let err = Self::new(
             ErrorKind::Thread,
             format!("telemetry could not {what}"),
-            "the system is short of threads, processes or memory; telemetry is skipped and \
-             the tool itself is not affected",
+            "the system refused a thread or process (short of resources, or the tool's \
+             executable is gone); telemetry is skipped or delayed, and the tool itself is not \
+             affected",
         );
         match source {
             Some(source) => err.with_source(source),
@@ -296,11 +298,11 @@ impl TelemetryError {
         }
     }
 
-    /// A sink panicked: a bug in the sink, reported like a failed delivery.
-    pub(crate) fn sink_panicked() -> Self {
+    /// A sink panicked in `call` (`emit` or `flush`): a bug in the sink.
+    pub(crate) fn sink_panicked(call: &str) -> Self {
         Self::new(
             ErrorKind::Thread,
-            "telemetry could not deliver an event: the sink panicked".to_owned(),
+            format!("the telemetry sink panicked in `{call}` on the delivery thread"),
             "the sink has a bug; report it to its author. The delivery thread goes on with the \
              next event, and the tool itself is not affected",
         )
@@ -330,6 +332,35 @@ impl TelemetryError {
             cause = c.source();
         }
         line
+    }
+
+    /// Events dropped because a queue was full: what came in faster than
+    /// the sink could take it.
+    pub(crate) fn dropped(count: u64, queue: &str, help: &'static str) -> Self {
+        Self::new(
+            ErrorKind::Delivery,
+            format!("{count} telemetry events were dropped because {queue} was full"),
+            help,
+        )
+    }
+
+    /// The same error, its message saying it happened `count` times (the
+    /// last is this one); kind, path and status are kept.
+    pub(crate) fn repeated(mut self, count: u64) -> Self {
+        if count > 1 {
+            self.inner.message = format!(
+                "{count} deliveries failed since the last flush; the last: {}",
+                self.inner.message
+            );
+        }
+        self
+    }
+
+    /// The same error, with `more` said after it.
+    pub(crate) fn and_also(mut self, more: &str) -> Self {
+        self.inner.message.push_str("; also ");
+        self.inner.message.push_str(more);
+        self
     }
 
     /// What kind of thing failed.

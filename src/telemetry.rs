@@ -306,15 +306,19 @@ impl Telemetry {
         let status = self.status();
         let tool = &inner.tool;
         let why = &inner.problems.join("; ");
-        CommandReport::text(match verb {
-            TelemetryCommand::Status => status.to_string(),
-            TelemetryCommand::Enable => {
-                format!("{tool}: could not enable telemetry: {why}\n{status}")
-            }
+        match verb {
+            TelemetryCommand::Status => CommandReport::text(status.to_string()),
+            TelemetryCommand::Enable => CommandReport::failed(
+                format!("{tool}: `telemetry enable` did not succeed: {why}\n{status}"),
+                TelemetryError::config(
+                    format!("{tool} has nowhere to keep a decision: {why}"),
+                    "set HOME (or the platform's equivalent); until then telemetry stays off",
+                ),
+            ),
             TelemetryCommand::Disable | TelemetryCommand::Reset => {
-                format!("{tool}: nothing to change: {why}\n{status}")
+                CommandReport::text(format!("{tool}: nothing to change: {why}\n{status}"))
             }
-        })
+        }
     }
 
     /// What `telemetry status` shows: on or off and who decided, the id,
@@ -448,7 +452,11 @@ impl Telemetry {
         {
             let inner = &*self.inner;
             let key = spool.uploader_key(true).ok_or_else(|| {
-                TelemetryError::thread("start its uploader: the spool has no usable key", None)
+                TelemetryError::io(
+                    "keep the uploader's key in",
+                    spool.dir(),
+                    std::io::Error::other("the spool directory is not writable or not ours"),
+                )
             })?;
             let exe = std::env::current_exe()
                 .map_err(|e| TelemetryError::thread("find its own executable", Some(e)))?;

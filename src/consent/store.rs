@@ -407,17 +407,27 @@ impl ConsentStore {
         })
     }
 
-    /// Stores the user's opt-out, and deletes events spooled but not yet
-    /// sent. Works whatever the file held (a damaged file is replaced; a
-    /// newer format keeps its other fields), and waits for no lock longer
-    /// than 2 s: an opt-out is never lost.
+    /// Stores the user's opt-out, and deletes the spool: events not yet
+    /// sent and what the uploader last did. Works whatever the file held (a
+    /// damaged file is replaced; a newer format keeps its other fields), and
+    /// waits for no lock longer than 2 s: an opt-out is never lost.
     ///
     /// # Errors
     ///
-    /// When the consent file cannot be written.
+    /// When the consent file cannot be written, or (after the opt-out was
+    /// stored) the spool cannot be deleted.
     pub fn disable(&self) -> Result<(), TelemetryError> {
         // Unsent events go first: opting out stops everything.
-        let _ = fs::remove_dir_all(self.data_dir.join("spool"));
+        let spool = self.data_dir.join("spool");
+        let deleted = match fs::remove_dir_all(&spool) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+        self.disable_decision()?;
+        deleted.map_err(|e| TelemetryError::io("delete the unsent events in", &spool, e))
+    }
+
+    fn disable_decision(&self) -> Result<(), TelemetryError> {
         self.update(true, LOCK_PATIENCE, |on_disk| {
             let mut fields = match on_disk {
                 OnDisk::Current(stored) => to_fields(&stored)?,
@@ -462,26 +472,24 @@ impl ConsentStore {
     /// One error listing every path that exists but could not be deleted.
     pub fn reset(&self) -> Result<(), TelemetryError> {
         let lock = crate::fs::lock(&self.lock_path(), LOCK_PATIENCE);
-        let mut failures = Vec::new();
-        match fs::remove_file(&self.file) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => failures.push(format!("{}: {e}", self.file.display())),
-        }
+        let decision = match fs::remove_file(&self.file) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Some(TelemetryError::consent_io("delete", &self.file, e))
+            }
+            _ => None,
+        };
         drop(lock);
-        match fs::remove_dir_all(&self.data_dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => failures.push(format!("{}: {e}", self.data_dir.display())),
+        let data = match fs::remove_dir_all(&self.data_dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Some(TelemetryError::io("delete", &self.data_dir, e))
+            }
+            _ => None,
+        };
+        match (decision, data) {
+            (None, None) => Ok(()),
+            (Some(e), None) | (None, Some(e)) => Err(e),
+            (Some(decision), Some(data)) => Err(decision.and_also(&data.one_line())),
         }
-        if failures.is_empty() {
-            return Ok(());
-        }
-        Err(TelemetryError::consent(
-            &self.file,
-            format_args!("reset could not delete {}", failures.join("; ")),
-            "delete those paths by hand; everything else was removed",
-        ))
     }
 
     /// The policy in force for this process, and who decided it (see the

@@ -63,7 +63,7 @@ pub enum TelemetryCommand {
 /// let store = ConsentStore::at("mytool", dir.path().join("f/c.json"), dir.path().join("d"));
 /// let report = TelemetryCommand::Enable.run(&store, "mytool-v1", "events.jsonl");
 /// assert!(report.error().is_some());
-/// assert!(report.to_string().contains("could not enable telemetry"));
+/// assert!(report.to_string().contains("`telemetry enable` did not fully succeed"));
 /// ```
 #[derive(Debug)]
 pub struct CommandReport {
@@ -75,6 +75,14 @@ impl CommandReport {
     /// A report that is only text.
     pub(crate) fn text(text: String) -> Self {
         Self { text, error: None }
+    }
+
+    /// A report of a verb that could not do what it was asked.
+    pub(crate) fn failed(text: String, error: TelemetryError) -> Self {
+        Self {
+            text,
+            error: Some(error),
+        }
     }
 
     /// The error, when the verb could not do what it was asked.
@@ -135,15 +143,18 @@ impl TelemetryCommand {
             Ok(()) => (format!("{note}\n{status}"), None),
             Err(e) => {
                 let verb = match self {
-                    Self::Enable => "enable telemetry",
-                    Self::Disable => "disable telemetry",
-                    _ => "reset telemetry",
+                    Self::Enable => "enable",
+                    Self::Disable => "disable",
+                    _ => "reset",
                 };
                 let help = e
                     .help()
                     .map(|h| format!("\n  help: {h}"))
                     .unwrap_or_default();
-                let text = format!("{tool}: could not {verb}: {}{help}\n{status}", e.one_line());
+                let text = format!(
+                    "{tool}: `telemetry {verb}` did not fully succeed: {}{help}\n{status}",
+                    e.one_line()
+                );
                 (text, Some(e))
             }
         };

@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use self::state::{BuildPolicy, SaltIsSet, ToolIsSet, Unset, VersionIsSet};
+use self::state::{BuildPolicy, SaltIsSet, Set, ToolIsSet, Unset, VersionIsSet};
 use super::{Active, TelemetryContext};
 use crate::{
     CollectionPolicy, Disabled, Enabled, IntoSink, NoopSink, RuntimePolicy, TelemetrySink,
@@ -22,11 +22,15 @@ mod state {
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
     pub struct Unset;
 
+    /// (type state) A builder field that has been given. Wrapping the value
+    /// keeps every given state unnameable too.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct Set<T>(pub(crate) T);
+
     mod sealed {
         pub trait Sealed {}
-        impl Sealed for String {}
+        impl<T> Sealed for super::Set<T> {}
         impl Sealed for super::Unset {}
-        impl Sealed for crate::CollectionPolicy {}
     }
 
     /// The tool name has been given.
@@ -63,9 +67,9 @@ mod state {
 
     macro_rules! set_field {
         ($($trait:ident),+) => {$(
-            impl $trait for String {
+            impl $trait for Set<String> {
                 fn into_value(self) -> String {
-                    self
+                    self.0
                 }
             }
         )+};
@@ -90,9 +94,9 @@ mod state {
         }
     }
 
-    impl<A: SaltIsSet> BuildPolicy<A> for crate::CollectionPolicy {
+    impl<A: SaltIsSet> BuildPolicy<A> for Set<crate::CollectionPolicy> {
         fn salt_if_enabled(self, salt: A) -> Option<String> {
-            self.is_enabled().then(|| salt.into_value())
+            self.0.is_enabled().then(|| salt.into_value())
         }
     }
 }
@@ -153,10 +157,10 @@ impl TelemetryContextBuilder<NoopSink> {
 
 impl<S, T, V, A, P> TelemetryContextBuilder<S, T, V, A, P> {
     /// Sets the tool name stamped on every event, e.g. `"mytool"`.
-    pub fn tool(self, tool: impl Into<String>) -> TelemetryContextBuilder<S, String, V, A, P> {
+    pub fn tool(self, tool: impl Into<String>) -> TelemetryContextBuilder<S, Set<String>, V, A, P> {
         TelemetryContextBuilder {
             sink: self.sink,
-            tool: tool.into(),
+            tool: Set(tool.into()),
             tool_version: self.tool_version,
             salt: self.salt,
             policy: self.policy,
@@ -168,11 +172,11 @@ impl<S, T, V, A, P> TelemetryContextBuilder<S, T, V, A, P> {
     pub fn tool_version(
         self,
         tool_version: impl Into<String>,
-    ) -> TelemetryContextBuilder<S, T, String, A, P> {
+    ) -> TelemetryContextBuilder<S, T, Set<String>, A, P> {
         TelemetryContextBuilder {
             sink: self.sink,
             tool: self.tool,
-            tool_version: tool_version.into(),
+            tool_version: Set(tool_version.into()),
             salt: self.salt,
             policy: self.policy,
         }
@@ -192,12 +196,12 @@ impl<S, T, V, A, P> TelemetryContextBuilder<S, T, V, A, P> {
     ///     .enabled();
     /// assert_eq!(ctx.machine_id(), MachineId::derive("mytool-telemetry-v1"));
     /// ```
-    pub fn salt(self, salt: impl Into<String>) -> TelemetryContextBuilder<S, T, V, String, P> {
+    pub fn salt(self, salt: impl Into<String>) -> TelemetryContextBuilder<S, T, V, Set<String>, P> {
         TelemetryContextBuilder {
             sink: self.sink,
             tool: self.tool,
             tool_version: self.tool_version,
-            salt: salt.into(),
+            salt: Set(salt.into()),
             policy: self.policy,
         }
     }
@@ -250,13 +254,13 @@ impl<S, T, V, A, P> TelemetryContextBuilder<S, T, V, A, P> {
     pub fn policy(
         self,
         policy: CollectionPolicy,
-    ) -> TelemetryContextBuilder<S, T, V, A, CollectionPolicy> {
+    ) -> TelemetryContextBuilder<S, T, V, A, Set<CollectionPolicy>> {
         TelemetryContextBuilder {
             sink: self.sink,
             tool: self.tool,
             tool_version: self.tool_version,
             salt: self.salt,
-            policy,
+            policy: Set(policy),
         }
     }
 

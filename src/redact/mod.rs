@@ -10,8 +10,6 @@ use regex::{Regex, RegexBuilder};
 
 pub(crate) mod sink;
 
-pub use sink::Rule;
-
 /// The default rule's scrubber: replaces what looks like a secret, an
 /// address or a path, and the given user names, keeping the punctuation
 /// around them. See [`Scrubber`] for the list; `scrub` builds one and

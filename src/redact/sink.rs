@@ -7,7 +7,7 @@ use crate::{Event, TelemetryError, TelemetrySink};
 
 /// What a redaction rule makes of one attr: `Some(value)` keeps it (possibly
 /// rewritten), `None` drops it.
-pub type Rule = dyn Fn(&str, &str) -> Option<String> + Send + Sync;
+pub(crate) type Rule = dyn Fn(&str, &str) -> Option<String> + Send + Sync;
 
 /// A sink wrapper that passes every attr through a rule before the inner
 /// sink sees the event.

@@ -366,11 +366,11 @@ fn deliver(core: &Core, shared: &Shared) {
             let result = match (failed.take(), dropped) {
                 (Some(e), _) => Err(e),
                 (None, 0) => Ok(()),
-                (None, dropped) => Err(TelemetryError::delivered_or(
-                    core.transport.endpoint.shown().to_owned(),
-                    None,
-                    &format!("{dropped} events arrived while too many were waiting"),
-                    "that did not fit were dropped",
+                (None, dropped) => Err(TelemetryError::dropped(
+                    dropped,
+                    "the queue of batches waiting for the network",
+                    "the collector is slower than events arrive, or unreachable; it is not \
+                     waited for. The tool itself is not affected",
                 )),
             };
             reply.send(result);

@@ -114,7 +114,8 @@ fn a_full_queue_drops_the_newest_counts_it_and_stays_bounded() {
     let err = block_on(sink.flush()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Delivery, "{err:?}");
     assert!(
-        err.to_string().contains("while the queue was full"),
+        err.to_string()
+            .contains("dropped because the background queue was full"),
         "{err}"
     );
     let delivered = memory.len();

@@ -41,7 +41,7 @@ const UPLOAD_BUDGET: Duration = Duration::from_secs(20);
 /// spool, no terminal, standard streams closed, a process group of its own) that waits for the command to end,
 /// uploads what earlier and this run spooled, and exits within 25 s
 /// whatever the network does; at most one uploader runs per tool and
-/// machine. Nothing is lost offline: events wait in the spool (up to 10 MB
+/// machine. Nothing is lost offline: events wait in the spool (up to 10 MiB
 /// and 30 days by default) and go with the next run that reaches the
 /// collector. Each event carries an id and each request an
 /// `Idempotency-Key`, both the same on every retry.
@@ -113,6 +113,25 @@ enum Mode {
 
 /// Configures [`Telemetry`]; start with [`Telemetry::builder`], finish with
 /// [`init`](Self::init).
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use rtb_telemetry::{Env, Telemetry};
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// let telemetry = Telemetry::builder("mytool", "1.0.0")
+///     .salt("mytool-telemetry-v1")
+///     .notice(1, "mytool can send anonymous usage data: `mytool telemetry enable`.")
+///     .endpoint("https://telemetry.example.com/v1/events")
+///     .spool_limits(1024 * 1024, Duration::from_secs(7 * 24 * 3600))
+///     // For tests: a fixed environment and paths of your own.
+///     .env(Env::from_vars::<_, &str, &str>([]))
+///     .paths(dir.path().join("telemetry.json"), dir.path().join("data"))
+///     .init();
+/// assert!(!telemetry.is_enabled()); // nobody has opted in
+/// ```
 #[must_use = "nothing is set up until `.init()`"]
 #[derive(Debug)]
 pub struct TelemetryBuilder {
@@ -156,6 +175,21 @@ impl Telemetry {
     /// Records an event named `name` (typically the command that ran).
     /// Synchronous, needs no runtime, touches only local disk, never fails:
     /// a problem is counted and shown in debug mode.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::{Env, Telemetry, consent::ConsentStore};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    /// # ConsentStore::at("mytool", &file, &data).enable().unwrap();
+    /// # let telemetry = Telemetry::builder("mytool", "1.0.0")
+    /// #     .env(Env::from_vars::<_, &str, &str>([]))
+    /// #     .paths(&file, &data)
+    /// #     .init();
+    /// telemetry.record("build");
+    /// assert!(data.join("events.jsonl").exists()); // no collector: a local file
+    /// ```
     pub fn record(&self, name: &str) {
         self.record_with_attrs(name, std::iter::empty::<(String, String)>());
     }
@@ -164,6 +198,22 @@ impl Telemetry {
     /// default redaction ([`Scrubber`]) and are cut to
     /// [`Event::MAX_ATTR_VALUE_BYTES`]; still, pass nothing that identifies
     /// a person.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::{Env, Telemetry, consent::ConsentStore};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    /// # ConsentStore::at("mytool", &file, &data).enable().unwrap();
+    /// # let telemetry = Telemetry::builder("mytool", "1.0.0")
+    /// #     .env(Env::from_vars::<_, &str, &str>([]))
+    /// #     .paths(&file, &data)
+    /// #     .init();
+    /// telemetry.record_with_attrs("build", [("error", "cannot open /home/ada/x")]);
+    /// let line = std::fs::read_to_string(data.join("events.jsonl")).unwrap();
+    /// assert!(line.contains("cannot open [path]"));
+    /// ```
     pub fn record_with_attrs<K, V>(&self, name: &str, attrs: impl IntoIterator<Item = (K, V)>)
     where
         K: Into<String>,
@@ -254,6 +304,23 @@ impl Telemetry {
     /// # Errors
     ///
     /// `work`'s own error, untouched.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::{Env, Telemetry, consent::ConsentStore};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    /// # ConsentStore::at("mytool", &file, &data).enable().unwrap();
+    /// # let telemetry = Telemetry::builder("mytool", "1.0.0")
+    /// #     .env(Env::from_vars::<_, &str, &str>([]))
+    /// #     .paths(&file, &data)
+    /// #     .init();
+    /// let built: Result<u32, String> = telemetry.time("build", || Ok(42));
+    /// assert_eq!(built, Ok(42));
+    /// let line = std::fs::read_to_string(data.join("events.jsonl")).unwrap();
+    /// assert!(line.contains(r#""outcome":"ok""#) && line.contains("duration_ms"));
+    /// ```
     pub fn time<T, E>(&self, name: &str, work: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
         let start = Instant::now();
         let result = work();
@@ -266,6 +333,23 @@ impl Telemetry {
     /// # Errors
     ///
     /// `work`'s own error, untouched.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::{Env, Telemetry, consent::ConsentStore};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    /// # ConsentStore::at("mytool", &file, &data).enable().unwrap();
+    /// # let telemetry = Telemetry::builder("mytool", "1.0.0")
+    /// #     .env(Env::from_vars::<_, &str, &str>([]))
+    /// #     .paths(&file, &data)
+    /// #     .init();
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let fetched: Result<(), String> = telemetry.time_async("fetch", async { Ok(()) }).await;
+    /// assert!(fetched.is_ok());
+    /// # });
+    /// ```
     pub async fn time_async<T, E>(
         &self,
         name: &str,
@@ -294,6 +378,23 @@ impl Telemetry {
     /// Runs a `telemetry` verb (see [`TelemetryCommand`], a ready clap
     /// subcommand with the `clap` feature) and says what to print. Never
     /// fails: print the report and exit 0.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::{Env, Telemetry, consent::ConsentStore};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    /// # ConsentStore::at("mytool", &file, &data).enable().unwrap();
+    /// # let telemetry = Telemetry::builder("mytool", "1.0.0")
+    /// #     .env(Env::from_vars::<_, &str, &str>([]))
+    /// #     .paths(&file, &data)
+    /// #     .init();
+    /// use rtb_telemetry::consent::TelemetryCommand;
+    ///
+    /// let report = telemetry.command(TelemetryCommand::Disable);
+    /// assert!(report.to_string().contains("telemetry: disabled"));
+    /// ```
     #[must_use]
     pub fn command(&self, verb: TelemetryCommand) -> CommandReport {
         let inner = &*self.inner;
@@ -324,6 +425,22 @@ impl Telemetry {
     /// What `telemetry status` shows: on or off and who decided, the id,
     /// where events go, events waiting, the last upload and its error, and
     /// every problem.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::{Env, Telemetry, consent::ConsentStore};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    /// # ConsentStore::at("mytool", &file, &data).enable().unwrap();
+    /// # let telemetry = Telemetry::builder("mytool", "1.0.0")
+    /// #     .env(Env::from_vars::<_, &str, &str>([]))
+    /// #     .paths(&file, &data)
+    /// #     .init();
+    /// let status = telemetry.status();
+    /// assert!(status.enabled);
+    /// assert!(status.to_string().contains("kept on this machine"));
+    /// ```
     #[must_use]
     pub fn status(&self) -> StatusReport {
         let inner = &*self.inner;
@@ -414,6 +531,19 @@ impl Telemetry {
     ///
     /// When telemetry is off, no collector is configured, or the upload
     /// failed (the events stay spooled).
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// let telemetry = rtb_telemetry::Telemetry::builder("mydaemon", "1.0.0")
+    ///     .endpoint("https://telemetry.example.com/v1/events")
+    ///     .detached_upload(false) // a long-running program uploads itself
+    ///     .init();
+    /// telemetry.record("tick");
+    /// if let Ok(report) = telemetry.upload_now() {
+    ///     println!("{} events delivered", report.delivered);
+    /// }
+    /// ```
     #[cfg(feature = "http")]
     #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
     pub fn upload_now(&self) -> Result<crate::UploadReport, TelemetryError> {
@@ -565,7 +695,7 @@ impl TelemetryBuilder {
         self
     }
 
-    /// The spool's bounds (default 10 MB and 30 days): when full, new
+    /// The spool's bounds (default 10 MiB and 30 days): when full, new
     /// events are dropped and counted; older ones are deleted unsent.
     pub fn spool_limits(mut self, max_bytes: u64, max_age: Duration) -> Self {
         self.spool_bounds = (max_bytes, max_age);

@@ -333,6 +333,19 @@ impl ConsentStore {
     /// it is unreadable, not a regular file, over 64 KiB, corrupt or of a
     /// newer format. [`effective_policy`](Self::effective_policy) treats all
     /// of those as undecided.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::consent::{ConsentStore, Decision};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = ConsentStore::at("mytool", dir.path().join("c.json"), dir.path().join("d"));
+    /// assert_eq!(store.load()?.state, Decision::Undecided); // no file yet
+    /// std::fs::write(store.file(), "{ junk").unwrap();
+    /// assert!(store.load().is_err());
+    /// # Ok::<(), rtb_telemetry::TelemetryError>(())
+    /// ```
     pub fn load(&self) -> Result<StoredConsent, TelemetryError> {
         match self.read() {
             OnDisk::Missing => Ok(StoredConsent {
@@ -393,6 +406,18 @@ impl ConsentStore {
     ///
     /// When the consent file cannot be written, or holds a newer format
     /// (which is left as it is).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::consent::ConsentStore;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let store = ConsentStore::at("mytool", dir.path().join("c.json"), dir.path().join("d"));
+    /// store.enable()?;
+    /// store.enable()?; // the same nonce, so the same id
+    /// assert!(store.load()?.install_id.is_some());
+    /// # Ok::<(), rtb_telemetry::TelemetryError>(())
+    /// ```
     pub fn enable(&self) -> Result<(), TelemetryError> {
         self.update(false, LOCK_PATIENCE, |on_disk| {
             let mut stored = match on_disk {
@@ -416,6 +441,18 @@ impl ConsentStore {
     ///
     /// When the consent file cannot be written, or (after the opt-out was
     /// stored) the spool cannot be deleted.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::consent::{ConsentStore, Decision};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let store = ConsentStore::at("mytool", dir.path().join("c.json"), dir.path().join("d"));
+    /// std::fs::write(store.file(), "{ junk").unwrap(); // a damaged file
+    /// store.disable()?; // works anyway
+    /// assert_eq!(store.load()?.state, Decision::Disabled);
+    /// # Ok::<(), rtb_telemetry::TelemetryError>(())
+    /// ```
     pub fn disable(&self) -> Result<(), TelemetryError> {
         // Unsent events go first: opting out stops everything.
         let spool = self.data_dir.join("spool");
@@ -469,7 +506,21 @@ impl ConsentStore {
     ///
     /// # Errors
     ///
-    /// One error listing every path that exists but could not be deleted.
+    /// The first failure (the consent file's, else the data directory's),
+    /// naming the other too if both failed.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::consent::ConsentStore;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let store = ConsentStore::at("mytool", dir.path().join("c.json"), dir.path().join("d"));
+    /// store.enable()?;
+    /// store.reset()?;
+    /// assert!(!store.file().exists());
+    /// store.reset()?; // nothing left: still fine
+    /// # Ok::<(), rtb_telemetry::TelemetryError>(())
+    /// ```
     pub fn reset(&self) -> Result<(), TelemetryError> {
         let lock = crate::fs::lock(&self.lock_path(), LOCK_PATIENCE);
         let decision = match fs::remove_file(&self.file) {
@@ -494,6 +545,21 @@ impl ConsentStore {
 
     /// The policy in force for this process, and who decided it (see the
     /// [module docs](super) for the order). Never writes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::{Env, consent::{ConsentStore, PolicySource}};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = ConsentStore::at("mytool", dir.path().join("c.json"), dir.path().join("d"))
+    ///     .with_env(Env::from_vars([("MYTOOL_TELEMETRY_DISABLED", "1")]));
+    /// store.enable()?;
+    /// let effective = store.effective_policy();
+    /// assert!(!effective.policy.is_enabled()); // the variable wins
+    /// assert!(matches!(effective.source, PolicySource::ToolVariable(_)));
+    /// # Ok::<(), rtb_telemetry::TelemetryError>(())
+    /// ```
     #[must_use]
     pub fn effective_policy(&self) -> Effective {
         self.resolve().0

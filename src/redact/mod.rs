@@ -265,7 +265,9 @@ pub(crate) fn current_user_names() -> Vec<String> {
     {
         names.push(last.to_string_lossy().into_owned());
     }
-    names.retain(|n| n.chars().count() >= 3);
+    // Too short matches everywhere; absurdly long (a hostile variable) only
+    // makes the pattern slow to build.
+    names.retain(|n| (3..=256).contains(&n.chars().count()));
     names.sort();
     names.dedup();
     names

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use rtb_telemetry::consent::{ConsentStore, PolicySource};
 use rtb_telemetry::{Env, ErrorKind, Event, FileSink, TelemetrySink};
 
-use crate::support::{block_on, within};
+use crate::support::{block_on, mytool, within};
 
 fn mkfifo(path: &Path) {
     let status = Command::new("mkfifo").arg(path).status().unwrap();
@@ -79,13 +79,6 @@ fn junk_where_the_consent_file_should_be_counts_as_undecided_at_once() {
         );
         assert_eq!(store.load().unwrap_err().kind(), ErrorKind::Consent);
     }
-}
-
-/// The mytool example binary, if this test run built it.
-fn mytool() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples/mytool");
-    path.exists().then_some(path)
 }
 
 /// Runs mytool with exactly `vars` (plus PATH), stdin closed, under a

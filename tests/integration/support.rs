@@ -45,6 +45,14 @@ pub(crate) fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send 
         .unwrap_or_else(|_| panic!("hung: no answer within {secs} s"))
 }
 
+/// The mytool example binary, if this test run built it (`cargo test
+/// --all-features` does).
+pub(crate) fn mytool() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples/mytool");
+    path.exists().then_some(path)
+}
+
 /// Polls `fut` exactly once with a no-op waker: no runtime involved.
 pub(crate) fn poll_once<F: Future>(fut: F) -> Poll<F::Output> {
     let mut cx = Context::from_waker(Waker::noop());

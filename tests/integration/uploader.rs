@@ -10,12 +10,7 @@ use rtb_telemetry::remote::{HttpSink, Retry};
 use rtb_telemetry::{Background, CollectionPolicy, TelemetryContext, TelemetrySink};
 
 use crate::loopback::{Answer, Server};
-
-fn mytool() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples/mytool");
-    path.exists().then_some(path)
-}
+use crate::support::mytool;
 
 /// Runs mytool with `HOME` in `home` and the endpoint `url`.
 fn mytool_run(home: &Path, url: &str, args: &[&str]) {

@@ -98,6 +98,8 @@ struct Collector {
     spool: Spool,
     writer: Mutex<Option<Writer>>,
     spawned: AtomicBool,
+    /// The local file's directory was created (`Mode::File`).
+    dir_ready: AtomicBool,
     dropped: AtomicU64,
 }
 
@@ -252,9 +254,14 @@ impl Telemetry {
         match &collector.mode {
             Mode::Debug => crate::background::block_on(DebugSink.emit(event)),
             Mode::File(sink) => {
-                if let Some(dir) = sink.path().parent() {
+                // Once per process: the directory is private before the
+                // sink's first open creates anything in it.
+                if !collector.dir_ready.load(Ordering::Acquire)
+                    && let Some(dir) = sink.path().parent()
+                {
                     crate::fs::create_private_dir_all(dir)
                         .map_err(|e| TelemetryError::io("create", dir, e))?;
+                    collector.dir_ready.store(true, Ordering::Release);
                 }
                 crate::background::block_on(sink.emit(&crate::event::bounded_copy(event)))
             }
@@ -785,6 +792,7 @@ impl TelemetryBuilder {
                     spool,
                     writer: Mutex::new(None),
                     spawned: AtomicBool::new(false),
+                    dir_ready: AtomicBool::new(false),
                     dropped: AtomicU64::new(0),
                 });
             }

@@ -1,23 +1,32 @@
-//! Where a tool's events go, and the uploader that takes spooled events
-//! there off the command's path.
+//! Where a tool's events go: a collector (through the spool and the
+//! uploader) or a local file.
 
 use std::path::{Path, PathBuf};
 #[cfg(feature = "http")]
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use crate::Env;
 #[cfg(feature = "http")]
 use crate::TelemetryError;
 #[cfg(feature = "http")]
-use crate::remote::batch::{Core, Encoding, Options};
-#[cfg(feature = "http")]
-use crate::spool::Spool;
+use crate::remote::exporter::{Encoding, Exporter, Options};
 
 /// Endpoints the tool author built in; the environment can override them.
-#[derive(Debug, Clone, Default)]
+/// Its `Debug` shows them without credentials.
+#[derive(Clone, Default)]
 pub(crate) struct Defaults {
     pub(crate) json: Option<String>,
     pub(crate) otlp: Option<String>,
+}
+
+impl std::fmt::Debug for Defaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |url: &Option<String>| url.as_deref().map(crate::redact::redact_url);
+        f.debug_struct("Defaults")
+            .field("json", &shown(&self.json))
+            .field("otlp", &shown(&self.otlp))
+            .finish()
+    }
 }
 
 /// Where events go.
@@ -79,18 +88,13 @@ impl Remote {
         Self::new(options, suffix, crate::remote::otlp::PROTOBUF, "OTLP/HTTP")
     }
 
-    /// The exporter, for the uploader's own thread. Touches no network.
-    fn exporter(
-        self: Box<Self>,
-        deadline_budget: Duration,
-    ) -> Result<std::sync::Arc<Core>, TelemetryError> {
+    /// The exporter, for the uploader. Touches no network.
+    pub(crate) fn exporter(self, deadline_budget: Duration) -> Result<Exporter, TelemetryError> {
         let mut options = self.options;
         // One uploader run has a fixed budget; no single request may use
         // all of it.
         options.request_timeout = options.request_timeout.min(deadline_budget);
-        Ok(std::sync::Arc::clone(
-            &options.into_batcher(self.suffix, self.encoding)?.core,
-        ))
+        options.into_exporter(self.suffix, self.encoding)
     }
 }
 
@@ -194,173 +198,6 @@ fn remote_target(remote: Remote, mut problems: Vec<String>) -> Resolved {
     Resolved {
         target: Target::Remote(Box::new(remote)),
         problems,
-    }
-}
-
-/// What one uploader run did.
-#[cfg(feature = "http")]
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct UploadReport {
-    /// Events the collector accepted.
-    pub delivered: u64,
-    /// Torn or garbled lines skipped (never sent).
-    pub skipped: u64,
-    /// Events deleted unsent because they were older than the age bound.
-    pub expired: u64,
-    /// `false` when another uploader was already at work.
-    pub ran: bool,
-}
-
-/// How the events of a failed upload fare.
-#[cfg(feature = "http")]
-const KEPT: &str = "stay in the spool and are sent again by a later run (a collector that \
-                    refuses them keeps refusing until it is fixed or they expire after 30 days)";
-
-/// How long the uploader waits for live writers (a command still running)
-/// to finish their files.
-#[cfg(feature = "http")]
-const WAIT_FOR_WRITERS: Duration = Duration::from_secs(10);
-
-/// Uploads what the spool holds, oldest first, until it is empty, the
-/// network fails, or `deadline`. At most one uploader per spool at a time:
-/// a second returns at once (`ran: false`).
-///
-/// A file still being written (its lock held by a running command) is
-/// waited for, briefly. Delivered records are removed from the spool; a
-/// failure leaves the rest for a later run. Records keep their ids, so a
-/// resend after a crash between "sent" and "removed" carries the same ids
-/// and idempotency keys.
-#[cfg(feature = "http")]
-pub(crate) fn upload(
-    spool: &Spool,
-    remote: Box<Remote>,
-    deadline: Instant,
-) -> Result<UploadReport, TelemetryError> {
-    let mut report = UploadReport::default();
-    spool.check_dir()?;
-    let budget = deadline.saturating_duration_since(Instant::now());
-    let exporter = remote.exporter(budget)?;
-    let writers_deadline = Instant::now() + WAIT_FOR_WRITERS.min(budget);
-    let mut result = Ok(());
-    // A command that started its uploader while this one held the lock
-    // gave up at once; so, after letting go, look again, and go on if files
-    // are left and the lock is free.
-    while let Some(lock) = upload_lock(spool)? {
-        report.ran = true;
-        let before = (report.delivered, report.skipped, report.expired);
-        let _ = crate::fs::write_atomic(
-            &spool.dir().join("upload.pid"),
-            std::process::id().to_string().as_bytes(),
-            0o600,
-        );
-        result = drain(spool, &exporter, deadline, writers_deadline, &mut report);
-        let _ = std::fs::remove_file(spool.dir().join("upload.pid"));
-        drop(lock);
-        let progress = (report.delivered, report.skipped, report.expired) != before;
-        if result.is_err() || !progress || Instant::now() >= deadline || spool.files().is_empty() {
-            break;
-        }
-    }
-    if report.ran {
-        let now = crate::timestamp::rfc3339_utc(SystemTime::now());
-        spool.update_state(Duration::from_secs(1), |state| {
-            state.last_attempt = Some(now.clone());
-            state.delivered = state.delivered.saturating_add(report.delivered);
-            state.skipped = state.skipped.saturating_add(report.skipped);
-            state.expired = state.expired.saturating_add(report.expired);
-            match &result {
-                Ok(()) => {
-                    state.last_success = Some(now.clone());
-                    state.last_error = None;
-                }
-                Err(e) => state.last_error = Some(e.one_line()),
-            }
-        });
-    }
-    result.map(|()| report)
-}
-
-/// The uploader's lock, without waiting: `None` when another uploader holds
-/// it. Something that is not a regular file at its path (planted, or left
-/// by a crash) is removed once, so uploads cannot be stopped for good.
-#[cfg(feature = "http")]
-fn upload_lock(spool: &Spool) -> Result<Option<crate::fs::Lock>, TelemetryError> {
-    let path = spool.upload_lock_path();
-    match crate::fs::lock(&path, Duration::ZERO) {
-        Ok(lock) => Ok(lock),
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-            std::fs::remove_file(&path)
-                .or_else(|_| std::fs::remove_dir(&path))
-                .map_err(|e| TelemetryError::io("remove what is not a lock file at", &path, e))?;
-            crate::fs::lock(&path, Duration::ZERO).map_err(|e| TelemetryError::io("lock", &path, e))
-        }
-        Err(e) => Err(TelemetryError::io("lock", &path, e)),
-    }
-}
-
-#[cfg(feature = "http")]
-fn drain(
-    spool: &Spool,
-    exporter: &Core,
-    deadline: Instant,
-    writers_deadline: Instant,
-    report: &mut UploadReport,
-) -> Result<(), TelemetryError> {
-    loop {
-        report.expired = report.expired.saturating_add(spool.sweep());
-        let mut live = false;
-        for path in spool.files() {
-            if Instant::now() >= deadline {
-                return Ok(());
-            }
-            let file = match crate::spool::try_lock_existing(&path) {
-                Ok(Some(file)) => file,
-                Ok(None) => {
-                    live = true; // its command is still running
-                    continue;
-                }
-                Err(_) => continue, // vanished, or not a regular file
-            };
-            let Ok((records, skipped)) = crate::spool::read_records(&path, spool.max_bytes.max(1))
-            else {
-                // Larger than the whole spool may be, or unreadable: no
-                // writer of ours made it. Drop it rather than let it block
-                // every later upload.
-                let _ = std::fs::remove_file(&path);
-                report.skipped = report.skipped.saturating_add(1);
-                continue;
-            };
-            report.skipped = report.skipped.saturating_add(skipped);
-            let mut sent = 0;
-            let events: Vec<_> = records.iter().map(|(r, _)| r.clone()).collect();
-            for batch in exporter.split(&events) {
-                exporter.send(batch, Some(deadline), KEPT)?;
-                sent += batch.len();
-                report.delivered = report.delivered.saturating_add(batch.len() as u64);
-                // Record progress at once: a crash from here on resends only
-                // what was not yet confirmed.
-                let rest: Vec<u8> = records[sent..]
-                    .iter()
-                    .flat_map(|(_, raw)| raw.iter().copied())
-                    .collect();
-                if rest.is_empty() {
-                    std::fs::remove_file(&path)
-                        .map_err(|e| TelemetryError::io("delete", &path, e))?;
-                } else {
-                    crate::fs::write_atomic(&path, &rest, 0o600)
-                        .map_err(|e| TelemetryError::io("rewrite", &path, e))?;
-                }
-            }
-            if records.is_empty() {
-                let _ = std::fs::remove_file(&path);
-            }
-            drop(file);
-        }
-        if !live || Instant::now() >= writers_deadline.min(deadline) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -113,10 +113,7 @@ impl Env {
     }
 
     /// The variables of a child process that inherits this environment.
-    #[cfg_attr(
-        not(feature = "http"),
-        allow(dead_code, reason = "only a detached uploader needs it")
-    )]
+    #[cfg(feature = "http")]
     pub(crate) fn fixed_vars(&self) -> Option<&HashMap<String, OsString>> {
         match &self.vars {
             Vars::Process => None,

@@ -193,17 +193,40 @@ impl Event {
 const MAX_ATTR_VALUE_BYTES: usize = Event::MAX_ATTR_VALUE_BYTES;
 const TRUNCATED: &str = Event::TRUNCATED;
 
-/// A copy of `event` with every attr value cut to [`MAX_ATTR_VALUE_BYTES`].
+/// A copy of `event` with its name, every attr key and every attr value
+/// cut to [`MAX_ATTR_VALUE_BYTES`]. Only what is kept is copied, into
+/// strings of exactly that size: a 1 MiB value costs the copy 4 KiB, not
+/// 1 MiB (what [`approx_size`] counts is what the copy holds).
 pub(crate) fn bounded_copy(event: &Event) -> Event {
-    let mut copy = event.clone();
-    for value in copy.attrs.values_mut() {
-        truncate(value, MAX_ATTR_VALUE_BYTES);
+    Event {
+        name: cut(&event.name),
+        tool: cut(&event.tool),
+        tool_version: cut(&event.tool_version),
+        machine_id: cut(&event.machine_id),
+        timestamp_utc: cut(&event.timestamp_utc),
+        attrs: event.attrs.iter().map(|(k, v)| (cut(k), cut(v))).collect(),
     }
-    copy
+}
+
+/// `text` as a new string of at most [`MAX_ATTR_VALUE_BYTES`] bytes,
+/// allocated at its final size.
+fn cut(text: &str) -> String {
+    if text.len() <= MAX_ATTR_VALUE_BYTES {
+        return text.to_owned();
+    }
+    let mut end = MAX_ATTR_VALUE_BYTES - TRUNCATED.len();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = String::with_capacity(end + TRUNCATED.len());
+    out.push_str(&text[..end]);
+    out.push_str(TRUNCATED);
+    out
 }
 
 /// Cuts `value` to at most `limit` bytes including [`TRUNCATED`], at a
-/// character boundary; leaves shorter values alone.
+/// character boundary; leaves shorter values alone. The string keeps its
+/// allocation: for values about to be copied or dropped.
 pub(crate) fn truncate(value: &mut String, limit: usize) {
     if value.len() <= limit {
         return;
@@ -216,21 +239,23 @@ pub(crate) fn truncate(value: &mut String, limit: usize) {
     value.push_str(TRUNCATED);
 }
 
-/// About how many bytes `event` takes in memory and on the wire, once its
-/// attr values are cut to [`MAX_ATTR_VALUE_BYTES`]; what byte bounds count.
+/// How many bytes `event` holds in memory once cut by [`bounded_copy`]
+/// (its strings, and a fair share of the map around its attrs): what the
+/// byte bounds count.
 pub(crate) fn approx_size(event: &Event) -> usize {
+    let bounded = |s: &String| s.len().min(MAX_ATTR_VALUE_BYTES);
     let attrs: usize = event
         .attrs
         .iter()
-        .map(|(k, v)| k.len() + v.len().min(MAX_ATTR_VALUE_BYTES) + 8)
+        .map(|(k, v)| bounded(k) + bounded(v) + 64)
         .sum();
-    event.name.len()
-        + event.tool.len()
-        + event.tool_version.len()
-        + event.machine_id.len()
-        + event.timestamp_utc.len()
+    bounded(&event.name)
+        + bounded(&event.tool)
+        + bounded(&event.tool_version)
+        + bounded(&event.machine_id)
+        + bounded(&event.timestamp_utc)
         + attrs
-        + 96
+        + 160
 }
 
 #[cfg(test)]

@@ -141,22 +141,43 @@ pub(crate) struct Lock {
     _file: File,
 }
 
+/// Exclusive (one holder) or shared (many holders, no exclusive one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Exclusive,
+    #[cfg(feature = "http")]
+    Shared,
+}
+
 /// Takes the exclusive advisory lock on `path` (created 0600 if missing),
 /// trying until `patience` runs out. `Ok(None)` when another process holds
 /// it that long: the caller decides whether to go on without it.
+///
+/// Something that is not a regular file at `path` (a directory, FIFO or
+/// symlink, planted or left by a crash) is removed once and the lock file
+/// made again, so such a thing cannot stop the crate for good.
 pub(crate) fn lock(path: &Path, patience: Duration) -> io::Result<Option<Lock>> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    hostile_safe(&mut options, false);
-    let file = options.open(path).map_err(symlink_refused)?;
-    if !file.metadata()?.is_file() {
-        return Err(not_regular("the lock file"));
-    }
+    lock_as(path, Mode::Exclusive, patience)
+}
+
+/// [`lock`], shared or exclusive.
+pub(crate) fn lock_as(path: &Path, mode: Mode, patience: Duration) -> io::Result<Option<Lock>> {
+    let file = match open_lock_file(path) {
+        Ok(file) => file,
+        Err(e) if planted(&e) => {
+            remove_planted(path)?;
+            open_lock_file(path)?
+        }
+        Err(e) => return Err(e),
+    };
     let start = Instant::now();
     loop {
-        match file.try_lock() {
+        let tried = match mode {
+            Mode::Exclusive => file.try_lock(),
+            #[cfg(feature = "http")]
+            Mode::Shared => file.try_lock_shared(),
+        };
+        match tried {
             Ok(()) => return Ok(Some(Lock { _file: file })),
             Err(fs::TryLockError::WouldBlock) => {
                 if start.elapsed() >= patience {
@@ -167,6 +188,145 @@ pub(crate) fn lock(path: &Path, patience: Duration) -> io::Result<Option<Lock>> 
             Err(fs::TryLockError::Error(e)) => return Err(e),
         }
     }
+}
+
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    hostile_safe(&mut options, false);
+    let file = options.open(path).map_err(symlink_refused)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular("the lock file"));
+    }
+    Ok(file)
+}
+
+/// `open` failed because something that is not a regular file is there.
+pub(crate) fn planted(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::InvalidInput | io::ErrorKind::IsADirectory
+    ) || is_eloop(e)
+}
+
+#[cfg(unix)]
+fn is_eloop(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ELOOP)
+}
+
+#[cfg(not(unix))]
+fn is_eloop(_: &io::Error) -> bool {
+    false
+}
+
+/// Removes what is not a regular file at `path`: a symlink, FIFO, socket
+/// or device (the link itself, never its target), or an empty directory.
+/// A directory with content is left alone, and the error says so.
+pub(crate) fn remove_planted(path: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(path)?;
+    if meta.is_dir() {
+        fs::remove_dir(path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("a directory is where a file belongs, and it cannot be removed ({e})"),
+            )
+        })
+    } else {
+        fs::remove_file(path)
+    }
+}
+
+/// Deletes the directory (or file) at `path` so that nothing can be
+/// written into it meanwhile: it is first renamed to a unique name beside
+/// it — atomic, so a process that creates files by path from then on
+/// finds nothing there — and that is then removed, retried briefly while
+/// something still holds or adds to it. `Ok` when nothing is left at
+/// `path` (nothing there is fine).
+pub(crate) fn remove_all_now(path: &Path) -> io::Result<()> {
+    let mut trash = path.as_os_str().to_owned();
+    trash.push(format!(".deleted-{}", uuid::Uuid::new_v4().simple()));
+    let trash = PathBuf::from(trash);
+    match fs::rename(path, &trash) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    remove_retrying(&trash)
+}
+
+/// `remove_dir_all` (or `remove_file`), tried a few times over about a
+/// second when it fails for a reason that may pass.
+pub(crate) fn remove_retrying(path: &Path) -> io::Result<()> {
+    let mut last = None;
+    for attempt in 0..8 {
+        let removed = match fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
+            Ok(_) => fs::remove_file(path),
+            Err(e) => Err(e),
+        };
+        match removed {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                return Err(e);
+            }
+            Err(e) => last = Some(e),
+        }
+        thread::sleep(Duration::from_millis(10 << attempt.min(4)));
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("could not be removed")))
+}
+
+#[cfg(feature = "http")]
+/// Whether the directory at `dir` may be trusted with the user's events:
+/// a real directory (not a symlink), owned by this user, and writable by
+/// no one else. `Ok(())` when nothing is there. The error says which.
+pub(crate) fn check_private_dir(dir: &Path) -> io::Result<()> {
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is a symbolic link or not a directory; nothing is written there until it is \
+             removed",
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let me = crate::machine::effective_uid();
+        if meta.uid() != me {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "it belongs to another user (uid {}, not {me}); nothing is read or \
+                     written there until it is removed",
+                    meta.uid()
+                ),
+            ));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "other users can write to it (mode {:o}); nothing is read or written \
+                     there until it is made private (chmod 700) or removed",
+                    meta.mode() & 0o777
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(all(test, unix))]

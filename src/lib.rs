@@ -36,21 +36,20 @@ mod fs;
 mod machine;
 mod oneshot;
 mod policy;
+#[cfg(feature = "http")]
 mod record;
 pub mod redact;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod remote;
 mod sink;
+#[cfg(feature = "http")]
 mod spool;
 mod telemetry;
 mod timestamp;
 
 pub use background::{Background, BackgroundBuilder};
 pub use context::{TelemetryContext, TelemetryContextBuilder};
-#[cfg(feature = "http")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
-pub use delivery::UploadReport;
 pub use env::Env;
 pub use error::{ErrorKind, TelemetryError};
 pub use event::Event;
@@ -58,4 +57,7 @@ pub use machine::MachineId;
 pub use policy::{CollectionPolicy, Disabled, Enabled, Policy, RuntimePolicy};
 pub use redact::sink::Redact;
 pub use sink::{DebugSink, FileSink, IntoSink, MemorySink, NoopSink, TelemetrySink, ToolSink};
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use spool::upload::UploadReport;
 pub use telemetry::{Telemetry, TelemetryBuilder};

@@ -55,6 +55,22 @@ fn usable(raw: &str) -> bool {
     !raw.is_empty() && !raw.eq_ignore_ascii_case("uninitialized")
 }
 
+/// [`MachineId::derive`], but `None` when the OS gives no usable id (so the
+/// result would be this process's random fallback, which no other process
+/// can reproduce).
+#[cfg(feature = "http")]
+pub(crate) fn derive_stable(salt: &str) -> Option<String> {
+    let raw = machine_uid::get().ok()?;
+    let raw = raw.trim();
+    usable(raw).then(|| derive_from(salt, Some(raw)))
+}
+
+/// This process's effective user id.
+#[cfg(all(unix, feature = "http"))]
+pub(crate) fn effective_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
 /// A random id, drawn on first use and kept for the life of the process.
 fn process_fallback_id() -> &'static str {
     static FALLBACK: OnceLock<String> = OnceLock::new();

@@ -15,6 +15,39 @@ struct Slot<T> {
     waker: Option<Waker>,
     /// The sender is gone, with or without a value.
     closed: bool,
+    /// The receiver is gone: nobody waits any more.
+    abandoned: bool,
+    /// The thread that wakes the receiver at its deadline, if one runs: it
+    /// is told, and ends, as soon as the wait is over either way.
+    timer: Option<Arc<Timer>>,
+}
+
+/// What the sender and receiver share with a timer thread (not the value:
+/// it need not be `Send`).
+#[derive(Default)]
+struct Timer {
+    over: std::sync::atomic::AtomicBool,
+    thread: Mutex<Option<thread::Thread>>,
+}
+
+impl Timer {
+    /// The wait is over: the timer thread ends now instead of at its
+    /// deadline.
+    fn stop(&self) {
+        self.over.store(true, std::sync::atomic::Ordering::Release);
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            thread.unpark();
+        }
+    }
+
+    fn is_over(&self) -> bool {
+        self.over.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 type Shared<T> = Arc<Mutex<Slot<T>>>;
@@ -42,6 +75,8 @@ pub(crate) fn channel<T>() -> (Sender<T>, Receiver<T>) {
         value: None,
         waker: None,
         closed: false,
+        abandoned: false,
+        timer: None,
     }));
     (
         Sender {
@@ -64,13 +99,29 @@ impl<T> Sender<T> {
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
-        let waker = {
+        let (waker, timer) = {
             let mut slot = lock(&self.shared);
             slot.closed = true;
-            slot.waker.take()
+            (slot.waker.take(), slot.timer.take())
         };
         if let Some(waker) = waker {
             waker.wake();
+        }
+        if let Some(timer) = timer {
+            timer.stop();
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let timer = {
+            let mut slot = lock(&self.shared);
+            slot.abandoned = true;
+            slot.timer.take()
+        };
+        if let Some(timer) = timer {
+            timer.stop();
         }
     }
 }
@@ -118,14 +169,30 @@ impl<T> Future for Receiver<T> {
             && !self.timer_started
         {
             // No runtime timer to lean on: a short-lived thread wakes us at
-            // the deadline. If it cannot start, poll again at once rather
-            // than wait forever.
+            // the deadline, or ends at once when the reply comes first (the
+            // sender unparks it). If it cannot start, poll again at once
+            // rather than wait forever.
             self.timer_started = true;
             let waker = cx.waker().clone();
+            let control = Arc::new(Timer::default());
+            lock(&self.shared).timer = Some(Arc::clone(&control));
             let timer = thread::Builder::new()
                 .name("rtb-telemetry-timer".into())
                 .spawn(move || {
-                    thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                    *control
+                        .thread
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Some(thread::current());
+                    loop {
+                        if control.is_over() {
+                            return; // answered, or nobody waits: nothing to wake
+                        }
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        thread::park_timeout(left);
+                    }
                     waker.wake();
                 });
             if timer.is_err() {
@@ -155,6 +222,53 @@ mod tests {
         let (tx, rx) = channel::<u8>();
         thread::spawn(move || drop(tx));
         assert_eq!(block_on(rx), Err(NoReply::Gone));
+    }
+
+    /// Threads of this process whose name is `name` (Linux: from /proc).
+    fn threads_named(name: &str) -> usize {
+        std::fs::read_dir("/proc/self/task").map_or(0, |tasks| {
+            tasks
+                .filter_map(Result::ok)
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|comm| comm.trim_end() == name)
+                })
+                .count()
+        })
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_timer_ends_as_soon_as_its_reply_comes() {
+        let before = threads_named("rtb-telemetry-t");
+        for _ in 0..1000 {
+            let (tx, rx) = channel();
+            let rx = rx.until(Some(Instant::now() + Duration::from_secs(60)));
+            // Poll once (the timer starts), then answer: the timer must go.
+            let mut rx = std::pin::pin!(rx);
+            let waker = std::task::Waker::noop();
+            assert!(
+                rx.as_mut()
+                    .poll(&mut Context::from_waker(waker))
+                    .is_pending()
+            );
+            tx.send(1);
+            assert_eq!(block_on(rx), Ok(1));
+        }
+        let mut live = threads_named("rtb-telemetry-t");
+        for _ in 0..200 {
+            if live <= before {
+                break;
+            }
+            thread::sleep(Duration::from_millis(10));
+            live = threads_named("rtb-telemetry-t");
+        }
+        // Timers of other tests may run meanwhile; a thousand sleeping ones
+        // would not fit under this.
+        assert!(
+            live <= before + 16,
+            "{live} timer threads still alive after 1000 answered flushes"
+        );
     }
 
     #[test]

@@ -1,9 +1,5 @@
 //! A record: one event on its way to a collector, with the id that lets the
 //! collector drop duplicates.
-#![cfg_attr(
-    not(feature = "http"),
-    allow(dead_code, reason = "without the http feature nothing is uploaded")
-)]
 
 use std::io::Write as _;
 
@@ -27,6 +23,15 @@ impl Record {
         Self {
             id: uuid::Uuid::new_v4().simple().to_string(),
             event: crate::event::bounded_copy(event),
+        }
+    }
+
+    /// A record with a fresh id for an event already cut by
+    /// [`bounded_copy`](crate::event::bounded_copy).
+    pub(crate) fn from_bounded(event: Event) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            event,
         }
     }
 

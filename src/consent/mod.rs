@@ -43,5 +43,7 @@ mod store;
 mod verbs;
 
 pub use env::{Effective, PolicySource, env_prefix};
+#[cfg(feature = "http")]
+pub(crate) use store::Pass;
 pub use store::{ConsentStore, Decision, StoredConsent};
 pub use verbs::{CommandReport, StatusReport, TelemetryCommand};

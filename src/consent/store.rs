@@ -131,6 +131,9 @@ pub struct ConsentStore {
     file: PathBuf,
     data_dir: PathBuf,
     env: Env,
+    /// The platform's layout (`<config>/<tool>/…`, `<data>/<tool>/…`): the
+    /// `<tool>` directories are the crate's to remove when they empty.
+    platform: bool,
 }
 
 impl ConsentStore {
@@ -149,11 +152,14 @@ impl ConsentStore {
                 "set HOME (or the platform's equivalent); until then telemetry stays off",
             )
         })?;
-        Ok(Self::at(
-            tool,
-            dirs.config_dir().join("telemetry.json"),
-            dirs.data_dir().join("telemetry"),
-        ))
+        Ok(Self {
+            platform: true,
+            ..Self::at(
+                tool,
+                dirs.config_dir().join("telemetry.json"),
+                dirs.data_dir().join("telemetry"),
+            )
+        })
     }
 
     /// A store at paths the tool author chooses. Touches nothing on disk.
@@ -173,6 +179,7 @@ impl ConsentStore {
             file: file.into(),
             data_dir: data_dir.into(),
             env: Env::process(),
+            platform: false,
         }
     }
 
@@ -367,35 +374,80 @@ impl ConsentStore {
         patience: Duration,
         change: impl FnOnce(OnDisk) -> Result<Option<Map<String, Value>>, TelemetryError>,
     ) -> Result<(), TelemetryError> {
+        let _lock = self.lock(insist, patience)?;
+        self.write_change(change)
+    }
+
+    /// The consent lock, created with its directory if need be. `None`
+    /// only when `insist`ing past a lock nobody let go of in time.
+    fn lock(
+        &self,
+        insist: bool,
+        patience: Duration,
+    ) -> Result<Option<crate::fs::Lock>, TelemetryError> {
         if let Some(dir) = self.file.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::fs::create_private_dir_all(dir).map_err(|e| {
                 TelemetryError::consent_io("create the directory of", &self.file, e)
             })?;
         }
-        let lock = match crate::fs::lock(&self.lock_path(), patience) {
-            Ok(Some(lock)) => Some(lock),
-            _ if insist => None,
-            Ok(None) => {
-                return Err(TelemetryError::consent(
-                    &self.file,
-                    format_args!(
-                        "is being changed by another process that did not finish in {} ms",
-                        patience.as_millis()
-                    ),
-                    "try again; if it persists, another process is stuck holding the lock",
-                ));
-            }
-            Err(e) => return Err(TelemetryError::consent_io("lock", &self.lock_path(), e)),
-        };
+        match crate::fs::lock(&self.lock_path(), patience) {
+            Ok(Some(lock)) => Ok(Some(lock)),
+            _ if insist => Ok(None),
+            Ok(None) => Err(TelemetryError::consent(
+                &self.file,
+                format_args!(
+                    "is being changed by another process that did not finish in {} ms",
+                    patience.as_millis()
+                ),
+                "try again; if it persists, another process is stuck holding the lock",
+            )),
+            Err(e) => Err(TelemetryError::consent_io("lock", &self.lock_path(), e)),
+        }
+    }
+
+    /// Writes what `change` makes of the file; the caller holds the lock.
+    fn write_change(
+        &self,
+        change: impl FnOnce(OnDisk) -> Result<Option<Map<String, Value>>, TelemetryError>,
+    ) -> Result<(), TelemetryError> {
         let Some(fields) = change(self.read())? else {
             return Ok(());
         };
         let mut bytes = serde_json::to_vec_pretty(&fields)
             .map_err(|e| TelemetryError::serde("the consent file", e))?;
         bytes.push(b'\n');
-        let written = crate::fs::write_atomic(&self.file, &bytes, 0o600);
-        drop(lock);
-        written.map_err(|e| TelemetryError::consent_io("write", &self.file, e))
+        crate::fs::write_atomic(&self.file, &bytes, 0o600)
+            .map_err(|e| TelemetryError::consent_io("write", &self.file, e))
+    }
+
+    /// Checks, under the consent lock shared with other readers (so no
+    /// `disable` or `reset` is half done), that telemetry is still on;
+    /// holds that lock while the returned pass lives. `None` when it is
+    /// off, or the lock cannot be had within `patience`: the caller must
+    /// then not send, spool or write state.
+    #[cfg(feature = "http")]
+    pub(crate) fn pass(&self, base_salt: &str, patience: Duration) -> Option<Pass> {
+        let lock = crate::fs::lock_as(&self.lock_path(), crate::fs::Mode::Shared, patience)
+            .ok()
+            .flatten()?;
+        let (_, stored) = self.resolve();
+        let stored = stored?;
+        let nonce = stored.install_id?;
+        Some(Pass {
+            _lock: lock,
+            machine_id: crate::machine::derive_stable(&format!("{base_salt}:{nonce}")),
+            since: stored.decided_at,
+        })
+    }
+
+    /// The sink a tool's events go to: `sink`, or [`DebugSink`] in debug
+    /// mode. Debug mode is decided here and nowhere else.
+    pub(crate) fn tool_sink<S>(&self, sink: S) -> ToolSink<S> {
+        if self.debug_mode() {
+            ToolSink::Debug(DebugSink)
+        } else {
+            ToolSink::Normal(sink)
+        }
     }
 
     /// Stores the user's opt-in, creating the per-install nonce if there is
@@ -425,22 +477,29 @@ impl ConsentStore {
                 OnDisk::Newer { version, .. } => return Err(self.newer_error(version)),
                 OnDisk::Missing | OnDisk::Unusable(_) => StoredConsent::default(),
             };
+            // The opt-in time is when telemetry went on; enabling again
+            // while on is no new opt-in (nothing recorded since is orphaned).
+            if stored.state != Decision::Enabled || stored.decided_at.is_none() {
+                stored.decided_at = Some(now());
+            }
             stored.state = Decision::Enabled;
-            stored.decided_at = Some(now());
             stored.install_id.get_or_insert_with(new_install_id);
             to_fields(&stored).map(Some)
         })
     }
 
-    /// Stores the user's opt-out, and deletes the spool: events not yet
-    /// sent and what the uploader last did. Works whatever the file held (a
-    /// damaged file is replaced; a newer format keeps its other fields), and
-    /// waits for no lock longer than 2 s: an opt-out is never lost.
+    /// Stores the user's opt-out, then deletes every event not yet sent
+    /// (the spool, and the local events file) and what the uploader last
+    /// did, while still holding the consent lock: a command or an uploader
+    /// that checks the decision under that lock sees the opt-out before it
+    /// can write or send again. Works whatever the file held (a damaged
+    /// file is replaced; a newer format keeps its other fields), and waits
+    /// for no lock longer than 2 s: an opt-out is never lost.
     ///
     /// # Errors
     ///
     /// When the consent file cannot be written, or (after the opt-out was
-    /// stored) the spool cannot be deleted.
+    /// stored) the unsent events cannot be deleted.
     ///
     /// # Example
     ///
@@ -454,18 +513,8 @@ impl ConsentStore {
     /// # Ok::<(), rtb_telemetry::TelemetryError>(())
     /// ```
     pub fn disable(&self) -> Result<(), TelemetryError> {
-        // Unsent events go first: opting out stops everything.
-        let spool = self.data_dir.join("spool");
-        let deleted = match fs::remove_dir_all(&spool) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        };
-        self.disable_decision()?;
-        deleted.map_err(|e| TelemetryError::io("delete the unsent events in", &spool, e))
-    }
-
-    fn disable_decision(&self) -> Result<(), TelemetryError> {
-        self.update(true, LOCK_PATIENCE, |on_disk| {
+        let _lock = self.lock(true, LOCK_PATIENCE)?;
+        self.write_change(|on_disk| {
             let mut fields = match on_disk {
                 OnDisk::Current(stored) => to_fields(&stored)?,
                 OnDisk::Newer { fields, .. } => fields,
@@ -474,7 +523,24 @@ impl ConsentStore {
             fields.insert("state".into(), "disabled".into());
             fields.insert("decided_at".into(), now().into());
             Ok(Some(fields))
-        })
+        })?;
+        self.delete_unsent()
+    }
+
+    /// Deletes the spool and the local events file, each renamed away
+    /// first so nothing can be added to it meanwhile.
+    fn delete_unsent(&self) -> Result<(), TelemetryError> {
+        let mut first = None;
+        for path in [self.data_dir.join("spool"), self.events_path()] {
+            if let Err(e) = crate::fs::remove_all_now(&path) {
+                let e = TelemetryError::io("delete the unsent events in", &path, e);
+                first = Some(match first {
+                    None => e,
+                    Some(earlier) => TelemetryError::and_also(earlier, &e.one_line()),
+                });
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 
     /// Records, under the lock, that notice `version` was shown, if the
@@ -529,13 +595,25 @@ impl ConsentStore {
             }
             _ => None,
         };
+        // Still under the lock: no command or uploader can check the
+        // decision until the data is gone.
+        let data = crate::fs::remove_all_now(&self.data_dir)
+            .err()
+            .map(|e| TelemetryError::io("delete", &self.data_dir, e));
         drop(lock);
-        let data = match fs::remove_dir_all(&self.data_dir) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                Some(TelemetryError::io("delete", &self.data_dir, e))
+        if decision.is_none() {
+            // Nothing of the tool's telemetry is left: not its lock file,
+            // and not the tool's directories the crate made, once empty.
+            let _ = fs::remove_file(self.lock_path());
+            if self.platform {
+                for dir in [self.file.parent(), self.data_dir.parent()]
+                    .into_iter()
+                    .flatten()
+                {
+                    let _ = fs::remove_dir(dir); // only if empty
+                }
             }
-            _ => None,
-        };
+        }
         match (decision, data) {
             (None, None) => Ok(()),
             (Some(e), None) | (None, Some(e)) => Err(e),
@@ -708,11 +786,7 @@ impl ConsentStore {
         base_salt: &str,
         sink: S,
     ) -> TelemetryContext<ToolSink<S>, RuntimePolicy> {
-        let sink = if self.debug_mode() {
-            ToolSink::Debug(DebugSink)
-        } else {
-            ToolSink::Normal(sink)
-        };
+        let sink = self.tool_sink(sink);
         let builder = TelemetryContext::builder()
             .tool(self.tool.clone())
             .tool_version(tool_version)
@@ -728,6 +802,18 @@ impl ConsentStore {
             }
         }
     }
+}
+
+/// The user's decision as an uploader or a command's first write sees it,
+/// checked under the consent lock, which it holds while it lives.
+#[cfg(feature = "http")]
+#[derive(Debug)]
+pub(crate) struct Pass {
+    _lock: crate::fs::Lock,
+    /// The current machine id; `None` when the OS gives no stable one.
+    pub(crate) machine_id: Option<String>,
+    /// When the user opted in (RFC 3339 UTC), if the file says.
+    pub(crate) since: Option<String>,
 }
 
 fn to_fields(stored: &StoredConsent) -> Result<Map<String, Value>, TelemetryError> {

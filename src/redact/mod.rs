@@ -253,6 +253,143 @@ fn replace(caps: &regex::Captures<'_>) -> Option<String> {
     caps.name("user").map(|_| "[user]".to_owned())
 }
 
+/// `raw` with anything that may be a credential replaced by `[redacted]`:
+/// everything before the last `@` (after the scheme), and every query
+/// value. Cautious rather than exact — a malformed URL may hide a password
+/// anywhere before an `@`, or after a `?` — and control characters are
+/// escaped, so what is printed cannot rewrite a terminal or a log line.
+pub(crate) fn redact_url(raw: &str) -> String {
+    let (scheme, rest) = match raw.find("://") {
+        Some(i) => (&raw[..i + 3], &raw[i + 3..]),
+        None => ("", raw),
+    };
+    let rest = match rest.rfind('@') {
+        Some(at) => format!("[redacted]@{}", &rest[at + 1..]),
+        None => rest.to_owned(),
+    };
+    let rest = rest
+        .split_once('#')
+        .map_or(rest.as_str(), |(before, _)| before);
+    let mut out = String::with_capacity(raw.len());
+    out.push_str(scheme);
+    match rest.split_once('?') {
+        Some((base, query)) => {
+            out.push_str(base);
+            out.push('?');
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) => format!("{key}=[redacted]"),
+                    None => "[redacted]".to_owned(),
+                })
+                .collect();
+            out.push_str(&pairs.join("&"));
+        }
+        None => out.push_str(rest),
+    }
+    let mut shown = String::with_capacity(out.len());
+    for c in out.chars() {
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
+/// The current user's names ([`current_user_names`]), read once per
+/// process.
+pub(crate) fn user_names() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(current_user_names)
+}
+
+/// `text` cut to [`Event::MAX_ATTR_VALUE_BYTES`](crate::Event::MAX_ATTR_VALUE_BYTES).
+pub(crate) fn cut(text: &str) -> String {
+    let mut out = text.to_owned();
+    crate::event::truncate(&mut out, crate::Event::MAX_ATTR_VALUE_BYTES);
+    out
+}
+
+/// Words the secret patterns start from (lower case): a text holding none
+/// of them, and none of the characters below, cannot match any pattern.
+const KEYWORDS: &[&str] = &[
+    "pass",
+    "pwd",
+    "token",
+    "secret",
+    "key",
+    "access",
+    "private",
+    "client",
+    "credential",
+    "auth",
+    "cookie",
+    "session",
+    "bearer",
+    "basic",
+    "eyj",
+    "gh",
+    "github",
+    "xox",
+    "sk-",
+    "sk_",
+    "pk_",
+    "rk_",
+    "glpat",
+    "npm_",
+    "aiza",
+    "akia",
+    "asia",
+    "agpa",
+    "aida",
+    "aroa",
+    "anpa",
+    "anva",
+    "aipa",
+    "begin",
+];
+
+/// `false` only when `text` certainly holds nothing the default rule
+/// would change, so the scrubber need not be compiled for it: short
+/// ASCII text of letters, digits, spaces and `_ - . ,`, with no run of 16
+/// or more letters and digits (a token), fewer than three dots (an IPv4
+/// address has three), none of the secret keywords, and none of the
+/// user's names (ASCII, any case). Every path, URL, address and e-mail
+/// needs a character outside that set. Anything else (non-ASCII text, a
+/// non-ASCII name) goes to the scrubber.
+pub(crate) fn may_need_scrubbing(text: &str, names: &[String]) -> bool {
+    if text.len() > 256 || !text.is_ascii() {
+        return true;
+    }
+    let mut run = 0;
+    let mut dots = 0;
+    for b in text.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => {
+                run += 1;
+                if run >= 16 {
+                    return true;
+                }
+            }
+            b' ' | b'_' | b'-' | b',' | b'.' => {
+                run = 0;
+                dots += usize::from(b == b'.');
+            }
+            _ => return true,
+        }
+    }
+    if dots >= 3 {
+        return true;
+    }
+    let lower = text.to_ascii_lowercase();
+    KEYWORDS.iter().any(|k| lower.contains(k))
+        || names
+            .iter()
+            .any(|n| !n.is_ascii() || lower.contains(&n.trim().to_ascii_lowercase()))
+}
+
 /// The current user's names, from the environment and the home directory;
 /// names shorter than 3 characters are ignored (too many false matches).
 pub(crate) fn current_user_names() -> Vec<String> {

@@ -1,25 +1,39 @@
 //! `Redact<S>`: the sink wrapper, published at the crate root.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use super::Scrubber;
 use crate::{Event, TelemetryError, TelemetrySink};
 
 /// What a redaction rule makes of one attr: `Some(value)` keeps it (possibly
 /// rewritten), `None` drops it.
-pub(crate) type Rule = dyn Fn(&str, &str) -> Option<String> + Send + Sync;
+pub(crate) type Custom = dyn Fn(&str, &str) -> Option<String> + Send + Sync;
 
-/// A sink wrapper that passes every attr through a rule before the inner
-/// sink sees the event.
+#[derive(Clone)]
+enum Rule {
+    /// The default: a [`Scrubber`] on the event name, every attr key and
+    /// every attr value, compiled at the first text that needs it.
+    Default(Arc<OnceLock<Scrubber>>),
+    /// The author's rule, on attrs.
+    Custom(Arc<Custom>),
+}
+
+/// A sink wrapper that rewrites an event before the inner sink sees it.
 ///
-/// [`Redact::new`] uses the default rule, a [`Scrubber`](crate::redact::Scrubber): in every value,
+/// [`Redact::new`] uses the default rule, a [`Scrubber`](crate::redact::Scrubber),
+/// on the event's **name**, every attr **key** and every attr **value**:
 /// secrets and tokens, URLs, e-mail addresses, paths, IP addresses and the
 /// current user's names are replaced by `[secret]`, `[url]`, `[email]`,
-/// `[path]`, `[ip]` and `[user]`. [`Redact::with_rule`] takes your own.
-/// Names, tools, versions and ids are the author's and are left alone.
+/// `[path]`, `[ip]` and `[user]`, and each is cut to
+/// [`Event::MAX_ATTR_VALUE_BYTES`]. The scrubber is compiled at the first
+/// text that could hold any of these: a number or a plain word costs
+/// nothing. [`Redact::with_rule`] takes your own rule, which sees each attr
+/// (key and value) and leaves the name alone. The tool, its version, the
+/// id and the time are the crate's and are never rewritten.
 ///
-/// Callers remain responsible for what they put in attrs; this is a safety
-/// net for free text, not a licence to send it.
+/// Callers remain responsible for what they put in events; this is a
+/// safety net for free text, not a licence to send it.
 ///
 /// # Example
 ///
@@ -29,10 +43,12 @@ pub(crate) type Rule = dyn Fn(&str, &str) -> Option<String> + Send + Sync;
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let memory = MemorySink::new();
 /// let sink = Redact::new(memory.clone());
-/// let event = Event::new("build", "mytool", "1.0.0", "00".repeat(32))
+/// let event = Event::new("deploy ada@example.com", "mytool", "1.0.0", "00".repeat(32))
 ///     .with_attr("error", "cannot open /home/ada/src/main.rs: ask ada@example.com");
 /// sink.emit(&event).await?;
-/// assert_eq!(memory.snapshot()[0].attrs["error"], "cannot open [path]: ask [email]");
+/// let seen = &memory.snapshot()[0];
+/// assert_eq!(seen.name, "deploy [email]");
+/// assert_eq!(seen.attrs["error"], "cannot open [path]: ask [email]");
 ///
 /// // Your own rule: drop one attr, keep the rest.
 /// let custom = Redact::with_rule(MemorySink::new(), |key, value| {
@@ -44,21 +60,27 @@ pub(crate) type Rule = dyn Fn(&str, &str) -> Option<String> + Send + Sync;
 #[derive(Clone)]
 pub struct Redact<S> {
     inner: S,
-    rule: Arc<Rule>,
+    rule: Rule,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for Redact<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rule = match &self.rule {
+            Rule::Default(_) => "default",
+            Rule::Custom(_) => "custom",
+        };
         f.debug_struct("Redact")
             .field("inner", &self.inner)
-            .finish_non_exhaustive()
+            .field("rule", &rule)
+            .finish()
     }
 }
 
 impl<S> Redact<S> {
-    /// Wraps `inner` with the default rule (a [`Scrubber`](crate::redact::Scrubber) on every value,
-    /// with the current user's names taken from `USER`, `USERNAME`,
-    /// `LOGNAME` and the home directory, read once here).
+    /// Wraps `inner` with the default rule (a [`Scrubber`](crate::redact::Scrubber)
+    /// on the name, keys and values, with the current user's names taken
+    /// from `USER`, `USERNAME`, `LOGNAME` and the home directory when it is
+    /// first needed).
     ///
     /// # Example
     ///
@@ -67,10 +89,10 @@ impl<S> Redact<S> {
     /// # let _ = sink;
     /// ```
     pub fn new(inner: S) -> Self {
-        let scrubber = Scrubber::new(&super::current_user_names());
-        Self::with_rule(inner, move |_, value| {
-            Some(scrubber.scrub_value(value.to_owned()))
-        })
+        Self {
+            inner,
+            rule: Rule::Default(Arc::new(OnceLock::new())),
+        }
     }
 
     /// Wraps `inner` with your own rule.
@@ -87,18 +109,47 @@ impl<S> Redact<S> {
     ) -> Self {
         Self {
             inner,
-            rule: Arc::new(rule),
+            rule: Rule::Custom(Arc::new(rule)),
         }
     }
+
+    /// The sink inside.
+    #[cfg(feature = "http")]
+    pub(crate) fn inner(&self) -> &S {
+        &self.inner
+    }
+}
+
+/// One text through the default rule: left alone (no copy of the scrubber
+/// made) when it cannot hold anything the rule would change.
+fn scrub_text(scrubber: &OnceLock<Scrubber>, text: &str) -> String {
+    let names = super::user_names();
+    if !super::may_need_scrubbing(text, names) {
+        return super::cut(text);
+    }
+    scrubber
+        .get_or_init(|| Scrubber::new(names))
+        .scrub_value(text.to_owned())
 }
 
 impl<S: TelemetrySink> TelemetrySink for Redact<S> {
     async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
         let mut event = event.clone();
-        event.attrs = std::mem::take(&mut event.attrs)
-            .into_iter()
-            .filter_map(|(key, value)| (self.rule)(&key, &value).map(|value| (key, value)))
-            .collect();
+        match &self.rule {
+            Rule::Default(scrubber) => {
+                event.name = scrub_text(scrubber, &event.name);
+                event.attrs = std::mem::take(&mut event.attrs)
+                    .into_iter()
+                    .map(|(k, v)| (scrub_text(scrubber, &k), scrub_text(scrubber, &v)))
+                    .collect::<HashMap<_, _>>();
+            }
+            Rule::Custom(rule) => {
+                event.attrs = std::mem::take(&mut event.attrs)
+                    .into_iter()
+                    .filter_map(|(key, value)| rule(&key, &value).map(|value| (key, value)))
+                    .collect();
+            }
+        }
         self.inner.emit(&event).await
     }
 

@@ -1,6 +1,9 @@
 //! `HttpSink`: events sent as a JSON array.
 
-use super::batch::{Batcher, Encoding, Options, builder_methods, sink_accessors};
+use std::sync::Arc;
+
+use super::exporter::{Encoding, Exporter, Options, builder_methods, sink_accessors};
+use crate::background::{Settings, Worker};
 use crate::record::Record;
 use crate::{Event, TelemetryError, TelemetrySink};
 
@@ -13,34 +16,37 @@ use crate::{Event, TelemetryError, TelemetrySink};
 /// header is derived from the ids, so a collector can drop a batch it has
 /// already seen.
 ///
-/// `emit` adds the event to the batch (and hands the batch to a delivery
-/// thread when it reaches 512 events or 1 MiB); `flush` hands over the
-/// batch and waits for the answer. Neither blocks the caller's thread: the
-/// network is only touched on the delivery thread, with connect and
-/// request timeouts and [`Retry`](super::Retry). For recording from a
-/// command, prefer [`Telemetry`](crate::Telemetry), which spools locally
-/// and uploads after the command.
+/// It is a [`Background`](crate::Background) worker over a JSON exporter:
+/// `emit` queues a bounded copy of the event (never waits; a full queue
+/// drops and counts); the worker's thread sends a batch when it reaches
+/// 512 events or 1 MiB, or has waited a second for more; `flush` sends at
+/// once and waits for the answer without blocking the caller's thread. The
+/// network is only touched on that thread, with connect and request
+/// timeouts and [`Retry`](super::Retry). It needs no `Background` around
+/// it (that would only add a second queue). For recording from a command,
+/// prefer [`Telemetry`](crate::Telemetry), which spools locally and uploads
+/// after the command.
 ///
-/// A batch that cannot be delivered is dropped, and the error says why;
-/// memory stays bounded.
+/// A batch that cannot be delivered is dropped, and the next `flush` says
+/// why; memory stays bounded.
 ///
 /// # Example
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use rtb_telemetry::{Background, remote::HttpSink};
+/// use rtb_telemetry::remote::HttpSink;
 ///
-/// let http = HttpSink::builder("https://telemetry.example.com/v1/events")
+/// let sink = HttpSink::builder("https://telemetry.example.com/v1/events")
 ///     .header("authorization", "Bearer secret") // never shown in Debug or errors
 ///     .request_timeout(Duration::from_secs(3))
 ///     .build()?;
-/// let sink = Background::new(http)?;
 /// # let _ = sink;
 /// # Ok::<(), rtb_telemetry::TelemetryError>(())
 /// ```
 #[derive(Debug)]
 pub struct HttpSink {
-    core: Batcher,
+    worker: Worker,
+    exporter: Arc<Exporter>,
 }
 
 /// Configures an [`HttpSink`]; see [`HttpSink::builder`].
@@ -58,6 +64,7 @@ pub struct HttpSink {
 #[must_use = "nothing is sent until `.build()`"]
 pub struct HttpSinkBuilder {
     options: Options,
+    settings: Settings,
 }
 
 impl HttpSink {
@@ -72,6 +79,7 @@ impl HttpSink {
     pub fn builder(endpoint: impl Into<String>) -> HttpSinkBuilder {
         HttpSinkBuilder {
             options: Options::new(endpoint.into()),
+            settings: super::exporter::default_settings(),
         }
     }
 
@@ -114,18 +122,20 @@ impl HttpSinkBuilder {
     /// an `http://` or `https://` URL with a host and a valid port, or a
     /// header or certificate is malformed.
     pub fn build(self) -> Result<HttpSink, TelemetryError> {
+        let exporter = Arc::new(self.options.into_exporter(None, JSON)?);
         Ok(HttpSink {
-            core: self.options.into_batcher(None, JSON)?,
+            worker: super::exporter::worker(Arc::clone(&exporter), self.settings),
+            exporter,
         })
     }
 }
 
 impl TelemetrySink for HttpSink {
     async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
-        self.core.emit(event)
+        self.worker.enqueue(event)
     }
 
     async fn flush(&self) -> Result<(), TelemetryError> {
-        self.core.flush().await
+        self.worker.flush().await
     }
 }

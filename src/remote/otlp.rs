@@ -9,7 +9,10 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message as _;
 
-use super::batch::{Batcher, Encoding, Options, builder_methods, sink_accessors};
+use std::sync::Arc;
+
+use super::exporter::{Encoding, Exporter, Options, builder_methods, sink_accessors};
+use crate::background::{Settings, Worker};
 use crate::record::Record;
 use crate::{Env, Event, TelemetryError, TelemetrySink};
 
@@ -29,19 +32,18 @@ const SEVERITY_INFO: i32 = 9;
 /// `Idempotency-Key` derived from its records' ids. Events are grouped by tool and
 /// version under a resource carrying `service.name` and `service.version`.
 ///
-/// Batching, timeouts and retries are as for
-/// [`HttpSink`](super::HttpSink); run it behind
-/// [`Background`](crate::Background).
+/// Queueing, batching, timeouts and retries are as for
+/// [`HttpSink`](super::HttpSink): it is the same worker over an OTLP
+/// exporter, and needs no [`Background`](crate::Background) around it.
 ///
 /// # Example
 ///
 /// ```no_run
-/// use rtb_telemetry::{Background, remote::OtlpSink};
+/// use rtb_telemetry::remote::OtlpSink;
 ///
 /// // From OTEL_EXPORTER_OTLP_ENDPOINT & co; None when unset or OTEL_SDK_DISABLED=true.
 /// if let Some(otlp) = OtlpSink::from_env(&rtb_telemetry::Env::process())? {
-///     let sink = Background::new(otlp)?;
-///     # let _ = sink;
+///     # let _ = otlp;
 /// }
 /// // Or explicitly, e.g. an OpenTelemetry Collector's OTLP/HTTP receiver:
 /// let otlp = OtlpSink::builder("http://localhost:4318").build()?;
@@ -50,7 +52,8 @@ const SEVERITY_INFO: i32 = 9;
 /// ```
 #[derive(Debug)]
 pub struct OtlpSink {
-    core: Batcher,
+    worker: Worker,
+    exporter: Arc<Exporter>,
 }
 
 /// Configures an [`OtlpSink`]; see [`OtlpSink::builder`].
@@ -68,6 +71,7 @@ pub struct OtlpSink {
 #[must_use = "nothing is sent until `.build()`"]
 pub struct OtlpSinkBuilder {
     options: Options,
+    settings: Settings,
     /// Append `/v1/logs` (the base endpoint was given, not the logs one).
     logs_path: bool,
 }
@@ -86,6 +90,7 @@ impl OtlpSink {
     pub fn builder(endpoint: &str) -> OtlpSinkBuilder {
         OtlpSinkBuilder {
             options: Options::new(endpoint.to_owned()),
+            settings: super::exporter::default_settings(),
             logs_path: true,
         }
     }
@@ -151,6 +156,7 @@ impl OtlpSinkBuilder {
         ) {
             (Some(logs), _) => Self {
                 options: Options::new(logs),
+                settings: super::exporter::default_settings(),
                 logs_path: false,
             },
             (None, Some(base)) => OtlpSink::builder(&base),
@@ -187,19 +193,21 @@ impl OtlpSinkBuilder {
     /// header or certificate is malformed.
     pub fn build(self) -> Result<OtlpSink, TelemetryError> {
         let suffix = self.logs_path.then_some("v1/logs");
+        let exporter = Arc::new(self.options.into_exporter(suffix, PROTOBUF)?);
         Ok(OtlpSink {
-            core: self.options.into_batcher(suffix, PROTOBUF)?,
+            worker: super::exporter::worker(Arc::clone(&exporter), self.settings),
+            exporter,
         })
     }
 }
 
 impl TelemetrySink for OtlpSink {
     async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
-        self.core.emit(event)
+        self.worker.enqueue(event)
     }
 
     async fn flush(&self) -> Result<(), TelemetryError> {
-        self.core.flush().await
+        self.worker.flush().await
     }
 }
 

@@ -86,11 +86,36 @@ enum Outcome {
         reason: String,
         status: Option<u16>,
         after: Option<Duration>,
+        reached: bool,
     },
     Fail {
         reason: String,
         status: Option<u16>,
+        reach: Reach,
     },
+}
+
+/// How far a failed request got: what may be done with its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// The request never reached the collector (no connection, no TLS
+    /// session): nobody saw its idempotency key.
+    NotReached,
+    /// The collector may have received it (a timeout after sending, an
+    /// error status that may pass): resend it as it is.
+    MaybeReached,
+    /// The collector answered a 4xx other than 408 and 429: this request
+    /// will never be taken as it is.
+    Refused,
+    /// The gate closed before the request started (telemetry turned off).
+    Stopped,
+}
+
+/// Why a POST did not deliver.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) error: TelemetryError,
+    pub(crate) reach: Reach,
 }
 
 impl Transport {
@@ -140,29 +165,72 @@ impl Transport {
     /// POSTs `body` with `key` as its `Idempotency-Key`, retrying as
     /// [`Retry`] says; gives up when the next try could not finish before
     /// `deadline`. On failure, `fate` says what becomes of the events.
-    pub(crate) fn post(
+    ///
+    /// `gate` runs before every attempt: `None` stops at once (no request
+    /// starts); what it returns is held while the attempt runs.
+    pub(crate) fn post<P>(
         &self,
         content_type: &str,
         body: &[u8],
         key: &str,
         deadline: Option<Instant>,
         fate: &str,
-    ) -> Result<(), TelemetryError> {
-        let fail = |status, reason: &str| {
+        gate: &mut dyn FnMut() -> Option<P>,
+    ) -> Result<(), Failure> {
+        let fail = |status, reason: &str, reach| {
             let reason = reason.replace(self.endpoint.url(), self.endpoint.shown());
-            TelemetryError::delivered_or(self.endpoint.shown().to_owned(), status, &reason, fate)
+            Failure {
+                error: TelemetryError::delivered_or(
+                    self.endpoint.shown().to_owned(),
+                    status,
+                    &reason,
+                    fate,
+                ),
+                reach,
+            }
         };
         let mut delay = self.retry.first_delay;
         let mut attempt = 1;
+        let mut reached_before = false;
         loop {
-            let (reason, status, after) = match self.post_once(content_type, body, key, deadline) {
+            let Some(permit) = gate() else {
+                let reach = if reached_before {
+                    Reach::MaybeReached
+                } else {
+                    Reach::Stopped
+                };
+                return Err(fail(None, "telemetry was turned off; not sent", reach));
+            };
+            let outcome = self.post_once(content_type, body, key, deadline);
+            drop(permit);
+            let (reason, status, after) = match outcome {
                 Outcome::Done => return Ok(()),
-                Outcome::Fail { reason, status } => return Err(fail(status, &reason)),
+                Outcome::Fail {
+                    reason,
+                    status,
+                    reach,
+                } => {
+                    let reach = if reach == Reach::NotReached && reached_before {
+                        Reach::MaybeReached
+                    } else {
+                        reach
+                    };
+                    return Err(fail(status, &reason, reach));
+                }
                 Outcome::Retry {
                     reason,
                     status,
                     after,
-                } => (reason, status, after),
+                    reached,
+                } => {
+                    reached_before |= reached;
+                    (reason, status, after)
+                }
+            };
+            let reach = if reached_before {
+                Reach::MaybeReached
+            } else {
+                Reach::NotReached
             };
             let wait = after
                 .unwrap_or_else(|| jitter(delay))
@@ -173,6 +241,7 @@ impl Transport {
                 return Err(fail(
                     status,
                     &format!("{reason} (after {attempt} attempts)"),
+                    reach,
                 ));
             }
             std::thread::sleep(wait);
@@ -209,14 +278,23 @@ impl Transport {
                 let status = response.status().as_u16();
                 match status {
                     200..=299 => Outcome::Done,
-                    429 | 500..=599 => Outcome::Retry {
+                    408 | 429 | 500..=599 => Outcome::Retry {
                         reason: format!("HTTP {status}"),
                         status: Some(status),
                         after: retry_after(&response),
+                        reached: true,
                     },
+                    400..=499 => Outcome::Fail {
+                        reason: format!("HTTP {status}, refused"),
+                        status: Some(status),
+                        reach: Reach::Refused,
+                    },
+                    // A redirect (never followed) or an informational
+                    // answer: the configuration is wrong, not the events.
                     _ => Outcome::Fail {
                         reason: format!("HTTP {status}, not retried"),
                         status: Some(status),
+                        reach: Reach::MaybeReached,
                     },
                 }
             }
@@ -224,12 +302,41 @@ impl Transport {
                 reason: e.to_string(),
                 status: None,
                 after: None,
+                reached: !never_sent(&e),
             },
             Err(e) => Outcome::Fail {
                 reason: format!("{e} (not retried: waiting cannot fix it)"),
                 status: None,
+                reach: if never_sent(&e) {
+                    Reach::NotReached
+                } else {
+                    Reach::MaybeReached
+                },
             },
         }
+    }
+}
+
+/// Whether `e` happened before any of the request could reach the
+/// collector: no connection, or no TLS session.
+fn never_sent(e: &ureq::Error) -> bool {
+    use ureq::Error as E;
+    use ureq::Timeout as T;
+    match e {
+        E::HostNotFound
+        | E::ConnectionFailed
+        | E::Tls(_)
+        | E::Rustls(_)
+        | E::Pem(_)
+        | E::Timeout(T::Resolve | T::Connect) => true,
+        E::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionRefused
+                | std::io::ErrorKind::HostUnreachable
+                | std::io::ErrorKind::NetworkUnreachable
+                | std::io::ErrorKind::AddrNotAvailable
+        ),
+        _ => false,
     }
 }
 
@@ -259,7 +366,7 @@ fn retry_after(response: &ureq::http::Response<ureq::Body>) -> Option<Duration> 
 }
 
 /// "Equal jitter": a random delay between half of `delay` and all of it.
-fn jitter(delay: Duration) -> Duration {
+pub(crate) fn jitter(delay: Duration) -> Duration {
     // A fresh `RandomState` hashes to a value unpredictable enough for
     // spreading retries; no need for a random-number dependency.
     let random = std::collections::hash_map::RandomState::new()

@@ -1,0 +1,510 @@
+//! The local spool: where a command's events wait for the uploader.
+//!
+//! Layout, under the tool's data directory (created private, 0700, owned by
+//! the user and writable by nobody else, or refused):
+//!
+//! ```text
+//! spool/events.jsonl            appended by every run, one record per line, under spool.lock
+//! spool/backlog.jsonl           records the uploader took from events.jsonl, not yet in a batch
+//! spool/<ms>-<n>.batch.jsonl    a sealed batch: sent (or about to be) as one request, with one key
+//! spool/state.json              what the uploader last did, counters, and when the next upload is due
+//! spool/launch-<token>          a one-time token for an uploader this crate started
+//! spool/upload.pid              the uploader at work (shown by `status`)
+//! spool/{spool,writers,upload,state}.lock
+//! ```
+//!
+//! A run appends each record with one `write(2)` under `spool.lock`, after
+//! checking the spool's size as a whole (so concurrent runs share one
+//! bound) and closing off a torn last line. While it lives it holds
+//! `writers.lock` shared, so an uploader can wait for the command to end.
+//! The uploader takes `events.jsonl` by renaming it (under `spool.lock`),
+//! keeps the records in `backlog.jsonl`, and seals each request's records
+//! into a batch file before sending it: a batch is sent again as it was,
+//! with the same idempotency key, after any failure that may have reached
+//! the collector, or a crash. See [`upload`].
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::TelemetryError;
+use crate::record::Record;
+
+pub(crate) mod upload;
+mod writer;
+
+pub(crate) use writer::SpoolSink;
+
+/// The default bound on the spool's size.
+pub(crate) const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
+/// The default bound on a spooled event's age.
+pub(crate) const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The default least time between two uploads while the collector answers.
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// The longest wait after failed uploads.
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// The wait after the first failed upload (jittered down to half).
+const FIRST_BACKOFF: Duration = Duration::from_secs(60);
+/// How long a started uploader holds the schedule before its own result
+/// replaces it (it lives at most 25 s).
+const LEASE: Duration = Duration::from_secs(30);
+/// Temporary files and launch tokens older than this were left by a crash.
+const STALE: Duration = Duration::from_secs(600);
+/// The most entries the spool directory may hold before it counts as full.
+const MAX_ENTRIES: usize = 1_000;
+
+pub(crate) const EVENTS: &str = "events.jsonl";
+pub(crate) const BACKLOG: &str = "backlog.jsonl";
+const BATCH: &str = ".batch.jsonl";
+const STATE: &str = "state.json";
+const LAUNCH: &str = "launch-";
+const PID: &str = "upload.pid";
+/// The names the crate keeps in the spool, each a regular file.
+const CONTROL: &[&str] = &[
+    EVENTS,
+    BACKLOG,
+    STATE,
+    PID,
+    "spool.lock",
+    "writers.lock",
+    "upload.lock",
+    "state.lock",
+];
+
+/// The spool directory and its bounds.
+#[derive(Debug, Clone)]
+pub(crate) struct Spool {
+    dir: PathBuf,
+    pub(crate) max_bytes: u64,
+    pub(crate) max_age: Duration,
+    pub(crate) interval: Duration,
+}
+
+/// What the uploader last did, what was lost, and when to upload next:
+/// `spool/state.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct State {
+    pub(crate) last_attempt: Option<String>,
+    pub(crate) last_success: Option<String>,
+    pub(crate) last_error: Option<String>,
+    pub(crate) delivered: u64,
+    /// Events not spooled because the spool was full.
+    pub(crate) dropped_full: u64,
+    /// Events that could not be written (a full disk, an unwritable spool).
+    pub(crate) write_errors: u64,
+    pub(crate) last_write_error: Option<String>,
+    /// Events deleted unsent because they were older than the age bound.
+    pub(crate) expired: u64,
+    /// Torn or garbled lines skipped.
+    pub(crate) skipped: u64,
+    /// Events the collector refused for good, set aside (deleted unsent).
+    pub(crate) rejected: u64,
+    pub(crate) last_rejection: Option<String>,
+    /// Events never sent because they were recorded before the latest
+    /// opt-in, or under another id.
+    pub(crate) discarded: u64,
+    /// Uploader runs started.
+    pub(crate) attempts: u64,
+    /// Failed uploads in a row.
+    pub(crate) failures: u32,
+    /// When the next upload is due, in Unix milliseconds (0: now).
+    pub(crate) next_upload_ms: u64,
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Spool {
+    pub(crate) fn new(data_dir: &Path) -> Self {
+        Self {
+            dir: data_dir.join("spool"),
+            max_bytes: DEFAULT_MAX_BYTES,
+            max_age: DEFAULT_MAX_AGE,
+            interval: DEFAULT_INTERVAL,
+        }
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Whether the spool directory, if it exists, may be used: a real
+    /// directory, the user's own, writable by nobody else.
+    pub(crate) fn check(&self) -> Result<(), TelemetryError> {
+        crate::fs::check_private_dir(&self.dir)
+            .map_err(|e| TelemetryError::io("use the spool directory", &self.dir, e))
+    }
+
+    /// Creates the spool directory (private) and checks it.
+    pub(crate) fn ensure_dir(&self) -> Result<(), TelemetryError> {
+        crate::fs::create_private_dir_all(&self.dir)
+            .map_err(|e| TelemetryError::io("create the spool directory", &self.dir, e))?;
+        self.check()
+    }
+
+    /// The spooled record files (`*.jsonl`, regular files only), in name
+    /// order.
+    pub(crate) fn files(&self) -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Sealed batches, oldest first.
+    pub(crate) fn batches(&self) -> Vec<PathBuf> {
+        self.files()
+            .into_iter()
+            .filter(|p| name_of(p).ends_with(BATCH))
+            .collect()
+    }
+
+    /// Files taken from a run but not yet in the backlog: anything
+    /// `*.jsonl` that is not one of the crate's own names (a claimed
+    /// `events.jsonl`, or a spool file of an earlier version).
+    pub(crate) fn claims(&self) -> Vec<PathBuf> {
+        self.files()
+            .into_iter()
+            .filter(|p| {
+                let name = name_of(p);
+                name != EVENTS && name != BACKLOG && !name.ends_with(BATCH)
+            })
+            .collect()
+    }
+
+    /// A new batch file's path, after every existing one.
+    pub(crate) fn new_batch_path(&self) -> PathBuf {
+        let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        self.dir.join(format!("{:013}-{tag}{BATCH}", now_ms()))
+    }
+
+    /// Bytes spooled in all record files, from fresh metadata; `None` when
+    /// the directory holds more entries than a spool of ours ever does.
+    pub(crate) fn usage(&self) -> Option<u64> {
+        let entries = fs::read_dir(&self.dir).ok()?;
+        let mut bytes = 0_u64;
+        for (n, entry) in entries.filter_map(Result::ok).enumerate() {
+            if n >= MAX_ENTRIES {
+                return None;
+            }
+            if entry.file_name().to_string_lossy().ends_with(".jsonl")
+                && let Ok(meta) = fs::symlink_metadata(entry.path())
+            {
+                bytes = bytes.saturating_add(meta.len());
+            }
+        }
+        Some(bytes)
+    }
+
+    /// Events waiting: the lines of all record files (a torn last line
+    /// counts).
+    pub(crate) fn waiting(&self) -> u64 {
+        self.files()
+            .iter()
+            .filter_map(|p| {
+                crate::fs::read_small(p, self.max_bytes.max(1))
+                    .ok()
+                    .flatten()
+            })
+            .map(|bytes| lines(&bytes))
+            .sum()
+    }
+
+    /// Reads `state.json` (defaults when missing or unreadable).
+    pub(crate) fn state(&self) -> State {
+        crate::fs::read_small(&self.path(STATE), 64 * 1024)
+            .ok()
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// Changes `state.json` under its lock; `false` when it could not.
+    /// Never creates the spool directory: a state without a spool (after
+    /// an opt-out deleted it) is not written. `patience` bounds the wait
+    /// for the lock: short on a command's path.
+    pub(crate) fn update_state(&self, patience: Duration, change: impl FnOnce(&mut State)) -> bool {
+        if !self.dir.is_dir() || self.check().is_err() {
+            return false;
+        }
+        let Ok(Some(_lock)) = crate::fs::lock(&self.path("state.lock"), patience) else {
+            return false;
+        };
+        let mut state = self.state();
+        change(&mut state);
+        let Ok(mut bytes) = serde_json::to_vec_pretty(&state) else {
+            return false;
+        };
+        bytes.push(b'\n');
+        let path = self.path(STATE);
+        let written = crate::fs::write_atomic(&path, &bytes, 0o600);
+        match written {
+            Ok(()) => true,
+            // Something planted at the state file: remove it, once.
+            Err(e) if e.kind() == io::ErrorKind::IsADirectory || path.is_dir() => {
+                crate::fs::remove_planted(&path).is_ok()
+                    && crate::fs::write_atomic(&path, &bytes, 0o600).is_ok()
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Whether an upload is due now: one small file read.
+    pub(crate) fn upload_due(&self) -> bool {
+        self.state().next_upload_ms <= now_ms()
+    }
+
+    /// Takes the next upload for the caller, if one is due: the schedule
+    /// moves on under the state lock, so of many runs at once only one
+    /// starts an uploader. `false` when none is due, or the schedule cannot
+    /// be written (then no uploader is started either).
+    pub(crate) fn claim_upload(&self) -> bool {
+        if !self.upload_due() {
+            return false;
+        }
+        let mut claimed = false;
+        let lease = millis(self.interval.max(LEASE));
+        let written = self.update_state(Duration::from_millis(50), |state| {
+            let now = now_ms();
+            if state.next_upload_ms <= now {
+                state.next_upload_ms = now.saturating_add(lease);
+                claimed = true;
+            }
+        });
+        written && claimed
+    }
+
+    /// The next upload's time after an upload that ended `ok` (the
+    /// interval) or failed for the `failures`th time in a row (a backoff
+    /// from a minute, doubling, at most an hour, jittered down to half).
+    pub(crate) fn next_upload(&self, ok: bool, failures: u32) -> u64 {
+        let wait = if ok {
+            self.interval
+        } else {
+            let doubled = FIRST_BACKOFF.saturating_mul(1 << failures.saturating_sub(1).min(12));
+            crate::remote::transport::jitter(doubled.min(MAX_BACKOFF))
+        };
+        now_ms().saturating_add(millis(wait))
+    }
+
+    /// Creates a one-time launch token for an uploader about to be
+    /// started: only a process that presents it acts as the uploader, and
+    /// only once.
+    pub(crate) fn new_launch(&self) -> Option<String> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(self.path(&format!("{LAUNCH}{token}"))).ok()?;
+        Some(token)
+    }
+
+    /// Uses up the launch token `token`: `true` once, for the process the
+    /// crate started with it; `false` for anything else.
+    pub(crate) fn consume_launch(&self, token: &str) -> bool {
+        let well_formed = token.len() == 32
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        well_formed
+            && self.check().is_ok()
+            && fs::remove_file(self.path(&format!("{LAUNCH}{token}"))).is_ok()
+    }
+
+    /// Deletes temporary files and launch tokens left by crashes.
+    pub(crate) fn sweep(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !(name.ends_with(".tmp") || name.starts_with(LAUNCH)) {
+                continue;
+            }
+            let old = fs::symlink_metadata(entry.path())
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age > STALE);
+            if old {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// What keeps events from being spooled or sent, one line each, for
+    /// `status`: a directory that is not the user's own, something that is
+    /// not a regular file at one of the crate's names, and (tried with a
+    /// one-byte file that is removed again) a spool that cannot be written.
+    pub(crate) fn health(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Err(e) = self.check() {
+            problems.push(format!(
+                "the spool directory {} is refused: {}; events are not spooled or sent",
+                self.dir.display(),
+                e.io_kind()
+                    .map_or_else(|| e.one_line(), |_| source_text(&e))
+            ));
+            return problems;
+        }
+        for name in CONTROL {
+            let path = self.path(name);
+            if let Ok(meta) = fs::symlink_metadata(&path)
+                && !meta.is_file()
+            {
+                problems.push(format!(
+                    "{} is not a regular file (a directory, link or FIFO is there); the next \
+                     upload removes it, or remove it yourself",
+                    path.display()
+                ));
+            }
+        }
+        if let Err(e) = self.probe_write() {
+            problems.push(format!("events cannot be spooled: {e}"));
+        }
+        problems
+    }
+
+    /// Writes one byte to a temporary file in the spool directory (or the
+    /// nearest directory above it that exists) and removes it again.
+    fn probe_write(&self) -> Result<(), String> {
+        let dir = self
+            .dir
+            .ancestors()
+            .take(2)
+            .find(|d| d.is_dir())
+            .ok_or(())
+            .map_err(|()| String::new());
+        let Ok(dir) = dir else {
+            return Ok(()); // nothing there yet: the first run creates it
+        };
+        let probe = crate::fs::temp_path(&dir.join("probe"));
+        let written = (|| {
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            let mut file = options.open(&probe)?;
+            file.write_all(b"x")?;
+            file.sync_all()
+        })();
+        let _ = fs::remove_file(&probe);
+        written.map_err(|e| format!("{e} (writing in {})", dir.display()))
+    }
+}
+
+/// The message of an I/O error's cause, without the crate's prefix.
+fn source_text(e: &TelemetryError) -> String {
+    use std::error::Error as _;
+    e.source()
+        .map_or_else(|| e.one_line(), std::string::ToString::to_string)
+}
+
+/// A file name as text.
+pub(crate) fn name_of(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// How many lines `bytes` holds (a torn last line counts).
+#[expect(
+    clippy::naive_bytecount,
+    reason = "a status line over at most a few MB; not worth a dependency"
+)]
+pub(crate) fn lines(bytes: &[u8]) -> u64 {
+    let newlines = bytes.iter().filter(|&&b| b == b'\n').count();
+    (newlines + usize::from(bytes.last().is_some_and(|&b| b != b'\n'))) as u64
+}
+
+/// A record and its line as spooled.
+pub(crate) type Line = (Record, Vec<u8>);
+
+/// One spooled file, read whole: its records, and how many lines were not
+/// records (a torn last line, garbage).
+pub(crate) fn read_records(path: &Path, limit: u64) -> io::Result<(Vec<Line>, u64)> {
+    let bytes = crate::fs::read_small(path, limit)?.unwrap_or_default();
+    Ok(parse_records(&bytes))
+}
+
+/// Records from spooled bytes, and how many lines were not records.
+pub(crate) fn parse_records(bytes: &[u8]) -> (Vec<Line>, u64) {
+    let mut records = Vec::new();
+    let mut skipped = 0;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (line, tail, complete) = match rest.iter().position(|&b| b == b'\n') {
+            Some(end) => (&rest[..end], &rest[end + 1..], true),
+            None => (rest, &[][..], false),
+        };
+        rest = tail;
+        if line.is_empty() {
+            continue;
+        }
+        // A line without its newline was cut short by a crash: skip it even
+        // if it happens to parse.
+        match serde_json::from_slice::<Record>(line) {
+            Ok(record) if complete => {
+                let mut raw = line.to_vec();
+                raw.push(b'\n');
+                records.push((record, raw));
+            }
+            _ => skipped += 1,
+        }
+    }
+    (records, skipped)
+}
+
+/// The lines of `records`, joined.
+pub(crate) fn join(records: &[Line]) -> Vec<u8> {
+    records
+        .iter()
+        .flat_map(|(_, raw)| raw.iter().copied())
+        .collect()
+}
+
+/// Opens an existing or new file for reading and appending (0600), never
+/// through a symlink and never blocking; refuses anything but a regular
+/// file.
+pub(crate) fn open_append_read(path: &Path) -> io::Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true).append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}

@@ -1,0 +1,231 @@
+//! A run's side of the spool: [`SpoolSink`].
+
+use std::io::{self, Write};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use super::{EVENTS, Spool};
+use crate::consent::ConsentStore;
+use crate::record::Record;
+use crate::{Event, TelemetryError, TelemetrySink};
+
+/// How long a record waits for another run's append to finish.
+const APPEND_PATIENCE: Duration = Duration::from_millis(200);
+/// How long a run's first record waits for the consent lock (a `disable`
+/// in progress holds it).
+const CONSENT_PATIENCE: Duration = Duration::from_millis(100);
+
+/// The spool as a sink: each event becomes a record (an id, the event cut
+/// to its bounds) appended to `events.jsonl` with one write. Touches only
+/// local disk.
+///
+/// The first record of a process checks, under the consent lock, that
+/// telemetry is still on: a run that started before `telemetry disable`
+/// and records after it writes nothing. A full spool drops the record and
+/// counts it; a failed write is counted too (both shown by `status`), and
+/// never leaves an empty file or a fragment the next record would be
+/// glued to.
+pub(crate) struct SpoolSink {
+    spool: Spool,
+    store: ConsentStore,
+    base_salt: String,
+    state: Mutex<Writer>,
+}
+
+#[derive(Default)]
+struct Writer {
+    started: bool,
+    /// Why this process spools nothing more (telemetry turned off, the
+    /// spool deleted or refused).
+    stopped: Option<String>,
+    /// `writers.lock`, held shared while this process may still record.
+    live: Option<crate::fs::Lock>,
+    line: Vec<u8>,
+    full: u64,
+}
+
+impl std::fmt::Debug for SpoolSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpoolSink")
+            .field("dir", &self.spool.dir())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SpoolSink {
+    pub(crate) fn new(spool: Spool, store: ConsentStore, base_salt: &str) -> Self {
+        Self {
+            spool,
+            store,
+            base_salt: base_salt.to_owned(),
+            state: Mutex::new(Writer::default()),
+        }
+    }
+
+    pub(crate) fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    /// Lets go of `writers.lock`, so an uploader in this process need not
+    /// wait for it; taken again at the next record.
+    pub(crate) fn pause(&self) {
+        let mut writer = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        writer.live = None;
+    }
+
+    fn append(&self, event: &Event) -> Result<(), TelemetryError> {
+        let mut writer = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(why) = &writer.stopped {
+            return Err(TelemetryError::config(
+                format!("nothing more is spooled by this run: {why}"),
+                "see `telemetry status`",
+            ));
+        }
+        if !writer.started {
+            // Under the consent lock: a `disable` either finished before
+            // (and this run sees it) or waits until the spool exists, and
+            // then deletes it.
+            let Some(_pass) = self.store.pass(&self.base_salt, CONSENT_PATIENCE) else {
+                writer.stopped = Some("telemetry was turned off after this run started".into());
+                return Ok(());
+            };
+            if let Err(e) = self.spool.ensure_dir() {
+                writer.stopped = Some(e.one_line());
+                self.count_write_error(&e);
+                return Err(e);
+            }
+            writer.started = true;
+        }
+        if writer.live.is_none() {
+            writer.live = crate::fs::lock_as(
+                &self.spool.path("writers.lock"),
+                crate::fs::Mode::Shared,
+                Duration::from_millis(20),
+            )
+            .ok()
+            .flatten();
+        }
+        let record = Record::new(event);
+        let mut line = std::mem::take(&mut writer.line);
+        line.clear();
+        record
+            .write_line(&mut line)
+            .map_err(|e| TelemetryError::serde(format_args!("event `{}`", event.name), e))?;
+        let result = self.write_line(&line);
+        writer.line = line;
+        match result {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                writer.full += 1;
+                let n = writer.full;
+                // Counted in the state file now and then, not every time,
+                // and never waiting long for its lock.
+                if n == 1 || n.is_multiple_of(100) {
+                    let add = if n == 1 { 1 } else { 100 };
+                    self.spool.update_state(Duration::from_millis(50), |s| {
+                        s.dropped_full = s.dropped_full.saturating_add(add);
+                    });
+                }
+                Err(TelemetryError::dropped(
+                    1,
+                    "the spool",
+                    "the spool is full; new events are dropped and counted until the \
+                     collector takes the backlog",
+                ))
+            }
+            Err(e) => {
+                if e.io_kind() == Some(io::ErrorKind::NotFound) {
+                    // The spool was deleted under us: an opt-out.
+                    writer.stopped = Some("the spool was deleted (telemetry turned off)".into());
+                } else {
+                    self.count_write_error(&e);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends `line` to `events.jsonl` under the spool lock: `Ok(false)`
+    /// when the spool (all its files together) has no room for it.
+    fn write_line(&self, line: &[u8]) -> Result<bool, TelemetryError> {
+        let lock_path = self.spool.path("spool.lock");
+        let _lock = match crate::fs::lock(&lock_path, APPEND_PATIENCE) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                return Err(TelemetryError::io(
+                    "lock",
+                    &lock_path,
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "another process held it too long; the event was not spooled",
+                    ),
+                ));
+            }
+            Err(e) => return Err(TelemetryError::io("lock", &lock_path, e)),
+        };
+        let path = self.spool.path(EVENTS);
+        let Some(used) = self.spool.usage() else {
+            return Ok(false);
+        };
+        if used.saturating_add(line.len() as u64) > self.spool.max_bytes {
+            return Ok(false);
+        }
+        let mut file = match super::open_append_read(&path) {
+            Ok(file) => file,
+            Err(e) if crate::fs::planted(&e) => crate::fs::remove_planted(&path)
+                .and_then(|()| super::open_append_read(&path))
+                .map_err(|e| TelemetryError::io("open", &path, e))?,
+            Err(e) => return Err(TelemetryError::io("open", &path, e)),
+        };
+        let len = file
+            .metadata()
+            .map_err(|e| TelemetryError::io("inspect", &path, e))?
+            .len();
+        // A fragment left by a short write (a full disk, a crash) is closed
+        // off first, so this record starts on a line of its own.
+        let torn = len > 0 && !ends_with_newline(&file, len);
+        let written = if torn {
+            let mut joined = Vec::with_capacity(line.len() + 1);
+            joined.push(b'\n');
+            joined.extend_from_slice(line);
+            file.write_all(&joined)
+        } else {
+            file.write_all(line)
+        };
+        if let Err(e) = written {
+            // Never leave an empty file behind (a full disk at the first
+            // record of a spool).
+            if file.metadata().is_ok_and(|m| m.len() == 0) {
+                let _ = std::fs::remove_file(&path);
+            }
+            return Err(TelemetryError::io("write to", &path, e));
+        }
+        Ok(true)
+    }
+
+    /// Counts a record that could not be written, best effort (on a full
+    /// disk even this may fail; `status` then finds the cause itself).
+    fn count_write_error(&self, e: &TelemetryError) {
+        let line = e.one_line();
+        self.spool.update_state(Duration::from_millis(50), |s| {
+            s.write_errors = s.write_errors.saturating_add(1);
+            s.last_write_error = Some(line);
+        });
+    }
+}
+
+/// Whether the file's last byte (at `len - 1`) is a newline.
+fn ends_with_newline(file: &std::fs::File, len: u64) -> bool {
+    let mut last = [0_u8; 1];
+    #[cfg(unix)]
+    let read = std::os::unix::fs::FileExt::read_exact_at(file, &mut last, len - 1);
+    #[cfg(windows)]
+    let read = std::os::windows::fs::FileExt::seek_read(file, &mut last, len - 1).map(drop);
+    read.is_ok() && last[0] == b'\n'
+}
+
+impl TelemetrySink for SpoolSink {
+    async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
+        self.append(event)
+    }
+}

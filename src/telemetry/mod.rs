@@ -1,0 +1,333 @@
+//! The one call a command-line tool makes: [`Telemetry`]. A thin facade
+//! over the typed core: the consent store gives the context, [`Redact`]
+//! scrubs, and the events go to a spool (a collector) or a local file.
+//!
+//! - `mod.rs`: the handle, and recording;
+//! - `setup.rs`: the builder and `init`;
+//! - `status.rs`: the `telemetry` verbs and `status`;
+//! - `uploader.rs`: the detached uploader process.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+#[cfg(feature = "http")]
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use crate::consent::ConsentStore;
+use crate::delivery::Defaults;
+use crate::{Env, Event, FileSink, Redact, RuntimePolicy, TelemetryContext, TelemetryError};
+use crate::{TelemetrySink, ToolSink};
+
+mod setup;
+mod status;
+#[cfg(feature = "http")]
+mod uploader;
+
+pub use setup::TelemetryBuilder;
+
+/// Telemetry for a command-line tool, set up by one builder chain in
+/// `main()`: consent, kill switches, the first-run notice, the destination,
+/// a local spool, a detached uploader, redaction and debug mode.
+///
+/// It never returns an error to the host tool: anything wrong — no home
+/// directory, an unreadable consent file, a malformed endpoint, a full
+/// disk — means telemetry is off (or kept local), with the reason in
+/// [`status`](Self::status) (`telemetry status`) and, in debug mode
+/// (`<TOOL>_TELEMETRY_DEBUG=1`), on stderr.
+///
+/// **Local-first.** Recording is synchronous and touches only local disk:
+/// with a collector configured, each event is appended to a spool in the
+/// tool's data directory and the command goes on. When an upload is due
+/// (at most once a minute by default while the collector answers; after a
+/// failure, after a backoff growing from a minute to an hour), the run
+/// starts the tool again as a detached uploader: no terminal, null standard
+/// streams and no other descriptor of its host, the root directory as its
+/// working directory, a process group of its own. It waits for the command
+/// to end, sends everything spooled (this and earlier runs' events) in as
+/// few requests as the batch bounds allow (512 events, 1 MiB), and exits
+/// within 25 s whatever the network does. Nothing is lost offline: events
+/// wait in the spool (up to 10 MiB and 30 days by default). Each event
+/// carries an id and each request an `Idempotency-Key`, both the same on
+/// every retry.
+///
+/// Because the uploader is the tool itself, **`init()` must be the first
+/// thing `main` does**, before parsing arguments or doing any work: in a
+/// process started as the uploader (the crate starts it with a single
+/// argument of its own, `--rtb-telemetry-uploader`), `init()` uploads and
+/// exits, and never returns into the tool.
+///
+/// # Example
+///
+/// ```no_run
+/// use rtb_telemetry::Telemetry;
+///
+/// fn main() {
+///     let telemetry = Telemetry::builder("mytool", env!("CARGO_PKG_VERSION"))
+///         .salt("mytool-telemetry-v1")
+///         .notice(1, "mytool can send anonymous usage data; `mytool telemetry enable` opts in.")
+///         .endpoint("https://telemetry.example.com/v1/events")
+///         .init();
+///     // … parse arguments, then:
+///     let result = telemetry.time("build", || -> Result<(), String> { Ok(()) });
+///     # let _ = result;
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Telemetry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tool: String,
+    salt: String,
+    prefix: String,
+    env: Env,
+    defaults: Defaults,
+    /// `None` when there is nowhere to keep a decision (no home directory).
+    store: Option<ConsentStore>,
+    /// Why telemetry is off or degraded, one line each.
+    problems: Vec<String>,
+    /// Present only when telemetry is on.
+    recorder: Option<Recorder>,
+    #[cfg(feature = "http")]
+    detached: bool,
+    #[cfg(feature = "http")]
+    bounds: Bounds,
+}
+
+/// The spool's bounds and the upload interval.
+#[cfg(feature = "http")]
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    max_bytes: u64,
+    max_age: Duration,
+    interval: Duration,
+}
+
+/// The context every event goes through.
+type Context = TelemetryContext<Redact<ToolSink<Local>>, RuntimePolicy>;
+
+/// What an enabled handle records with.
+struct Recorder {
+    context: Context,
+    debug: bool,
+    /// Whether this process has looked at the upload schedule yet.
+    #[cfg(feature = "http")]
+    looked: AtomicBool,
+}
+
+/// Where a tool's events are kept: a local file when there is no
+/// collector, else the spool.
+pub(crate) enum Local {
+    /// No collector: a JSON Lines file in a private directory.
+    File(FileSink),
+    /// A collector: the spool, then the uploader.
+    #[cfg(feature = "http")]
+    Spool(Box<crate::spool::SpoolSink>),
+}
+
+impl TelemetrySink for Local {
+    async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
+        match self {
+            Self::File(sink) => {
+                // Once per process: the directory is private before the
+                // sink's first open creates anything in it.
+                if let Some(dir) = sink.path().parent()
+                    && !dir.is_dir()
+                {
+                    crate::fs::create_private_dir_all(dir)
+                        .map_err(|e| TelemetryError::io("create", dir, e))?;
+                }
+                sink.emit(&crate::event::bounded_copy(event)).await
+            }
+            #[cfg(feature = "http")]
+            Self::Spool(spool) => spool.emit(event).await,
+        }
+    }
+}
+
+impl Telemetry {
+    /// Starts the setup for `tool` at `tool_version` (usually
+    /// `env!("CARGO_PKG_VERSION")`).
+    pub fn builder(tool: &str, tool_version: &str) -> TelemetryBuilder {
+        TelemetryBuilder::new(tool, tool_version)
+    }
+
+    /// `true` when events are being collected.
+    #[must_use]
+    pub fn is_enabled(&self) -> bool {
+        self.inner.recorder.is_some()
+    }
+
+    /// Records an event named `name` (typically the command that ran).
+    /// Synchronous, needs no runtime, touches only local disk, never fails:
+    /// a problem is counted and shown in debug mode.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::{Env, Telemetry, consent::ConsentStore};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    /// # ConsentStore::at("mytool", &file, &data).enable().unwrap();
+    /// # let telemetry = Telemetry::builder("mytool", "1.0.0")
+    /// #     .env(Env::from_vars::<_, &str, &str>([]))
+    /// #     .paths(&file, &data)
+    /// #     .init();
+    /// telemetry.record("build");
+    /// assert!(data.join("events.jsonl").exists()); // no collector: a local file
+    /// ```
+    pub fn record(&self, name: &str) {
+        self.record_with_attrs(name, std::iter::empty::<(String, String)>());
+    }
+
+    /// Records an event with attributes. The name, the keys and the values
+    /// pass through the default redaction ([`Redact`]) and are cut to
+    /// [`Event::MAX_ATTR_VALUE_BYTES`]; still, pass nothing that identifies
+    /// a person.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::{Env, Telemetry, consent::ConsentStore};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    /// # ConsentStore::at("mytool", &file, &data).enable().unwrap();
+    /// # let telemetry = Telemetry::builder("mytool", "1.0.0")
+    /// #     .env(Env::from_vars::<_, &str, &str>([]))
+    /// #     .paths(&file, &data)
+    /// #     .init();
+    /// telemetry.record_with_attrs("build", [("error", "cannot open /home/ada/x")]);
+    /// let line = std::fs::read_to_string(data.join("events.jsonl")).unwrap();
+    /// assert!(line.contains("cannot open [path]"));
+    /// ```
+    pub fn record_with_attrs<K, V>(&self, name: &str, attrs: impl IntoIterator<Item = (K, V)>)
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let Some(recorder) = &self.inner.recorder else {
+            return;
+        };
+        let attrs: HashMap<String, String> = attrs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        let outcome = crate::background::block_on(recorder.context.record_with_attrs(name, attrs));
+        if let Err(e) = outcome {
+            self.debug_problem(&e.one_line());
+        }
+        #[cfg(feature = "http")]
+        self.after_record(recorder);
+    }
+
+    /// Times `work`, then records `name` with `duration_ms` and `outcome`
+    /// (`ok` or `error`), and returns what `work` returned.
+    ///
+    /// # Errors
+    ///
+    /// `work`'s own error, untouched.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::{Env, Telemetry, consent::ConsentStore};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    /// # ConsentStore::at("mytool", &file, &data).enable().unwrap();
+    /// # let telemetry = Telemetry::builder("mytool", "1.0.0")
+    /// #     .env(Env::from_vars::<_, &str, &str>([]))
+    /// #     .paths(&file, &data)
+    /// #     .init();
+    /// let built: Result<u32, String> = telemetry.time("build", || Ok(42));
+    /// assert_eq!(built, Ok(42));
+    /// let line = std::fs::read_to_string(data.join("events.jsonl")).unwrap();
+    /// assert!(line.contains(r#""outcome":"ok""#) && line.contains("duration_ms"));
+    /// ```
+    pub fn time<T, E>(&self, name: &str, work: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let start = Instant::now();
+        let result = work();
+        self.record_timed(name, start.elapsed(), result.is_ok());
+        result
+    }
+
+    /// [`time`](Self::time) for async work.
+    ///
+    /// # Errors
+    ///
+    /// `work`'s own error, untouched.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::{Env, Telemetry, consent::ConsentStore};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    /// # ConsentStore::at("mytool", &file, &data).enable().unwrap();
+    /// # let telemetry = Telemetry::builder("mytool", "1.0.0")
+    /// #     .env(Env::from_vars::<_, &str, &str>([]))
+    /// #     .paths(&file, &data)
+    /// #     .init();
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let fetched: Result<(), String> = telemetry.time_async("fetch", async { Ok(()) }).await;
+    /// assert!(fetched.is_ok());
+    /// # });
+    /// ```
+    pub async fn time_async<T, E>(
+        &self,
+        name: &str,
+        work: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let start = Instant::now();
+        let result = work.await;
+        self.record_timed(name, start.elapsed(), result.is_ok());
+        result
+    }
+
+    fn record_timed(&self, name: &str, elapsed: Duration, ok: bool) {
+        if self.inner.recorder.is_some() {
+            self.record_with_attrs(
+                name,
+                [
+                    ("duration_ms", elapsed.as_millis().to_string()),
+                    ("outcome", (if ok { "ok" } else { "error" }).to_owned()),
+                ],
+            );
+        }
+    }
+
+    fn debug_problem(&self, problem: &str) {
+        if self.inner.recorder.as_ref().is_some_and(|r| r.debug) {
+            eprintln_best_effort(&format!("{}: telemetry: {problem}", self.inner.tool));
+        }
+    }
+}
+
+fn eprintln_best_effort(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+impl fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("tool", &self.inner.tool)
+            .field("enabled", &self.is_enabled())
+            .field("problems", &self.inner.problems)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    /// The spool, with this handle's bounds.
+    #[cfg(feature = "http")]
+    fn spool(&self, store: &ConsentStore) -> crate::spool::Spool {
+        let mut spool = crate::spool::Spool::new(store.data_dir());
+        spool.max_bytes = self.bounds.max_bytes;
+        spool.max_age = self.bounds.max_age;
+        spool.interval = self.bounds.interval;
+        spool
+    }
+}

@@ -1,0 +1,267 @@
+//! Setting up: [`TelemetryBuilder`] and `init`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+#[cfg(feature = "http")]
+use std::sync::atomic::AtomicBool;
+#[cfg(feature = "http")]
+use std::time::Duration;
+
+#[cfg(feature = "http")]
+use super::Bounds;
+use super::{Inner, Local, Recorder, Telemetry, eprintln_best_effort};
+use crate::consent::{ConsentStore, env_prefix};
+use crate::delivery::{self, Defaults, Target};
+use crate::{CollectionPolicy, Env, FileSink, Redact, TelemetryContext};
+
+/// Configures [`Telemetry`]; start with [`Telemetry::builder`], finish with
+/// [`init`](Self::init). Its `Debug` shows endpoints without credentials.
+///
+/// # Example
+///
+/// ```
+/// use rtb_telemetry::{Env, Telemetry};
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// let telemetry = Telemetry::builder("mytool", "1.0.0")
+///     .salt("mytool-telemetry-v1")
+///     .notice(1, "mytool can send anonymous usage data: `mytool telemetry enable`.")
+///     .endpoint("https://telemetry.example.com/v1/events")
+///     // For tests: a fixed environment and paths of your own.
+///     .env(Env::from_vars::<_, &str, &str>([]))
+///     .paths(dir.path().join("telemetry.json"), dir.path().join("data"))
+///     .init();
+/// assert!(!telemetry.is_enabled()); // nobody has opted in
+/// ```
+#[must_use = "nothing is set up until `.init()`"]
+#[derive(Debug)]
+pub struct TelemetryBuilder {
+    tool: String,
+    tool_version: String,
+    salt: Option<String>,
+    notice: Option<(u32, String)>,
+    defaults: Defaults,
+    env: Env,
+    paths: Option<(PathBuf, PathBuf)>,
+    #[cfg(feature = "http")]
+    detached: bool,
+    #[cfg(feature = "http")]
+    bounds: Bounds,
+}
+
+impl TelemetryBuilder {
+    pub(super) fn new(tool: &str, tool_version: &str) -> Self {
+        Self {
+            tool: tool.to_owned(),
+            tool_version: tool_version.to_owned(),
+            salt: None,
+            notice: None,
+            defaults: Defaults::default(),
+            env: Env::process(),
+            paths: None,
+            #[cfg(feature = "http")]
+            detached: true,
+            #[cfg(feature = "http")]
+            bounds: Bounds {
+                max_bytes: crate::spool::DEFAULT_MAX_BYTES,
+                max_age: crate::spool::DEFAULT_MAX_AGE,
+                interval: crate::spool::DEFAULT_INTERVAL,
+            },
+        }
+    }
+
+    /// The salt mixed into the machine id; one per tool, kept forever
+    /// (default: `"<tool>-telemetry"`).
+    pub fn salt(mut self, salt: impl Into<String>) -> Self {
+        self.salt = Some(salt.into());
+        self
+    }
+
+    /// The first-run notice: shown once per `version` on an interactive
+    /// terminal (never in CI) to a user who has not decided yet.
+    pub fn notice(mut self, version: u32, text: impl Into<String>) -> Self {
+        self.notice = Some((version, text.into()));
+        self
+    }
+
+    /// The collector events go to when the user has set none: JSON over
+    /// HTTP(S). `<TOOL>_TELEMETRY_ENDPOINT` and the `OTEL_EXPORTER_OTLP_*`
+    /// variables take precedence. Without an endpoint, events stay in a
+    /// local file and nothing ever leaves the machine.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.defaults.json = Some(url.into());
+        self
+    }
+
+    /// The same, as an OTLP/HTTP base URL (`/v1/logs` is appended).
+    pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.defaults.otlp = Some(url.into());
+        self
+    }
+
+    /// Reads variables from `env` instead of the process (for tests). A
+    /// fixed environment is also all a detached uploader sees.
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Keeps the consent file and the data (spool, local file) at these
+    /// paths instead of the platform's directories.
+    pub fn paths(mut self, consent_file: impl Into<PathBuf>, data_dir: impl Into<PathBuf>) -> Self {
+        self.paths = Some((consent_file.into(), data_dir.into()));
+        self
+    }
+
+    #[cfg(feature = "http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+    /// Whether a run starts a detached uploader when an upload is due
+    /// (default `true`). Long-running programs and tests turn it off and
+    /// call `Telemetry::upload_now`.
+    pub fn detached_upload(mut self, detached: bool) -> Self {
+        self.detached = detached;
+        self
+    }
+
+    #[cfg(feature = "http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+    /// The spool's bounds (default 10 MiB and 30 days), across every run
+    /// of the tool: when full, new events are dropped and counted; older
+    /// ones are deleted unsent.
+    pub fn spool_limits(mut self, max_bytes: u64, max_age: Duration) -> Self {
+        self.bounds.max_bytes = max_bytes;
+        self.bounds.max_age = max_age;
+        self
+    }
+
+    #[cfg(feature = "http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+    /// The least time between two uploads while the collector answers
+    /// (default 60 s). A run starts the uploader only when an upload is
+    /// due; the events of the runs in between go with the next one. After
+    /// a failed upload the wait grows instead: from about a minute,
+    /// doubling, up to an hour.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let telemetry = rtb_telemetry::Telemetry::builder("mytool", "1.0.0")
+    ///     .endpoint("https://telemetry.example.com/v1/events")
+    ///     .upload_interval(Duration::from_secs(300))
+    ///     .spool_limits(1024 * 1024, Duration::from_secs(7 * 24 * 3600));
+    /// # let _ = telemetry;
+    /// ```
+    pub fn upload_interval(mut self, interval: Duration) -> Self {
+        self.bounds.interval = interval;
+        self
+    }
+
+    /// Sets everything up. Never fails: see [`Telemetry`].
+    ///
+    /// In a process started as the detached uploader, this uploads and
+    /// exits the process.
+    #[must_use = "recording goes through the handle"]
+    pub fn init(self) -> Telemetry {
+        let prefix = env_prefix(&self.tool);
+        let salt = self
+            .salt
+            .clone()
+            .unwrap_or_else(|| format!("{}-telemetry", self.tool));
+        let store = match &self.paths {
+            Some((file, data)) => Ok(ConsentStore::at(&self.tool, file, data)),
+            None => ConsentStore::new(&self.tool),
+        }
+        .map(|store| store.with_env(self.env.clone()));
+        let mut inner = Inner {
+            tool: self.tool.clone(),
+            salt,
+            prefix,
+            env: self.env.clone(),
+            defaults: self.defaults.clone(),
+            store: None,
+            problems: Vec::new(),
+            recorder: None,
+            #[cfg(feature = "http")]
+            detached: self.detached,
+            #[cfg(feature = "http")]
+            bounds: self.bounds,
+        };
+        // A process started as the uploader never returns into the tool,
+        // whatever else is wrong.
+        #[cfg(feature = "http")]
+        if super::uploader::started_as_uploader() {
+            super::uploader::run(&inner, store.as_ref().ok());
+        }
+        let store = match store {
+            Ok(store) => store,
+            Err(e) => {
+                inner.problems.push(e.one_line());
+                return Telemetry {
+                    inner: Arc::new(inner),
+                };
+            }
+        };
+        #[cfg(feature = "http")]
+        if let Some(marker) = inner.env.var(&super::uploader::marker(&inner.prefix)) {
+            let _ = marker;
+            inner.problems.push(format!(
+                "{} is set, which only the crate's own uploader uses; ignored",
+                super::uploader::marker(&inner.prefix)
+            ));
+        }
+        if let Some((version, text)) = &self.notice
+            && let Err(e) = store.show_notice_once(*version, text)
+        {
+            inner.problems.push(format!(
+                "the notice could not be recorded: {}",
+                e.one_line()
+            ));
+        }
+        let debug = store.debug_mode();
+        match store.resolve_salt(&inner.salt) {
+            Ok((_, Some(salt))) => {
+                let resolved =
+                    delivery::resolve(&inner.prefix, &self.env, &self.defaults, store.data_dir());
+                inner.problems.extend(resolved.problems);
+                let local = match resolved.target {
+                    #[cfg(feature = "http")]
+                    Target::Remote(_) => Local::Spool(Box::new(crate::spool::SpoolSink::new(
+                        inner.spool(&store),
+                        store.clone(),
+                        &inner.salt,
+                    ))),
+                    Target::File(path) => Local::File(FileSink::new(path)),
+                };
+                let context = TelemetryContext::builder()
+                    .tool(self.tool.clone())
+                    .tool_version(self.tool_version.clone())
+                    .salt(salt)
+                    .sink(Redact::new(store.tool_sink(local)))
+                    .policy(CollectionPolicy::Enabled)
+                    .build();
+                inner.recorder = Some(Recorder {
+                    context,
+                    debug,
+                    #[cfg(feature = "http")]
+                    looked: AtomicBool::new(false),
+                });
+            }
+            Ok((_, None)) => {}
+            Err(e) => inner
+                .problems
+                .push(format!("telemetry is off: {}", e.one_line())),
+        }
+        inner.store = Some(store);
+        let telemetry = Telemetry {
+            inner: Arc::new(inner),
+        };
+        if debug {
+            for problem in telemetry.status().problems {
+                eprintln_best_effort(&format!("{}: telemetry: {problem}", telemetry.inner.tool));
+            }
+        }
+        telemetry
+    }
+}

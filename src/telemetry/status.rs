@@ -1,0 +1,204 @@
+//! The `telemetry` verbs and `status`.
+
+use super::Telemetry;
+use crate::TelemetryError;
+use crate::consent::{CommandReport, PolicySource, StatusReport, TelemetryCommand};
+use crate::delivery;
+
+impl Telemetry {
+    /// Runs a `telemetry` verb (see [`TelemetryCommand`], a ready clap
+    /// subcommand with the `clap` feature) and says what to print. Never
+    /// fails: print the report and exit 0.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::{Env, Telemetry, consent::ConsentStore};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    /// # ConsentStore::at("mytool", &file, &data).enable().unwrap();
+    /// # let telemetry = Telemetry::builder("mytool", "1.0.0")
+    /// #     .env(Env::from_vars::<_, &str, &str>([]))
+    /// #     .paths(&file, &data)
+    /// #     .init();
+    /// use rtb_telemetry::consent::TelemetryCommand;
+    ///
+    /// let report = telemetry.command(TelemetryCommand::Disable);
+    /// assert!(report.to_string().contains("telemetry: disabled"));
+    /// ```
+    #[must_use]
+    pub fn command(&self, verb: TelemetryCommand) -> CommandReport {
+        let inner = &*self.inner;
+        if let Some(store) = &inner.store {
+            let destination = self.destination();
+            return verb.execute(store, &inner.salt, &destination.0, &|status| {
+                self.decorate(status, &destination.1);
+            });
+        }
+        let status = self.status();
+        let tool = &inner.tool;
+        let why = &inner.problems.join("; ");
+        match verb {
+            TelemetryCommand::Status => CommandReport::text(status.to_string()),
+            TelemetryCommand::Enable => CommandReport::failed(
+                format!("{tool}: `telemetry enable` did not succeed: {why}\n{status}"),
+                TelemetryError::config(
+                    format!("{tool} has nowhere to keep a decision: {why}"),
+                    "set HOME (or the platform's equivalent); until then telemetry stays off",
+                ),
+            ),
+            TelemetryCommand::Disable | TelemetryCommand::Reset => {
+                CommandReport::text(format!("{tool}: nothing to change: {why}\n{status}"))
+            }
+        }
+    }
+
+    /// What `telemetry status` shows: on or off and who decided, the id,
+    /// where events go, events waiting, the last and the next upload,
+    /// what was dropped, refused or could not be written, and every
+    /// problem.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::{Env, Telemetry, consent::ConsentStore};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    /// # ConsentStore::at("mytool", &file, &data).enable().unwrap();
+    /// # let telemetry = Telemetry::builder("mytool", "1.0.0")
+    /// #     .env(Env::from_vars::<_, &str, &str>([]))
+    /// #     .paths(&file, &data)
+    /// #     .init();
+    /// let status = telemetry.status();
+    /// assert!(status.enabled);
+    /// assert!(status.to_string().contains("kept on this machine"));
+    /// ```
+    #[must_use]
+    pub fn status(&self) -> StatusReport {
+        let inner = &*self.inner;
+        match &inner.store {
+            Some(store) => {
+                let destination = self.destination();
+                let mut status = StatusReport::new(store, &inner.salt, &destination.0);
+                self.decorate(&mut status, &destination.1);
+                status
+            }
+            None => StatusReport::unavailable(inner.problems.clone()),
+        }
+    }
+
+    /// The destination as `status` shows it, and its problems. Reads the
+    /// destination variables: only `status` and an enabled handle do.
+    fn destination(&self) -> (String, Vec<String>) {
+        let inner = &*self.inner;
+        let Some(store) = &inner.store else {
+            return (String::new(), Vec::new());
+        };
+        let resolved =
+            delivery::resolve(&inner.prefix, &inner.env, &inner.defaults, store.data_dir());
+        (resolved.target.describe(), resolved.problems)
+    }
+
+    fn decorate(&self, status: &mut StatusReport, destination_problems: &[String]) {
+        let inner = &*self.inner;
+        for problem in inner.problems.iter().chain(destination_problems) {
+            if !status.problems.contains(problem) {
+                status.problems.push(problem.clone());
+            }
+        }
+        #[cfg(feature = "http")]
+        if let Some(store) = &inner.store {
+            self.decorate_spool(status, store);
+        }
+    }
+
+    #[cfg(feature = "http")]
+    fn decorate_spool(&self, status: &mut StatusReport, store: &crate::consent::ConsentStore) {
+        let spool = self.inner.spool(store);
+        if !spool.dir().exists() {
+            return;
+        }
+        if status.enabled {
+            status.problems.extend(spool.health());
+        }
+        let waiting = spool.waiting();
+        let state = spool.state();
+        let lines = &mut status.delivery;
+        if waiting > 0 {
+            lines.push(format!(
+                "waiting to be sent: {waiting} events in {}",
+                spool.dir().display()
+            ));
+        }
+        match (&state.last_attempt, &state.last_error) {
+            (Some(at), Some(error)) => {
+                lines.push(format!("last upload attempt: {at}, failed: {error}"));
+            }
+            (Some(at), None) => lines.push(format!(
+                "last upload: {at} ({} events delivered in all)",
+                state.delivered
+            )),
+            _ => {}
+        }
+        if let Ok(pid) = std::fs::read_to_string(spool.path("upload.pid")) {
+            lines.push(format!("uploading now (process {})", pid.trim()));
+        } else if waiting > 0 && state.next_upload_ms > crate::spool::now_ms() {
+            let secs = (state.next_upload_ms - crate::spool::now_ms()).div_ceil(1000);
+            lines.push(format!(
+                "next upload: with the first run in {secs} s or later"
+            ));
+        }
+        let counted = [
+            (state.dropped_full, "dropped, because the spool was full"),
+            (
+                state.write_errors,
+                "not spooled, because the spool could not be written",
+            ),
+            (
+                state.rejected,
+                "set aside, refused for good by the collector",
+            ),
+            (
+                state.discarded,
+                "deleted unsent: recorded before the latest opt-in, or under another id",
+            ),
+            (state.skipped, "skipped: damaged spool lines"),
+        ];
+        for (count, what) in counted {
+            if count > 0 {
+                lines.push(format!("{what}: {count} events"));
+            }
+        }
+        if state.expired > 0 {
+            lines.push(format!(
+                "expired: {} events, older than {} days and never sent",
+                state.expired,
+                spool.max_age.as_secs() / 86_400
+            ));
+        }
+        if let Some(error) = &state.last_write_error
+            && state.write_errors > 0
+        {
+            lines.push(format!("last write error: {error}"));
+        }
+        if let Some(why) = &state.last_rejection
+            && state.rejected > 0
+        {
+            lines.push(format!("last refusal: {why}"));
+        }
+    }
+}
+
+impl StatusReport {
+    /// The status when there is nowhere to keep a decision.
+    pub(crate) fn unavailable(problems: Vec<String>) -> Self {
+        let mut status = Self::off(PolicySource::Unavailable(
+            problems
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "telemetry is unavailable".to_owned()),
+        ));
+        status.problems = problems.into_iter().skip(1).collect();
+        status
+    }
+}

@@ -1,0 +1,226 @@
+//! The detached uploader: started by a run when an upload is due, it is
+//! the tool itself, re-executed with an argument and a one-time token of
+//! the crate's, and never returns into the tool.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::{Inner, Recorder, Telemetry};
+use crate::TelemetryError;
+use crate::consent::ConsentStore;
+use crate::delivery::{self, Target};
+use crate::spool::upload::{Upload, UploadReport, upload};
+
+/// The one argument the crate starts the uploader with.
+pub(crate) const UPLOADER_ARG: &str = "--rtb-telemetry-uploader";
+/// How long a detached uploader may live, whatever the network does.
+const UPLOADER_LIFETIME: Duration = Duration::from_secs(25);
+/// How long one upload may take (the rest of the lifetime is margin).
+const UPLOAD_BUDGET: Duration = Duration::from_secs(20);
+/// How long the uploader waits for the commands still recording to end.
+const WAIT_FOR_WRITERS: Duration = Duration::from_secs(10);
+
+/// The variable that carries the launch token.
+pub(crate) fn marker(prefix: &str) -> String {
+    format!("{prefix}_TELEMETRY_UPLOADER")
+}
+
+/// Whether this process was started as the uploader: exactly one
+/// argument, the crate's. A user's command never looks like that, so no
+/// variable can turn one into an uploader.
+pub(crate) fn started_as_uploader() -> bool {
+    let mut args = std::env::args_os().skip(1);
+    args.next().is_some_and(|arg| arg == UPLOADER_ARG) && args.next().is_none()
+}
+
+/// The uploader process: lets go of everything it inherited, checks its
+/// one-time token, uploads, and exits, within [`UPLOADER_LIFETIME`]
+/// whatever happens. A wrong, missing or stale token (or no usable store)
+/// exits at once.
+pub(crate) fn run(inner: &Inner, store: Option<&ConsentStore>) -> ! {
+    close_inherited_descriptors();
+    // The watchdog: the process ends on time even if something hangs.
+    let _ = std::thread::Builder::new()
+        .name("rtb-telemetry-watchdog".into())
+        .spawn(|| {
+            std::thread::sleep(UPLOADER_LIFETIME);
+            std::process::exit(0);
+        });
+    let Some(store) = store else {
+        std::process::exit(0);
+    };
+    let spool = inner.spool(store);
+    let token = inner
+        .env
+        .var(&marker(&inner.prefix))
+        .and_then(|t| t.into_string().ok());
+    if !token.is_some_and(|t| spool.consume_launch(&t)) {
+        std::process::exit(0);
+    }
+    let resolved = delivery::resolve(&inner.prefix, &inner.env, &inner.defaults, store.data_dir());
+    if let Target::Remote(remote) = resolved.target
+        && let Ok(exporter) = remote.exporter(UPLOAD_BUDGET)
+    {
+        let _ = upload(&Upload {
+            spool: &spool,
+            exporter: &exporter,
+            store,
+            base_salt: &inner.salt,
+            deadline: Instant::now() + UPLOAD_BUDGET,
+            wait_for_writers: WAIT_FOR_WRITERS,
+        });
+    }
+    std::process::exit(0)
+}
+
+/// Closes every descriptor above the standard three that the process
+/// inherited (a pipe the caller's script holds open, say), so it keeps no
+/// resource of its host alive. Called first thing in the uploader, before
+/// it opens anything of its own.
+fn close_inherited_descriptors() {
+    #[cfg(unix)]
+    {
+        let listed = ["/proc/self/fd", "/dev/fd"]
+            .iter()
+            .find_map(|dir| std::fs::read_dir(dir).ok())
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                    .collect::<Vec<_>>()
+            });
+        // The directory's own descriptor is closed by now: closing it again
+        // only fails.
+        let fds = listed.unwrap_or_else(|| (3..1024).collect());
+        for fd in fds.into_iter().filter(|&fd| fd > 2) {
+            let _ = nix::unistd::close(fd);
+        }
+    }
+}
+
+impl Telemetry {
+    /// After a record: once per process, if a collector is configured and
+    /// an upload is due, start the uploader.
+    pub(super) fn after_record(&self, recorder: &Recorder) {
+        let inner = &*self.inner;
+        if !inner.detached || recorder.looked.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (Some(store), Some(spool)) = (&inner.store, recorder.spool_sink()) else {
+            return;
+        };
+        if spool.spool().claim_upload()
+            && let Err(e) = self.spawn_uploader(store)
+        {
+            self.debug_problem(&e.one_line());
+        }
+    }
+
+    fn spawn_uploader(&self, store: &ConsentStore) -> Result<(), TelemetryError> {
+        let inner = &*self.inner;
+        let spool = inner.spool(store);
+        let token = spool.new_launch().ok_or_else(|| {
+            TelemetryError::io(
+                "keep the uploader's launch token in",
+                spool.dir(),
+                std::io::Error::other("the spool directory is not writable or not ours"),
+            )
+        })?;
+        let exe = std::env::current_exe()
+            .map_err(|e| TelemetryError::thread("find its own executable", Some(e)))?;
+        let mut command = std::process::Command::new(exe);
+        if let Some(vars) = inner.env.fixed_vars() {
+            command.env_clear().envs(vars);
+        }
+        command
+            .arg(UPLOADER_ARG)
+            .env(marker(&inner.prefix), &token)
+            .current_dir(neutral_dir())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command.spawn().map_err(|e| {
+            let _ = spool.consume_launch(&token);
+            TelemetryError::thread("start its uploader process", Some(e))
+        })?;
+        // Reaped by a thread, so a long-lived host leaves no zombie; the
+        // thread does not keep the host from exiting.
+        let _ = std::thread::Builder::new()
+            .name("rtb-telemetry-reaper".into())
+            .spawn(move || {
+                let _ = child.wait();
+            });
+        Ok(())
+    }
+
+    /// Uploads what the spool holds now, on the calling thread (blocking,
+    /// at most about 20 s): for long-running programs, and for tests.
+    ///
+    /// # Errors
+    ///
+    /// When telemetry is off, no collector is configured, or the upload
+    /// failed (the events stay spooled).
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// let telemetry = rtb_telemetry::Telemetry::builder("mydaemon", "1.0.0")
+    ///     .endpoint("https://telemetry.example.com/v1/events")
+    ///     .detached_upload(false) // a long-running program uploads itself
+    ///     .init();
+    /// telemetry.record("tick");
+    /// if let Ok(report) = telemetry.upload_now() {
+    ///     println!("{} events delivered", report.delivered);
+    /// }
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+    pub fn upload_now(&self) -> Result<UploadReport, TelemetryError> {
+        let inner = &*self.inner;
+        let (Some(store), Some(recorder)) = (&inner.store, &inner.recorder) else {
+            return Err(TelemetryError::config(
+                "telemetry is off, so there is nothing to upload",
+                "enable telemetry first",
+            ));
+        };
+        if let Some(sink) = recorder.spool_sink() {
+            sink.pause();
+        }
+        let resolved =
+            delivery::resolve(&inner.prefix, &inner.env, &inner.defaults, store.data_dir());
+        let Target::Remote(remote) = resolved.target else {
+            return Err(TelemetryError::config(
+                "no collector is configured; events are kept in a local file",
+                "set the tool's endpoint, or the OTEL_EXPORTER_OTLP_* variables",
+            ));
+        };
+        let spool = inner.spool(store);
+        upload(&Upload {
+            spool: &spool,
+            exporter: &remote.exporter(UPLOAD_BUDGET)?,
+            store,
+            base_salt: &inner.salt,
+            deadline: Instant::now() + UPLOAD_BUDGET,
+            wait_for_writers: Duration::ZERO,
+        })
+    }
+}
+
+impl Recorder {
+    /// The spool, when events go to one.
+    fn spool_sink(&self) -> Option<&crate::spool::SpoolSink> {
+        match self.context.active()?.sink.inner() {
+            crate::ToolSink::Normal(super::Local::Spool(sink)) => Some(sink),
+            _ => None,
+        }
+    }
+}
+
+/// A working directory that is neither the caller's (which it may want to
+/// delete or unmount) nor one the crate deletes.
+fn neutral_dir() -> std::path::PathBuf {
+    #[cfg(unix)]
+    return std::path::PathBuf::from("/");
+    #[cfg(not(unix))]
+    return std::env::temp_dir();
+}

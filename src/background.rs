@@ -435,7 +435,7 @@ fn answer(failures: Failures, dropped: u64) -> Result<(), TelemetryError> {
     if dropped > 0 {
         return Err(TelemetryError::dropped(
             dropped,
-            "the delivery queue",
+            "the background queue",
             "the sink is slower than events arrive; raise the queue's `capacity` or \
              `max_bytes`, or flush more often. The tool itself is not affected",
         ));

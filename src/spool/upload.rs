@@ -166,6 +166,9 @@ impl Filter {
         // The crate's timestamps have one fixed width, so they compare as
         // text; anything else is not a record of ours to send.
         let comparable = |other: &str| at.len() == other.len();
+        if !comparable(&self.cutoff) || at.as_str() < self.cutoff.as_str() {
+            return Verdict::Expired;
+        }
         if self
             .machine_id
             .as_ref()
@@ -177,9 +180,6 @@ impl Filter {
             && (!comparable(since) || at.as_str() < since.as_str())
         {
             return Verdict::Discarded;
-        }
-        if !comparable(&self.cutoff) || at.as_str() < self.cutoff.as_str() {
-            return Verdict::Expired;
         }
         Verdict::Send
     }

@@ -195,9 +195,11 @@ fn a_server_that_never_answers_holds_up_neither_flush_nor_exit() {
 fn overflow_behind_a_stuck_collector_is_counted_and_memory_bounded() {
     let server = Server::start(vec![Answer::Hang]);
     // One event per request: the first send holds the delivery thread on
-    // the server that never answers, and at most four batches queue behind.
+    // the server that never answers, and at most four events queue behind.
     let http = HttpSink::builder(format!("{}/v1/events", server.url))
         .max_batch(1)
+        .capacity(4)
+        .linger(Duration::ZERO)
         .request_timeout(Duration::from_secs(5))
         .build()
         .unwrap();

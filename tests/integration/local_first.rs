@@ -256,18 +256,33 @@ fn events_older_than_the_age_bound_are_deleted_unsent_and_counted() {
     let endpoint = format!("{}/v1/events", server.url);
     let telemetry = tool.telemetry(&endpoint);
     telemetry.record("ancient");
+    telemetry.record("recent");
     drop(telemetry);
-    let file = std::fs::File::options()
-        .append(true)
-        .open(&tool.spooled()[0])
+    // The first record was made 31 days ago (its timestamp says so).
+    let events = tool.spool().join("events.jsonl");
+    let text = std::fs::read_to_string(&events).unwrap();
+    let mut lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let old = SystemTime::now() - Duration::from_secs(31 * 24 * 3600);
+    let old = time::OffsetDateTime::from(old)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+        ))
         .unwrap();
-    file.set_modified(SystemTime::now() - Duration::from_secs(31 * 24 * 3600))
-        .unwrap();
-    drop(file);
+    assert_eq!(old.len(), lines[0]["event"]["timestamp_utc"].as_str().unwrap().len());
+    lines[0]["event"]["timestamp_utc"] = old.into();
+    let rewritten: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&events, rewritten).unwrap();
     let telemetry = tool.telemetry(&endpoint);
     let report = telemetry.upload_now().unwrap();
-    assert_eq!((report.delivered, report.expired), (0, 1));
-    assert!(server.requests().is_empty());
+    assert_eq!((report.delivered, report.expired), (1, 1));
+    let names: Vec<_> = received(&server)
+        .into_iter()
+        .map(|(_, r)| r.event.name)
+        .collect();
+    assert_eq!(names, ["recent"]);
     let status = telemetry.status().to_string();
     assert!(status.contains("expired: 1 events"), "{status}");
 }

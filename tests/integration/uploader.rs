@@ -30,6 +30,15 @@ fn spool(home: &Path) -> PathBuf {
     home.join(".local/share/mytool/telemetry/spool")
 }
 
+/// Makes the next upload due now, as if the interval had passed.
+fn make_upload_due(home: &Path) {
+    let path = spool(home).join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    state["next_upload_ms"] = 0.into();
+    std::fs::write(&path, state.to_string()).unwrap();
+}
+
 /// Waits for `check` up to `limit`, polling; returns how long it took.
 fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
@@ -149,7 +158,9 @@ fn killing_the_uploader_between_sent_and_deleted_resends_the_same_ids() {
         .unwrap()
         .to_owned();
 
-    // The next run's uploader sends the backlog again, and its own event.
+    // The next run after the interval: its uploader sends the backlog
+    // again, and its own event.
+    make_upload_due(home.path());
     mytool_run(home.path(), &url, &["run"]);
     wait_for(Duration::from_secs(15), || {
         server

@@ -107,8 +107,10 @@ pub(crate) struct State {
     /// Events never sent because they were recorded before the latest
     /// opt-in, or under another id.
     pub(crate) discarded: u64,
-    /// Uploader runs started.
+    /// Uploads attempted (uploader runs that took the lock).
     pub(crate) attempts: u64,
+    /// Uploader processes started by runs.
+    pub(crate) launches: u64,
     /// Failed uploads in a row.
     pub(crate) failures: u32,
     /// When the next upload is due, in Unix milliseconds (0: now).
@@ -291,6 +293,7 @@ impl Spool {
             let now = now_ms();
             if state.next_upload_ms <= now {
                 state.next_upload_ms = now.saturating_add(lease);
+                state.launches = state.launches.saturating_add(1);
                 claimed = true;
             }
         });
@@ -392,17 +395,11 @@ impl Spool {
     }
 
     /// Writes one byte to a temporary file in the spool directory (or the
-    /// nearest directory above it that exists) and removes it again.
+    /// nearest directory above it that exists, where the first run would
+    /// create it) and removes it again.
     fn probe_write(&self) -> Result<(), String> {
-        let dir = self
-            .dir
-            .ancestors()
-            .take(2)
-            .find(|d| d.is_dir())
-            .ok_or(())
-            .map_err(|()| String::new());
-        let Ok(dir) = dir else {
-            return Ok(()); // nothing there yet: the first run creates it
+        let Some(dir) = self.dir.ancestors().find(|d| d.is_dir()) else {
+            return Ok(());
         };
         let probe = crate::fs::temp_path(&dir.join("probe"));
         let written = (|| {

@@ -96,6 +96,7 @@ pub(crate) fn upload(up: &Upload<'_>) -> Result<UploadReport, TelemetryError> {
     let result = Run {
         up,
         report: &mut report,
+        filter: None,
     }
     .go();
     let _ = std::fs::remove_file(&pid);
@@ -137,6 +138,7 @@ fn finish(up: &Upload<'_>, report: &UploadReport, result: &Result<(), TelemetryE
 
 /// Which records may be sent: the current id's, recorded since the
 /// latest opt-in, younger than the age bound.
+#[derive(Clone)]
 struct Filter {
     machine_id: Option<String>,
     since: Option<String>,
@@ -188,6 +190,10 @@ impl Filter {
 struct Run<'a, 'b> {
     up: &'a Upload<'b>,
     report: &'a mut UploadReport,
+    /// The decision the records were filtered by: every request checks it
+    /// still holds (not only that telemetry is on: a `reset` and `enable`
+    /// meanwhile is another decision, with another id).
+    filter: Option<Filter>,
 }
 
 /// A sealed batch waiting to be sent.
@@ -204,6 +210,7 @@ impl Run<'_, '_> {
         };
         let filter = Filter::new(&pass, spool.max_age);
         drop(pass);
+        self.filter = Some(filter.clone());
         self.claim()?;
         let mut backlog = self.backlog(&filter)?;
         // Batches sealed by an earlier run go first, exactly as they were.
@@ -394,10 +401,18 @@ impl Run<'_, '_> {
         let records = records_of(&batch.records);
         let up = self.up;
         let mut requests = 0;
+        let filter = self.filter.as_ref();
         let sent = up
             .exporter
             .send(&records, Some(up.deadline), KEPT, &mut || {
                 let pass = up.store.pass(up.base_salt, CONSENT_PATIENCE)?;
+                // The same decision as when the records were chosen: after a
+                // `reset` and `enable`, on again is another decision.
+                let same = filter
+                    .is_some_and(|f| f.machine_id == pass.machine_id && f.since == pass.since);
+                if !same {
+                    return None;
+                }
                 requests += 1;
                 Some(pass)
             });

@@ -115,11 +115,11 @@ impl Telemetry {
     #[cfg(feature = "http")]
     fn decorate_spool(&self, status: &mut StatusReport, store: &crate::consent::ConsentStore) {
         let spool = self.inner.spool(store);
+        if status.enabled && self.inner.recorder.as_ref().is_some_and(super::Recorder::spools) {
+            status.problems.extend(spool.health());
+        }
         if !spool.dir().exists() {
             return;
-        }
-        if status.enabled {
-            status.problems.extend(spool.health());
         }
         let waiting = spool.waiting();
         let state = spool.state();
@@ -140,7 +140,8 @@ impl Telemetry {
             )),
             _ => {}
         }
-        if let Ok(pid) = std::fs::read_to_string(spool.path("upload.pid")) {
+        if let Ok(Some(pid)) = crate::fs::read_small(&spool.path("upload.pid"), 32) {
+            let pid = String::from_utf8_lossy(&pid);
             lines.push(format!("uploading now (process {})", pid.trim()));
         } else if waiting > 0 && state.next_upload_ms > crate::spool::now_ms() {
             let secs = (state.next_upload_ms - crate::spool::now_ms()).div_ceil(1000);

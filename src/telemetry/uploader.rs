@@ -207,6 +207,11 @@ impl Telemetry {
 }
 
 impl Recorder {
+    /// Whether events go to the spool.
+    pub(super) fn spools(&self) -> bool {
+        self.spool_sink().is_some()
+    }
+
     /// The spool, when events go to one.
     fn spool_sink(&self) -> Option<&crate::spool::SpoolSink> {
         match self.context.active()?.sink.inner() {

@@ -11,12 +11,12 @@ use rtb_telemetry::{ErrorKind, Event, FileSink, TelemetryError, TelemetrySink};
 use crate::support::block_on;
 
 /// A tmpfs mounted for one test, unmounted on drop.
-struct Tmpfs {
+pub(crate) struct Tmpfs {
     dir: tempfile::TempDir,
 }
 
 impl Tmpfs {
-    fn mount(options: &str) -> Result<Self, String> {
+    pub(crate) fn mount(options: &str) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", options, "tmpfs"])
@@ -32,7 +32,7 @@ impl Tmpfs {
         Ok(Self { dir })
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 }

@@ -13,12 +13,12 @@ use rtb_telemetry::{Env, Telemetry};
 use crate::loopback::{Server, refused_url};
 
 /// A tool's paths in a temporary directory, with telemetry enabled.
-struct Tool {
-    dir: tempfile::TempDir,
+pub(crate) struct Tool {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Tool {
-    fn enabled() -> Self {
+    pub(crate) fn enabled() -> Self {
         let tool = Self {
             dir: tempfile::tempdir().unwrap(),
         };
@@ -28,24 +28,24 @@ impl Tool {
         tool
     }
 
-    fn consent(&self) -> PathBuf {
+    pub(crate) fn consent(&self) -> PathBuf {
         self.dir.path().join("config/telemetry.json")
     }
 
-    fn data(&self) -> PathBuf {
+    pub(crate) fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
-    fn spool(&self) -> PathBuf {
+    pub(crate) fn spool(&self) -> PathBuf {
         self.data().join("spool")
     }
 
     /// The handle, sending to `endpoint`, uploads only when asked.
-    fn telemetry(&self, endpoint: &str) -> Telemetry {
+    pub(crate) fn telemetry(&self, endpoint: &str) -> Telemetry {
         self.builder(endpoint).init()
     }
 
-    fn builder(&self, endpoint: &str) -> rtb_telemetry::TelemetryBuilder {
+    pub(crate) fn builder(&self, endpoint: &str) -> rtb_telemetry::TelemetryBuilder {
         Telemetry::builder("mytool", "1.2.3")
             .salt("mytool-tests")
             .env(Env::from_vars([("MYTOOL_TELEMETRY_ENDPOINT", endpoint)]))
@@ -54,7 +54,7 @@ impl Tool {
     }
 
     /// Spooled files (`*.jsonl`).
-    fn spooled(&self) -> Vec<PathBuf> {
+    pub(crate) fn spooled(&self) -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(self.spool()) else {
             return Vec::new();
         };
@@ -67,13 +67,13 @@ impl Tool {
 
 /// One JSON record as the collector received it.
 #[derive(Debug, serde::Deserialize)]
-struct Received {
-    id: String,
-    event: rtb_telemetry::Event,
+pub(crate) struct Received {
+    pub(crate) id: String,
+    pub(crate) event: rtb_telemetry::Event,
 }
 
 /// Every record received, with its request's idempotency key.
-fn received(server: &Server) -> Vec<(String, Received)> {
+pub(crate) fn received(server: &Server) -> Vec<(String, Received)> {
     server
         .requests()
         .into_iter()
@@ -271,7 +271,10 @@ fn events_older_than_the_age_bound_are_deleted_unsent_and_counted() {
             "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
         ))
         .unwrap();
-    assert_eq!(old.len(), lines[0]["event"]["timestamp_utc"].as_str().unwrap().len());
+    assert_eq!(
+        old.len(),
+        lines[0]["event"]["timestamp_utc"].as_str().unwrap().len()
+    );
     lines[0]["event"]["timestamp_utc"] = old.into();
     let rewritten: String = lines.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(&events, rewritten).unwrap();

@@ -14,6 +14,8 @@ pub(crate) struct Request {
     pub(crate) path: String,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
+    /// When its request line arrived.
+    pub(crate) at: std::time::Instant,
 }
 
 impl Request {
@@ -33,6 +35,10 @@ pub(crate) enum Answer {
     Hang,
 }
 
+/// Decides the answer to a request from what it carries; `None` falls
+/// back to the script.
+pub(crate) type Rule = Arc<dyn Fn(&Request) -> Option<Answer> + Send + Sync>;
+
 pub(crate) struct Server {
     pub(crate) url: String,
     pub(crate) requests: Arc<Mutex<Vec<Request>>>,
@@ -42,7 +48,14 @@ pub(crate) struct Server {
 impl Server {
     /// Answers requests from `script` in order, then 200 to the rest.
     pub(crate) fn start(script: Vec<Answer>) -> Self {
-        Self::start_with(script, None)
+        Self::start_with(script, None, None)
+    }
+
+    /// Answers each request as `rule` says (200 where it says nothing).
+    pub(crate) fn start_ruled(
+        rule: impl Fn(&Request) -> Option<Answer> + Send + Sync + 'static,
+    ) -> Self {
+        Self::start_with(vec![], None, Some(Arc::new(rule)))
     }
 
     /// The same over HTTPS, with the test certificate for `localhost` and
@@ -65,10 +78,14 @@ impl Server {
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .unwrap();
-        Self::start_with(script, Some(Arc::new(config)))
+        Self::start_with(script, Some(Arc::new(config)), None)
     }
 
-    fn start_with(script: Vec<Answer>, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+    fn start_with(
+        script: Vec<Answer>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        rule: Option<Rule>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let scheme = if tls.is_some() { "https" } else { "http" };
         let url = format!("{scheme}://{}", listener.local_addr().unwrap());
@@ -84,13 +101,15 @@ impl Server {
                 let seen = Arc::clone(&seen);
                 let script = Arc::clone(&script);
                 let tls = tls.clone();
+                let rule = rule.clone();
                 std::thread::spawn(move || match tls {
-                    None => serve(stream, &seen, &script),
+                    None => serve(stream, &seen, &script, rule.as_ref()),
                     Some(config) => {
                         let Ok(conn) = rustls::ServerConnection::new(config) else {
                             return;
                         };
-                        serve(rustls::StreamOwned::new(conn, stream), &seen, &script);
+                        let stream = rustls::StreamOwned::new(conn, stream);
+                        serve(stream, &seen, &script, rule.as_ref());
                     }
                 });
             }
@@ -112,13 +131,19 @@ impl Server {
     }
 }
 
-fn serve<S: Read + Write>(stream: S, seen: &Mutex<Vec<Request>>, script: &Mutex<VecDeque<Answer>>) {
+fn serve<S: Read + Write>(
+    stream: S,
+    seen: &Mutex<Vec<Request>>,
+    script: &Mutex<VecDeque<Answer>>,
+    rule: Option<&Rule>,
+) {
     let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
         }
+        let at = std::time::Instant::now();
         let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
         let mut headers = Vec::new();
         loop {
@@ -143,16 +168,21 @@ fn serve<S: Read + Write>(stream: S, seen: &Mutex<Vec<Request>>, script: &Mutex<
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        seen.lock().unwrap().push(Request {
+        let request = Request {
             path,
             headers,
             body,
+            at,
+        };
+        let ruled = rule.and_then(|rule| rule(&request));
+        seen.lock().unwrap().push(request);
+        let answer = ruled.unwrap_or_else(|| {
+            script
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Answer::Status(200, vec![]))
         });
-        let answer = script
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or(Answer::Status(200, vec![]));
         match answer {
             Answer::Hang => {
                 std::thread::sleep(Duration::from_secs(60));

@@ -21,11 +21,15 @@ mod local_first;
 #[cfg(feature = "http")]
 mod loopback;
 mod opt_out;
+#[cfg(feature = "http")]
+mod opt_out_race;
 #[cfg(feature = "otlp")]
 mod otlp_sink;
 mod processes;
 mod redact;
 mod seed;
+#[cfg(feature = "http")]
+mod spool;
 mod support;
 #[cfg(feature = "http")]
 mod uploader;

@@ -115,7 +115,13 @@ impl Telemetry {
     #[cfg(feature = "http")]
     fn decorate_spool(&self, status: &mut StatusReport, store: &crate::consent::ConsentStore) {
         let spool = self.inner.spool(store);
-        if status.enabled && self.inner.recorder.as_ref().is_some_and(super::Recorder::spools) {
+        if status.enabled
+            && self
+                .inner
+                .recorder
+                .as_ref()
+                .is_some_and(super::Recorder::spools)
+        {
             status.problems.extend(spool.health());
         }
         if !spool.dir().exists() {

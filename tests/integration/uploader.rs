@@ -295,3 +295,299 @@ fn exporters_never_block_an_async_caller() {
         "the executor was blocked for {largest:?}"
     );
 }
+
+/// An example binary built from this tree, by name.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// The state file's counters.
+fn state(home: &Path) -> serde_json::Value {
+    std::fs::read(spool(home).join("state.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn counter(home: &Path, name: &str) -> u64 {
+    state(home)[name].as_u64().unwrap_or(0)
+}
+
+fn run_tool(tool: &str, home: &Path, url: &str, args: &[&str]) -> std::process::Output {
+    let prefix = tool.to_uppercase();
+    Command::new(example(tool))
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env(format!("{prefix}_TELEMETRY_ENDPOINT"), url)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Waits until no uploader holds the spool's upload lock (and no launch is
+/// pending), at most `limit`.
+fn wait_for_uploaders(home: &Path, limit: Duration) {
+    wait_for(limit, || {
+        let spool = spool(home);
+        let launches_pending = std::fs::read_dir(&spool).is_ok_and(|d| {
+            d.filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().starts_with("launch-"))
+        });
+        !launches_pending && !spool.join("upload.pid").exists()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+#[test]
+fn uploader_children_never_run_the_hosts_main_100_trials_of_20_runs() {
+    let server = Server::start(vec![]);
+    let url = format!("{}/v1/events", server.url);
+    for trial in 0..100 {
+        let home = tempfile::tempdir().unwrap();
+        run_tool("sync_tool", home.path(), &url, &["telemetry", "enable"]);
+        let runs: Vec<_> = (0..20)
+            .map(|i| {
+                Command::new(example("sync_tool"))
+                    .args(["greet", &format!("w{i}")])
+                    .env_clear()
+                    .env("HOME", home.path())
+                    .env("SYNC_TOOL_TELEMETRY_ENDPOINT", &url)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut run in runs {
+            assert!(run.wait().unwrap().success());
+        }
+        if trial % 10 == 9 {
+            wait_for_uploaders(home.path(), Duration::from_secs(15));
+        }
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let usage = server
+        .requests()
+        .iter()
+        .filter(|r| String::from_utf8_lossy(&r.body).contains("\"usage\""))
+        .count();
+    eprintln!(
+        "100 × 20 parallel runs: {} requests, {usage} with a `usage` event",
+        server.requests().len()
+    );
+    assert_eq!(usage, 0, "an uploader child ran sync_tool's own main");
+}
+
+#[test]
+fn the_marker_set_by_hand_changes_nothing_and_a_stale_uploader_exits_at_once() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(vec![]);
+    let url = format!("{}/v1/events", server.url);
+    run_tool("sync_tool", home.path(), &url, &["telemetry", "enable"]);
+    run_tool("sync_tool", home.path(), &url, &["greet", "first"]);
+    wait_for_uploaders(home.path(), Duration::from_secs(15));
+    // Whatever a user puts in the variable, their command runs as usual.
+    for value in ["x", "0123456789abcdef0123456789abcdef"] {
+        let out = Command::new(example("sync_tool"))
+            .args(["telemetry", "disable"])
+            .env_clear()
+            .env("HOME", home.path())
+            .env("SYNC_TOOL_TELEMETRY_UPLOADER", value)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("telemetry disabled"), "{value}: {text}");
+        run_tool("sync_tool", home.path(), &url, &["telemetry", "enable"]);
+    }
+    // Started as the uploader with a token that is not (or no longer)
+    // valid: it exits at once, silently, and never reaches the tool.
+    for token in [
+        None,
+        Some("stale"),
+        Some("0123456789abcdef0123456789abcdef"),
+    ] {
+        let mut command = Command::new(example("sync_tool"));
+        command
+            .arg("--rtb-telemetry-uploader")
+            .env_clear()
+            .env("HOME", home.path())
+            .env("SYNC_TOOL_TELEMETRY_ENDPOINT", &url);
+        if let Some(token) = token {
+            command.env("SYNC_TOOL_TELEMETRY_UPLOADER", token);
+        }
+        let start = Instant::now();
+        let out = command.output().unwrap();
+        assert!(out.status.success());
+        assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+        assert!(start.elapsed() < Duration::from_secs(5), "exited at once");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let usage = server
+        .requests()
+        .iter()
+        .any(|r| String::from_utf8_lossy(&r.body).contains("\"usage\""));
+    assert!(!usage, "the tool's own main ran");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_uploader_holds_no_descriptor_of_its_host_and_not_its_directory() {
+    let home = tempfile::tempdir().unwrap();
+    // A collector that never answers keeps the uploader alive to inspect.
+    let server = Server::start(vec![Answer::Hang; 8]);
+    let url = format!("{}/v1/events", server.url);
+    mytool_run(home.path(), &url, &["telemetry", "enable"]);
+    // As bats and many scripts do: fd 3 is the pipeline's write end.
+    let script = format!(
+        "{{ '{}' run 3>&1 >/dev/null; }} | cat",
+        mytool().unwrap().display()
+    );
+    let start = Instant::now();
+    let status = Command::new("sh")
+        .args(["-c", &script])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("MYTOOL_TELEMETRY_ENDPOINT", &url)
+        .current_dir(home.path())
+        .status()
+        .unwrap();
+    let took = start.elapsed();
+    assert!(status.success());
+    eprintln!("the pipeline ended {took:?} after it started (the uploader lives on)");
+    let pid = wait_for(Duration::from_secs(10), || {
+        uploader_pid(home.path()).is_some()
+    })
+    .and_then(|_| uploader_pid(home.path()))
+    .expect("an uploader is at work");
+    assert!(alive(pid));
+    assert!(
+        took < Duration::from_secs(3),
+        "the pipeline waited for the uploader: {took:?}"
+    );
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
+    assert_eq!(
+        cwd,
+        Path::new("/"),
+        "the uploader keeps the caller's directory"
+    );
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
+        let fd = fd.unwrap();
+        let target = std::fs::read_link(fd.path()).unwrap_or_default();
+        let target = target.to_string_lossy();
+        assert!(
+            !target.starts_with("pipe:"),
+            "fd {:?} is a pipe of its host",
+            fd.file_name()
+        );
+        assert!(
+            !target.starts_with(&*home.path().to_string_lossy()) || target.contains("/mytool/"),
+            "fd {:?} -> {target}",
+            fd.file_name()
+        );
+    }
+}
+
+/// Runs mytool `n` times in a row with the collector at `url`; returns
+/// uploader processes started and the time per run.
+fn hundred_runs(home: &Path, url: &str) -> (u64, Duration) {
+    mytool_run(home, url, &["telemetry", "enable"]);
+    let start = Instant::now();
+    for _ in 0..100 {
+        mytool_run(home, url, &["run"]);
+    }
+    let per_run = start.elapsed() / 100;
+    wait_for_uploaders(home, Duration::from_secs(30));
+    (counter(home, "launches"), per_run)
+}
+
+#[test]
+fn a_hundred_runs_in_a_row_start_at_most_three_uploaders_collector_up_or_down() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(vec![]);
+    let url = format!("{}/v1/events", server.url);
+    let (launched, per_run) = hundred_runs(home.path(), &url);
+    let requests = server.requests().len();
+    let delivered: usize = server
+        .requests()
+        .iter()
+        .map(|r| record_ids(&r.body).len())
+        .sum();
+    let waiting = run_status_waiting(home.path(), &url);
+    eprintln!(
+        "collector up: {launched} uploaders, {requests} requests, {delivered} delivered, \
+         {waiting} waiting, {per_run:?} per run"
+    );
+    assert!(
+        (1..=3).contains(&launched),
+        "{launched} uploaders for 100 runs"
+    );
+    assert_eq!(
+        delivered as u64 + waiting,
+        100,
+        "delivered + waiting = runs"
+    );
+    // After the interval, the next run's uploader takes the rest: each once.
+    make_upload_due(home.path());
+    mytool_run(home.path(), &url, &["run"]);
+    wait_for(Duration::from_secs(15), || {
+        server
+            .requests()
+            .iter()
+            .map(|r| record_ids(&r.body).len())
+            .sum::<usize>()
+            >= 101
+    })
+    .expect("the rest arrived");
+    wait_for_uploaders(home.path(), Duration::from_secs(15));
+    let mut ids: Vec<String> = server
+        .requests()
+        .iter()
+        .flat_map(|r| record_ids(&r.body))
+        .collect();
+    let total = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((ids.len(), total), (101, 101), "each event exactly once");
+    assert!(
+        server.requests().len() <= requests + 1,
+        "the rest in one request"
+    );
+
+    let home = tempfile::tempdir().unwrap();
+    let down = format!("{}/v1/events", crate::loopback::refused_url());
+    let (launched, _) = hundred_runs(home.path(), &down);
+    eprintln!("collector down: {launched} uploaders");
+    assert!(
+        launched <= 3,
+        "{launched} uploaders for 100 runs with the collector down"
+    );
+    assert!(run_status(home.path(), &down).contains("waiting to be sent: 100 events"));
+}
+
+fn run_status(home: &Path, url: &str) -> String {
+    let out = Command::new(mytool().unwrap())
+        .args(["telemetry", "status"])
+        .env_clear()
+        .env("HOME", home)
+        .env("MYTOOL_TELEMETRY_ENDPOINT", url)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn run_status_waiting(home: &Path, url: &str) -> u64 {
+    let status = run_status(home, url);
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("waiting to be sent: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}

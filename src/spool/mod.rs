@@ -293,7 +293,6 @@ impl Spool {
             let now = now_ms();
             if state.next_upload_ms <= now {
                 state.next_upload_ms = now.saturating_add(lease);
-                state.launches = state.launches.saturating_add(1);
                 claimed = true;
             }
         });

@@ -144,6 +144,9 @@ impl Telemetry {
             let _ = spool.consume_launch(&token);
             TelemetryError::thread("start its uploader process", Some(e))
         })?;
+        spool.update_state(Duration::from_millis(50), |state| {
+            state.launches = state.launches.saturating_add(1);
+        });
         // Reaped by a thread, so a long-lived host leaves no zombie; the
         // thread does not keep the host from exiting.
         let _ = std::thread::Builder::new()

@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """What telemetry adds to a command: `mytool run` timed with telemetry off,
-and on with a collector that refuses, never answers, or accepts.
+and on with a collector that refuses, never answers, or accepts; then 100
+runs in a row, as scripts run tools, with what they cost the collector.
 
     cargo build --release --all-features --example mytool
-    python3 benches/command_cost.py [RUNS]
+    python3 benches/command_cost.py [RUNS] [--mytool PATH]
 
-Prints a Markdown table: median and worst milliseconds, and the median's
-difference from telemetry off. Each case runs in a fresh HOME; the
-collectors listen on 127.0.0.1 only.
+Prints two Markdown tables: per run, the median and worst milliseconds and
+the median's difference from telemetry off; per 100 runs in a row, the
+uploader processes started (the spool's `launches` counter; "?" for a build
+without it), the HTTP requests and events the collector received (counted
+by the collector, after waiting for the uploaders to finish), events per
+request, and the mean wall time per run. Every case runs side by side in
+this one run, each in a fresh HOME; the collectors listen on 127.0.0.1 only.
 """
 import http.server
 import os
@@ -19,7 +24,14 @@ import tempfile
 import threading
 import time
 
+import json
+
 MYTOOL = os.path.join(os.path.dirname(__file__), "..", "target", "release", "examples", "mytool")
+if "--mytool" in sys.argv:
+    MYTOOL = sys.argv[sys.argv.index("--mytool") + 1]
+    del sys.argv[sys.argv.index("--mytool") : sys.argv.index("--mytool") + 2]
+
+LOCK = threading.Lock()
 
 
 def serve(handler):
@@ -29,8 +41,18 @@ def serve(handler):
 
 
 class Accept(http.server.BaseHTTPRequestHandler):
+    # Each server class counts what it received.
+    received = None
+
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length", 0)))
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        if self.received is not None:
+            with LOCK:
+                self.received["requests"] += 1
+                try:
+                    self.received["events"] += len(json.loads(body))
+                except ValueError:
+                    pass
         self.send_response(200)
         self.send_header("content-length", "0")
         self.end_headers()
@@ -61,6 +83,51 @@ def runs(env, n):
     return times
 
 
+def setup(port):
+    home = tempfile.mkdtemp()
+    env = {"HOME": home, "PATH": os.environ["PATH"]}
+    if port is not None:
+        env["MYTOOL_TELEMETRY_ENDPOINT"] = f"http://127.0.0.1:{port}/events"
+        subprocess.run([MYTOOL, "telemetry", "enable"], env=env, stdout=subprocess.DEVNULL, check=True)
+    return home, env
+
+
+def spool_of(home):
+    return os.path.join(home, ".local", "share", "mytool", "telemetry", "spool")
+
+
+def in_a_row(cases, n=100):
+    """`n` runs in a row for each case, the cases interleaved run by run so
+    that the machine's noise falls on all of them alike; then wait until no
+    uploader is at work, and read what each case cost."""
+    homes = [setup(port) for _, port, _ in cases]
+    times = [[] for _ in cases]
+    for _ in range(n):
+        for i, (home, env) in enumerate(homes):
+            start = time.perf_counter()
+            subprocess.run([MYTOOL, "run"], env=env, stdout=subprocess.DEVNULL, check=True)
+            times[i].append((time.perf_counter() - start) * 1000)
+    deadline = time.time() + 30
+    while time.time() < deadline and any(
+        os.path.exists(os.path.join(spool_of(home), "upload.pid")) for home, _ in homes
+    ):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    rows = []
+    for (label, port, received), (home, _), t in zip(cases, homes, times):
+        launches = "—"
+        if port is not None:
+            try:
+                with open(os.path.join(spool_of(home), "state.json")) as f:
+                    launches = json.load(f).get("launches", "?")
+            except (OSError, ValueError):
+                launches = "?"
+        requests, events = (received["requests"], received["events"]) if received else (0, 0)
+        per_request = f"{events / requests:.1f}" if requests else "—"
+        rows.append((label, launches, requests, events, per_request, statistics.mean(t), statistics.median(t)))
+    return rows
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 40
     cases = [
@@ -83,6 +150,27 @@ def main():
     print("|---|---:|---:|---:|")
     for label, median, worst in rows:
         print(f"| {label} | {median:.1f} | {worst:.1f} | {median - base:+.1f} |")
+    print()
+    counted = {"requests": 0, "events": 0}
+    Counting = type("Counting", (Accept,), {"received": counted})
+    burst = in_a_row(
+        [
+            ("telemetry off", None, None),
+            ("on, collector up", serve(Counting), counted),
+            ("on, collector refuses", refused_port(), None),
+        ]
+    )
+    off_mean, off_median = burst[0][5], burst[0][6]
+    print(
+        "| 100 runs in a row | uploaders started | requests | events received | events per request "
+        "| mean ms per run | over off | median ms | over off |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for label, launches, requests, events, per_request, mean, median in burst:
+        print(
+            f"| {label} | {launches} | {requests} | {events} | {per_request} | {mean:.2f} | "
+            f"{(mean / off_mean - 1) * 100:+.0f} % | {median:.2f} | {(median / off_median - 1) * 100:+.0f} % |"
+        )
 
 
 if __name__ == "__main__":

@@ -63,7 +63,17 @@ pub(crate) fn open_append(path: &Path, mode: u32) -> io::Result<File> {
 /// to one are followed: dotfile managers link config files). `Ok(None)`
 /// when nothing is there. Never blocks on a FIFO and never reads past
 /// `limit`, whatever the file claims.
+#[cfg(any(feature = "http", test))]
 pub(crate) fn read_small(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
+    Ok(read_small_with_meta(path, limit)?.map(|(bytes, _)| bytes))
+}
+
+/// [`read_small`], with the metadata of the file that was read (from the
+/// same handle, so it describes exactly what the bytes came from).
+pub(crate) fn read_small_with_meta(
+    path: &Path,
+    limit: u64,
+) -> io::Result<Option<(Vec<u8>, fs::Metadata)>> {
     let mut options = OpenOptions::new();
     options.read(true);
     hostile_safe(&mut options, true);
@@ -79,12 +89,38 @@ pub(crate) fn read_small(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>>
     if meta.len() > limit {
         return Err(too_big(limit));
     }
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
     file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(too_big(limit)); // it grew while we read
     }
-    Ok(Some(bytes))
+    Ok(Some((bytes, meta)))
+}
+
+#[cfg(feature = "http")]
+/// What identifies one version of a file: replaced atomically (a new
+/// inode) or changed in place (size, time), it differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fingerprint {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+#[cfg(feature = "http")]
+impl Fingerprint {
+    pub(crate) fn of(meta: &fs::Metadata) -> Self {
+        Self {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            inode: {
+                use std::os::unix::fs::MetadataExt;
+                (meta.dev(), meta.ino())
+            },
+        }
+    }
 }
 
 fn too_big(limit: u64) -> io::Error {
@@ -180,10 +216,14 @@ pub(crate) fn lock_as(path: &Path, mode: Mode, patience: Duration) -> io::Result
         match tried {
             Ok(()) => return Ok(Some(Lock { _file: file })),
             Err(fs::TryLockError::WouldBlock) => {
-                if start.elapsed() >= patience {
+                let waited = start.elapsed();
+                if waited >= patience {
                     return Ok(None);
                 }
-                thread::sleep(Duration::from_millis(2));
+                // Short waits stay short; a long one polls a few times a
+                // second at most.
+                let pause = (waited / 8).clamp(Duration::from_millis(1), Duration::from_millis(50));
+                thread::sleep(pause.min(patience.saturating_sub(waited)));
             }
             Err(fs::TryLockError::Error(e)) => return Err(e),
         }

@@ -134,6 +134,10 @@ pub struct ConsentStore {
     /// The platform's layout (`<config>/<tool>/…`, `<data>/<tool>/…`): the
     /// `<tool>` directories are the crate's to remove when they empty.
     platform: bool,
+    /// The version of the file last read that said "enabled": a later check
+    /// that finds the same version need not read it again.
+    #[cfg(feature = "http")]
+    enabled_version: std::sync::Arc<std::sync::Mutex<Option<crate::fs::Fingerprint>>>,
 }
 
 impl ConsentStore {
@@ -180,6 +184,8 @@ impl ConsentStore {
             data_dir: data_dir.into(),
             env: Env::process(),
             platform: false,
+            #[cfg(feature = "http")]
+            enabled_version: std::sync::Arc::default(),
         }
     }
 
@@ -282,11 +288,30 @@ impl ConsentStore {
     }
 
     fn read(&self) -> OnDisk {
-        let bytes = match crate::fs::read_small(&self.file, MAX_FILE_BYTES) {
+        let (bytes, meta) = match crate::fs::read_small_with_meta(&self.file, MAX_FILE_BYTES) {
             Ok(None) => return OnDisk::Missing,
-            Ok(Some(bytes)) => bytes,
+            Ok(Some(read)) => read,
             Err(e) => return OnDisk::Unusable(TelemetryError::consent_io("read", &self.file, e)),
         };
+        let on_disk = self.parse(&bytes);
+        #[cfg(feature = "http")]
+        {
+            let enabled = matches!(
+                &on_disk,
+                OnDisk::Current(s) if s.state == Decision::Enabled && s.install_id.is_some()
+            );
+            *self
+                .enabled_version
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                enabled.then(|| crate::fs::Fingerprint::of(&meta));
+        }
+        #[cfg(not(feature = "http"))]
+        let _ = meta;
+        on_disk
+    }
+
+    fn parse(&self, bytes: &[u8]) -> OnDisk {
         let corrupt = |why: &dyn std::fmt::Display| {
             OnDisk::Unusable(TelemetryError::consent(
                 &self.file,
@@ -298,7 +323,7 @@ impl ConsentStore {
                 ),
             ))
         };
-        let fields = match serde_json::from_slice::<Value>(&bytes) {
+        let fields = match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(fields)) => fields,
             Ok(_) => return corrupt(&"not a JSON object"),
             Err(e) => return corrupt(&e),
@@ -438,6 +463,36 @@ impl ConsentStore {
             machine_id: crate::machine::derive_stable(&format!("{base_salt}:{nonce}")),
             since: stored.decided_at,
         })
+    }
+
+    /// [`pass`](Self::pass) without the machine id: `Some` with the lock
+    /// held while telemetry is on. For a command's first record, which
+    /// only needs to know that.
+    #[cfg(feature = "http")]
+    pub(crate) fn still_on(&self, patience: Duration) -> Option<crate::fs::Lock> {
+        let lock = crate::fs::lock_as(&self.lock_path(), crate::fs::Mode::Shared, patience)
+            .ok()
+            .flatten()?;
+        // The version read last said "on": if the file is still that
+        // version (one `stat`), it still says so.
+        let seen = self
+            .enabled_version
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let (Some(seen), Ok(meta)) = (seen, fs::metadata(&self.file))
+            && crate::fs::Fingerprint::of(&meta) == seen
+            && !self.env_says_off()
+        {
+            return Some(lock);
+        }
+        self.resolve().1?.install_id.map(|_| lock)
+    }
+
+    /// Whether an environment variable turns telemetry off.
+    #[cfg(feature = "http")]
+    fn env_says_off(&self) -> bool {
+        self.env.truthy("DO_NOT_TRACK") || self.env.var(&self.disable_variable()).is_some()
     }
 
     /// The sink a tool's events go to: `sink`, or [`DebugSink`] in debug

@@ -383,11 +383,23 @@ pub(crate) fn may_need_scrubbing(text: &str, names: &[String]) -> bool {
     if dots >= 3 {
         return true;
     }
-    let lower = text.to_ascii_lowercase();
-    KEYWORDS.iter().any(|k| lower.contains(k))
+    let lower = text.as_bytes();
+    let has = |needle: &[u8]| {
+        needle.is_empty()
+            || lower
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle))
+    };
+    let keyword = (0..lower.len()).any(|i| {
+        let rest = &lower[i..];
+        KEYWORDS
+            .iter()
+            .any(|k| rest.len() >= k.len() && rest[..k.len()].eq_ignore_ascii_case(k.as_bytes()))
+    });
+    keyword
         || names
             .iter()
-            .any(|n| !n.is_ascii() || lower.contains(&n.trim().to_ascii_lowercase()))
+            .any(|n| !n.is_ascii() || has(n.trim().as_bytes()))
 }
 
 /// The current user's names, from the environment and the home directory;

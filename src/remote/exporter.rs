@@ -388,7 +388,7 @@ mod tests {
         let mut total = 0;
         while !rest.is_empty() {
             let n = exporter.batch_len(rest);
-            assert!(n >= 1 && n <= 4);
+            assert!((1..=4).contains(&n));
             let bytes: usize = rest[..n].iter().map(record_size).sum();
             assert!(bytes <= 600 || n == 1, "{bytes}");
             total += n;

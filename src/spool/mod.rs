@@ -155,8 +155,10 @@ impl Spool {
 
     /// Creates the spool directory (private) and checks it.
     pub(crate) fn ensure_dir(&self) -> Result<(), TelemetryError> {
-        crate::fs::create_private_dir_all(&self.dir)
-            .map_err(|e| TelemetryError::io("create the spool directory", &self.dir, e))?;
+        if !self.dir.is_dir() {
+            crate::fs::create_private_dir_all(&self.dir)
+                .map_err(|e| TelemetryError::io("create the spool directory", &self.dir, e))?;
+        }
         self.check()
     }
 
@@ -486,7 +488,7 @@ pub(crate) fn join(records: &[Line]) -> Vec<u8> {
 /// Opens an existing or new file for reading and appending (0600), never
 /// through a symlink and never blocking; refuses anything but a regular
 /// file.
-pub(crate) fn open_append_read(path: &Path) -> io::Result<File> {
+pub(crate) fn open_append_read(path: &Path) -> io::Result<(File, u64)> {
     let mut options = fs::OpenOptions::new();
     options.read(true).append(true).create(true);
     #[cfg(unix)]
@@ -496,11 +498,12 @@ pub(crate) fn open_append_read(path: &Path) -> io::Result<File> {
         options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
     let file = options.open(path)?;
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a regular file",
         ));
     }
-    Ok(file)
+    Ok((file, meta.len()))
 }

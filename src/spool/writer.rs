@@ -28,7 +28,6 @@ const CONSENT_PATIENCE: Duration = Duration::from_millis(100);
 pub(crate) struct SpoolSink {
     spool: Spool,
     store: ConsentStore,
-    base_salt: String,
     state: Mutex<Writer>,
 }
 
@@ -53,11 +52,10 @@ impl std::fmt::Debug for SpoolSink {
 }
 
 impl SpoolSink {
-    pub(crate) fn new(spool: Spool, store: ConsentStore, base_salt: &str) -> Self {
+    pub(crate) fn new(spool: Spool, store: ConsentStore) -> Self {
         Self {
             spool,
             store,
-            base_salt: base_salt.to_owned(),
             state: Mutex::new(Writer::default()),
         }
     }
@@ -85,7 +83,7 @@ impl SpoolSink {
             // Under the consent lock: a `disable` either finished before
             // (and this run sees it) or waits until the spool exists, and
             // then deletes it.
-            let Some(_pass) = self.store.pass(&self.base_salt, CONSENT_PATIENCE) else {
+            let Some(_on) = self.store.still_on(CONSENT_PATIENCE) else {
                 writer.stopped = Some("telemetry was turned off after this run started".into());
                 return Ok(());
             };
@@ -170,17 +168,15 @@ impl SpoolSink {
         if used.saturating_add(line.len() as u64) > self.spool.max_bytes {
             return Ok(false);
         }
-        let mut file = match super::open_append_read(&path) {
+        let file = match super::open_append_read(&path) {
             Ok(file) => file,
             Err(e) if crate::fs::planted(&e) => crate::fs::remove_planted(&path)
                 .and_then(|()| super::open_append_read(&path))
                 .map_err(|e| TelemetryError::io("open", &path, e))?,
             Err(e) => return Err(TelemetryError::io("open", &path, e)),
         };
-        let len = file
-            .metadata()
-            .map_err(|e| TelemetryError::io("inspect", &path, e))?
-            .len();
+        let len = file.1;
+        let mut file = file.0;
         // A fragment left by a short write (a full disk, a crash) is closed
         // off first, so this record starts on a line of its own.
         let torn = len > 0 && !ends_with_newline(&file, len);

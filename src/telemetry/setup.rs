@@ -230,7 +230,6 @@ impl TelemetryBuilder {
                     Target::Remote(_) => Local::Spool(Box::new(crate::spool::SpoolSink::new(
                         inner.spool(&store),
                         store.clone(),
-                        &inner.salt,
                     ))),
                     Target::File(path) => Local::File(FileSink::new(path)),
                 };

@@ -276,7 +276,7 @@ fn events_older_than_the_age_bound_are_deleted_unsent_and_counted() {
         lines[0]["event"]["timestamp_utc"].as_str().unwrap().len()
     );
     lines[0]["event"]["timestamp_utc"] = old.into();
-    let rewritten: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let rewritten: String = lines.iter().map(|l| l.to_string() + "\n").collect();
     std::fs::write(&events, rewritten).unwrap();
     let telemetry = tool.telemetry(&endpoint);
     let report = telemetry.upload_now().unwrap();

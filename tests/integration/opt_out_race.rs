@@ -28,7 +28,8 @@ fn random(below: u64) -> u64 {
 fn flaky_collector() -> Server {
     let n = Arc::new(AtomicUsize::new(0));
     Server::start_ruled(move |_: &Request| {
-        (n.fetch_add(1, Ordering::SeqCst) % 2 == 0)
+        n.fetch_add(1, Ordering::SeqCst)
+            .is_multiple_of(2)
             .then(|| Answer::Status(429, vec![("retry-after", "0")]))
     })
 }

@@ -15,9 +15,7 @@ fn body_has(request: &Request, needle: &str) -> bool {
 }
 
 fn records_in(request: &Request) -> usize {
-    serde_json::from_slice::<Vec<serde_json::Value>>(&request.body)
-        .map(|r| r.len())
-        .unwrap_or(0)
+    serde_json::from_slice::<Vec<serde_json::Value>>(&request.body).map_or(0, |r| r.len())
 }
 
 #[test]
@@ -344,7 +342,7 @@ fn a_full_disk_leaves_no_empty_file_and_shows_in_status() {
         let len = entry.metadata().unwrap().len();
         let name = entry.file_name().to_string_lossy().into_owned();
         assert!(
-            !(name.ends_with(".jsonl") && len == 0),
+            !(Path::new(&name).extension().is_some_and(|x| x == "jsonl") && len == 0),
             "an empty spool file was left: {name}"
         );
     }

@@ -132,8 +132,8 @@ impl TelemetrySink for Local {
     async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
         match self {
             Self::File(sink) => {
-                // Once per process: the directory is private before the
-                // sink's first open creates anything in it.
+                // The directory is made private before the sink's first
+                // open creates anything in it.
                 if let Some(dir) = sink.path().parent()
                     && !dir.is_dir()
                 {

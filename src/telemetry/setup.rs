@@ -204,8 +204,11 @@ impl TelemetryBuilder {
             }
         };
         #[cfg(feature = "http")]
-        if let Some(marker) = inner.env.var(&super::uploader::marker(&inner.prefix)) {
-            let _ = marker;
+        if inner
+            .env
+            .var(&super::uploader::marker(&inner.prefix))
+            .is_some()
+        {
             inner.problems.push(format!(
                 "{} is set, which only the crate's own uploader uses; ignored",
                 super::uploader::marker(&inner.prefix)

@@ -329,11 +329,16 @@ pub(crate) fn remove_retrying(path: &Path) -> io::Result<()> {
 /// a real directory (not a symlink), owned by this user, and writable by
 /// no one else. `Ok(())` when nothing is there. The error says which.
 pub(crate) fn check_private_dir(dir: &Path) -> io::Result<()> {
-    let meta = match fs::symlink_metadata(dir) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
+    match fs::symlink_metadata(dir) {
+        Ok(meta) => check_private_meta(&meta),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`check_private_dir`] on metadata already read (with `lstat`).
+#[cfg(feature = "http")]
+pub(crate) fn check_private_meta(meta: &fs::Metadata) -> io::Result<()> {
     if !meta.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

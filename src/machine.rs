@@ -68,7 +68,8 @@ pub(crate) fn derive_stable(salt: &str) -> Option<String> {
 /// This process's effective user id.
 #[cfg(all(unix, feature = "http"))]
 pub(crate) fn effective_uid() -> u32 {
-    nix::unistd::geteuid().as_raw()
+    static UID: OnceLock<u32> = OnceLock::new();
+    *UID.get_or_init(|| nix::unistd::geteuid().as_raw())
 }
 
 /// A random id, drawn on first use and kept for the life of the process.

@@ -7,7 +7,8 @@
 //! spool/events.jsonl            appended by every run, one record per line, under spool.lock
 //! spool/backlog.jsonl           records the uploader took from events.jsonl, not yet in a batch
 //! spool/<ms>-<n>.batch.jsonl    a sealed batch: sent (or about to be) as one request, with one key
-//! spool/state.json              what the uploader last did, counters, and when the next upload is due
+//! spool/next-<ms>               empty; its name says when the next upload is due (Unix ms)
+//! spool/state.json              what the uploader last did, and counters
 //! spool/launch-<token>          a one-time token for an uploader this crate started
 //! spool/upload.pid              the uploader at work (shown by `status`)
 //! spool/{spool,writers,upload,state}.lock
@@ -15,7 +16,10 @@
 //!
 //! A run appends each record with one `write(2)` under `spool.lock`, after
 //! checking the spool's size as a whole (so concurrent runs share one
-//! bound) and closing off a torn last line. While it lives it holds
+//! bound) and closing off a torn last line; the same directory listing
+//! gives it the schedule, so deciding whether an upload is due costs no
+//! extra file read, and of many runs that find one due, one wins the
+//! rename of the `next-` file. While it lives it holds
 //! `writers.lock` shared, so an uploader can wait for the command to end.
 //! The uploader takes `events.jsonl` by renaming it (under `spool.lock`),
 //! keeps the records in `backlog.jsonl`, and seals each request's records
@@ -62,6 +66,9 @@ const BATCH: &str = ".batch.jsonl";
 const STATE: &str = "state.json";
 const LAUNCH: &str = "launch-";
 const PID: &str = "upload.pid";
+/// The schedule: `next-<unix ms>`, an empty file whose name says when the
+/// next upload is due.
+const NEXT: &str = "next-";
 /// The names the crate keeps in the spool, each a regular file.
 const CONTROL: &[&str] = &[
     EVENTS,
@@ -113,8 +120,23 @@ pub(crate) struct State {
     pub(crate) launches: u64,
     /// Failed uploads in a row.
     pub(crate) failures: u32,
-    /// When the next upload is due, in Unix milliseconds (0: now).
-    pub(crate) next_upload_ms: u64,
+}
+
+/// When the next upload is due, as the spool's `next-<ms>` file says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Schedule {
+    /// The earliest time found; `None`: no schedule yet (due now).
+    pub(crate) next: Option<u64>,
+    all: Vec<u64>,
+}
+
+impl Schedule {
+    fn note(&mut self, name: &str) {
+        if let Some(at) = name.strip_prefix(NEXT).and_then(|n| n.parse::<u64>().ok()) {
+            self.all.push(at);
+            self.next = Some(self.next.map_or(at, |n| n.min(at)));
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch.
@@ -153,13 +175,36 @@ impl Spool {
             .map_err(|e| TelemetryError::io("use the spool directory", &self.dir, e))
     }
 
-    /// Creates the spool directory (private) and checks it.
-    pub(crate) fn ensure_dir(&self) -> Result<(), TelemetryError> {
-        if !self.dir.is_dir() {
-            crate::fs::create_private_dir_all(&self.dir)
-                .map_err(|e| TelemetryError::io("create the spool directory", &self.dir, e))?;
+    /// Readies the spool for a run's first record: checks the directory
+    /// (one `lstat`), or, when there is none, creates it (private) — but
+    /// only while `still_on` holds (the consent lock, shared, with the
+    /// decision still "on"), so a run that started before an opt-out and
+    /// records after it cannot bring the spool back. (When the directory
+    /// exists, appending needs no such check: an opt-out renames it away
+    /// under that lock, and an append by path then finds nothing.)
+    /// `Ok(false)`: telemetry was turned off.
+    pub(crate) fn prepare<L>(
+        &self,
+        still_on: impl FnOnce() -> Option<L>,
+    ) -> Result<bool, TelemetryError> {
+        match fs::symlink_metadata(&self.dir) {
+            Ok(meta) => crate::fs::check_private_meta(&meta)
+                .map(|()| true)
+                .map_err(|e| TelemetryError::io("use the spool directory", &self.dir, e)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let Some(_on) = still_on() else {
+                    return Ok(false);
+                };
+                crate::fs::create_private_dir_all(&self.dir)
+                    .map_err(|e| TelemetryError::io("create the spool directory", &self.dir, e))?;
+                self.check().map(|()| true)
+            }
+            Err(e) => Err(TelemetryError::io(
+                "inspect the spool directory",
+                &self.dir,
+                e,
+            )),
         }
-        self.check()
     }
 
     /// The spooled record files (`*.jsonl`, regular files only), in name
@@ -205,22 +250,39 @@ impl Spool {
         self.dir.join(format!("{:013}-{tag}{BATCH}", now_ms()))
     }
 
-    /// Bytes spooled in all record files, from fresh metadata; `None` when
-    /// the directory holds more entries than a spool of ours ever does.
-    pub(crate) fn usage(&self) -> Option<u64> {
+    /// Bytes spooled in all record files, from fresh metadata, and the
+    /// schedule (read from the same listing); `None` when the directory
+    /// holds more entries than a spool of ours ever does.
+    pub(crate) fn usage(&self) -> Option<(u64, Schedule)> {
         let entries = fs::read_dir(&self.dir).ok()?;
         let mut bytes = 0_u64;
+        let mut schedule = Schedule::default();
         for (n, entry) in entries.filter_map(Result::ok).enumerate() {
             if n >= MAX_ENTRIES {
                 return None;
             }
-            if entry.file_name().to_string_lossy().ends_with(".jsonl")
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(".jsonl")
                 && let Ok(meta) = fs::symlink_metadata(entry.path())
             {
                 bytes = bytes.saturating_add(meta.len());
+            } else {
+                schedule.note(&name);
             }
         }
-        Some(bytes)
+        Some((bytes, schedule))
+    }
+
+    /// The schedule, from the directory listing.
+    pub(crate) fn schedule(&self) -> Schedule {
+        let mut schedule = Schedule::default();
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for entry in entries.filter_map(Result::ok).take(MAX_ENTRIES) {
+                schedule.note(&entry.file_name().to_string_lossy());
+            }
+        }
+        schedule
     }
 
     /// Events waiting: the lines of all record files (a torn last line
@@ -276,29 +338,58 @@ impl Spool {
         }
     }
 
-    /// Whether an upload is due now: one small file read.
-    pub(crate) fn upload_due(&self) -> bool {
-        self.state().next_upload_ms <= now_ms()
-    }
-
-    /// Takes the next upload for the caller, if one is due: the schedule
-    /// moves on under the state lock, so of many runs at once only one
-    /// starts an uploader. `false` when none is due, or the schedule cannot
-    /// be written (then no uploader is started either).
-    pub(crate) fn claim_upload(&self) -> bool {
-        if !self.upload_due() {
+    /// Takes the next upload for the caller, if `schedule` (as a run's
+    /// append just read it) says one is due: the schedule file is renamed
+    /// to the lease's time, and of many runs at once only one rename
+    /// succeeds. `false` when none is due, or the schedule cannot be moved
+    /// (then no uploader is started either).
+    pub(crate) fn claim_upload(&self, schedule: &Schedule) -> bool {
+        let now = now_ms();
+        if schedule.next.is_some_and(|next| next > now) {
             return false;
         }
-        let mut claimed = false;
-        let lease = millis(self.interval.max(LEASE));
-        let written = self.update_state(Duration::from_millis(50), |state| {
-            let now = now_ms();
-            if state.next_upload_ms <= now {
-                state.next_upload_ms = now.saturating_add(lease);
-                claimed = true;
+        let lease = now.saturating_add(millis(self.interval.max(LEASE)));
+        let from = match schedule.next {
+            Some(next) => self.path(&format!("{NEXT}{next}")),
+            None => {
+                // The first upload ever (or the file was lost): one run
+                // creates the file, one run wins the rename below.
+                let first = self.path(&format!("{NEXT}0"));
+                let created = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&first);
+                if let Err(e) = created
+                    && e.kind() != io::ErrorKind::AlreadyExists
+                {
+                    return false;
+                }
+                first
             }
-        });
-        written && claimed
+        };
+        fs::rename(from, self.path(&format!("{NEXT}{lease}"))).is_ok()
+    }
+
+    /// Sets the next upload's time (the uploader, when it is done):
+    /// renames the schedule file, or creates one.
+    pub(crate) fn set_next_upload(&self, at: u64) {
+        let target = self.path(&format!("{NEXT}{at}"));
+        let mut names = self.schedule().all;
+        names.sort_unstable();
+        let renamed = names
+            .first()
+            .is_some_and(|n| fs::rename(self.path(&format!("{NEXT}{n}")), &target).is_ok());
+        for n in names.iter().skip(usize::from(renamed)) {
+            if *n != at {
+                let _ = fs::remove_file(self.path(&format!("{NEXT}{n}")));
+            }
+        }
+        if !renamed {
+            let _ = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .open(&target);
+        }
     }
 
     /// The next upload's time after an upload that ended `ok` (the

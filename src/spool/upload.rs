@@ -112,6 +112,7 @@ fn finish(up: &Upload<'_>, report: &UploadReport, result: &Result<(), TelemetryE
     };
     let spool = up.spool;
     let now = crate::timestamp::rfc3339_utc(SystemTime::now());
+    let mut failures = 0;
     spool.update_state(Duration::from_secs(1), |state| {
         state.attempts = state.attempts.saturating_add(1);
         state.last_attempt = Some(now.clone());
@@ -125,15 +126,15 @@ fn finish(up: &Upload<'_>, report: &UploadReport, result: &Result<(), TelemetryE
                 state.last_success = Some(now.clone());
                 state.last_error = None;
                 state.failures = 0;
-                state.next_upload_ms = spool.next_upload(true, 0);
             }
             Err(e) => {
                 state.last_error = Some(e.one_line());
                 state.failures = state.failures.saturating_add(1);
-                state.next_upload_ms = spool.next_upload(false, state.failures);
             }
         }
+        failures = state.failures;
     });
+    spool.set_next_upload(spool.next_upload(result.is_ok(), failures));
 }
 
 /// Which records may be sent: the current id's, recorded since the

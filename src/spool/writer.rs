@@ -37,10 +37,13 @@ struct Writer {
     /// Why this process spools nothing more (telemetry turned off, the
     /// spool deleted or refused).
     stopped: Option<String>,
-    /// `writers.lock`, held shared while this process may still record.
+    /// `writers.lock`, held shared by a run that started an uploader, while
+    /// it may still record (the uploader waits for it).
     live: Option<crate::fs::Lock>,
     line: Vec<u8>,
     full: u64,
+    /// The schedule as the last append saw it.
+    schedule: Option<super::Schedule>,
 }
 
 impl std::fmt::Debug for SpoolSink {
@@ -60,8 +63,27 @@ impl SpoolSink {
         }
     }
 
-    pub(crate) fn spool(&self) -> &Spool {
-        &self.spool
+    /// Claims the next upload if the last append found one due (see
+    /// [`Spool::claim_upload`]); `false` when this run spooled nothing.
+    /// A run that wins holds `writers.lock` shared from then on, so the
+    /// uploader it starts waits for it to end and sends its later records
+    /// too.
+    pub(crate) fn claim_upload(&self) -> bool {
+        let mut writer = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let claimed = writer
+            .schedule
+            .as_ref()
+            .is_some_and(|s| self.spool.claim_upload(s));
+        if claimed {
+            writer.live = crate::fs::lock_as(
+                &self.spool.path("writers.lock"),
+                crate::fs::Mode::Shared,
+                Duration::from_millis(20),
+            )
+            .ok()
+            .flatten();
+        }
+        claimed
     }
 
     /// Lets go of `writers.lock`, so an uploader in this process need not
@@ -80,28 +102,18 @@ impl SpoolSink {
             ));
         }
         if !writer.started {
-            // Under the consent lock: a `disable` either finished before
-            // (and this run sees it) or waits until the spool exists, and
-            // then deletes it.
-            let Some(_on) = self.store.still_on(CONSENT_PATIENCE) else {
-                writer.stopped = Some("telemetry was turned off after this run started".into());
-                return Ok(());
-            };
-            if let Err(e) = self.spool.ensure_dir() {
-                writer.stopped = Some(e.one_line());
-                self.count_write_error(&e);
-                return Err(e);
+            match self.spool.prepare(|| self.store.still_on(CONSENT_PATIENCE)) {
+                Ok(true) => writer.started = true,
+                Ok(false) => {
+                    writer.stopped = Some("telemetry was turned off after this run started".into());
+                    return Ok(());
+                }
+                Err(e) => {
+                    writer.stopped = Some(e.one_line());
+                    self.count_write_error(&e);
+                    return Err(e);
+                }
             }
-            writer.started = true;
-        }
-        if writer.live.is_none() {
-            writer.live = crate::fs::lock_as(
-                &self.spool.path("writers.lock"),
-                crate::fs::Mode::Shared,
-                Duration::from_millis(20),
-            )
-            .ok()
-            .flatten();
         }
         let record = Record::new(event);
         let mut line = std::mem::take(&mut writer.line);
@@ -109,7 +121,7 @@ impl SpoolSink {
         record
             .write_line(&mut line)
             .map_err(|e| TelemetryError::serde(format_args!("event `{}`", event.name), e))?;
-        let result = self.write_line(&line);
+        let result = self.write_line(&line, &mut writer.schedule);
         writer.line = line;
         match result {
             Ok(true) => Ok(()),
@@ -145,7 +157,11 @@ impl SpoolSink {
 
     /// Appends `line` to `events.jsonl` under the spool lock: `Ok(false)`
     /// when the spool (all its files together) has no room for it.
-    fn write_line(&self, line: &[u8]) -> Result<bool, TelemetryError> {
+    fn write_line(
+        &self,
+        line: &[u8],
+        schedule_seen: &mut Option<super::Schedule>,
+    ) -> Result<bool, TelemetryError> {
         let lock_path = self.spool.path("spool.lock");
         let _lock = match crate::fs::lock(&lock_path, APPEND_PATIENCE) {
             Ok(Some(lock)) => lock,
@@ -162,9 +178,10 @@ impl SpoolSink {
             Err(e) => return Err(TelemetryError::io("lock", &lock_path, e)),
         };
         let path = self.spool.path(EVENTS);
-        let Some(used) = self.spool.usage() else {
+        let Some((used, schedule)) = self.spool.usage() else {
             return Ok(false);
         };
+        *schedule_seen = Some(schedule);
         if used.saturating_add(line.len() as u64) > self.spool.max_bytes {
             return Ok(false);
         }

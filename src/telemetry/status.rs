@@ -149,8 +149,11 @@ impl Telemetry {
         if let Ok(Some(pid)) = crate::fs::read_small(&spool.path("upload.pid"), 32) {
             let pid = String::from_utf8_lossy(&pid);
             lines.push(format!("uploading now (process {})", pid.trim()));
-        } else if waiting > 0 && state.next_upload_ms > crate::spool::now_ms() {
-            let secs = (state.next_upload_ms - crate::spool::now_ms()).div_ceil(1000);
+        } else if let Some(next) = spool.schedule().next
+            && waiting > 0
+            && next > crate::spool::now_ms()
+        {
+            let secs = (next - crate::spool::now_ms()).div_ceil(1000);
             lines.push(format!(
                 "next upload: with the first run in {secs} s or later"
             ));

@@ -108,7 +108,7 @@ impl Telemetry {
         let (Some(store), Some(spool)) = (&inner.store, recorder.spool_sink()) else {
             return;
         };
-        if spool.spool().claim_upload()
+        if spool.claim_upload()
             && let Err(e) = self.spawn_uploader(store)
         {
             self.debug_problem(&e.one_line());

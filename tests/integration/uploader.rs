@@ -30,13 +30,17 @@ fn spool(home: &Path) -> PathBuf {
     home.join(".local/share/mytool/telemetry/spool")
 }
 
-/// Makes the next upload due now, as if the interval had passed.
+/// Makes the next upload due now, as if the interval had passed: the
+/// schedule is the name of the spool's `next-<unix ms>` file.
 fn make_upload_due(home: &Path) {
-    let path = spool(home).join("state.json");
-    let mut state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    state["next_upload_ms"] = 0.into();
-    std::fs::write(&path, state.to_string()).unwrap();
+    for entry in std::fs::read_dir(spool(home)).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().starts_with("next-") {
+            std::fs::rename(entry.path(), spool(home).join("next-0")).unwrap();
+            return;
+        }
+    }
+    panic!("no schedule in the spool");
 }
 
 /// Waits for `check` up to `limit`, polling; returns how long it took.

@@ -19,6 +19,15 @@ thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
 
+/// Bytes allocated and not yet freed, by every thread: what the process
+/// really holds on the heap.
+static LIVE: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+fn live(delta: usize, sign: isize) {
+    let delta = isize::try_from(delta).unwrap_or(isize::MAX);
+    LIVE.fetch_add(sign * delta, std::sync::atomic::Ordering::Relaxed);
+}
+
 // SAFETY: defers to `System` for every operation; only counts.
 #[expect(
     unsafe_code,
@@ -27,17 +36,21 @@ thread_local! {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        live(layout.size(), 1);
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        live(layout.size(), -1);
         // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        live(new_size, 1);
+        live(layout.size(), -1);
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -160,4 +173,49 @@ fn memory_sink_pays_only_for_the_copy_it_keeps() {
         "{total} allocations for {n} events"
     );
     assert_eq!(memory.len(), n + 1);
+}
+
+/// A sink whose first `emit` never returns (until the test ends): the
+/// worker is stuck, and everything after queues.
+struct Stuck(std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>);
+
+impl rtb_telemetry::TelemetrySink for Stuck {
+    async fn emit(
+        &self,
+        _event: &rtb_telemetry::Event,
+    ) -> Result<(), rtb_telemetry::TelemetryError> {
+        if let Some(rx) = self.0.lock().unwrap().take() {
+            let _ = rx.recv();
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_stuck_sink_holds_at_most_the_byte_bound_whatever_the_events_carry() {
+    let (release, rx) = std::sync::mpsc::channel();
+    let background =
+        rtb_telemetry::Background::new(Stuck(std::sync::Mutex::new(Some(rx)))).unwrap();
+    let before = LIVE.load(std::sync::atomic::Ordering::Relaxed);
+    let megabyte = "x".repeat(1 << 20);
+    for i in 0..1_100 {
+        // The caller's event, 1 MiB in its one attr value, dropped after.
+        let event = rtb_telemetry::Event::new(format!("e{i}"), "t", "1", "id")
+            .with_attr("big", megabyte.as_str());
+        let mut cx = Context::from_waker(Waker::noop());
+        let emitted = pin!(rtb_telemetry::TelemetrySink::emit(&background, &event)).poll(&mut cx);
+        assert!(matches!(emitted, Poll::Ready(Ok(()))));
+    }
+    let held = LIVE.load(std::sync::atomic::Ordering::Relaxed) - before;
+    println!(
+        "1,100 events of 1 MiB behind a stuck sink: {:.1} MB held, {} dropped",
+        held as f64 / 1e6,
+        background.dropped()
+    );
+    assert!(
+        held < 30_000_000,
+        "{held} bytes held: the byte bound (4 MiB) bounds nothing"
+    );
+    assert!(background.dropped() > 0, "the bound dropped some");
+    release.send(()).unwrap();
 }

@@ -27,6 +27,8 @@ mod opt_out_race;
 mod otlp_sink;
 mod processes;
 mod redact;
+#[cfg(feature = "otlp")]
+mod secrets;
 mod seed;
 #[cfg(feature = "http")]
 mod spool;

@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use rtb_telemetry::remote::{HttpSink, Retry};
-use rtb_telemetry::{Background, ErrorKind, Event, TelemetrySink};
+use rtb_telemetry::{
+    Background, CollectionPolicy, ErrorKind, Event, TelemetryContext, TelemetrySink,
+};
 
 use crate::loopback::{Answer, Server, refused_url};
 use crate::support::block_on;
@@ -386,4 +388,81 @@ fn credentials_over_plain_http_are_named() {
         .build()
         .unwrap();
     assert!(!anonymous.sends_credentials_in_clear());
+}
+
+#[test]
+fn exporters_never_block_an_async_caller() {
+    use std::sync::{Arc, Mutex};
+
+    let server = Server::start(vec![Answer::Hang; 8]);
+    let http = HttpSink::builder(format!("{}/v1/events", server.url))
+        .request_timeout(Duration::from_millis(700))
+        .retry(Retry {
+            attempts: 1,
+            ..Retry::default()
+        })
+        .build()
+        .unwrap();
+    let ctx = TelemetryContext::builder()
+        .tool("mytool")
+        .tool_version("1.0.0")
+        .salt("s")
+        .sink(http)
+        .policy(CollectionPolicy::Enabled)
+        .build();
+    let background = Background::new(
+        HttpSink::builder(format!("{}/v1/events", server.url))
+            .request_timeout(Duration::from_millis(700))
+            .retry(Retry {
+                attempts: 1,
+                ..Retry::default()
+            })
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let gaps = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&gaps);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let waited = runtime.block_on(async move {
+        let ticker = tokio::spawn(async move {
+            let mut last = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                let now = Instant::now();
+                log.lock().unwrap().push(now - last);
+                last = now;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let start = Instant::now();
+        ctx.record("blackholed").await.unwrap();
+        let _ = ctx.flush().await; // waits for the collector, suspended
+        background
+            .emit(&rtb_telemetry::Event::new("b", "t", "1", "id"))
+            .await
+            .unwrap();
+        let _ = background.flush().await;
+        let waited = start.elapsed();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        ticker.abort();
+        waited
+    });
+    let gaps = gaps.lock().unwrap();
+    let largest = gaps.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "flushes waited {waited:?}; {} ticks, largest gap {largest:?}",
+        gaps.len()
+    );
+    assert!(
+        waited >= Duration::from_millis(500),
+        "the flushes did wait: {waited:?}"
+    );
+    assert!(
+        largest <= Duration::from_millis(50),
+        "the executor was blocked for {largest:?}"
+    );
 }

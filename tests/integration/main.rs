@@ -33,5 +33,5 @@ mod seed;
 #[cfg(feature = "http")]
 mod spool;
 mod support;
-#[cfg(feature = "http")]
+#[cfg(all(feature = "clap", feature = "otlp"))]
 mod uploader;

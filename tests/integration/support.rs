@@ -45,12 +45,137 @@ pub(crate) fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send 
         .unwrap_or_else(|_| panic!("hung: no answer within {secs} s"))
 }
 
-/// The mytool example binary, if this test run built it (`cargo test
-/// --all-features` does).
-pub(crate) fn mytool() -> Option<std::path::PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples/mytool");
-    path.exists().then_some(path)
+/// The mytool example binary, built from this tree.
+#[cfg(all(feature = "clap", feature = "otlp"))]
+pub(crate) fn mytool() -> std::path::PathBuf {
+    example("mytool")
+}
+
+/// An example binary, built from the tree under test with this test
+/// binary's features (once per example and test run: `cargo build` is a
+/// no-op when it is up to date), so a test never runs a stale binary left
+/// in `target/`. Fails the test, with cargo's message, if it cannot build.
+#[cfg(feature = "http")]
+pub(crate) fn example(name: &str) -> std::path::PathBuf {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static BUILT: OnceLock<Mutex<HashMap<String, std::path::PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(path) = built.get(name) {
+        return path.clone();
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test> → target/<profile>/examples/<name>
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>");
+    let features: Vec<&str> = [
+        (cfg!(feature = "clap"), "clap"),
+        (cfg!(feature = "http"), "http"),
+        (cfg!(feature = "otlp"), "otlp"),
+    ]
+    .iter()
+    .filter_map(|&(on, f)| on.then_some(f))
+    .collect();
+    let mut cargo = std::process::Command::new(env!("CARGO"));
+    cargo
+        .args(["build", "--quiet", "--example", name, "--features"])
+        .arg(features.join(","))
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().is_some_and(|p| p == "release") {
+        cargo.arg("--release");
+    }
+    let out = cargo.output().expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "cannot build example `{name}` from this tree: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "cargo built `{name}` but {} is missing",
+        path.display()
+    );
+    built.insert(name.to_owned(), path.clone());
+    path
+}
+
+/// Whether this process runs as root.
+#[cfg(unix)]
+pub(crate) fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+}
+
+/// Fails the test unless `program` runs: for tests marked `#[ignore]`
+/// because they need a tool a fresh machine may lack, which CI installs
+/// and runs with `--ignored`.
+pub(crate) fn require_tool(program: &str, why: &str) {
+    let found = std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok();
+    assert!(found, "`{program}` is needed ({why}); install it (CI does)");
+}
+
+/// Fails the test unless it runs as root: for `#[ignore]`d tests that
+/// mount a file system or act as another user, which CI runs with
+/// `--ignored` as root.
+#[cfg(unix)]
+pub(crate) fn require_root(why: &str) {
+    assert!(
+        is_root(),
+        "this test needs root ({why}); run it as root with --ignored (CI does)"
+    );
+}
+
+/// Runs `command`, killing it if it has not ended within `secs` seconds
+/// (a hang check, with std alone: no `timeout` program needed).
+pub(crate) fn output_within(
+    command: &mut std::process::Command,
+    secs: u64,
+) -> std::process::Output {
+    use std::io::Read;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hung: the command did not end within {secs} s: {command:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
 }
 
 /// Polls `fut` exactly once with a no-op waker: no runtime involved.

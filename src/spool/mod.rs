@@ -349,23 +349,22 @@ impl Spool {
             return false;
         }
         let lease = now.saturating_add(millis(self.interval.max(LEASE)));
-        let from = match schedule.next {
-            Some(next) => self.path(&format!("{NEXT}{next}")),
-            None => {
-                // The first upload ever (or the file was lost): one run
-                // creates the file, one run wins the rename below.
-                let first = self.path(&format!("{NEXT}0"));
-                let created = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&first);
-                if let Err(e) = created
-                    && e.kind() != io::ErrorKind::AlreadyExists
-                {
-                    return false;
-                }
-                first
+        let from = if let Some(next) = schedule.next {
+            self.path(&format!("{NEXT}{next}"))
+        } else {
+            // The first upload ever (or the file was lost): one run creates
+            // the file, one run wins the rename below.
+            let first = self.path(&format!("{NEXT}0"));
+            let created = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&first);
+            if let Err(e) = created
+                && e.kind() != io::ErrorKind::AlreadyExists
+            {
+                return false;
             }
+            first
         };
         fs::rename(from, self.path(&format!("{NEXT}{lease}"))).is_ok()
     }
@@ -388,6 +387,7 @@ impl Spool {
             let _ = fs::OpenOptions::new()
                 .write(true)
                 .create(true)
+                .truncate(false)
                 .open(&target);
         }
     }

@@ -7,7 +7,9 @@
 //! so a hang is a failure.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
+#[cfg(all(feature = "clap", feature = "otlp"))]
+use std::process::{Output, Stdio};
 
 use rtb_telemetry::consent::{ConsentStore, PolicySource};
 use rtb_telemetry::{Env, ErrorKind, Event, FileSink, TelemetrySink};

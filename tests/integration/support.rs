@@ -55,7 +55,7 @@ pub(crate) fn mytool() -> std::path::PathBuf {
 /// binary's features (once per example and test run: `cargo build` is a
 /// no-op when it is up to date), so a test never runs a stale binary left
 /// in `target/`. Fails the test, with cargo's message, if it cannot build.
-#[cfg(feature = "http")]
+#[cfg(all(feature = "clap", feature = "otlp"))]
 pub(crate) fn example(name: &str) -> std::path::PathBuf {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
@@ -113,6 +113,7 @@ pub(crate) fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }
 
+#[cfg(all(feature = "clap", feature = "otlp"))]
 /// Fails the test unless `program` runs: for tests marked `#[ignore]`
 /// because they need a tool a fresh machine may lack, which CI installs
 /// and runs with `--ignored`.
@@ -135,6 +136,7 @@ pub(crate) fn require_root(why: &str) {
     );
 }
 
+#[cfg(all(feature = "clap", feature = "otlp"))]
 /// Runs `command`, killing it if it has not ended within `secs` seconds
 /// (a hang check, with std alone: no `timeout` program needed).
 pub(crate) fn output_within(

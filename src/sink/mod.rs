@@ -1,8 +1,12 @@
 //! Sinks: where events go.
 //!
 //! A sink *emits* events that a [`TelemetryContext`](crate::TelemetryContext)
-//! *records*. Three ship with the crate: [`NoopSink`] (discards),
-//! [`MemorySink`] (keeps them for tests) and [`FileSink`] (appends JSON Lines).
+//! *records*. These ship with the crate: [`NoopSink`] (discards),
+//! [`MemorySink`] (keeps them for tests), [`FileSink`] (appends JSON Lines),
+//! [`DebugSink`] (prints them), [`ToolSink`] (a sink or, in debug mode,
+//! `DebugSink`); and around them [`Background`](crate::Background) (a
+//! queue and a thread), [`Redact`](crate::Redact) (scrubs) and, with the
+//! `http` feature, the remote sinks `HttpSink` and `OtlpSink`.
 
 use crate::{Event, TelemetryError};
 use std::future::Future;

@@ -181,9 +181,9 @@ impl Telemetry {
         }
         if state.expired > 0 {
             lines.push(format!(
-                "expired: {} events, older than {} days and never sent",
+                "expired: {} events, older than {} and never sent",
                 state.expired,
-                spool.max_age.as_secs() / 86_400
+                human(spool.max_age)
             ));
         }
         if let Some(error) = &state.last_write_error
@@ -197,6 +197,20 @@ impl Telemetry {
             lines.push(format!("last refusal: {why}"));
         }
     }
+}
+
+/// A duration as `status` says it: in days, hours, minutes or seconds,
+/// whichever is whole.
+#[cfg(feature = "http")]
+fn human(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let (n, unit) = match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s >= 3_600 && s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s >= 60 && s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 impl StatusReport {

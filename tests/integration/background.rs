@@ -314,3 +314,46 @@ fn no_deadline_panics_from_zero_to_max() {
         drop(sink);
     }
 }
+
+/// Threads of this process whose name starts with `prefix` (Linux).
+#[cfg(target_os = "linux")]
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |tasks| {
+        tasks
+            .filter_map(Result::ok)
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|comm| comm.trim_end().starts_with(prefix))
+            })
+            .count()
+    })
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn no_thread_waits_out_a_deadline_after_its_flush_was_answered() {
+    let sink = Background::builder(MemorySink::new())
+        .flush_deadline(Duration::from_secs(30))
+        .spawn()
+        .unwrap();
+    for i in 0..1_000 {
+        block_on(sink.emit(&event(&i.to_string()))).unwrap();
+        block_on(sink.flush()).unwrap();
+    }
+    // Timer threads end as soon as their flush is answered; give the last
+    // few a moment to go.
+    let mut timers = threads_named("rtb-telemetry-t");
+    for _ in 0..100 {
+        if timers <= 8 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        timers = threads_named("rtb-telemetry-t");
+    }
+    eprintln!("after 1,000 answered flushes with a 30 s deadline: {timers} timer threads alive");
+    // Other tests' timers may be alive too; 1,000 sleeping ones would not fit.
+    assert!(
+        timers <= 8,
+        "{timers} timer threads wait out deadlines already met"
+    );
+}

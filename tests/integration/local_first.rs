@@ -287,7 +287,18 @@ fn events_older_than_the_age_bound_are_deleted_unsent_and_counted() {
         .collect();
     assert_eq!(names, ["recent"]);
     let status = telemetry.status().to_string();
-    assert!(status.contains("expired: 1 events"), "{status}");
+    assert!(
+        status.contains("expired: 1 events, older than 30 days"),
+        "{status}"
+    );
+    // The text says the bound that was configured, not a fixed one.
+    let hours = tool
+        .builder(&endpoint)
+        .spool_limits(1 << 20, Duration::from_secs(2 * 3600))
+        .init()
+        .status()
+        .to_string();
+    assert!(hours.contains("older than 2 hours"), "{hours}");
 }
 
 #[test]

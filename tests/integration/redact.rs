@@ -213,4 +213,42 @@ mod properties {
             }
         }
     }
+
+    /// Something the default rule must take out, wherever it appears.
+    fn sensitive() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z]{2,8}@[a-z]{2,8}\\.(com|org|example)",
+            "/home/[a-z]{3,8}/[a-z]{1,8}",
+            "C:\\\\Users\\\\[A-Za-z]{3,8}\\\\x",
+            "10\\.[1-9][0-9]?\\.[1-9][0-9]?\\.[1-9][0-9]?",
+            "ghp_[A-Za-z0-9]{24}",
+            "https://[a-z]{3,8}\\.example/[a-z]{0,6}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// The default `Redact` rule scrubs event names and attr keys as it
+        /// does values: amid characters whose case changes length, and in
+        /// any place.
+        #[test]
+        fn names_and_keys_are_scrubbed_like_values(
+            secret in sensitive(),
+            before in prop::collection::vec(tricky(), 0..4),
+            after in prop::collection::vec(tricky(), 0..4),
+        ) {
+            use rtb_telemetry::{Event, MemorySink, Redact, TelemetrySink};
+            let text = format!("{} {secret} {}", before.concat(), after.concat());
+            let memory = MemorySink::new();
+            let sink = Redact::new(memory.clone());
+            let event = Event::new(text.clone(), "t", "1", "id").with_attr(text.clone(), "v");
+            crate::support::block_on(sink.emit(&event)).unwrap();
+            let seen = &memory.snapshot()[0];
+            prop_assert!(!seen.name.contains(&secret), "name {text:?} -> {:?}", seen.name);
+            for key in seen.attrs.keys() {
+                prop_assert!(!key.contains(&secret), "key {text:?} -> {key:?}");
+            }
+        }
+    }
 }

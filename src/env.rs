@@ -130,7 +130,7 @@ impl fmt::Debug for Env {
             Vars::Process => out.field("vars", &"<process>"),
             Vars::Fixed(map) => {
                 let mut names: Vec<_> = map.keys().collect();
-                names.sort();
+                names.sort_unstable();
                 out.field("vars", &names)
             }
         };

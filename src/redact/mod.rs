@@ -6,7 +6,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use regex::{Regex, RegexBuilder};
+use regex_lite::{Regex, RegexBuilder};
 
 pub(crate) mod sink;
 
@@ -32,9 +32,11 @@ pub fn scrub(text: &str, user_names: &[String]) -> String {
     Scrubber::new(user_names).scrub(text)
 }
 
-/// The default rule, compiled once: one pass over the text with one
-/// Unicode-aware regular expression, so matching never slices a string at
-/// a byte offset found in a differently-cased copy.
+/// The default rule, compiled once: one pass over the text with one regular
+/// expression (`regex-lite`: small and quick to compile; its `\s`/`\w` are
+/// widened to Unicode here) and a search for the user's names in any case
+/// (Unicode-aware, character by character), so matching never slices a
+/// string at a byte offset found in a differently-cased copy.
 ///
 /// What it replaces, in this order of precedence where matches overlap:
 ///
@@ -62,7 +64,19 @@ pub fn scrub(text: &str, user_names: &[String]) -> String {
 #[derive(Debug, Clone)]
 pub struct Scrubber {
     regex: Regex,
+    /// The user's names, longest first, each as its case-folded chars.
+    names: Vec<Vec<char>>,
 }
+
+/// Unicode's white space (what `char::is_whitespace` says), for the inside
+/// of a `[...]` class: stands in for `\s`.
+const SPACE: &str =
+    r"\t\n\x0B\x0C\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}";
+/// A word character for the inside of a `[...]` class: ASCII letters,
+/// digits and `_`, and non-ASCII letters (everything from U+00C0 on but
+/// white space, general punctuation, CJK punctuation and the BOM): stands
+/// in for `\w`.
+const WORD: &str = r"0-9A-Za-z_\x{AA}\x{B5}\x{BA}\x{C0}-\x{167F}\x{1681}-\x{1FFF}\x{2070}-\x{2FFF}\x{3005}-\x{3007}\x{3021}-\x{D7FF}\x{E000}-\x{FEFE}\x{FF10}-\x{10FFFF}";
 
 /// The patterns, most specific first: where two could start at the same
 /// place, the earlier wins (leftmost-first).
@@ -114,31 +128,19 @@ impl Scrubber {
     /// the names are escaped.
     #[must_use]
     pub fn new(user_names: &[String]) -> Self {
-        let mut names: Vec<&str> = user_names
+        let mut names: Vec<Vec<char>> = user_names
             .iter()
             .map(|n| n.trim())
             .filter(|n| !n.is_empty())
+            .map(|n| n.chars().map(fold).collect())
             .collect();
         // Longest first, so a longer name wins over its prefix.
-        names.sort_by_key(|n| std::cmp::Reverse(n.len()));
-        let mut parts: Vec<String> = PATTERNS.iter().map(|p| (*p).to_owned()).collect();
-        if !names.is_empty() {
-            let names: Vec<String> = names.iter().map(|n| regex::escape(n)).collect();
-            parts.push(format!("(?P<user>(?i:{}))", names.join("|")));
+        names.sort_unstable_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        names.dedup();
+        Self {
+            regex: default_regex(),
+            names,
         }
-        parts.extend(ADDRESSES.iter().map(|p| (*p).to_owned()));
-        let pattern = parts.join("|");
-        // The patterns are constants and the names escaped, so this cannot
-        // fail; the size limit is far above what they need.
-        let regex = RegexBuilder::new(&pattern)
-            .size_limit(64 << 20)
-            .build()
-            .unwrap_or_else(|_| {
-                let defaults = [PATTERNS, ADDRESSES].concat().join("|");
-                Regex::new(&defaults)
-                    .expect("the default patterns compile (a unit test builds them)")
-            });
-        Self { regex }
     }
 
     /// An attr value, scrubbed and cut to
@@ -168,11 +170,30 @@ impl Scrubber {
         let mut last = 0;
         let mut at = 0;
         while at <= text.len() {
-            let Some(caps) = self.regex.captures_at(text, at) else {
+            let caps = self.regex.captures_at(text, at);
+            let found = caps.as_ref().and_then(|c| c.get(0));
+            let name = self.find_name(text, at);
+            // The earliest wins; at the same place a pattern wins over a
+            // name, and a name over an address (the order of precedence).
+            let take_name = match (found, name) {
+                (_, None) => false,
+                (None, Some(_)) => true,
+                (Some(m), Some((start, _))) => {
+                    start < m.start() || (start == m.start() && is_address(caps.as_ref()))
+                }
+            };
+            if take_name {
+                let Some((start, end)) = name else { break };
+                out.push_str(&text[last..start]);
+                out.push_str("[user]");
+                last = end;
+                at = end.max(start + 1);
+                continue;
+            }
+            let (Some(caps), Some(whole)) = (caps.as_ref(), found) else {
                 break;
             };
-            let Some(whole) = caps.get(0) else { break };
-            if let Some(replacement) = replace(&caps) {
+            if let Some(replacement) = replace(caps) {
                 out.push_str(&text[last..whole.start()]);
                 out.push_str(&replacement);
                 last = whole.end();
@@ -192,6 +213,63 @@ impl Scrubber {
         out.push_str(&text[last..]);
         out
     }
+
+    /// The first of the user's names in `text` at or after byte `at`, in
+    /// any case: its byte range. At one place the longest name wins.
+    fn find_name(&self, text: &str, at: usize) -> Option<(usize, usize)> {
+        if self.names.is_empty() || at > text.len() {
+            return None;
+        }
+        let rest = &text[at..];
+        for (offset, _) in rest.char_indices() {
+            let from = at + offset;
+            for name in &self.names {
+                let mut chars = text[from..].char_indices();
+                let matched = name
+                    .iter()
+                    .all(|want| chars.next().is_some_and(|(_, c)| fold(c) == *want));
+                if matched {
+                    let end = chars.next().map_or(text.len(), |(i, _)| from + i);
+                    return Some((from, end));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// A character's case-insensitive form: the lower case of its upper case,
+/// where each is one character (so `K`, the Kelvin sign and `k` agree, as
+/// do `ſ` and `s`), else its lower case, else itself (`İ` stays `İ`).
+fn fold(c: char) -> char {
+    fn single(mut it: impl Iterator<Item = char>) -> Option<char> {
+        let first = it.next()?;
+        it.next().is_none().then_some(first)
+    }
+    single(c.to_uppercase())
+        .and_then(|u| single(u.to_lowercase()))
+        .or_else(|| single(c.to_lowercase()))
+        .unwrap_or(c)
+}
+
+/// Whether the pattern that matched is one of the addresses.
+fn is_address(caps: Option<&regex_lite::Captures<'_>>) -> bool {
+    caps.is_some_and(|c| c.name("ipv4").is_some() || c.name("ipv6").is_some())
+}
+
+/// The default patterns, compiled: `\s` and `\w` widened to Unicode.
+fn default_regex() -> Regex {
+    let pattern = [PATTERNS, ADDRESSES]
+        .concat()
+        .join("|")
+        .replace(r"\s", SPACE)
+        .replace(r"\w", WORD);
+    // The patterns are constants (a unit test compiles them); the limit is
+    // far above what they need.
+    RegexBuilder::new(&pattern)
+        .size_limit(64 << 20)
+        .build()
+        .expect("the default patterns compile (a unit test builds them)")
 }
 
 /// Trailing punctuation that ends a sentence rather than a path or URL.
@@ -201,7 +279,7 @@ fn split_trailing(matched: &str) -> (&str, &str) {
 }
 
 /// What one match becomes, or `None` to keep it.
-fn replace(caps: &regex::Captures<'_>) -> Option<String> {
+fn replace(caps: &regex_lite::Captures<'_>) -> Option<String> {
     let kept = |group: &str, marker: &str| {
         let prefix = caps.name(group).map_or("", |m| m.as_str());
         format!("{prefix}{marker}")
@@ -417,7 +495,7 @@ pub(crate) fn current_user_names() -> Vec<String> {
     // Too short matches everywhere; absurdly long (a hostile variable) only
     // makes the pattern slow to build.
     names.retain(|n| (3..=256).contains(&n.chars().count()));
-    names.sort();
+    names.sort_unstable();
     names.dedup();
     names
 }

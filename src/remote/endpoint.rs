@@ -3,12 +3,11 @@
 
 use std::fmt;
 
-use ureq::http::Uri;
-
 use crate::TelemetryError;
 use crate::redact::redact_url;
 
-/// A validated `http://` or `https://` URL, and its printable form.
+/// A validated `http://` or `https://` URL, its parts, and its printable
+/// form.
 #[derive(Clone)]
 pub(crate) struct Endpoint {
     /// What is sent to: scheme lower-cased, otherwise as given.
@@ -16,6 +15,13 @@ pub(crate) struct Endpoint {
     /// The same without user info or query values.
     shown: String,
     https: bool,
+    /// The host as a name or address (an IPv6 address without brackets).
+    host: String,
+    port: u16,
+    /// `user:password` as written (percent-encoded), if any.
+    userinfo: Option<String>,
+    /// The path and query, as sent on the request line (`/` at least).
+    target: String,
 }
 
 impl Endpoint {
@@ -33,48 +39,103 @@ impl Endpoint {
         if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(reject("it contains spaces or control characters"));
         }
-        let uri: Uri = raw
-            .parse()
-            .map_err(|e: ureq::http::uri::InvalidUri| reject(&e.to_string()))?;
-        let https = match uri.scheme_str() {
-            Some(s) if s.eq_ignore_ascii_case("https") => true,
-            Some(s) if s.eq_ignore_ascii_case("http") => false,
-            Some(_) => return Err(reject("the scheme must be http:// or https://")),
-            None => {
-                return Err(reject(
-                    "it has no http:// or https:// scheme (a bare host:port is a gRPC \
-                     setting; this crate speaks OTLP/HTTP)",
-                ));
-            }
+        let Some((scheme, rest)) = raw.split_once("://") else {
+            return Err(reject(
+                "it has no http:// or https:// scheme (a bare host:port is a gRPC \
+                 setting; this crate speaks OTLP/HTTP)",
+            ));
         };
-        let Some(authority) = uri.authority() else {
-            return Err(reject("it has no host"));
-        };
-        if authority.host().is_empty() {
-            return Err(reject("it has no host"));
-        }
-        let host_port = authority
-            .as_str()
-            .rsplit_once('@')
-            .map_or(authority.as_str(), |(_, host)| host);
-        let port = if host_port.starts_with('[') {
-            host_port.rsplit_once("]:").map(|(_, port)| port)
+        let https = if scheme.eq_ignore_ascii_case("https") {
+            true
+        } else if scheme.eq_ignore_ascii_case("http") {
+            false
         } else {
-            host_port.rsplit_once(':').map(|(_, port)| port)
+            return Err(reject("the scheme must be http:// or https://"));
         };
-        if let Some(port) = port
-            && !matches!(port.parse::<u16>(), Ok(1..=65535))
-        {
-            return Err(reject("the port must be a number from 1 to 65535"));
+        // The authority ends at the first `/`, `?` or `#`.
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let tail = tail.split_once('#').map_or(tail, |(before, _)| before);
+        let (userinfo, host_port) = match authority.rsplit_once('@') {
+            Some((info, host)) => (Some(info.to_owned()), host),
+            None => (None, authority),
+        };
+        let (host, port) = split_host_port(host_port).map_err(&reject)?;
+        if host.is_empty() {
+            return Err(reject("it has no host"));
         }
+        let port = match port {
+            None => {
+                if https {
+                    443
+                } else {
+                    80
+                }
+            }
+            Some(port) => match port.parse::<u16>() {
+                Ok(port @ 1..=65535) => port,
+                _ => return Err(reject("the port must be a number from 1 to 65535")),
+            },
+        };
+        let valid_host = if host.contains(':') {
+            host.parse::<std::net::Ipv6Addr>().is_ok()
+        } else {
+            host.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '%' | '~'))
+        };
+        if !valid_host {
+            return Err(reject("the host is not a name or an address"));
+        }
+        let target = if tail.starts_with('/') {
+            tail.to_owned()
+        } else {
+            format!("/{tail}")
+        };
         let scheme = if https { "https" } else { "http" };
-        let rest = &raw[raw.find("://").map_or(0, |i| i + 3)..];
         let url = format!("{scheme}://{rest}");
         Ok(Self {
             shown: redact_url(&url),
             url,
             https,
+            host: host.to_owned(),
+            port,
+            userinfo,
+            target,
         })
+    }
+
+    /// The host (an IPv6 address without brackets).
+    pub(crate) fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `user:password` from the URL, percent-decoded, if any.
+    pub(crate) fn credentials(&self) -> Option<String> {
+        self.userinfo.as_deref().map(percent_decode)
+    }
+
+    /// The request target: the path and query.
+    pub(crate) fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The `Host` header's value.
+    pub(crate) fn host_header(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let default = if self.https { 443 } else { 80 };
+        if self.port == default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
     }
 
     /// The URL requests go to.
@@ -117,17 +178,21 @@ impl fmt::Debug for Endpoint {
     }
 }
 
-/// Checks one header, as `http` would when sending it, so a bad header is
-/// a configuration error now rather than a failed delivery later. The value
-/// never appears in the error.
+/// Checks one header as HTTP/1.1 defines it (RFC 9110: a name is a
+/// `token`, a value visible ASCII, spaces and tabs, or bytes from 0x80 on),
+/// so a bad header is a configuration error now rather than a failed
+/// delivery (or a smuggled line) later. The value never appears in the
+/// error.
 pub(crate) fn check_header(name: &str, value: &str) -> Result<(), TelemetryError> {
-    if ureq::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(token) {
         return Err(TelemetryError::config(
             format!("`{name}` is not a valid HTTP header name"),
             "header names are letters, digits and `-`, e.g. `x-api-key`",
         ));
     }
-    if ureq::http::HeaderValue::from_str(value).is_err() {
+    let field = |b: u8| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80;
+    if !value.bytes().all(field) {
         return Err(TelemetryError::config(
             format!("the value of header `{name}` is not a valid HTTP header value"),
             "header values are visible ASCII; remove line breaks and control characters",
@@ -159,6 +224,49 @@ pub(crate) fn is_auth_header(name: &str) -> bool {
     ]
     .iter()
     .any(|word| name.contains(word))
+}
+
+/// `host[:port]`, or `[v6]:port`: the host and the port as text.
+fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), &'static str> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let Some((host, after)) = rest.split_once(']') else {
+            return Err("an IPv6 address is not closed with `]`");
+        };
+        return match after {
+            "" => Ok((host, None)),
+            port => port
+                .strip_prefix(':')
+                .map(|p| (host, Some(p)))
+                .ok_or("only a port may follow an IPv6 address"),
+        };
+    }
+    Ok(match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    })
+}
+
+/// `%XX` sequences decoded (user info as written in a URL).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(Some(hi)), Some(Some(lo))) = (
+                bytes.get(i + 1).map(|&b| hex(b)),
+                bytes.get(i + 2).map(|&b| hex(b)),
+            )
+        {
+            out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ pub(crate) struct Options {
     pub(crate) max_batch_bytes: usize,
     /// PEM root certificates to trust instead of the built-in web roots.
     pub(crate) root_pems: Vec<Vec<u8>>,
+    /// Where the proxy variables are read from.
+    pub(crate) env: crate::Env,
 }
 
 impl std::fmt::Debug for Options {
@@ -41,6 +43,7 @@ impl std::fmt::Debug for Options {
             .field("max_batch", &self.max_batch)
             .field("max_batch_bytes", &self.max_batch_bytes)
             .field("root_certificates", &self.root_pems.len())
+            .field("env", &self.env)
             .finish()
     }
 }
@@ -56,6 +59,7 @@ impl Options {
             max_batch: DEFAULT_MAX_BATCH,
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             root_pems: Vec::new(),
+            env: crate::Env::process(),
         }
     }
 
@@ -91,10 +95,10 @@ impl Options {
         let shown = endpoint.shown().to_owned();
         let mut roots = Vec::new();
         for pem in &self.root_pems {
-            for item in ureq::tls::parse_pem(pem) {
+            use rustls::pki_types::pem::PemObject as _;
+            for item in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
                 match item {
-                    Ok(ureq::tls::PemItem::Certificate(cert)) => roots.push(cert),
-                    Ok(_) => {}
+                    Ok(cert) => roots.push(cert),
                     Err(e) => {
                         return Err(TelemetryError::config(
                             format!("a root certificate for `{shown}` is not valid PEM: {e}"),
@@ -116,7 +120,8 @@ impl Options {
             self.retry,
             (self.connect_timeout, self.request_timeout),
             roots,
-        );
+            &self.env,
+        )?;
         Ok(Exporter {
             transport,
             encoding,

@@ -17,6 +17,7 @@
 //! # Ok::<(), rtb_telemetry::TelemetryError>(())
 //! ```
 
+mod client;
 mod endpoint;
 pub(crate) mod exporter;
 pub(crate) mod http;

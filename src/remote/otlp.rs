@@ -1,15 +1,12 @@
-//! `OtlpSink`: OTLP/HTTP logs, protobuf, built from the official proto types.
-
-use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use prost::Message as _;
+//! `OtlpSink`: OTLP/HTTP logs, protobuf.
+//!
+//! The request is encoded here, field by field, rather than through the
+//! `opentelemetry-proto` types and `prost`: those cost about 80 KB in a
+//! release binary and some 20 crates, for a message of five nested types
+//! and strings. The tests decode every request with the official types.
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::exporter::{Encoding, Exporter, Options, builder_methods, sink_accessors};
 use crate::background::{Settings, Worker};
@@ -17,7 +14,7 @@ use crate::record::Record;
 use crate::{Env, Event, TelemetryError, TelemetrySink};
 
 /// `SEVERITY_NUMBER_INFO` in the OTLP log data model.
-const SEVERITY_INFO: i32 = 9;
+const SEVERITY_INFO: u64 = 9;
 
 /// A sink that exports events as OTLP/HTTP logs: protobuf
 /// `ExportLogsServiceRequest`s sent to `<endpoint>/v1/logs`, built from the
@@ -135,7 +132,7 @@ impl OtlpSink {
 
 pub(crate) const PROTOBUF: Encoding = Encoding {
     content_type: "application/x-protobuf",
-    encode: |records| Ok(export_request(records).encode_to_vec()),
+    encode: |records| Ok(export_request(records)),
 };
 
 impl OtlpSinkBuilder {
@@ -228,83 +225,135 @@ fn parse_headers(list: &str, variable: &str) -> Result<Vec<(String, String)>, Te
         .collect()
 }
 
-fn string_value(text: &str) -> AnyValue {
-    AnyValue {
-        value: Some(any_value::Value::StringValue(text.to_owned())),
+/// Protobuf's wire format, as much as this message needs.
+mod wire {
+    const VARINT: u64 = 0;
+    const FIXED64: u64 = 1;
+    const LEN: u64 = 2;
+
+    pub(super) fn varint(out: &mut Vec<u8>, mut n: u64) {
+        // The low seven bits, then a continuation bit while more follow.
+        while n >= 0x80 {
+            let [low, ..] = n.to_le_bytes();
+            out.push(low | 0x80);
+            n >>= 7;
+        }
+        let [last, ..] = n.to_le_bytes();
+        out.push(last);
+    }
+
+    fn tag(out: &mut Vec<u8>, field: u64, kind: u64) {
+        varint(out, field << 3 | kind);
+    }
+
+    /// A length-delimited field: bytes, a string or a nested message.
+    pub(super) fn bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
+        tag(out, field, LEN);
+        varint(out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+    }
+
+    /// A nested message, written by `write` (its length comes first).
+    pub(super) fn message(out: &mut Vec<u8>, field: u64, write: impl FnOnce(&mut Vec<u8>)) {
+        let mut inner = Vec::new();
+        write(&mut inner);
+        bytes(out, field, &inner);
+    }
+
+    pub(super) fn uint(out: &mut Vec<u8>, field: u64, n: u64) {
+        tag(out, field, VARINT);
+        varint(out, n);
+    }
+
+    pub(super) fn fixed64(out: &mut Vec<u8>, field: u64, n: u64) {
+        tag(out, field, FIXED64);
+        out.extend_from_slice(&n.to_le_bytes());
     }
 }
 
-fn attribute(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(string_value(value)),
-        ..KeyValue::default()
-    }
+/// `AnyValue { string_value = 1 }` as field `field`.
+fn string_value(out: &mut Vec<u8>, field: u64, text: &str) {
+    wire::message(out, field, |v| wire::bytes(v, 1, text.as_bytes()));
 }
 
-/// The request for `records`: one resource per (tool, version).
-pub(crate) fn export_request(records: &[Record]) -> ExportLogsServiceRequest {
+/// A `KeyValue { key = 1; value = 2 }` with a string value, as field `field`.
+fn attribute(out: &mut Vec<u8>, field: u64, key: &str, value: &str) {
+    wire::message(out, field, |kv| {
+        wire::bytes(kv, 1, key.as_bytes());
+        string_value(kv, 2, value);
+    });
+}
+
+/// One `LogRecord` (opentelemetry/proto/logs/v1/logs.proto).
+fn log_record(out: &mut Vec<u8>, id: &str, event: &Event, observed: u64) {
+    wire::fixed64(
+        out,
+        1,
+        crate::timestamp::unix_nanos(&event.timestamp_utc).unwrap_or(0),
+    );
+    wire::uint(out, 2, SEVERITY_INFO);
+    wire::bytes(out, 3, b"INFO");
+    string_value(out, 5, &event.name);
+    attribute(out, 6, "tool", &event.tool);
+    attribute(out, 6, "tool_version", &event.tool_version);
+    attribute(out, 6, "machine_id", &event.machine_id);
+    attribute(out, 6, "log.record.uid", id);
+    let mut attrs: Vec<_> = event.attrs.iter().collect();
+    attrs.sort_unstable();
+    for (key, value) in attrs {
+        // The event's own fields keep their names; a clashing attr is prefixed.
+        if matches!(
+            key.as_str(),
+            "tool" | "tool_version" | "machine_id" | "log.record.uid"
+        ) {
+            attribute(out, 6, &format!("attr.{key}"), value);
+        } else {
+            attribute(out, 6, key, value);
+        }
+    }
+    wire::fixed64(out, 11, observed);
+    wire::bytes(out, 12, event.name.as_bytes());
+}
+
+/// The `ExportLogsServiceRequest` for `records`, encoded: one
+/// `ResourceLogs` (with `service.name` and `service.version`) per tool and
+/// version, in the order they first appear, each with one `ScopeLogs`.
+pub(crate) fn export_request(records: &[Record]) -> Vec<u8> {
     let observed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-    let mut groups: BTreeMap<(&str, &str), Vec<LogRecord>> = BTreeMap::new();
-    for Record { id, event } in records {
-        let mut attributes = vec![
-            attribute("tool", &event.tool),
-            attribute("tool_version", &event.tool_version),
-            attribute("machine_id", &event.machine_id),
-            attribute("log.record.uid", id),
-        ];
-        let mut attrs: Vec<_> = event.attrs.iter().collect();
-        attrs.sort();
-        for (key, value) in attrs {
-            // The event's own fields keep their names; a clashing attr is prefixed.
-            let key = if matches!(
-                key.as_str(),
-                "tool" | "tool_version" | "machine_id" | "log.record.uid"
-            ) {
-                format!("attr.{key}")
-            } else {
-                key.clone()
-            };
-            attributes.push(attribute(&key, value));
+    let mut groups: Vec<((&str, &str), Vec<&Record>)> = Vec::new();
+    for record in records {
+        let key = (
+            record.event.tool.as_str(),
+            record.event.tool_version.as_str(),
+        );
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, group)) => group.push(record),
+            None => groups.push((key, vec![record])),
         }
-        let record = LogRecord {
-            time_unix_nano: crate::timestamp::unix_nanos(&event.timestamp_utc).unwrap_or(0),
-            observed_time_unix_nano: observed,
-            severity_number: SEVERITY_INFO,
-            severity_text: "INFO".to_owned(),
-            body: Some(string_value(&event.name)),
-            event_name: event.name.clone(),
-            attributes,
-            ..LogRecord::default()
-        };
-        groups
-            .entry((event.tool.as_str(), event.tool_version.as_str()))
-            .or_default()
-            .push(record);
     }
-    let resource_logs = groups
-        .into_iter()
-        .map(|((tool, version), log_records)| ResourceLogs {
-            resource: Some(Resource {
-                attributes: vec![
-                    attribute("service.name", tool),
-                    attribute("service.version", version),
-                ],
-                ..Resource::default()
-            }),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(InstrumentationScope {
-                    name: "rtb-telemetry".to_owned(),
-                    version: env!("CARGO_PKG_VERSION").to_owned(),
-                    ..InstrumentationScope::default()
-                }),
-                log_records,
-                ..ScopeLogs::default()
-            }],
-            ..ResourceLogs::default()
-        })
-        .collect();
-    ExportLogsServiceRequest { resource_logs }
+    let mut out = Vec::with_capacity(300 * records.len());
+    for ((tool, version), group) in groups {
+        // ResourceLogs { resource = 1; scope_logs = 2 }
+        wire::message(&mut out, 1, |resource_logs| {
+            // Resource { attributes = 1 }
+            wire::message(resource_logs, 1, |resource| {
+                attribute(resource, 1, "service.name", tool);
+                attribute(resource, 1, "service.version", version);
+            });
+            // ScopeLogs { scope = 1; log_records = 2 }
+            wire::message(resource_logs, 2, |scope_logs| {
+                // InstrumentationScope { name = 1; version = 2 }
+                wire::message(scope_logs, 1, |scope| {
+                    wire::bytes(scope, 1, b"rtb-telemetry");
+                    wire::bytes(scope, 2, env!("CARGO_PKG_VERSION").as_bytes());
+                });
+                for Record { id, event } in group {
+                    wire::message(scope_logs, 2, |log| log_record(log, id, event, observed));
+                }
+            });
+        });
+    }
+    out
 }

@@ -4,6 +4,9 @@ use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use super::client::{Client, Failed, Proxy};
 use super::endpoint::Endpoint;
 use crate::TelemetryError;
 
@@ -61,22 +64,23 @@ impl fmt::Debug for Headers {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Transport {
     pub(crate) endpoint: Endpoint,
     pub(crate) headers: Headers,
     pub(crate) retry: Retry,
     request_timeout: Duration,
-    agent: Agent,
+    client: Client,
 }
 
-/// `ureq::Agent` without its `Debug` (which is not ours to vouch for).
-#[derive(Clone)]
-struct Agent(ureq::Agent);
-
-impl fmt::Debug for Agent {
+impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Agent")
+        f.debug_struct("Transport")
+            .field("endpoint", &self.endpoint)
+            .field("headers", &self.headers)
+            .field("retry", &self.retry)
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -124,33 +128,40 @@ impl Transport {
         headers: Vec<(String, String)>,
         retry: Retry,
         (connect_timeout, request_timeout): (Duration, Duration),
-        roots: Vec<ureq::tls::Certificate<'static>>,
-    ) -> Self {
-        let roots = if roots.is_empty() {
-            ureq::tls::RootCerts::WebPki
+        roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+        env: &crate::Env,
+    ) -> Result<Self, TelemetryError> {
+        let mut store = rustls::RootCertStore::empty();
+        if roots.is_empty() {
+            store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         } else {
-            ureq::tls::RootCerts::from(roots)
-        };
-        let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
-        let request_timeout = request_timeout.min(MAX_TIMEOUT);
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .timeout_connect(Some(connect_timeout.min(MAX_TIMEOUT)))
-            .timeout_global(Some(request_timeout))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .new_agent();
-        Self {
+            for root in roots {
+                store.add(root).map_err(|e| {
+                    TelemetryError::config(
+                        format!("a root certificate for `{}` is not usable: {e}", endpoint.shown()),
+                        "pass the collector's CA certificate in PEM form (-----BEGIN CERTIFICATE-----)",
+                    )
+                })?;
+            }
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TelemetryError::config(format!("TLS: {e}"), "report this as a bug"))?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+        let proxy = Proxy::from_env(env, &endpoint);
+        Ok(Self {
+            client: Client::new(Arc::new(tls), connect_timeout.min(MAX_TIMEOUT), proxy),
             endpoint,
             headers: Headers(headers),
             retry: Retry {
                 attempts: retry.attempts.max(1),
                 ..retry
             },
-            request_timeout,
-            agent: Agent(agent),
-        }
+            request_timeout: request_timeout.min(MAX_TIMEOUT),
+        })
     }
 
     /// Credentials would cross the network in clear text: an auth header
@@ -257,31 +268,20 @@ impl Transport {
         key: &str,
         deadline: Option<Instant>,
     ) -> Outcome {
-        let mut request = self
-            .agent
-            .0
-            .post(self.endpoint.url())
-            .header("content-type", content_type)
-            .header("idempotency-key", key);
-        if let Some(deadline) = deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            request = request
-                .config()
-                .timeout_global(Some(left.min(self.request_timeout)))
-                .build();
-        }
-        for (name, value) in &self.headers.0 {
-            request = request.header(name.as_str(), value.as_str());
-        }
-        match request.send(body) {
+        let by = Instant::now() + self.request_timeout;
+        let by = deadline.map_or(by, |d| d.min(by));
+        let mut headers: Vec<(&str, &str)> =
+            vec![("Content-Type", content_type), ("Idempotency-Key", key)];
+        headers.extend(self.headers.0.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        match self.client.post(&self.endpoint, &headers, body, by) {
             Ok(response) => {
-                let status = response.status().as_u16();
+                let status = response.status;
                 match status {
                     200..=299 => Outcome::Done,
                     408 | 429 | 500..=599 => Outcome::Retry {
                         reason: format!("HTTP {status}"),
                         status: Some(status),
-                        after: retry_after(&response),
+                        after: retry_after(status, response.retry_after.as_deref()),
                         reached: true,
                     },
                     400..=499 => Outcome::Fail {
@@ -298,71 +298,40 @@ impl Transport {
                     },
                 }
             }
-            Err(e) if heals(&e) => Outcome::Retry {
-                reason: e.to_string(),
+            Err(Failed::Before {
+                message,
+                heals: true,
+            }) => Outcome::Retry {
+                reason: message,
                 status: None,
                 after: None,
-                reached: !never_sent(&e),
+                reached: false,
             },
-            Err(e) => Outcome::Fail {
-                reason: format!("{e} (not retried: waiting cannot fix it)"),
+            Err(Failed::Before {
+                message,
+                heals: false,
+            }) => Outcome::Fail {
+                reason: format!("{message} (not retried: waiting cannot fix it)"),
                 status: None,
-                reach: if never_sent(&e) {
-                    Reach::NotReached
-                } else {
-                    Reach::MaybeReached
-                },
+                reach: Reach::NotReached,
+            },
+            Err(Failed::After { message }) => Outcome::Retry {
+                reason: message,
+                status: None,
+                after: None,
+                reached: true,
             },
         }
     }
 }
 
-/// Whether `e` happened before any of the request could reach the
-/// collector: no connection, or no TLS session.
-fn never_sent(e: &ureq::Error) -> bool {
-    use ureq::Error as E;
-    use ureq::Timeout as T;
-    match e {
-        E::HostNotFound
-        | E::ConnectionFailed
-        | E::Tls(_)
-        | E::Rustls(_)
-        | E::Pem(_)
-        | E::Timeout(T::Resolve | T::Connect) => true,
-        E::Io(io) => matches!(
-            io.kind(),
-            std::io::ErrorKind::ConnectionRefused
-                | std::io::ErrorKind::HostUnreachable
-                | std::io::ErrorKind::NetworkUnreachable
-                | std::io::ErrorKind::AddrNotAvailable
-        ),
-        _ => false,
-    }
-}
-
-/// Whether waiting and trying again can fix `e`: the network and the
-/// server's moods can change; a certificate, a header or a URL cannot.
-fn heals(e: &ureq::Error) -> bool {
-    use ureq::Error as E;
-    match e {
-        // TLS failures inside the stream surface as InvalidData.
-        E::Io(io) => io.kind() != std::io::ErrorKind::InvalidData,
-        E::Timeout(_) | E::HostNotFound | E::ConnectionFailed | E::Protocol(_) | E::BodyStalled => {
-            true
-        }
-        _ => false,
-    }
-}
-
-/// A `Retry-After` of whole seconds (an HTTP date is not honoured: backoff
-/// applies then).
-fn retry_after(response: &ureq::http::Response<ureq::Body>) -> Option<Duration> {
-    let status = response.status().as_u16();
+/// A `Retry-After` of whole seconds on a 429 or 503 (an HTTP date is not
+/// honoured: backoff applies then).
+fn retry_after(status: u16, value: Option<&str>) -> Option<Duration> {
     if status != 429 && status != 503 {
         return None;
     }
-    let value = response.headers().get("retry-after")?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// "Equal jitter": a random delay between half of `delay` and all of it.

@@ -219,7 +219,7 @@ impl Spool {
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
             .collect();
-        files.sort();
+        files.sort_unstable();
         files
     }
 

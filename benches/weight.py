@@ -110,7 +110,7 @@ def main():
     failed = []
     for label, key, size, crates in rows:
         extra = size - bare
-        shown = "—" if key == "bare" else f"+{extra / 1e6:.3f} MB"
+        shown = "—" if key == "bare" else f"+{extra / 1e6:.3f} MB ({extra:,} bytes)"
         print(f"| {label} | {size / 1e6:.3f} MB | {shown} | {crates} |")
         if key in LIMITS and extra > LIMITS[key]:
             failed.append(f"{label}: +{extra / 1e6:.2f} MB > {LIMITS[key] / 1e6:.1f} MB")

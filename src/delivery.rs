@@ -88,6 +88,25 @@ impl Remote {
         Self::new(options, suffix, crate::remote::otlp::PROTOBUF, "OTLP/HTTP")
     }
 
+    /// Which destination this is, for the spool: a short hash of the
+    /// protocol, the URL (credentials included) and the headers (values
+    /// included), so events recorded for one collector, tenant or key are
+    /// never sent to another. Not reversible; nothing in clear.
+    pub(crate) fn id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(self.protocol.as_bytes());
+        hash.update(b"\n");
+        hash.update(self.options.endpoint.trim().as_bytes());
+        for (name, value) in &self.options.headers {
+            hash.update(b"\n");
+            hash.update(name.to_ascii_lowercase().as_bytes());
+            hash.update(b":");
+            hash.update(value.as_bytes());
+        }
+        hex::encode(&hash.finalize()[..8])
+    }
+
     /// The exporter, for the uploader. Touches no network.
     pub(crate) fn exporter(self, deadline_budget: Duration) -> Result<Exporter, TelemetryError> {
         let mut options = self.options;

@@ -111,15 +111,6 @@ impl Env {
         self.terminal
             .unwrap_or_else(|| std::io::stderr().is_terminal())
     }
-
-    /// The variables of a child process that inherits this environment.
-    #[cfg(feature = "http")]
-    pub(crate) fn fixed_vars(&self) -> Option<&HashMap<String, OsString>> {
-        match &self.vars {
-            Vars::Process => None,
-            Vars::Fixed(map) => Some(map),
-        }
-    }
 }
 
 impl fmt::Debug for Env {

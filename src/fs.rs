@@ -97,7 +97,6 @@ pub(crate) fn read_small_with_meta(
     Ok(Some((bytes, meta)))
 }
 
-#[cfg(feature = "http")]
 /// What identifies one version of a file: replaced atomically (a new
 /// inode) or changed in place (size, time), it differs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +107,6 @@ pub(crate) struct Fingerprint {
     inode: (u64, u64),
 }
 
-#[cfg(feature = "http")]
 impl Fingerprint {
     pub(crate) fn of(meta: &fs::Metadata) -> Self {
         Self {
@@ -152,6 +150,12 @@ pub(crate) fn temp_path(path: &Path) -> PathBuf {
 /// synced, then renamed over `path`. Readers see the old or the new
 /// content, never a mix.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_replacing(path, bytes, mode, true)
+}
+
+/// [`write_atomic`], synced to disk only if `sync` (counters and other
+/// state that a crash may lose need not wait for the disk).
+pub(crate) fn write_replacing(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> io::Result<()> {
     let tmp = temp_path(path);
     let written = (|| {
         let mut options = OpenOptions::new();
@@ -162,7 +166,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<(
         let _ = mode;
         let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         fs::rename(&tmp, path)
     })();
     if written.is_err() {
@@ -181,7 +187,6 @@ pub(crate) struct Lock {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
     Exclusive,
-    #[cfg(feature = "http")]
     Shared,
 }
 
@@ -210,7 +215,6 @@ pub(crate) fn lock_as(path: &Path, mode: Mode, patience: Duration) -> io::Result
     loop {
         let tried = match mode {
             Mode::Exclusive => file.try_lock(),
-            #[cfg(feature = "http")]
             Mode::Shared => file.try_lock_shared(),
         };
         match tried {
@@ -324,7 +328,6 @@ pub(crate) fn remove_retrying(path: &Path) -> io::Result<()> {
     Err(last.unwrap_or_else(|| io::Error::other("could not be removed")))
 }
 
-#[cfg(feature = "http")]
 /// Whether the directory at `dir` may be trusted with the user's events:
 /// a real directory (not a symlink), owned by this user, and writable by
 /// no one else. `Ok(())` when nothing is there. The error says which.
@@ -337,7 +340,6 @@ pub(crate) fn check_private_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// [`check_private_dir`] on metadata already read (with `lstat`).
-#[cfg(feature = "http")]
 pub(crate) fn check_private_meta(meta: &fs::Metadata) -> io::Result<()> {
     if !meta.is_dir() {
         return Err(io::Error::new(

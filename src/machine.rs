@@ -66,7 +66,7 @@ pub(crate) fn derive_stable(salt: &str) -> Option<String> {
 }
 
 /// This process's effective user id.
-#[cfg(all(unix, feature = "http"))]
+#[cfg(unix)]
 pub(crate) fn effective_uid() -> u32 {
     static UID: OnceLock<u32> = OnceLock::new();
     *UID.get_or_init(|| nix::unistd::geteuid().as_raw())

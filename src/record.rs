@@ -14,6 +14,11 @@ use crate::Event;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Record {
     pub(crate) id: String,
+    /// In the spool only (never sent): which destination the event was
+    /// recorded for (see `delivery::Remote::id`), so it is sent there or
+    /// nowhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) to: Option<String>,
     pub(crate) event: Event,
 }
 
@@ -22,6 +27,7 @@ impl Record {
     pub(crate) fn new(event: &Event) -> Self {
         Self {
             id: uuid::Uuid::new_v4().simple().to_string(),
+            to: None,
             event: crate::event::bounded_copy(event),
         }
     }
@@ -31,15 +37,21 @@ impl Record {
     pub(crate) fn from_bounded(event: Event) -> Self {
         Self {
             id: uuid::Uuid::new_v4().simple().to_string(),
+            to: None,
             event,
         }
     }
 
     /// Appends the record as one JSON Lines line (line-safe, like
-    /// `FileSink`'s).
-    pub(crate) fn write_line(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    /// `FileSink`'s): as the spool keeps it (with `to`) or, `wire`, as a
+    /// collector receives it (`{"id":…,"event":…}`).
+    pub(crate) fn write_line(&self, out: &mut Vec<u8>, wire: bool) -> serde_json::Result<()> {
         out.extend_from_slice(b"{\"id\":");
         serde_json::to_writer(&mut *out, &self.id)?;
+        if let (Some(to), false) = (&self.to, wire) {
+            out.extend_from_slice(b",\"to\":");
+            serde_json::to_writer(&mut *out, to)?;
+        }
         out.extend_from_slice(b",\"event\":");
         crate::event::write_json_line(out, &self.event)?;
         out.pop(); // the event line's `\n`
@@ -83,7 +95,7 @@ mod tests {
     fn a_line_reads_back_as_the_same_record() {
         let record = Record::new(&Event::new("a\u{2028}b\n", "t", "1", "id").with_attr("k", "v"));
         let mut line = Vec::new();
-        record.write_line(&mut line).unwrap();
+        record.write_line(&mut line, false).unwrap();
         assert_eq!(
             line.split(|&b| b == b'\n').count(),
             2,

@@ -136,7 +136,6 @@ pub struct ConsentStore {
     platform: bool,
     /// The version of the file last read that said "enabled": a later check
     /// that finds the same version need not read it again.
-    #[cfg(feature = "http")]
     enabled_version: std::sync::Arc<std::sync::Mutex<Option<crate::fs::Fingerprint>>>,
 }
 
@@ -184,7 +183,6 @@ impl ConsentStore {
             data_dir: data_dir.into(),
             env: Env::process(),
             platform: false,
-            #[cfg(feature = "http")]
             enabled_version: std::sync::Arc::default(),
         }
     }
@@ -294,7 +292,6 @@ impl ConsentStore {
             Err(e) => return OnDisk::Unusable(TelemetryError::consent_io("read", &self.file, e)),
         };
         let on_disk = self.parse(&bytes);
-        #[cfg(feature = "http")]
         {
             let enabled = matches!(
                 &on_disk,
@@ -306,8 +303,6 @@ impl ConsentStore {
                 .unwrap_or_else(std::sync::PoisonError::into_inner) =
                 enabled.then(|| crate::fs::Fingerprint::of(&meta));
         }
-        #[cfg(not(feature = "http"))]
-        let _ = meta;
         on_disk
     }
 
@@ -335,7 +330,7 @@ impl ConsentStore {
             Some(_) => {}
             None => return corrupt(&"no format version"),
         }
-        match serde_json::from_value::<StoredConsent>(Value::Object(fields)) {
+        match from_fields(fields) {
             Ok(stored) => OnDisk::Current(stored),
             Err(e) => corrupt(&e),
         }
@@ -468,7 +463,6 @@ impl ConsentStore {
     /// [`pass`](Self::pass) without the machine id: `Some` with the lock
     /// held while telemetry is on. For a command's first record, which
     /// only needs to know that.
-    #[cfg(feature = "http")]
     pub(crate) fn still_on(&self, patience: Duration) -> Option<crate::fs::Lock> {
         let lock = crate::fs::lock_as(&self.lock_path(), crate::fs::Mode::Shared, patience)
             .ok()
@@ -490,7 +484,6 @@ impl ConsentStore {
     }
 
     /// Whether an environment variable turns telemetry off.
-    #[cfg(feature = "http")]
     fn env_says_off(&self) -> bool {
         self.env.truthy("DO_NOT_TRACK") || self.env.var(&self.disable_variable()).is_some()
     }
@@ -539,7 +532,7 @@ impl ConsentStore {
             }
             stored.state = Decision::Enabled;
             stored.install_id.get_or_insert_with(new_install_id);
-            to_fields(&stored).map(Some)
+            Ok(Some(to_fields(&stored)))
         })
     }
 
@@ -571,9 +564,9 @@ impl ConsentStore {
         let _lock = self.lock(true, LOCK_PATIENCE)?;
         self.write_change(|on_disk| {
             let mut fields = match on_disk {
-                OnDisk::Current(stored) => to_fields(&stored)?,
+                OnDisk::Current(stored) => to_fields(&stored),
                 OnDisk::Newer { fields, .. } => fields,
-                OnDisk::Missing | OnDisk::Unusable(_) => to_fields(&StoredConsent::default())?,
+                OnDisk::Missing | OnDisk::Unusable(_) => to_fields(&StoredConsent::default()),
             };
             fields.insert("state".into(), "disabled".into());
             fields.insert("decided_at".into(), now().into());
@@ -616,7 +609,7 @@ impl ConsentStore {
             }
             stored.notice_version = Some(version);
             recorded = true;
-            to_fields(&stored).map(Some)
+            Ok(Some(to_fields(&stored)))
         })?;
         Ok(recorded)
     }
@@ -790,7 +783,7 @@ impl ConsentStore {
             let fresh = new_install_id();
             stored.install_id = Some(fresh.clone());
             nonce = Some(fresh);
-            to_fields(&stored).map(Some)
+            Ok(Some(to_fields(&stored)))
         })?;
         if let Some(nonce) = nonce {
             return Ok((effective, Some(format!("{base}:{nonce}"))));
@@ -871,16 +864,69 @@ pub(crate) struct Pass {
     pub(crate) since: Option<String>,
 }
 
-fn to_fields(stored: &StoredConsent) -> Result<Map<String, Value>, TelemetryError> {
-    let stored = StoredConsent {
-        version: FORMAT_VERSION,
-        ..stored.clone()
+/// The consent file's fields, as `StoredConsent`'s serde form writes them
+/// (spelled out: the derive's `flatten` machinery costs a tool's binary
+/// more than these lines; a unit test checks they agree).
+fn to_fields(stored: &StoredConsent) -> Map<String, Value> {
+    let mut fields = stored.extra.clone();
+    let state = match stored.state {
+        Decision::Undecided => "undecided",
+        Decision::Enabled => "enabled",
+        Decision::Disabled => "disabled",
     };
-    match serde_json::to_value(stored) {
-        Ok(Value::Object(fields)) => Ok(fields),
-        Ok(_) => Err(TelemetryError::serde("the consent file", "not an object")),
-        Err(e) => Err(TelemetryError::serde("the consent file", e)),
-    }
+    let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
+    fields.insert("version".into(), FORMAT_VERSION.into());
+    fields.insert("state".into(), state.into());
+    fields.insert("decided_at".into(), text(&stored.decided_at));
+    fields.insert(
+        "notice_version".into(),
+        stored.notice_version.map_or(Value::Null, Value::from),
+    );
+    fields.insert("install_id".into(), text(&stored.install_id));
+    fields
+}
+
+/// [`StoredConsent`] from the file's fields (see [`to_fields`]); what this
+/// version does not know is kept in `extra`.
+fn from_fields(mut fields: Map<String, Value>) -> Result<StoredConsent, String> {
+    let text = |value: Option<Value>, name: &str| match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(format!("`{name}` is not text")),
+    };
+    let version = fields
+        .remove("version")
+        .and_then(|v| v.as_u64())
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or("no format version")?;
+    let state = match fields.remove("state") {
+        None | Some(Value::Null) => Decision::Undecided,
+        Some(Value::String(s)) => match s.as_str() {
+            "undecided" => Decision::Undecided,
+            "enabled" => Decision::Enabled,
+            "disabled" => Decision::Disabled,
+            other => return Err(format!("unknown state `{other}`")),
+        },
+        Some(_) => return Err("`state` is not text".into()),
+    };
+    let decided_at = text(fields.remove("decided_at"), "decided_at")?;
+    let notice_version = match fields.remove("notice_version") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or("`notice_version` is not a number")?,
+        ),
+    };
+    let install_id = text(fields.remove("install_id"), "install_id")?;
+    Ok(StoredConsent {
+        version,
+        state,
+        decided_at,
+        notice_version,
+        install_id,
+        extra: fields,
+    })
 }
 
 fn now() -> String {
@@ -889,4 +935,41 @@ fn now() -> String {
 
 fn new_install_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-written field mapping agrees with the serde derive, both
+    /// ways, unknown fields included.
+    #[test]
+    fn fields_agree_with_the_serde_form() {
+        let mut extra = Map::new();
+        extra.insert("future".into(), serde_json::json!({"x": [1, 2]}));
+        for state in [Decision::Undecided, Decision::Enabled, Decision::Disabled] {
+            let stored = StoredConsent {
+                version: FORMAT_VERSION,
+                state,
+                decided_at: Some("2026-11-30T00:00:00.000000Z".into()),
+                notice_version: Some(3),
+                install_id: None,
+                extra: extra.clone(),
+            };
+            let by_hand = Value::Object(to_fields(&stored));
+            assert_eq!(by_hand, serde_json::to_value(&stored).unwrap());
+            let Value::Object(fields) = by_hand else {
+                unreachable!()
+            };
+            assert_eq!(from_fields(fields.clone()).unwrap(), stored);
+            assert_eq!(
+                serde_json::from_value::<StoredConsent>(Value::Object(fields)).unwrap(),
+                stored
+            );
+        }
+        let mut bad = Map::new();
+        bad.insert("version".into(), 1.into());
+        bad.insert("state".into(), "maybe".into());
+        assert!(from_fields(bad).is_err());
+    }
 }

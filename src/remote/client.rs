@@ -80,6 +80,8 @@ pub(crate) enum Failed {
     /// The request may have reached it: writing it, or waiting for or
     /// reading the answer, failed.
     After { message: String },
+    /// The gate closed once the connection was up: nothing was written.
+    Stopped,
 }
 
 /// A response's status and the headers that matter here.
@@ -110,13 +112,15 @@ impl Client {
     }
 
     /// `POST`s `body` to `endpoint` with `headers`, all of it done by
-    /// `deadline`.
+    /// `deadline`. Once the connection is up, `gate` decides whether the
+    /// request is written at all; what it returns is held while it is.
     pub(crate) fn post(
         &self,
         endpoint: &Endpoint,
         headers: &[(&str, &str)],
         body: &[u8],
         deadline: Instant,
+        gate: &mut dyn FnMut() -> Option<Box<dyn std::any::Any>>,
     ) -> Result<Response, Failed> {
         let via = self.proxy.as_ref().map_or(endpoint, |p| &p.endpoint);
         let tcp = connect(via, self.connect_timeout, deadline)?;
@@ -166,9 +170,13 @@ impl Client {
         let after = |e: io::Error| Failed::After {
             message: describe(&e),
         };
+        let Some(permit) = gate() else {
+            return Err(Failed::Stopped);
+        };
         stream.write_all(head.as_bytes()).map_err(after)?;
         stream.write_all(body).map_err(after)?;
         stream.flush().map_err(after)?;
+        drop(permit);
         read_head(&mut BufReader::new(stream))
     }
 

@@ -151,12 +151,13 @@ pub(crate) struct Exporter {
 impl Exporter {
     /// Sends `batch` as one request, its key derived from its records'
     /// ids. `gate` runs before every attempt (see [`Transport::post`]).
-    pub(crate) fn send<P>(
+    pub(crate) fn send<P: 'static>(
         &self,
         batch: &[Record],
         deadline: Option<Instant>,
         fate: &str,
         gate: &mut dyn FnMut() -> Option<P>,
+        requests: &mut u64,
     ) -> Result<(), Failure> {
         let body = (self.encoding.encode)(batch).map_err(|error| Failure {
             error,
@@ -170,6 +171,7 @@ impl Exporter {
             deadline,
             fate,
             gate,
+            requests,
         )
     }
 
@@ -220,7 +222,7 @@ impl Drive for ExportDriver {
             let n = self.exporter.batch_len(rest);
             let sent = self
                 .exporter
-                .send(&rest[..n], None, DROPPED, &mut || Some(()))
+                .send(&rest[..n], None, DROPPED, &mut || Some(()), &mut 0)
                 .map_err(|f| f.error);
             failures.note(sent);
             rest = &rest[n..];

@@ -104,7 +104,7 @@ fn write_records(out: &mut Vec<u8>, records: &[Record]) -> serde_json::Result<()
         if i > 0 {
             out.push(b',');
         }
-        record.write_line(out)?;
+        record.write_line(out, true)?;
         out.pop(); // the line's `\n`
     }
     out.push(b']');

@@ -349,7 +349,7 @@ pub(crate) fn export_request(records: &[Record]) -> Vec<u8> {
                     wire::bytes(scope, 1, b"rtb-telemetry");
                     wire::bytes(scope, 2, env!("CARGO_PKG_VERSION").as_bytes());
                 });
-                for Record { id, event } in group {
+                for Record { id, event, .. } in group {
                     wire::message(scope_logs, 2, |log| log_record(log, id, event, observed));
                 }
             });

@@ -86,6 +86,8 @@ impl fmt::Debug for Transport {
 
 enum Outcome {
     Done,
+    /// The gate closed before the request was written.
+    Stopped,
     Retry {
         reason: String,
         status: Option<u16>,
@@ -108,7 +110,7 @@ pub(crate) enum Reach {
     /// The collector may have received it (a timeout after sending, an
     /// error status that may pass): resend it as it is.
     MaybeReached,
-    /// The collector answered a 4xx other than 408 and 429: this request
+    /// The collector answered 400, 413 or 422: what this request carries
     /// will never be taken as it is.
     Refused,
     /// The gate closed before the request started (telemetry turned off).
@@ -177,9 +179,16 @@ impl Transport {
     /// [`Retry`] says; gives up when the next try could not finish before
     /// `deadline`. On failure, `fate` says what becomes of the events.
     ///
-    /// `gate` runs before every attempt: `None` stops at once (no request
-    /// starts); what it returns is held while the attempt runs.
-    pub(crate) fn post<P>(
+    /// `gate` runs before every attempt, and again once the connection is
+    /// up, just before the request is written: `None` stops at once (no
+    /// request starts). What it returns is held while the request is
+    /// written (not while the answer is awaited), so whoever it locks out
+    /// waits at most that long.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "what one request is, what to say on failure, and two hooks: each distinct"
+    )]
+    pub(crate) fn post<P: 'static>(
         &self,
         content_type: &str,
         body: &[u8],
@@ -187,6 +196,7 @@ impl Transport {
         deadline: Option<Instant>,
         fate: &str,
         gate: &mut dyn FnMut() -> Option<P>,
+        requests: &mut u64,
     ) -> Result<(), Failure> {
         let fail = |status, reason: &str, reach| {
             let reason = reason.replace(self.endpoint.url(), self.endpoint.shown());
@@ -203,19 +213,37 @@ impl Transport {
         let mut delay = self.retry.first_delay;
         let mut attempt = 1;
         let mut reached_before = false;
-        loop {
-            let Some(permit) = gate() else {
-                let reach = if reached_before {
-                    Reach::MaybeReached
-                } else {
-                    Reach::Stopped
-                };
-                return Err(fail(None, "telemetry was turned off; not sent", reach));
+        let stopped = |reached_before: bool| {
+            let reach = if reached_before {
+                Reach::MaybeReached
+            } else {
+                Reach::Stopped
             };
-            let outcome = self.post_once(content_type, body, key, deadline);
-            drop(permit);
+            fail(None, "telemetry was turned off; not sent", reach)
+        };
+        loop {
+            // Checked (and let go) before connecting; checked again, and
+            // held, while the request is written.
+            if gate().is_none() {
+                return Err(stopped(reached_before));
+            }
+            let mut hold = || gate().map(|p| Box::new(p) as Box<dyn std::any::Any>);
+            let outcome = self.post_once(content_type, body, key, deadline, &mut hold);
+            // A request made: one that was written (whatever came back).
+            if matches!(
+                outcome,
+                Outcome::Done
+                    | Outcome::Retry { reached: true, .. }
+                    | Outcome::Fail {
+                        reach: Reach::Refused | Reach::MaybeReached,
+                        ..
+                    }
+            ) {
+                *requests += 1;
+            }
             let (reason, status, after) = match outcome {
                 Outcome::Done => return Ok(()),
+                Outcome::Stopped => return Err(stopped(reached_before)),
                 Outcome::Fail {
                     reason,
                     status,
@@ -267,13 +295,14 @@ impl Transport {
         body: &[u8],
         key: &str,
         deadline: Option<Instant>,
+        gate: &mut dyn FnMut() -> Option<Box<dyn std::any::Any>>,
     ) -> Outcome {
         let by = Instant::now() + self.request_timeout;
         let by = deadline.map_or(by, |d| d.min(by));
         let mut headers: Vec<(&str, &str)> =
             vec![("Content-Type", content_type), ("Idempotency-Key", key)];
         headers.extend(self.headers.0.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        match self.client.post(&self.endpoint, &headers, body, by) {
+        match self.client.post(&self.endpoint, &headers, body, by, gate) {
             Ok(response) => {
                 let status = response.status;
                 match status {
@@ -284,10 +313,22 @@ impl Transport {
                         after: retry_after(status, response.retry_after.as_deref()),
                         reached: true,
                     },
-                    400..=499 => Outcome::Fail {
+                    // What the events carry was refused: split and set
+                    // aside, down to the event at fault.
+                    400 | 413 | 422 => Outcome::Fail {
                         reason: format!("HTTP {status}, refused"),
                         status: Some(status),
                         reach: Reach::Refused,
+                    },
+                    // Who or where we are was refused (credentials, path,
+                    // method): the events are fine; keep them.
+                    401..=499 => Outcome::Fail {
+                        reason: format!(
+                            "HTTP {status}: the collector refuses this tool's requests (check the \
+                             endpoint and its credentials); not retried"
+                        ),
+                        status: Some(status),
+                        reach: Reach::MaybeReached,
                     },
                     // A redirect (never followed) or an informational
                     // answer: the configuration is wrong, not the events.
@@ -315,6 +356,7 @@ impl Transport {
                 status: None,
                 reach: Reach::NotReached,
             },
+            Err(Failed::Stopped) => Outcome::Stopped,
             Err(Failed::After { message }) => Outcome::Retry {
                 reason: message,
                 status: None,

@@ -57,12 +57,16 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(60);
 const LEASE: Duration = Duration::from_secs(30);
 /// Temporary files and launch tokens older than this were left by a crash.
 const STALE: Duration = Duration::from_secs(600);
-/// The most entries the spool directory may hold before it counts as full.
-const MAX_ENTRIES: usize = 1_000;
+/// The most entries of the spool directory listed; a spool of ours holds a
+/// handful.
+const MAX_ENTRIES: usize = 10_000;
+/// The largest spool file read: far above any bound the crate writes to
+/// (a lower `spool_limits` later never makes the backlog unreadable).
+pub(crate) const MAX_FILE: u64 = 256 * 1024 * 1024;
 
 pub(crate) const EVENTS: &str = "events.jsonl";
 pub(crate) const BACKLOG: &str = "backlog.jsonl";
-const BATCH: &str = ".batch.jsonl";
+pub(crate) const BATCH: &str = ".batch.jsonl";
 const STATE: &str = "state.json";
 const LAUNCH: &str = "launch-";
 const PID: &str = "upload.pid";
@@ -70,7 +74,7 @@ const PID: &str = "upload.pid";
 /// next upload is due.
 const NEXT: &str = "next-";
 /// The names the crate keeps in the spool, each a regular file.
-const CONTROL: &[&str] = &[
+pub(crate) const CONTROL: &[&str] = &[
     EVENTS,
     BACKLOG,
     STATE,
@@ -120,6 +124,13 @@ pub(crate) struct State {
     pub(crate) launches: u64,
     /// Failed uploads in a row.
     pub(crate) failures: u32,
+}
+
+/// What one listing of the spool says.
+pub(crate) struct Usage {
+    pub(crate) bytes: u64,
+    pub(crate) schedule: Schedule,
+    pub(crate) crowded: bool,
 }
 
 /// When the next upload is due, as the spool's `next-<ms>` file says.
@@ -251,15 +262,21 @@ impl Spool {
     }
 
     /// Bytes spooled in all record files, from fresh metadata, and the
-    /// schedule (read from the same listing); `None` when the directory
-    /// holds more entries than a spool of ours ever does.
-    pub(crate) fn usage(&self) -> Option<(u64, Schedule)> {
+    /// schedule (read from the same listing); `crowded` when the directory
+    /// holds more entries than a spool of ours ever does (the listing stops
+    /// there: what it found is all a run can know, and it counts as full
+    /// until an uploader sweeps). `None` when it cannot be listed.
+    pub(crate) fn usage(&self) -> Option<Usage> {
         let entries = fs::read_dir(&self.dir).ok()?;
         let mut bytes = 0_u64;
         let mut schedule = Schedule::default();
         for (n, entry) in entries.filter_map(Result::ok).enumerate() {
             if n >= MAX_ENTRIES {
-                return None;
+                return Some(Usage {
+                    bytes,
+                    schedule,
+                    crowded: true,
+                });
             }
             let name = entry.file_name();
             let name = name.to_string_lossy();
@@ -271,7 +288,11 @@ impl Spool {
                 schedule.note(&name);
             }
         }
-        Some((bytes, schedule))
+        Some(Usage {
+            bytes,
+            schedule,
+            crowded: false,
+        })
     }
 
     /// The schedule, from the directory listing.
@@ -290,11 +311,7 @@ impl Spool {
     pub(crate) fn waiting(&self) -> u64 {
         self.files()
             .iter()
-            .filter_map(|p| {
-                crate::fs::read_small(p, self.max_bytes.max(1))
-                    .ok()
-                    .flatten()
-            })
+            .filter_map(|p| crate::fs::read_small(p, MAX_FILE).ok().flatten())
             .map(|bytes| lines(&bytes))
             .sum()
     }
@@ -326,13 +343,15 @@ impl Spool {
         };
         bytes.push(b'\n');
         let path = self.path(STATE);
-        let written = crate::fs::write_atomic(&path, &bytes, 0o600);
+        // Not synced: what it holds is for `status`, and a crash that
+        // loses the last count loses nothing else.
+        let written = crate::fs::write_replacing(&path, &bytes, 0o600, false);
         match written {
             Ok(()) => true,
             // Something planted at the state file: remove it, once.
             Err(e) if e.kind() == io::ErrorKind::IsADirectory || path.is_dir() => {
                 crate::fs::remove_planted(&path).is_ok()
-                    && crate::fs::write_atomic(&path, &bytes, 0o600).is_ok()
+                    && crate::fs::write_replacing(&path, &bytes, 0o600, false).is_ok()
             }
             Err(_) => false,
         }
@@ -345,27 +364,35 @@ impl Spool {
     /// (then no uploader is started either).
     pub(crate) fn claim_upload(&self, schedule: &Schedule) -> bool {
         let now = now_ms();
-        if schedule.next.is_some_and(|next| next > now) {
+        // A time further ahead than any schedule the crate writes (a clock
+        // that was wrong, a planted file) counts as due, so it cannot stop
+        // uploads for good.
+        let furthest =
+            now.saturating_add(millis(self.interval.max(MAX_BACKOFF).max(LEASE)) + 60_000);
+        if schedule
+            .next
+            .is_some_and(|next| next > now && next <= furthest)
+        {
             return false;
         }
         let lease = now.saturating_add(millis(self.interval.max(LEASE)));
-        let from = if let Some(next) = schedule.next {
-            self.path(&format!("{NEXT}{next}"))
-        } else {
-            // The first upload ever (or the file was lost): one run creates
-            // the file, one run wins the rename below.
-            let first = self.path(&format!("{NEXT}0"));
-            let created = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&first);
-            if let Err(e) = created
-                && e.kind() != io::ErrorKind::AlreadyExists
-            {
+        let Some(next) = schedule.next else {
+            // The first upload ever (or the file was lost): decided under
+            // the state lock, looking again, so one run creates it.
+            let Ok(Some(_lock)) =
+                crate::fs::lock(&self.path("state.lock"), Duration::from_millis(50))
+            else {
                 return false;
-            }
-            first
+            };
+            return self.schedule().next.is_none()
+                && fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(self.path(&format!("{NEXT}{lease}")))
+                    .is_ok();
         };
+        let from = self.path(&format!("{NEXT}{next}"));
+        // Of many runs that found the same schedule, one rename succeeds.
         fs::rename(from, self.path(&format!("{NEXT}{lease}"))).is_ok()
     }
 
@@ -403,6 +430,16 @@ impl Spool {
             crate::remote::transport::jitter(doubled.min(MAX_BACKOFF))
         };
         now_ms().saturating_add(millis(wait))
+    }
+
+    /// The process id of the uploader at work, if one is: its `upload.pid`,
+    /// but only while `upload.lock` is held (a killed uploader's file is
+    /// stale).
+    pub(crate) fn uploader_at_work(&self) -> Option<String> {
+        let pid = crate::fs::read_small(&self.path(PID), 32).ok()??;
+        let held = crate::fs::lock(&self.path("upload.lock"), Duration::ZERO)
+            .is_ok_and(|lock| lock.is_none());
+        held.then(|| String::from_utf8_lossy(&pid).trim().to_owned())
     }
 
     /// Creates a one-time launch token for an uploader about to be
@@ -475,7 +512,8 @@ impl Spool {
             {
                 problems.push(format!(
                     "{} is not a regular file (a directory, link or FIFO is there); the next \
-                     upload removes it, or remove it yourself",
+                     upload removes it if it is a link, a FIFO or an empty directory — \
+                     anything else, remove it yourself",
                     path.display()
                 ));
             }
@@ -597,4 +635,61 @@ pub(crate) fn open_append_read(path: &Path) -> io::Result<(File, u64)> {
         ));
     }
     Ok((file, meta.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spool() -> (tempfile::TempDir, Spool) {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path());
+        fs::create_dir_all(spool.dir()).unwrap();
+        (dir, spool)
+    }
+
+    fn next_files(spool: &Spool) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(spool.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(NEXT))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn of_many_runs_that_find_an_upload_due_one_claims_it() {
+        let (_dir, spool) = spool();
+        let seen = spool.usage().unwrap().schedule;
+        assert_eq!(seen.next, None, "no schedule yet: due");
+        let claims = (0..8).filter(|_| spool.claim_upload(&seen)).count();
+        assert_eq!(claims, 1);
+        let after = spool.usage().unwrap().schedule;
+        assert!(after.next.unwrap() > now_ms(), "the lease moved it on");
+        assert!(!spool.claim_upload(&after), "not due during the lease");
+    }
+
+    #[test]
+    fn a_schedule_far_in_the_future_counts_as_due() {
+        let (_dir, spool) = spool();
+        fs::File::create(spool.path("next-99999999999999")).unwrap();
+        let seen = spool.usage().unwrap().schedule;
+        assert!(
+            spool.claim_upload(&seen),
+            "a clock that was wrong cannot stop uploads"
+        );
+        assert_eq!(next_files(&spool).len(), 1);
+        assert_ne!(next_files(&spool), ["next-99999999999999"]);
+    }
+
+    #[test]
+    fn set_next_upload_leaves_one_schedule() {
+        let (_dir, spool) = spool();
+        for n in ["next-5", "next-7", "next-x"] {
+            fs::File::create(spool.path(n)).unwrap();
+        }
+        spool.set_next_upload(42);
+        assert_eq!(next_files(&spool), ["next-42", "next-x"]);
+    }
 }

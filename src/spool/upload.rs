@@ -37,6 +37,13 @@ pub struct UploadReport {
 /// How the events of a failed upload fare.
 const KEPT: &str = "stay in the spool and are sent again by a later upload";
 
+/// The most refused requests in one upload; beyond, the collector is
+/// refusing everything and the events are kept.
+const MAX_REFUSALS: u32 = 32;
+/// How many uploads a batch may fail (with a 5xx or a timeout) while
+/// others get through, before it is set aside.
+const MAX_STRIKES: u32 = 5;
+
 /// How long the uploader's steps wait for the consent lock.
 const CONSENT_PATIENCE: Duration = Duration::from_secs(1);
 
@@ -44,6 +51,8 @@ const CONSENT_PATIENCE: Duration = Duration::from_secs(1);
 pub(crate) struct Upload<'a> {
     pub(crate) spool: &'a Spool,
     pub(crate) exporter: &'a Exporter,
+    /// The destination's id: only events recorded for it are sent.
+    pub(crate) to: &'a str,
     pub(crate) store: &'a ConsentStore,
     pub(crate) base_salt: &'a str,
     pub(crate) deadline: Instant,
@@ -79,10 +88,16 @@ pub(crate) fn upload(up: &Upload<'_>) -> Result<UploadReport, TelemetryError> {
         return Ok(report);
     }
     let lock_path = spool.path("upload.lock");
-    let Some(_lock) = crate::fs::lock(&lock_path, Duration::ZERO)
-        .map_err(|e| TelemetryError::io("lock", &lock_path, e))?
-    else {
-        return Ok(report);
+    let _lock = match crate::fs::lock(&lock_path, Duration::ZERO) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => return Ok(report),
+        Err(e) => {
+            // Something at the lock's path that cannot be removed (a
+            // directory with content): every upload stops here, so say so.
+            let failed = Err(TelemetryError::io("lock", &lock_path, e));
+            finish(up, &report, &failed);
+            return failed.map(|()| report);
+        }
     };
     report.ran = true;
     let pid = spool.path(PID);
@@ -93,15 +108,33 @@ pub(crate) fn upload(up: &Upload<'_>) -> Result<UploadReport, TelemetryError> {
         .min(up.deadline.saturating_duration_since(Instant::now()));
     let _ = crate::fs::lock(&spool.path("writers.lock"), writers);
     spool.sweep();
-    let result = Run {
-        up,
-        report: &mut report,
-        filter: None,
-    }
-    .go();
+    let result = clear_planted(spool).and_then(|()| {
+        Run {
+            up,
+            report: &mut report,
+            filter: None,
+        }
+        .go()
+    });
     let _ = std::fs::remove_file(&pid);
     finish(up, &report, &result);
     result.map(|()| report)
+}
+
+/// Removes what is not a regular file at one of the spool's names (an
+/// empty directory, a link, a FIFO), so it cannot stop uploads; what
+/// cannot be removed is the error, naming it.
+fn clear_planted(spool: &Spool) -> Result<(), TelemetryError> {
+    for name in super::CONTROL {
+        let path = spool.path(name);
+        if let Ok(meta) = std::fs::symlink_metadata(&path)
+            && !meta.is_file()
+        {
+            crate::fs::remove_planted(&path)
+                .map_err(|e| TelemetryError::io("remove what is not a file at", &path, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Records the attempt in the state file and schedules the next one, if
@@ -141,6 +174,7 @@ fn finish(up: &Upload<'_>, report: &UploadReport, result: &Result<(), TelemetryE
 /// latest opt-in, younger than the age bound.
 #[derive(Clone)]
 struct Filter {
+    to: String,
     machine_id: Option<String>,
     since: Option<String>,
     cutoff: String,
@@ -153,11 +187,12 @@ enum Verdict {
 }
 
 impl Filter {
-    fn new(pass: &Pass, max_age: Duration) -> Self {
+    fn new(pass: &Pass, max_age: Duration, to: &str) -> Self {
         let cutoff = SystemTime::now()
             .checked_sub(max_age)
             .unwrap_or(SystemTime::UNIX_EPOCH);
         Self {
+            to: to.to_owned(),
             machine_id: pass.machine_id.clone(),
             since: pass.since.clone(),
             cutoff: crate::timestamp::rfc3339_utc(cutoff),
@@ -177,6 +212,10 @@ impl Filter {
             .as_ref()
             .is_some_and(|id| *id != record.event.machine_id)
         {
+            return Verdict::Discarded;
+        }
+        // Recorded for another collector (or key): never sent here.
+        if record.to.as_ref().is_some_and(|to| *to != self.to) {
             return Verdict::Discarded;
         }
         if let Some(since) = &self.since
@@ -209,7 +248,7 @@ impl Run<'_, '_> {
         let Some(pass) = self.up.store.pass(self.up.base_salt, CONSENT_PATIENCE) else {
             return Ok(());
         };
-        let filter = Filter::new(&pass, spool.max_age);
+        let filter = Filter::new(&pass, spool.max_age, self.up.to);
         drop(pass);
         self.filter = Some(filter.clone());
         self.claim()?;
@@ -221,10 +260,20 @@ impl Run<'_, '_> {
                 queue.push_back(batch);
             }
         }
+        // Refused singles wait until something in this upload got through:
+        // a collector that refuses everything (a wrong format, say) is not
+        // evidence against any one event, and must not empty the spool.
+        let mut refused: Vec<(Batch, TelemetryError)> = Vec::new();
+        // Batches that failed in a way that may pass (a 5xx, a timeout):
+        // kept for later; one more batch is tried before giving up.
+        let mut deferred: Vec<Batch> = Vec::new();
+        let mut first_failure: Option<TelemetryError> = None;
+        let mut refusals = 0;
+        let mut delivered_here = 0;
         loop {
             if queue.is_empty() {
                 if backlog.is_empty() {
-                    return Ok(());
+                    break;
                 }
                 let n = self.up.exporter.batch_len(backlog.iter().map(|(r, _)| r));
                 let rest = backlog.split_off(n);
@@ -232,13 +281,14 @@ impl Run<'_, '_> {
                 backlog = rest;
             }
             if Instant::now() >= self.up.deadline {
-                return Ok(()); // the rest goes with the next upload
+                break; // the rest goes with the next upload
             }
             let Some(batch) = queue.pop_front() else {
                 continue;
             };
             match self.send(&batch) {
                 Ok(()) => {
+                    delivered_here += 1;
                     self.report.delivered += batch.records.len() as u64;
                     remove(&batch.path)?;
                 }
@@ -246,8 +296,15 @@ impl Run<'_, '_> {
                     reach: Reach::Refused,
                     error,
                 }) => {
+                    refusals += 1;
+                    if refusals > MAX_REFUSALS {
+                        // Refusing this much is the collector's problem, not
+                        // the events': keep them.
+                        first_failure.get_or_insert(error);
+                        break;
+                    }
                     if batch.records.len() == 1 {
-                        self.set_aside(&batch, &error)?;
+                        refused.push((batch, error));
                     } else {
                         // Halves, down to the one event the collector will
                         // not take.
@@ -274,13 +331,53 @@ impl Run<'_, '_> {
                     records.extend(backlog);
                     write_or_remove(&spool.path(BACKLOG), &super::join(&records))?;
                     remove(&batch.path)?;
-                    return Err(error);
+                    first_failure.get_or_insert(error);
+                    break;
                 }
                 Err(Failure {
                     reach: Reach::MaybeReached,
                     error,
-                }) => return Err(error),
+                }) => {
+                    deferred.push(batch);
+                    let again = first_failure.is_some() && delivered_here == 0;
+                    first_failure.get_or_insert(error);
+                    if again {
+                        break; // two in a row, nothing through: it is down
+                    }
+                }
             }
+        }
+        self.settle(delivered_here > 0, refused, &deferred, first_failure)
+    }
+
+    /// The end of an upload: refused single events are set aside, and
+    /// batches that failed get a strike, only if something got through
+    /// (else the collector, not the events, is at fault); the upload failed
+    /// if nothing got through and something failed.
+    fn settle(
+        &mut self,
+        got_through: bool,
+        refused: Vec<(Batch, TelemetryError)>,
+        deferred: &[Batch],
+        mut first_failure: Option<TelemetryError>,
+    ) -> Result<(), TelemetryError> {
+        for (batch, error) in refused {
+            if got_through {
+                self.set_aside(&batch, &error)?;
+            } else {
+                first_failure.get_or_insert(error);
+            }
+        }
+        // A batch that keeps failing while others get through is treated
+        // as refused, after a few uploads.
+        if got_through {
+            for batch in deferred {
+                self.strike(batch)?;
+            }
+        }
+        match first_failure {
+            Some(e) if !got_through => Err(e),
+            _ => Ok(()),
         }
     }
 
@@ -354,7 +451,7 @@ impl Run<'_, '_> {
     /// A file's records; a file larger than the whole spool may be, or
     /// unreadable, was made by no writer of ours: counted and dropped.
     fn read(&mut self, path: &std::path::Path) -> Vec<Line> {
-        if let Ok((records, skipped)) = super::read_records(path, self.up.spool.max_bytes.max(1)) {
+        if let Ok((records, skipped)) = super::read_records(path, super::MAX_FILE) {
             self.report.skipped += skipped;
             records
         } else {
@@ -401,35 +498,69 @@ impl Run<'_, '_> {
     fn send(&mut self, batch: &Batch) -> Result<(), Failure> {
         let records = records_of(&batch.records);
         let up = self.up;
-        let mut requests = 0;
         let filter = self.filter.as_ref();
-        let sent = up
-            .exporter
-            .send(&records, Some(up.deadline), KEPT, &mut || {
+        let mut requests = 0;
+        let sent = up.exporter.send(
+            &records,
+            Some(up.deadline),
+            KEPT,
+            &mut || {
                 let pass = up.store.pass(up.base_salt, CONSENT_PATIENCE)?;
-                // The same decision as when the records were chosen: after a
-                // `reset` and `enable`, on again is another decision.
+                // The same decision as when the records were chosen: after
+                // a `reset` and `enable`, on again is another decision.
                 let same = filter
                     .is_some_and(|f| f.machine_id == pass.machine_id && f.since == pass.since);
-                if !same {
-                    return None;
-                }
-                requests += 1;
-                Some(pass)
-            });
+                same.then_some(pass)
+            },
+            &mut requests,
+        );
         self.report.requests += requests;
         sent
     }
 
     /// A single event the collector refuses for good: deleted, counted,
-    /// and the reason kept for `status`.
+    /// and why kept for `status`.
     fn set_aside(&mut self, batch: &Batch, error: &TelemetryError) -> Result<(), TelemetryError> {
-        self.report.rejected += 1;
-        let why = error.one_line();
+        self.report.rejected += batch.records.len() as u64;
+        let why = format!(
+            "{} answered {} to {} event{} while it took others: set aside (deleted unsent)",
+            error.endpoint().unwrap_or("the collector"),
+            error
+                .status()
+                .map_or_else(|| "an error".to_owned(), |s| format!("HTTP {s}")),
+            batch.records.len(),
+            if batch.records.len() == 1 { "" } else { "s" },
+        );
         self.up.spool.update_state(Duration::from_secs(1), |s| {
             s.last_rejection = Some(why);
         });
         remove(&batch.path)
+    }
+
+    /// One more failed upload for a batch others got past: renamed with
+    /// its count; at [`MAX_STRIKES`] it is set aside.
+    fn strike(&mut self, batch: &Batch) -> Result<(), TelemetryError> {
+        let name = super::name_of(&batch.path);
+        let stem = name.strip_suffix(super::BATCH).unwrap_or(&name);
+        let (base, strikes) = match stem.rsplit_once('.') {
+            Some((base, n)) => (base, n.parse::<u32>().unwrap_or(0)),
+            None => (stem, 0),
+        };
+        if strikes + 1 >= MAX_STRIKES {
+            let error = TelemetryError::delivery(
+                self.up.exporter.transport.endpoint.shown(),
+                None,
+                &format!(
+                    "the batch kept failing in {MAX_STRIKES} uploads while others got through"
+                ),
+            );
+            return self.set_aside(batch, &error);
+        }
+        let to = self
+            .up
+            .spool
+            .path(&format!("{base}.{}{}", strikes + 1, super::BATCH));
+        std::fs::rename(&batch.path, &to).map_err(|e| TelemetryError::io("rename", &batch.path, e))
     }
 }
 

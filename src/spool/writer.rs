@@ -28,6 +28,8 @@ const CONSENT_PATIENCE: Duration = Duration::from_millis(100);
 pub(crate) struct SpoolSink {
     spool: Spool,
     store: ConsentStore,
+    /// The destination the events are recorded for.
+    to: String,
     state: Mutex<Writer>,
 }
 
@@ -55,10 +57,11 @@ impl std::fmt::Debug for SpoolSink {
 }
 
 impl SpoolSink {
-    pub(crate) fn new(spool: Spool, store: ConsentStore) -> Self {
+    pub(crate) fn new(spool: Spool, store: ConsentStore, to: String) -> Self {
         Self {
             spool,
             store,
+            to,
             state: Mutex::new(Writer::default()),
         }
     }
@@ -115,26 +118,27 @@ impl SpoolSink {
                 }
             }
         }
-        let record = Record::new(event);
+        let mut record = Record::new(event);
+        record.to = Some(self.to.clone());
         let mut line = std::mem::take(&mut writer.line);
         line.clear();
         record
-            .write_line(&mut line)
+            .write_line(&mut line, false)
             .map_err(|e| TelemetryError::serde(format_args!("event `{}`", event.name), e))?;
         let result = self.write_line(&line, &mut writer.schedule);
         writer.line = line;
         match result {
             Ok(true) => Ok(()),
             Ok(false) => {
+                // Counted in the state file, every one: what a busy lock
+                // keeps out now goes with the next drop, or when the run
+                // ends.
                 writer.full += 1;
-                let n = writer.full;
-                // Counted in the state file now and then, not every time,
-                // and never waiting long for its lock.
-                if n == 1 || n.is_multiple_of(100) {
-                    let add = if n == 1 { 1 } else { 100 };
-                    self.spool.update_state(Duration::from_millis(50), |s| {
-                        s.dropped_full = s.dropped_full.saturating_add(add);
-                    });
+                let add = writer.full;
+                if self.spool.update_state(Duration::from_millis(20), |s| {
+                    s.dropped_full = s.dropped_full.saturating_add(add);
+                }) {
+                    writer.full = 0;
                 }
                 Err(TelemetryError::dropped(
                     1,
@@ -178,11 +182,13 @@ impl SpoolSink {
             Err(e) => return Err(TelemetryError::io("lock", &lock_path, e)),
         };
         let path = self.spool.path(EVENTS);
-        let Some((used, schedule)) = self.spool.usage() else {
+        let Some(usage) = self.spool.usage() else {
             return Ok(false);
         };
-        *schedule_seen = Some(schedule);
-        if used.saturating_add(line.len() as u64) > self.spool.max_bytes {
+        // Even a run that finds the spool full reads the schedule, so an
+        // uploader comes and drains (and sweeps) it.
+        *schedule_seen = Some(usage.schedule);
+        if usage.crowded || usage.bytes.saturating_add(line.len() as u64) > self.spool.max_bytes {
             return Ok(false);
         }
         let file = match super::open_append_read(&path) {
@@ -235,6 +241,23 @@ fn ends_with_newline(file: &std::fs::File, len: u64) -> bool {
     #[cfg(windows)]
     let read = std::os::windows::fs::FileExt::seek_read(file, &mut last, len - 1).map(drop);
     read.is_ok() && last[0] == b'\n'
+}
+
+impl Drop for SpoolSink {
+    /// What the run could not count yet (its state writes found the lock
+    /// busy) is counted as it ends, waiting a little longer.
+    fn drop(&mut self) {
+        let add = self
+            .state
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .full;
+        if add > 0 {
+            self.spool.update_state(Duration::from_millis(500), |s| {
+                s.dropped_full = s.dropped_full.saturating_add(add);
+            });
+        }
+    }
 }
 
 impl TelemetrySink for SpoolSink {

@@ -122,7 +122,7 @@ struct Recorder {
 /// collector, else the spool.
 pub(crate) enum Local {
     /// No collector: a JSON Lines file in a private directory.
-    File(FileSink),
+    File(LocalFile),
     /// A collector: the spool, then the uploader.
     #[cfg(feature = "http")]
     Spool(Box<crate::spool::SpoolSink>),
@@ -131,20 +131,63 @@ pub(crate) enum Local {
 impl TelemetrySink for Local {
     async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
         match self {
-            Self::File(sink) => {
-                // The directory is made private before the sink's first
-                // open creates anything in it.
-                if let Some(dir) = sink.path().parent()
-                    && !dir.is_dir()
-                {
-                    crate::fs::create_private_dir_all(dir)
-                        .map_err(|e| TelemetryError::io("create", dir, e))?;
-                }
-                sink.emit(&crate::event::bounded_copy(event)).await
-            }
+            Self::File(file) => file.emit(event),
             #[cfg(feature = "http")]
             Self::Spool(spool) => spool.emit(event).await,
         }
+    }
+}
+
+/// The local file (no collector): a `FileSink` in the data directory, made
+/// ready by the first record — the directory checked (the user's own,
+/// writable by no one else) and, under the consent lock, the decision
+/// checked again, so a run that started before an opt-out and records
+/// after it writes nothing.
+pub(crate) struct LocalFile {
+    sink: FileSink,
+    store: ConsentStore,
+    ready: std::sync::Mutex<Option<Result<(), String>>>,
+}
+
+impl LocalFile {
+    fn new(sink: FileSink, store: ConsentStore) -> Self {
+        Self {
+            sink,
+            store,
+            ready: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
+        let ready = {
+            let mut ready = self
+                .ready
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            ready.get_or_insert_with(|| self.prepare()).clone()
+        };
+        if let Err(why) = ready {
+            return Err(TelemetryError::config(
+                format!("nothing is written to the local file: {why}"),
+                "see `telemetry status`",
+            ));
+        }
+        crate::background::block_on(self.sink.emit(&crate::event::bounded_copy(event)))
+    }
+
+    fn prepare(&self) -> Result<(), String> {
+        let Some(_on) = self.store.still_on(std::time::Duration::from_millis(100)) else {
+            return Err("telemetry was turned off after this run started".into());
+        };
+        let Some(dir) = self.sink.path().parent() else {
+            return Ok(());
+        };
+        crate::fs::check_private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if !dir.is_dir() {
+            crate::fs::create_private_dir_all(dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        Ok(())
     }
 }
 

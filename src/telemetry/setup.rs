@@ -14,6 +14,47 @@ use crate::consent::{ConsentStore, env_prefix};
 use crate::delivery::{self, Defaults, Target};
 use crate::{CollectionPolicy, Env, FileSink, Redact, TelemetryContext};
 
+impl TelemetryBuilder {
+    /// The recorder of an enabled handle: the destination resolved, the
+    /// local sink (file or spool) under debug mode and redaction, in the
+    /// typed context.
+    fn recorder(
+        &self,
+        inner: &mut Inner,
+        store: &ConsentStore,
+        salt: String,
+        debug: bool,
+    ) -> Recorder {
+        let resolved =
+            delivery::resolve(&inner.prefix, &self.env, &self.defaults, store.data_dir());
+        inner.problems.extend(resolved.problems);
+        let local = match resolved.target {
+            #[cfg(feature = "http")]
+            Target::Remote(remote) => Local::Spool(Box::new(crate::spool::SpoolSink::new(
+                inner.spool(store),
+                store.clone(),
+                remote.id(),
+            ))),
+            Target::File(path) => {
+                Local::File(super::LocalFile::new(FileSink::new(path), store.clone()))
+            }
+        };
+        let context = TelemetryContext::builder()
+            .tool(self.tool.clone())
+            .tool_version(self.tool_version.clone())
+            .salt(salt)
+            .sink(Redact::new(store.tool_sink(local)))
+            .policy(CollectionPolicy::Enabled)
+            .build();
+        Recorder {
+            context,
+            debug,
+            #[cfg(feature = "http")]
+            looked: AtomicBool::new(false),
+        }
+    }
+}
+
 /// Configures [`Telemetry`]; start with [`Telemetry::builder`], finish with
 /// [`init`](Self::init). Its `Debug` shows endpoints without credentials.
 ///
@@ -99,8 +140,10 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Reads variables from `env` instead of the process (for tests). A
-    /// fixed environment is also all a detached uploader sees.
+    /// Reads variables from `env` instead of the process: for tests, or for
+    /// a tool that resolves its own configuration. (A detached uploader is
+    /// started with the process's environment and runs `main` up to
+    /// `init()`, so it builds the same `Env`.)
     pub fn env(mut self, env: Env) -> Self {
         self.env = env;
         self
@@ -225,30 +268,7 @@ impl TelemetryBuilder {
         let debug = store.debug_mode();
         match store.resolve_salt(&inner.salt) {
             Ok((_, Some(salt))) => {
-                let resolved =
-                    delivery::resolve(&inner.prefix, &self.env, &self.defaults, store.data_dir());
-                inner.problems.extend(resolved.problems);
-                let local = match resolved.target {
-                    #[cfg(feature = "http")]
-                    Target::Remote(_) => Local::Spool(Box::new(crate::spool::SpoolSink::new(
-                        inner.spool(&store),
-                        store.clone(),
-                    ))),
-                    Target::File(path) => Local::File(FileSink::new(path)),
-                };
-                let context = TelemetryContext::builder()
-                    .tool(self.tool.clone())
-                    .tool_version(self.tool_version.clone())
-                    .salt(salt)
-                    .sink(Redact::new(store.tool_sink(local)))
-                    .policy(CollectionPolicy::Enabled)
-                    .build();
-                inner.recorder = Some(Recorder {
-                    context,
-                    debug,
-                    #[cfg(feature = "http")]
-                    looked: AtomicBool::new(false),
-                });
+                inner.recorder = Some(self.recorder(&mut inner, &store, salt, debug));
             }
             Ok((_, None)) => {}
             Err(e) => inner

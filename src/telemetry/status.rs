@@ -146,9 +146,8 @@ impl Telemetry {
             )),
             _ => {}
         }
-        if let Ok(Some(pid)) = crate::fs::read_small(&spool.path("upload.pid"), 32) {
-            let pid = String::from_utf8_lossy(&pid);
-            lines.push(format!("uploading now (process {})", pid.trim()));
+        if let Some(pid) = spool.uploader_at_work() {
+            lines.push(format!("uploading now (process {pid})"));
         } else if let Some(next) = spool.schedule().next
             && waiting > 0
             && next > crate::spool::now_ms()
@@ -170,7 +169,7 @@ impl Telemetry {
             ),
             (
                 state.discarded,
-                "deleted unsent: recorded before the latest opt-in, or under another id",
+                "deleted unsent: recorded before the latest opt-in, under another id, or for another collector",
             ),
             (state.skipped, "skipped: damaged spool lines"),
         ];

@@ -50,20 +50,23 @@ pub(crate) fn run(inner: &Inner, store: Option<&ConsentStore>) -> ! {
         std::process::exit(0);
     };
     let spool = inner.spool(store);
-    let token = inner
-        .env
-        .var(&marker(&inner.prefix))
-        .and_then(|t| t.into_string().ok());
+    // The token is the crate's own channel from the run that started this
+    // process, so it is read from the process, whatever `Env` the tool
+    // configured (a fixed one would not hold it).
+    let token = std::env::var(marker(&inner.prefix)).ok();
     if !token.is_some_and(|t| spool.consume_launch(&t)) {
         std::process::exit(0);
     }
     let resolved = delivery::resolve(&inner.prefix, &inner.env, &inner.defaults, store.data_dir());
-    if let Target::Remote(remote) = resolved.target
-        && let Ok(exporter) = remote.exporter(UPLOAD_BUDGET)
-    {
+    if let Target::Remote(remote) = resolved.target {
+        let to = remote.id();
+        let Ok(exporter) = remote.exporter(UPLOAD_BUDGET) else {
+            std::process::exit(0);
+        };
         let _ = upload(&Upload {
             spool: &spool,
             exporter: &exporter,
+            to: &to,
             store,
             base_salt: &inner.salt,
             deadline: Instant::now() + UPLOAD_BUDGET,
@@ -127,10 +130,10 @@ impl Telemetry {
         })?;
         let exe = std::env::current_exe()
             .map_err(|e| TelemetryError::thread("find its own executable", Some(e)))?;
+        // The process's own environment, as the tool was started with: the
+        // child runs the tool's `main` up to `init()` again, and a tool
+        // that builds a fixed `Env` from its own settings does so there too.
         let mut command = std::process::Command::new(exe);
-        if let Some(vars) = inner.env.fixed_vars() {
-            command.env_clear().envs(vars);
-        }
         command
             .arg(UPLOADER_ARG)
             .env(marker(&inner.prefix), &token)
@@ -198,9 +201,11 @@ impl Telemetry {
             ));
         };
         let spool = inner.spool(store);
+        let to = remote.id();
         upload(&Upload {
             spool: &spool,
             exporter: &remote.exporter(UPLOAD_BUDGET)?,
+            to: &to,
             store,
             base_salt: &inner.salt,
             deadline: Instant::now() + UPLOAD_BUDGET,

@@ -126,8 +126,9 @@ fn records_in_runs(world: &mut TelemetryWorld, name: String, runs: usize) {
 
 #[when("the collector comes back")]
 fn collector_back(world: &mut TelemetryWorld) {
-    let server = Server::start(vec![]);
-    world.delivery.url.clone_from(&server.url);
+    // Where it was: events are sent only to the collector they were
+    // recorded for.
+    let server = Server::start_at(&world.delivery.url);
     world.delivery.server = Some(ServerHandle(server));
 }
 

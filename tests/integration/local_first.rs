@@ -132,8 +132,9 @@ fn offline_events_wait_and_arrive_once_the_collector_is_back() {
         "{status}"
     );
 
-    // The collector comes back: the next run takes the backlog too.
-    let server = Server::start(vec![]);
+    // The collector comes back, where it was: the next run takes the
+    // backlog too.
+    let server = Server::start_at(&down);
     let telemetry = tool.telemetry(&format!("{}/v1/events", server.url));
     telemetry.record("online");
     telemetry.upload_now().unwrap();
@@ -451,8 +452,8 @@ fn a_full_spool_drains_once_the_collector_is_back() {
         small(&down).record("dropped");
     }
     assert_eq!(tool.spooled().len(), full, "no empty spool files");
-    let server = Server::start(vec![]);
-    let telemetry = small(&format!("{}/v1/events", server.url));
+    let server = Server::start_at(&down);
+    let telemetry = small(&down);
     telemetry.record("online");
     telemetry.upload_now().unwrap();
     assert!(!received(&server).is_empty(), "the backlog went");

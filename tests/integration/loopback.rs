@@ -81,12 +81,33 @@ impl Server {
         Self::start_with(script, Some(Arc::new(config)), None)
     }
 
+    /// A collector at `url` (one on which nothing listened until now: a
+    /// collector that comes back where it was).
+    pub(crate) fn start_at(url: &str) -> Self {
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.split('/').next())
+            .and_then(|p| p.parse::<u16>().ok())
+            .expect("a URL with a port");
+        Self::start_on(&format!("127.0.0.1:{port}"), vec![], None, None)
+    }
+
     fn start_with(
         script: Vec<Answer>,
         tls: Option<Arc<rustls::ServerConfig>>,
         rule: Option<Rule>,
     ) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on("127.0.0.1:0", script, tls, rule)
+    }
+
+    fn start_on(
+        address: &str,
+        script: Vec<Answer>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        rule: Option<Rule>,
+    ) -> Self {
+        let listener = TcpListener::bind(address).unwrap();
         let scheme = if tls.is_some() { "https" } else { "http" };
         let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));

@@ -169,3 +169,28 @@ fn a_run_that_records_after_disable_writes_nothing() {
         .unwrap();
     assert!(tool.spooled().is_empty());
 }
+
+#[test]
+fn without_a_collector_a_run_that_records_after_disable_writes_nothing() {
+    let tool = Tool::enabled();
+    let local = || {
+        rtb_telemetry::Telemetry::builder("mytool", "1.2.3")
+            .env(rtb_telemetry::Env::from_vars::<_, &str, &str>([]))
+            .paths(tool.consent(), tool.data())
+            .init()
+    };
+    local().record("before");
+    assert!(tool.data().join("events.jsonl").exists());
+    let started = local();
+    let report = local().command(TelemetryCommand::Disable);
+    assert!(report.error().is_none(), "{report}");
+    assert!(
+        !tool.data().join("events.jsonl").exists(),
+        "disable deletes the local file"
+    );
+    started.record("late");
+    assert!(
+        !tool.data().join("events.jsonl").exists(),
+        "the local file was written after disable"
+    );
+}

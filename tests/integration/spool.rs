@@ -111,9 +111,8 @@ fn offline_attempts_leave_one_request_for_when_the_collector_is_back() {
         telemetry.record(&format!("offline-{i}"));
         assert!(telemetry.upload_now().is_err());
     }
-    let server = Server::start(vec![]);
-    let up = format!("{}/v1/events", server.url);
-    assert_eq!(tool.telemetry(&up).upload_now().unwrap().delivered, 20);
+    let server = Server::start_at(&down);
+    assert_eq!(tool.telemetry(&down).upload_now().unwrap().delivered, 20);
     assert_eq!(
         server.requests().len(),
         1,
@@ -177,8 +176,24 @@ fn the_spool_bound_holds_across_twenty_writers_at_once() {
     eprintln!("20 writers × 50 events of ~500 bytes into a 20,000-byte spool: {bytes} bytes");
     assert!(bytes <= 20_000, "the bound is for the whole spool: {bytes}");
     assert!(bytes > 15_000, "and it is used: {bytes}");
+    // Every event is either in the spool or counted as dropped: exactly.
+    let spooled: usize = tool
+        .spooled()
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
+        .sum();
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tool.spool().join("state.json")).unwrap()).unwrap();
+    let dropped = state["dropped_full"].as_u64().unwrap();
+    eprintln!("{spooled} spooled + {dropped} dropped of 1,000");
+    assert_eq!(spooled as u64 + dropped, 1_000, "every drop is counted");
     let status = tool.telemetry(&down).status().to_string();
-    assert!(status.contains("because the spool was full"), "{status}");
+    assert!(
+        status.contains(&format!(
+            "dropped, because the spool was full: {dropped} events"
+        )),
+        "{status}"
+    );
 }
 
 #[test]
@@ -217,6 +232,7 @@ fn things_planted_at_the_spools_files_are_named_and_survived() {
         "state.lock",
         "writers.lock",
         "state.json",
+        "backlog.jsonl",
     ] {
         let _ = std::fs::remove_file(spool.join(name));
         std::fs::create_dir(spool.join(name)).unwrap();
@@ -386,4 +402,202 @@ fn a_read_only_spool_shows_in_status() {
     let status = tool_at(&tool, &data, endpoint).status().to_string();
     assert!(status.contains("events cannot be spooled"), "{status}");
     assert!(status.contains("Read-only"), "{status}");
+}
+
+#[test]
+fn events_go_only_to_the_collector_they_were_recorded_for() {
+    let tool = Tool::enabled();
+    let in_house = format!("{}/in-house", refused_url());
+    for i in 0..3 {
+        tool.telemetry(&in_house)
+            .record(&format!("for-in-house-{i}"));
+    }
+    // A run configured for another collector (or another key) uploads.
+    let vendor = Server::start(vec![]);
+    let elsewhere = tool.telemetry(&format!("{}/vendor", vendor.url));
+    elsewhere.record("for-vendor");
+    let report = elsewhere.upload_now().unwrap();
+    let names: Vec<_> = received(&vendor)
+        .into_iter()
+        .map(|(_, r)| r.event.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["for-vendor"],
+        "events recorded for another collector were sent"
+    );
+    assert_eq!(report.discarded, 3, "{report:?}");
+    let status = elsewhere.status().to_string();
+    assert!(
+        status.contains("for another collector: 3 events"),
+        "{status}"
+    );
+    // The same URL with another API key is another destination too.
+    let keyed = |key: &str| {
+        Telemetry::builder("mytool", "1.2.3")
+            .salt("mytool-tests")
+            .env(rtb_telemetry::Env::from_vars([
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", vendor.url.as_str()),
+                ("OTEL_EXPORTER_OTLP_HEADERS", &format!("api-key={key}")),
+            ]))
+            .paths(tool.consent(), tool.data())
+            .detached_upload(false)
+            .init()
+    };
+    keyed("tenant-a").record("for-tenant-a");
+    let report = keyed("tenant-b").upload_now().unwrap();
+    assert_eq!((report.delivered, report.discarded), (0, 1), "{report:?}");
+}
+
+#[test]
+fn a_collector_that_refuses_the_tool_keeps_every_event() {
+    let tool = Tool::enabled();
+    for status in [401_u16, 403, 404] {
+        let server = Server::start_ruled(move |_| Some(Answer::Status(status, vec![])));
+        let endpoint = format!("{}/v1/events", server.url);
+        let telemetry = tool.telemetry(&endpoint);
+        for i in 0..20 {
+            telemetry.record(&format!("e{i}"));
+        }
+        let err = telemetry.upload_now().unwrap_err();
+        assert!(err.to_string().contains(&format!("HTTP {status}")), "{err}");
+        assert_eq!(
+            server.requests().len(),
+            1,
+            "{status}: one request, not a bisection"
+        );
+        let status_text = telemetry.status().to_string();
+        assert!(
+            status_text.contains("waiting to be sent: 20 events"),
+            "{status_text}"
+        );
+        assert!(!status_text.contains("set aside"), "{status_text}");
+        // Clean for the next status code.
+        let _ = std::fs::remove_dir_all(tool.spool());
+    }
+}
+
+#[test]
+fn a_collector_that_refuses_every_event_empties_nothing() {
+    let tool = Tool::enabled();
+    let server = Server::start_ruled(|_| Some(Answer::Status(400, vec![])));
+    let endpoint = format!("{}/v1/events", server.url);
+    let telemetry = tool.telemetry(&endpoint);
+    for i in 0..200 {
+        telemetry.record(&format!("e{i}"));
+    }
+    assert!(telemetry.upload_now().is_err());
+    let requests = server.requests().len();
+    assert!(requests <= 33, "{requests} requests for one upload");
+    let status = telemetry.status().to_string();
+    assert!(
+        status.contains("waiting to be sent: 200 events"),
+        "{status}"
+    );
+    assert!(!status.contains("set aside"), "{status}");
+}
+
+#[test]
+fn a_batch_that_always_fails_does_not_hold_back_the_others() {
+    let tool = Tool::enabled();
+    // The collector fails (500) any request carrying "stuck"; takes the rest.
+    let server = Server::start_ruled(|r| body_has(r, "stuck").then(|| Answer::Status(500, vec![])));
+    let endpoint = format!("{}/v1/events", server.url);
+    let telemetry = tool.telemetry(&endpoint);
+    telemetry.record("stuck");
+    assert!(telemetry.upload_now().is_err());
+    for round in 0..6 {
+        telemetry.record(&format!("good-{round}"));
+        let _ = telemetry.upload_now();
+    }
+    let mut names: Vec<_> = received(&server)
+        .into_iter()
+        .map(|(_, r)| r.event.name)
+        .filter(|n| n != "stuck")
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 6, "every good event arrived: {names:?}");
+    let status = telemetry.status().to_string();
+    assert!(
+        status.contains("set aside, refused for good by the collector: 1 events"),
+        "after failing in 5 uploads while others went, the batch is set aside: {status}"
+    );
+    assert!(!status.contains("waiting to be sent"), "{status}");
+}
+
+#[test]
+fn a_crowded_spool_directory_still_uploads_and_is_swept() {
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let endpoint = format!("{}/v1/events", server.url);
+    tool.telemetry(&endpoint).record("first");
+    // Launch tokens of uploaders that never came, an hour old.
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for i in 0..1_500 {
+        let token = tool.spool().join(format!("launch-{i:032x}"));
+        let file = std::fs::File::create(&token).unwrap();
+        file.set_modified(old).unwrap();
+    }
+    let telemetry = tool.telemetry(&endpoint);
+    telemetry.record("second");
+    assert_eq!(telemetry.upload_now().unwrap().delivered, 2);
+    let left = std::fs::read_dir(tool.spool())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("launch-")
+        })
+        .count();
+    assert_eq!(left, 0, "stale launch tokens are swept");
+    assert!(!telemetry.status().to_string().contains("spool was full"));
+}
+
+#[test]
+fn an_opt_out_does_not_wait_for_a_request_in_flight() {
+    let tool = Tool::enabled();
+    // A collector that takes the request and never answers.
+    let server = Server::start(vec![Answer::Hang; 4]);
+    let endpoint = format!("{}/v1/events", server.url);
+    let telemetry = tool.telemetry(&endpoint);
+    telemetry.record("in-flight");
+    let uploading = std::thread::spawn(move || telemetry.upload_now());
+    crate::support::within(10, {
+        let server_requests = server.requests.clone();
+        move || {
+            while server_requests.lock().unwrap().is_empty() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    });
+    // The request is written and its answer awaited: the consent lock is
+    // free, so the user's change goes through at once.
+    let store = rtb_telemetry::consent::ConsentStore::at("mytool", tool.consent(), tool.data());
+    store
+        .enable()
+        .expect("enable does not wait for an answer that never comes");
+    store.disable().unwrap();
+    drop(uploading);
+}
+
+#[test]
+fn a_stale_upload_pid_does_not_say_an_upload_is_at_work() {
+    let tool = Tool::enabled();
+    let endpoint = "http://127.0.0.1:9/e";
+    tool.telemetry(endpoint).record("e");
+    // An uploader killed by `kill -9` leaves its pid behind.
+    std::fs::write(tool.spool().join("upload.pid"), "4194999").unwrap();
+    let status = tool.telemetry(endpoint).status().to_string();
+    assert!(!status.contains("uploading now"), "{status}");
+    // While the lock is held, it is at work.
+    let held = std::fs::File::create(tool.spool().join("upload.lock")).unwrap();
+    held.lock().unwrap();
+    let status = tool.telemetry(endpoint).status().to_string();
+    assert!(
+        status.contains("uploading now (process 4194999)"),
+        "{status}"
+    );
 }

@@ -487,3 +487,38 @@ fn run_status_waiting(home: &Path, url: &str) -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
 }
+
+#[test]
+fn a_tool_with_a_fixed_environment_still_uploads() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(vec![]);
+    let url = format!("{}/v1/events", server.url);
+    let run = |args: &[&str]| {
+        let status = Command::new(example("fixed_env"))
+            .args(args)
+            .env_clear()
+            .env("HOME", home.path())
+            .env("FIXED_ENV_COLLECTOR", &url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    run(&["telemetry", "enable"]);
+    run(&["run"]);
+    wait_for(Duration::from_secs(15), || !server.requests().is_empty())
+        .expect("the uploader of a tool with a fixed Env uploads");
+    let launches_left =
+        std::fs::read_dir(home.path().join(".local/share/fixed_env/telemetry/spool"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("launch-")
+            })
+            .count();
+    assert_eq!(launches_left, 0, "the uploader used its token");
+}

@@ -77,6 +77,7 @@ pub(crate) fn received(server: &Server) -> Vec<(String, Received)> {
     server
         .requests()
         .into_iter()
+        .filter(|r| r.path != "/mark")
         .flat_map(|r| {
             let key = r.header("idempotency-key").unwrap_or_default().to_owned();
             let records: Vec<Received> = serde_json::from_slice(&r.body).unwrap();

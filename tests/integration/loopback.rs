@@ -14,8 +14,12 @@ pub(crate) struct Request {
     pub(crate) path: String,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
-    /// When its request line arrived.
+    /// When its connection was accepted: the request was written no
+    /// earlier.
     pub(crate) at: std::time::Instant,
+    /// Its connection's place in the order the system completed them (the
+    /// listen queue is first in, first out, whatever threads do after).
+    pub(crate) seq: usize,
 }
 
 impl Request {
@@ -118,19 +122,25 @@ impl Server {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { break };
-                counter.fetch_add(1, Ordering::SeqCst);
+                // When the connection was taken: a request on it was written
+                // no earlier (the request line may be read much later on a
+                // busy machine).
+                let accepted = (
+                    std::time::Instant::now(),
+                    counter.fetch_add(1, Ordering::SeqCst),
+                );
                 let seen = Arc::clone(&seen);
                 let script = Arc::clone(&script);
                 let tls = tls.clone();
                 let rule = rule.clone();
                 std::thread::spawn(move || match tls {
-                    None => serve(stream, &seen, &script, rule.as_ref()),
+                    None => serve(stream, accepted, &seen, &script, rule.as_ref()),
                     Some(config) => {
                         let Ok(conn) = rustls::ServerConnection::new(config) else {
                             return;
                         };
                         let stream = rustls::StreamOwned::new(conn, stream);
-                        serve(stream, &seen, &script, rule.as_ref());
+                        serve(stream, accepted, &seen, &script, rule.as_ref());
                     }
                 });
             }
@@ -140,6 +150,25 @@ impl Server {
             requests,
             connections,
         }
+    }
+
+    /// Connects, sends a `POST /mark` and waits for its answer: its place
+    /// in the connection order. Every connection made after this call
+    /// returned comes later in that order.
+    pub(crate) fn mark(&self) -> usize {
+        let address = self.url.trim_start_matches("http://").to_owned();
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .write_all(b"POST /mark HTTP/1.1\r\ncontent-length: 0\r\n\r\n")
+            .unwrap();
+        let mut answer = [0_u8; 12];
+        let _ = stream.read_exact(&mut answer);
+        self.requests()
+            .iter()
+            .rev()
+            .find(|r| r.path == "/mark")
+            .map(|r| r.seq)
+            .expect("the mark was recorded")
     }
 
     pub(crate) fn requests(&self) -> Vec<Request> {
@@ -154,6 +183,7 @@ impl Server {
 
 fn serve<S: Read + Write>(
     stream: S,
+    accepted: (std::time::Instant, usize),
     seen: &Mutex<Vec<Request>>,
     script: &Mutex<VecDeque<Answer>>,
     rule: Option<&Rule>,
@@ -164,7 +194,9 @@ fn serve<S: Read + Write>(
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
         }
-        let at = std::time::Instant::now();
+        // One request per connection (the client closes it): its time is
+        // the connection's.
+        let (at, seq) = accepted;
         let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
         let mut headers = Vec::new();
         loop {
@@ -194,6 +226,7 @@ fn serve<S: Read + Write>(
             headers,
             body,
             at,
+            seq,
         };
         let ruled = rule.and_then(|rule| rule(&request));
         seen.lock().unwrap().push(request);
@@ -229,9 +262,22 @@ fn serve<S: Read + Write>(
 }
 
 /// A URL on which nothing listens: connections are refused.
+///
+/// Its port is outside the range the system hands out for port 0 (which
+/// every `Server` uses), so no other test's server takes it meanwhile; a
+/// collector may later come back on it (`Server::start_at`).
 pub(crate) fn refused_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    url
+    use std::sync::atomic::AtomicU16;
+    // Each test binary starts at its own place in 20000..29000.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + u16::try_from(std::process::id() % 9_000).unwrap_or(0);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = 20_000 + (base - 20_000 + n) % 9_000;
+        // Free now (nothing listens)? Then it is ours to leave closed.
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            drop(listener);
+            return format!("http://127.0.0.1:{port}");
+        }
+    }
 }

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rtb_telemetry::consent::TelemetryCommand;
 
@@ -48,8 +48,14 @@ fn ids_of(requests: &[Request]) -> Vec<HashSet<String>> {
 }
 
 /// Runs three "runs" (record, record, upload) on threads while `opt_out`
-/// runs at a random moment; returns when `opt_out` returned.
-fn race(tool: &Tool, endpoint: &str, opt_out: impl FnOnce() + Send) -> Instant {
+/// runs at a random moment; returns `after()`, called as soon as `opt_out`
+/// returned.
+fn race<T>(
+    tool: &Tool,
+    endpoint: &str,
+    opt_out: impl FnOnce() + Send,
+    after: impl FnOnce() -> T,
+) -> T {
     let handles: Vec<_> = (0..3).map(|_| tool.telemetry(endpoint)).collect();
     let start = Arc::new(Barrier::new(4));
     std::thread::scope(|scope| {
@@ -67,7 +73,7 @@ fn race(tool: &Tool, endpoint: &str, opt_out: impl FnOnce() + Send) -> Instant {
         start.wait();
         std::thread::sleep(Duration::from_micros(random(4_000)));
         opt_out();
-        Instant::now()
+        after()
     })
 }
 
@@ -81,12 +87,22 @@ fn no_request_starts_and_nothing_stays_after_disable_200_times() {
         let server = flaky_collector();
         let endpoint = format!("{}/v1/events", server.url);
         let store = rtb_telemetry::consent::ConsentStore::at("mytool", tool.consent(), tool.data());
-        let returned = race(&tool, &endpoint, || {
-            store.disable().unwrap();
-        });
+        // The mark: a connection made right after `disable` returned. A
+        // request on a connection after it in the system's order was
+        // started after the opt-out.
+        let mark = race(
+            &tool,
+            &endpoint,
+            || store.disable().unwrap(),
+            || server.mark(),
+        );
         // Uploads that were at work finish or stop within their bounds.
         std::thread::sleep(Duration::from_millis(50));
-        late += server.requests().iter().filter(|r| r.at > returned).count();
+        late += server
+            .requests()
+            .iter()
+            .filter(|r| r.seq > mark && r.path != "/mark")
+            .count();
         left += usize::from(tool.spool().exists() || tool.data().join("events.jsonl").exists());
         delivered += received(&server).len();
         assert!(!tool.telemetry(&endpoint).is_enabled());
@@ -107,35 +123,43 @@ fn reset_then_enable_never_sends_an_old_event_or_links_the_ids_200_times() {
         let endpoint = format!("{}/v1/events", server.url);
         let old_id = tool.telemetry(&endpoint).status().machine_id.unwrap();
         let store = rtb_telemetry::consent::ConsentStore::at("mytool", tool.consent(), tool.data());
-        let mut reset_returned = None;
-        let enabled = race(&tool, &endpoint, || {
-            store.reset().unwrap();
-            reset_returned = Some(Instant::now());
-            std::thread::sleep(Duration::from_micros(random(2_000)));
-            store.enable().unwrap();
-        });
-        let reset_returned = reset_returned.unwrap();
+        let mut reset_mark = None;
+        let enabled_mark = race(
+            &tool,
+            &endpoint,
+            || {
+                store.reset().unwrap();
+                reset_mark = Some(server.mark());
+                std::thread::sleep(Duration::from_micros(random(2_000)));
+                store.enable().unwrap();
+            },
+            || server.mark(),
+        );
+        let reset_mark = reset_mark.unwrap();
         // The next run under the new id uploads whatever is left.
         let telemetry = tool.telemetry(&endpoint);
         let new_id = telemetry.status().machine_id.unwrap();
         assert_ne!(old_id, new_id, "reset starts a new id");
         telemetry.record("after");
         let _ = telemetry.upload_now();
-        let requests = server.requests();
+        let requests: Vec<Request> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.path != "/mark")
+            .collect();
         for (request, ids) in requests.iter().zip(ids_of(&requests)) {
-            if ids.contains(&old_id) && request.at > reset_returned {
+            if ids.contains(&old_id) && request.seq > reset_mark {
                 old_after += 1;
                 eprintln!(
-                    "old id sent {:?} after reset returned ({:?} after enable): {}",
-                    request.at - reset_returned,
-                    request.at.checked_duration_since(enabled),
+                    "old id sent on connection {} (reset's mark: {reset_mark}): {}",
+                    request.seq,
                     String::from_utf8_lossy(&request.body)
                 );
             }
             if ids.len() > 1 {
                 linked += 1;
             }
-            if request.at > reset_returned && request.at < enabled {
+            if request.seq > reset_mark && request.seq < enabled_mark {
                 between += 1;
             }
         }

@@ -25,9 +25,15 @@ fn random(below: u64) -> u64 {
         % below.max(1)
 }
 
+/// Answers every other request `429 Retry-After: 0`, each after 3 ms: an
+/// upload is under way (between its retries) for a good part of the race.
 fn flaky_collector() -> Server {
     let n = Arc::new(AtomicUsize::new(0));
-    Server::start_ruled(move |_: &Request| {
+    Server::start_ruled(move |r: &Request| {
+        if r.path == "/mark" {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(3));
         n.fetch_add(1, Ordering::SeqCst)
             .is_multiple_of(2)
             .then(|| Answer::Status(429, vec![("retry-after", "0")]))

@@ -14,9 +14,6 @@ pub(crate) struct Request {
     pub(crate) path: String,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
-    /// When its connection was accepted: the request was written no
-    /// earlier.
-    pub(crate) at: std::time::Instant,
     /// Its connection's place in the order the system completed them (the
     /// listen queue is first in, first out, whatever threads do after).
     pub(crate) seq: usize,
@@ -122,13 +119,7 @@ impl Server {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { break };
-                // When the connection was taken: a request on it was written
-                // no earlier (the request line may be read much later on a
-                // busy machine).
-                let accepted = (
-                    std::time::Instant::now(),
-                    counter.fetch_add(1, Ordering::SeqCst),
-                );
+                let accepted = counter.fetch_add(1, Ordering::SeqCst);
                 let seen = Arc::clone(&seen);
                 let script = Arc::clone(&script);
                 let tls = tls.clone();
@@ -183,7 +174,7 @@ impl Server {
 
 fn serve<S: Read + Write>(
     stream: S,
-    accepted: (std::time::Instant, usize),
+    accepted: usize,
     seen: &Mutex<Vec<Request>>,
     script: &Mutex<VecDeque<Answer>>,
     rule: Option<&Rule>,
@@ -194,9 +185,9 @@ fn serve<S: Read + Write>(
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
         }
-        // One request per connection (the client closes it): its time is
+        // One request per connection (the client closes it): its place is
         // the connection's.
-        let (at, seq) = accepted;
+        let seq = accepted;
         let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
         let mut headers = Vec::new();
         loop {
@@ -225,7 +216,6 @@ fn serve<S: Read + Write>(
             path,
             headers,
             body,
-            at,
             seq,
         };
         let ruled = rule.and_then(|rule| rule(&request));

@@ -60,4 +60,4 @@ pub use sink::{DebugSink, FileSink, IntoSink, MemorySink, NoopSink, TelemetrySin
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use spool::upload::UploadReport;
-pub use telemetry::{Telemetry, TelemetryBuilder};
+pub use telemetry::{Telemetry, TelemetryBuilder, Timed, TimedWith};

@@ -10,9 +10,11 @@ impl ConsentStore {
     /// Shows the tool's telemetry notice on stderr, once per notice version,
     /// and records that it was shown. Returns whether it was shown.
     ///
-    /// It is not shown when stderr is not a terminal, when a CI variable is
-    /// set (`CI`, `GITHUB_ACTIONS`, `GITLAB_CI`, `JENKINS_URL`, `BUILDKITE`,
-    /// …), when the user has already decided, when this or a newer version
+    /// It is not shown (and nothing is written) under an off switch
+    /// (`DO_NOT_TRACK`, `<TOOL>_TELEMETRY_DISABLED`: someone who set one
+    /// asked for nothing to happen at all), when stderr is not a terminal,
+    /// when a CI variable is set (`CI`, `GITHUB_ACTIONS`, `GITLAB_CI`,
+    /// `JENKINS_URL`, `BUILDKITE`, …), when the user has already decided, when this or a newer version
     /// was shown before, or when that cannot be recorded (an unwritable
     /// configuration directory: better silent than shown on every run).
     /// Showing it decides nothing: telemetry stays off until the user
@@ -37,7 +39,7 @@ impl ConsentStore {
     /// # Ok::<(), rtb_telemetry::TelemetryError>(())
     /// ```
     pub fn show_notice_once(&self, version: u32, text: &str) -> Result<bool, TelemetryError> {
-        if !self.env().is_terminal() || in_ci(self.env()) {
+        if self.env_says_off() || !self.env().is_terminal() || in_ci(self.env()) {
             return Ok(false);
         }
         // A cheap read first: nearly every run has nothing to do.

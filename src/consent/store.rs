@@ -484,7 +484,7 @@ impl ConsentStore {
     }
 
     /// Whether an environment variable turns telemetry off.
-    fn env_says_off(&self) -> bool {
+    pub(crate) fn env_says_off(&self) -> bool {
         self.env.truthy("DO_NOT_TRACK") || self.env.var(&self.disable_variable()).is_some()
     }
 

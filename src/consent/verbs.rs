@@ -99,6 +99,40 @@ impl fmt::Display for CommandReport {
 }
 
 impl TelemetryCommand {
+    /// The verb of a command line that is exactly `<tool> --telemetry
+    /// <VERB>` (or `--telemetry=<VERB>`), for a tool with no subcommands:
+    /// checked before the tool parses its arguments, it offers the verbs
+    /// without changing the tool's `--help`, its shell completions or the
+    /// meaning of any argument it accepts (a file named `telemetry` or
+    /// `help` is still a file). `None` for any other command line.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::consent::TelemetryCommand;
+    ///
+    /// let verb = |line: &[&str]| TelemetryCommand::from_args(line.iter().map(|a| a.into()));
+    /// assert_eq!(verb(&["wc", "--telemetry", "status"]), Some(TelemetryCommand::Status));
+    /// assert_eq!(verb(&["wc", "--telemetry=disable"]), Some(TelemetryCommand::Disable));
+    /// assert_eq!(verb(&["wc", "telemetry"]), None); // a file
+    /// assert_eq!(verb(&["wc", "--telemetry", "status", "x"]), None);
+    /// ```
+    pub fn from_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<Self> {
+        let args: Vec<std::ffi::OsString> = args.into_iter().skip(1).take(3).collect();
+        let verb = match args.as_slice() {
+            [flag, verb] if flag == "--telemetry" => verb.to_str()?.to_owned(),
+            [flag] => flag.to_str()?.strip_prefix("--telemetry=")?.to_owned(),
+            _ => return None,
+        };
+        match verb.as_str() {
+            "status" => Some(Self::Status),
+            "enable" => Some(Self::Enable),
+            "disable" => Some(Self::Disable),
+            "reset" => Some(Self::Reset),
+            _ => None,
+        }
+    }
+
     /// Runs the verb and reports what to print. `base_salt` is the tool's
     /// salt; `destination` says where events go when enabled (a file path
     /// or a URL without credentials), for `status`.
@@ -121,12 +155,25 @@ impl TelemetryCommand {
         let tool = store.tool();
         let (note, result) = match self {
             Self::Status => (String::new(), Ok(())),
-            Self::Enable => (
-                format!(
-                    "{tool}: telemetry enabled. Thank you! `{tool} telemetry disable` turns it off."
-                ),
-                store.enable(),
-            ),
+            Self::Enable => {
+                let result = store.enable();
+                // Thanks only for what happened: under an off switch the
+                // choice is stored, but telemetry stays off.
+                let effective = store.effective_policy();
+                let note = if effective.policy.is_enabled() {
+                    format!(
+                        "{tool}: telemetry enabled. Thank you! `{tool} telemetry disable` turns \
+                         it off."
+                    )
+                } else {
+                    format!(
+                        "{tool}: your choice to enable telemetry is stored, but telemetry stays \
+                         off: {} turns it off, and wins over any stored choice.",
+                        effective.source
+                    )
+                };
+                (note, result)
+            }
             Self::Disable => (format!("{tool}: telemetry disabled."), store.disable()),
             Self::Reset => (
                 format!(

@@ -266,8 +266,16 @@ impl Telemetry {
         self.after_record(recorder);
     }
 
-    /// Times `work`, then records `name` with `duration_ms` and `outcome`
-    /// (`ok` or `error`), and returns what `work` returned.
+    /// Times `work`, then records `name` with `duration_ms` (milliseconds,
+    /// three decimals) and `outcome` (`ok` when `work` returned `Ok`, else
+    /// `error`), and returns what `work` returned. For attrs of the timed
+    /// event or another idea of success, see [`timed`](Self::timed).
+    ///
+    /// The event it records, as a line of the local file:
+    ///
+    /// ```json
+    /// {"name":"build","tool":"mytool","tool_version":"1.0.0","machine_id":"<64 hex>","timestamp_utc":"2026-11-30T12:00:00.000000Z","attrs":{"duration_ms":"12.345","outcome":"ok"}}
+    /// ```
     ///
     /// # Errors
     ///
@@ -290,10 +298,7 @@ impl Telemetry {
     /// assert!(line.contains(r#""outcome":"ok""#) && line.contains("duration_ms"));
     /// ```
     pub fn time<T, E>(&self, name: &str, work: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
-        let start = Instant::now();
-        let result = work();
-        self.record_timed(name, start.elapsed(), result.is_ok());
-        result
+        self.timed(name).run(work)
     }
 
     /// [`time`](Self::time) for async work.
@@ -325,19 +330,48 @@ impl Telemetry {
     ) -> Result<T, E> {
         let start = Instant::now();
         let result = work.await;
-        self.record_timed(name, start.elapsed(), result.is_ok());
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        self.timed(name).finish(start.elapsed(), outcome.to_owned());
         result
     }
 
-    fn record_timed(&self, name: &str, elapsed: Duration, ok: bool) {
-        if self.inner.recorder.is_some() {
-            self.record_with_attrs(
-                name,
-                [
-                    ("duration_ms", elapsed.as_millis().to_string()),
-                    ("outcome", (if ok { "ok" } else { "error" }).to_owned()),
-                ],
-            );
+    /// A timed event with more to say than [`time`](Self::time): attrs of
+    /// its own, and what counts as success (`ok`, `error`, or anything
+    /// else the tool decides: a broken pipe that the tool treats as
+    /// success, an exit code).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use rtb_telemetry::{Env, Telemetry, consent::ConsentStore};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    /// # ConsentStore::at("mytool", &file, &data).enable().unwrap();
+    /// # let telemetry = Telemetry::builder("mytool", "1.0.0")
+    /// #     .env(Env::from_vars::<_, &str, &str>([]))
+    /// #     .paths(&file, &data)
+    /// #     .init();
+    /// use std::io;
+    ///
+    /// let dumped: io::Result<()> = telemetry
+    ///     .timed("dump")
+    ///     .attr("mode", "hex")
+    ///     // `| head -1` closes the pipe: the tool calls that success.
+    ///     .outcome(|result: &io::Result<()>| match result {
+    ///         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => "error",
+    ///         _ => "ok",
+    ///     })
+    ///     .run(|| Err(io::ErrorKind::BrokenPipe.into()));
+    /// assert!(dumped.is_err());
+    /// let line = std::fs::read_to_string(data.join("events.jsonl")).unwrap();
+    /// assert!(line.contains(r#""mode":"hex""#) && line.contains(r#""outcome":"ok""#));
+    /// ```
+    #[must_use = "nothing is timed until `.run(..)`"]
+    pub fn timed(&self, name: &str) -> Timed<'_> {
+        Timed {
+            telemetry: self,
+            name: name.to_owned(),
+            attrs: Vec::new(),
         }
     }
 
@@ -351,6 +385,91 @@ impl Telemetry {
 fn eprintln_best_effort(line: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// A timed event being set up: see [`Telemetry::timed`].
+#[derive(Debug)]
+pub struct Timed<'a> {
+    telemetry: &'a Telemetry,
+    name: String,
+    attrs: Vec<(String, String)>,
+}
+
+/// A [`Timed`] event that decides its outcome with `F`.
+pub struct TimedWith<'a, F> {
+    timed: Timed<'a>,
+    outcome: F,
+}
+
+impl<F> fmt::Debug for TimedWith<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimedWith")
+            .field("timed", &self.timed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Timed<'a> {
+    /// An attr of the timed event (scrubbed like every attr).
+    #[must_use]
+    pub fn attr(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.attrs.push((key.into(), value.into()));
+        self
+    }
+
+    /// What `work`'s result says of the outcome: the `outcome` attr's value.
+    #[must_use]
+    pub fn outcome<T, O: Into<String>, F: FnOnce(&T) -> O>(self, outcome: F) -> TimedWith<'a, F> {
+        TimedWith {
+            timed: self,
+            outcome,
+        }
+    }
+
+    /// Runs `work`, timed; the outcome is `ok` for `Ok`, else `error`.
+    ///
+    /// # Errors
+    ///
+    /// `work`'s own error, untouched.
+    pub fn run<T, E>(self, work: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let start = Instant::now();
+        let result = work();
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        self.finish(start.elapsed(), outcome.to_owned());
+        result
+    }
+
+    fn finish(self, elapsed: Duration, outcome: String) {
+        if self.telemetry.inner.recorder.is_none() {
+            return;
+        }
+        let mut attrs = self.attrs;
+        attrs.push(("duration_ms".to_owned(), milliseconds(elapsed)));
+        attrs.push(("outcome".to_owned(), outcome));
+        self.telemetry.record_with_attrs(&self.name, attrs);
+    }
+}
+
+impl<F> TimedWith<'_, F> {
+    /// Runs `work`, timed, and records the outcome the closure gives for
+    /// its result.
+    pub fn run<T, O: Into<String>>(self, work: impl FnOnce() -> T) -> T
+    where
+        F: FnOnce(&T) -> O,
+    {
+        let start = Instant::now();
+        let result = work();
+        let elapsed = start.elapsed();
+        let outcome = (self.outcome)(&result).into();
+        self.timed.finish(elapsed, outcome);
+        result
+    }
+}
+
+/// Milliseconds with three decimals (microseconds): `0.042`, `12.345`.
+fn milliseconds(elapsed: Duration) -> String {
+    let micros = elapsed.as_micros();
+    format!("{}.{:03}", micros / 1000, micros % 1000)
 }
 
 impl fmt::Debug for Telemetry {

@@ -280,8 +280,17 @@ impl TelemetryBuilder {
             inner: Arc::new(inner),
         };
         if debug {
-            for problem in telemetry.status().problems {
-                eprintln_best_effort(&format!("{}: telemetry: {problem}", telemetry.inner.tool));
+            let status = telemetry.status();
+            let tool = &telemetry.inner.tool;
+            if !status.enabled {
+                // One line, so debug mode never looks like it is broken.
+                eprintln_best_effort(&format!(
+                    "{tool}: telemetry: off (decided by: {}); nothing is recorded",
+                    status.source
+                ));
+            }
+            for problem in status.problems {
+                eprintln_best_effort(&format!("{tool}: telemetry: {problem}"));
             }
         }
         telemetry

@@ -357,7 +357,13 @@ fn time_records_duration_and_outcome_from_sync_and_async_code() {
     for (name, outcome) in [("sync-ok", "ok"), ("sync-err", "error"), ("async-ok", "ok")] {
         let event = &events[name];
         assert_eq!(event.attrs["outcome"], outcome, "{name}");
-        assert!(event.attrs["duration_ms"].parse::<u64>().is_ok(), "{name}");
+        // Milliseconds with three decimals: a run under a millisecond is not 0.
+        let ms = &event.attrs["duration_ms"];
+        let (whole, micros) = ms.split_once('.').expect("three decimals");
+        assert!(
+            whole.parse::<u64>().is_ok() && micros.len() == 3,
+            "{name}: {ms}"
+        );
     }
 }
 
@@ -560,4 +566,40 @@ fn adversarial_attr_values_cost_bounded_time() {
         let telemetry = telemetry.clone();
         crate::support::within(10, move || telemetry.record_with_attrs("x", [("v", value)]));
     }
+}
+
+#[test]
+fn timed_events_carry_their_attrs_and_the_outcome_the_tool_decides() {
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let telemetry = tool.telemetry(&format!("{}/v1/events", server.url));
+    // A broken pipe (`| head -1`) the tool treats as success.
+    let piped: std::io::Result<()> = telemetry
+        .timed("dump")
+        .attr("mode", "hex")
+        .outcome(|r: &std::io::Result<()>| match r {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => "error",
+            _ => "ok",
+        })
+        .run(|| Err(std::io::ErrorKind::BrokenPipe.into()));
+    assert!(piped.is_err(), "the result is returned untouched");
+    // An exit code as the outcome.
+    let code = telemetry
+        .timed("check")
+        .outcome(|code: &i32| format!("exit {code}"))
+        .run(|| {
+            std::thread::sleep(Duration::from_micros(300));
+            3
+        });
+    assert_eq!(code, 3);
+    telemetry.upload_now().unwrap();
+    let events: HashMap<String, rtb_telemetry::Event> = received(&server)
+        .into_iter()
+        .map(|(_, r)| (r.event.name.clone(), r.event))
+        .collect();
+    assert_eq!(events["dump"].attrs["outcome"], "ok");
+    assert_eq!(events["dump"].attrs["mode"], "hex");
+    assert_eq!(events["check"].attrs["outcome"], "exit 3");
+    let ms: f64 = events["check"].attrs["duration_ms"].parse().unwrap();
+    assert!(ms >= 0.3, "sub-millisecond precision: {ms}");
 }

@@ -30,6 +30,8 @@ mod redact;
 #[cfg(feature = "otlp")]
 mod secrets;
 mod seed;
+#[cfg(all(feature = "clap", feature = "otlp"))]
+mod single_command;
 #[cfg(feature = "http")]
 mod spool;
 mod support;

@@ -35,7 +35,7 @@ fn main() {
     }
     let cli = Cli::parse();
     let counted = telemetry.time("count", || {
-        std::fs::read(&cli.file).map(|bytes| bytecount(&bytes))
+        std::fs::read_to_string(&cli.file).map(|text| text.lines().count())
     });
     match counted {
         Ok(lines) => println!("{lines}"),
@@ -44,9 +44,4 @@ fn main() {
             std::process::exit(1);
         }
     }
-}
-
-/// Lines, counted as `wc -l` does: newline characters.
-fn bytecount(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&b| b == b'\n').count()
 }

@@ -83,3 +83,46 @@ Feature: Consent and conventions — the run-time half of the two-level opt-in
     Then the tool's local telemetry data is gone
     When the user runs "telemetry status"
     Then the output mentions "stderr only"
+
+  Scenario Outline: C8 — an off switch silences the notice, on a terminal too
+    Given a tool "mytool" whose stored decision is none
+    And <variable> is "1"
+    When the notice is offered on an interactive terminal
+    Then the notice was not shown
+    And no consent file exists
+
+    Examples:
+      | variable                  |
+      | DO_NOT_TRACK              |
+      | MYTOOL_TELEMETRY_DISABLED |
+
+  Scenario: C9 — enable under an off switch says which switch keeps it off
+    Given a tool "mytool" whose stored decision is none
+    And DO_NOT_TRACK is "1"
+    When the user runs "telemetry enable"
+    Then the output mentions "stays off"
+    And the output mentions "DO_NOT_TRACK"
+    And the output does not mention "Thank you"
+    And telemetry is disabled
+
+  Scenario Outline: C10 — a tool with no subcommands takes the verbs as an option of their own
+    When the command line is <line>
+    Then the telemetry verb is <verb>
+
+    Examples:
+      | line                                 | verb      |
+      | "mytool --telemetry status"          | "status"  |
+      | "mytool --telemetry=disable"         | "disable" |
+      | "mytool telemetry"                   | none      |
+      | "mytool help"                        | none      |
+      | "mytool --telemetry status notes.md" | none      |
+
+  Scenario: C11 — disable deletes the local events, reset leaves nothing behind
+    Given a tool "mytool" whose stored decision is enabled
+    When the tool records "run" through its local file
+    And the user runs "telemetry disable"
+    Then the tool's local events are gone
+    When the user runs "telemetry reset"
+    Then no consent file exists
+    And the tool's local telemetry data is gone
+    And no lock file is left

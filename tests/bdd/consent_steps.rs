@@ -26,6 +26,7 @@ pub(crate) struct ConsentWorld {
     output: String,
     noted_id: Option<String>,
     notice_shown: Option<bool>,
+    verb: Option<Option<TelemetryCommand>>,
 }
 
 impl ConsentWorld {
@@ -221,4 +222,46 @@ fn notice_was(world: &mut TelemetryWorld, what: String) {
 fn no_file(world: &mut TelemetryWorld) {
     let file = world.consent.store().file();
     assert!(!file.exists(), "{} exists", file.display());
+}
+
+#[then(expr = "the output does not mention {string}")]
+fn output_omits(world: &mut TelemetryWorld, text: String) {
+    assert!(
+        !world.consent.output.contains(&text),
+        "{}",
+        world.consent.output
+    );
+}
+
+#[when(expr = "the command line is {string}")]
+fn command_line(world: &mut TelemetryWorld, line: String) {
+    let args = line.split_whitespace().map(std::ffi::OsString::from);
+    world.consent.verb = Some(TelemetryCommand::from_args(args));
+}
+
+#[then(regex = r#"^the telemetry verb is ("[a-z]+"|none)$"#)]
+fn verb_is(world: &mut TelemetryWorld, verb: String) {
+    let expected = match value(&verb).as_deref() {
+        Some("status") => Some(TelemetryCommand::Status),
+        Some("enable") => Some(TelemetryCommand::Enable),
+        Some("disable") => Some(TelemetryCommand::Disable),
+        Some("reset") => Some(TelemetryCommand::Reset),
+        _ => None,
+    };
+    assert_eq!(world.consent.verb, Some(expected));
+}
+
+#[then("the tool's local events are gone")]
+fn events_gone(world: &mut TelemetryWorld) {
+    let events = world.consent.store().events_path();
+    assert!(!events.exists(), "{} exists", events.display());
+}
+
+#[then("no lock file is left")]
+fn no_lock(world: &mut TelemetryWorld) {
+    let file = world.consent.store().file();
+    let mut lock = file.as_os_str().to_owned();
+    lock.push(".lock");
+    let lock = std::path::PathBuf::from(lock);
+    assert!(!lock.exists(), "{} exists", lock.display());
 }

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 LIMITS = {"default": 0.5e6, "http,otlp": 2.5e6}
@@ -71,7 +72,9 @@ def make(dir, name, main, features):
 
 def build(dir, name, target):
     env = dict(os.environ, CARGO_TARGET_DIR=target)
+    start = time.monotonic()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=dir, env=env, check=True)
+    seconds = time.monotonic() - start
     size = os.path.getsize(os.path.join(target, "release", name))
     host = next(
         line.split(": ", 1)[1]
@@ -85,7 +88,7 @@ def build(dir, name, target):
     resolve = json.loads(meta.stdout)["resolve"]
     # Crates built for this platform, the tool itself not counted.
     crates = len(resolve["nodes"]) - 1
-    return size, crates
+    return size, crates, seconds
 
 
 def main():
@@ -102,16 +105,19 @@ def main():
         name = "weigh_" + key.replace(",", "_")
         dir = os.path.join(work, name)
         make(dir, name, main_rs, features)
-        size, crates = build(dir, name, target)
-        rows.append((label, key, size, crates))
+        size, crates, seconds = build(dir, name, target)
+        rows.append((label, key, size, crates, seconds))
     bare = rows[0][2]
-    print("| release, stripped | binary | over the bare tool | crates in the tree |")
-    print("|---|---:|---:|---:|")
+    print(
+        "| release, stripped | binary | over the bare tool | crates in the tree "
+        "| build, s (after the row above, in one target dir) |"
+    )
+    print("|---|---:|---:|---:|---:|")
     failed = []
-    for label, key, size, crates in rows:
+    for label, key, size, crates, seconds in rows:
         extra = size - bare
         shown = "—" if key == "bare" else f"+{extra / 1e6:.3f} MB ({extra:,} bytes)"
-        print(f"| {label} | {size / 1e6:.3f} MB | {shown} | {crates} |")
+        print(f"| {label} | {size / 1e6:.3f} MB | {shown} | {crates} | {seconds:.0f} |")
         if key in LIMITS and extra > LIMITS[key]:
             failed.append(f"{label}: +{extra / 1e6:.2f} MB > {LIMITS[key] / 1e6:.1f} MB")
     shutil.rmtree(work, ignore_errors=True)

@@ -522,3 +522,40 @@ fn a_tool_with_a_fixed_environment_still_uploads() {
             .count();
     assert_eq!(launches_left, 0, "the uploader used its token");
 }
+
+#[test]
+fn reset_leaves_nothing_of_the_tools_telemetry_on_disk() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(vec![]);
+    let url = format!("{}/v1/events", server.url);
+    mytool_run(home.path(), &url, &["telemetry", "enable"]);
+    mytool_run(home.path(), &url, &["run"]);
+    mytool_run(home.path(), "", &["run"]); // the local file too
+    wait_for_uploaders(home.path(), Duration::from_secs(15));
+    mytool_run(home.path(), &url, &["telemetry", "reset"]);
+    let left: Vec<_> = [".config/mytool", ".local/share/mytool"]
+        .iter()
+        .map(|d| home.path().join(d))
+        .filter(|d| d.exists())
+        .collect();
+    assert!(left.is_empty(), "left after reset: {left:?}");
+}
+
+#[test]
+fn debug_mode_says_when_telemetry_is_off_and_who_decided() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(mytool())
+        .arg("run")
+        .env_clear()
+        .env("HOME", home.path())
+        .env("MYTOOL_TELEMETRY_DEBUG", "1")
+        .env("DO_NOT_TRACK", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("telemetry: off") && stderr.contains("DO_NOT_TRACK"),
+        "{stderr}"
+    );
+}

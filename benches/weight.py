@@ -10,9 +10,21 @@ bare tool, and the crates in its tree. With `--check`, fails (exit 1) when
 the default features add more than 0.5 MB or `http` + `otlp` more than
 2.5 MB. The tools are generated in a temporary directory; they use this
 checkout by path and the versions in its Cargo.lock.
+
+The last row is a packager's build without telemetry (`RUSTFLAGS="--cfg
+rtb_telemetry_disabled"`, `http` + `otlp`, in a target directory of its
+own). In that build, `examples/mytool.rs` is built too and run: `status`
+says the build has no telemetry, `enable` says so and stores nothing, `run`
+writes nothing, the uploader's argument exits at once. And the HTTP
+client is shown absent: no function of rustls, webpki, ring or the crate's
+client, spool writer or uploader has code of its own in either binary
+(names that only alias a body live code shares — identical drop glue,
+folded — are not code), while the normal `http` + `otlp` build has them.
+Binaries are linked unstripped for `nm`; sizes are of `strip`ped copies.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,7 +74,7 @@ def make(dir, name, main, features):
         f.write(
             f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2024"\n\n'
             f"[dependencies]\n{deps}\n"
-            '[profile.release]\nstrip = true\n\n[workspace]\n'
+            '[profile.release]\nstrip = false\n\n[workspace]\n'
         )
     with open(os.path.join(dir, "src", "main.rs"), "w") as f:
         f.write(main)
@@ -70,12 +82,17 @@ def make(dir, name, main, features):
     shutil.copy(os.path.join(ROOT, "Cargo.lock"), os.path.join(dir, "Cargo.lock"))
 
 
-def build(dir, name, target):
+def build(dir, name, target, rustflags=None):
     env = dict(os.environ, CARGO_TARGET_DIR=target)
+    if rustflags:
+        env["RUSTFLAGS"] = rustflags
     start = time.monotonic()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=dir, env=env, check=True)
     seconds = time.monotonic() - start
-    size = os.path.getsize(os.path.join(target, "release", name))
+    binary = os.path.join(target, "release", name)
+    stripped = binary + ".stripped"
+    subprocess.run(["strip", "-o", stripped, binary], check=True)
+    size = os.path.getsize(stripped)
     host = next(
         line.split(": ", 1)[1]
         for line in subprocess.run(["rustc", "-vV"], capture_output=True, text=True).stdout.splitlines()
@@ -89,6 +106,102 @@ def build(dir, name, target):
     # Crates built for this platform, the tool itself not counted.
     crates = len(resolve["nodes"]) - 1
     return size, crates, seconds
+
+
+# Functions of the delivery code: the HTTP client and what only it uses.
+DELIVERY = re.compile(
+    r"rustls|webpki|\bring::|rtb_telemetry::remote::client|rtb_telemetry::spool::upload"
+    r"|rtb_telemetry::spool::writer|rtb_telemetry::telemetry::uploader::run"
+)
+
+
+def delivery_code(binary):
+    """Symbols of the delivery code that have a body of their own: at an
+    address no other symbol names (an alias of a body that live code
+    shares, like folded drop glue, is not code of its own)."""
+    out = subprocess.run(["nm", "-C", binary], capture_output=True, text=True, check=True).stdout
+    by_address = {}
+    for line in out.splitlines():
+        parts = line.split(" ", 2)
+        if len(parts) == 3 and parts[1] in "tTwW":
+            by_address.setdefault(parts[0], []).append(parts[2])
+    own = []
+    for names in by_address.values():
+        ours = [n for n in names if DELIVERY.search(n)]
+        if ours and len(ours) == len(names):
+            own.extend(ours)
+    return own
+
+
+MYTOOL_TOML = """[package]
+name = "mytool"
+version = "0.1.0"
+edition = "2024"
+
+[dependencies]
+clap = {{ version = "={clap}", features = ["derive"] }}
+rtb-telemetry = {{ path = "{root}", features = ["clap", "otlp"] }}
+
+[profile.release]
+strip = false
+
+[workspace]
+"""
+
+
+def run_mytool(binary, args, home, extra_env=None):
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": home,
+        "XDG_CONFIG_HOME": os.path.join(home, "config"),
+        "XDG_DATA_HOME": os.path.join(home, "data"),
+        "XDG_CONFIG_DIRS": os.path.join(home, "etc-xdg"),
+    }
+    env.update(extra_env or {})
+    done = subprocess.run([binary] + args, env=env, capture_output=True, text=True, timeout=60, cwd=home)
+    return done.returncode, done.stdout + done.stderr
+
+
+def check_without_telemetry(work, target, failed):
+    """examples/mytool.rs, built without telemetry, run as a user would."""
+    dir = os.path.join(work, "mytool")
+    os.makedirs(os.path.join(dir, "src"))
+    with open(os.path.join(dir, "Cargo.toml"), "w") as f:
+        f.write(MYTOOL_TOML.format(clap=clap_version(), root=ROOT))
+    shutil.copy(os.path.join(ROOT, "examples", "mytool.rs"), os.path.join(dir, "src", "main.rs"))
+    shutil.copy(os.path.join(ROOT, "Cargo.lock"), os.path.join(dir, "Cargo.lock"))
+    build(dir, "mytool", target, "--cfg rtb_telemetry_disabled")
+    binary = os.path.join(target, "release", "mytool")
+    home = tempfile.mkdtemp(prefix="no-telemetry-home-")
+    collector = {"MYTOOL_TELEMETRY_ENDPOINT": "http://127.0.0.1:9/events"}
+    expectations = [
+        (["telemetry", "status"], {}, ["telemetry: disabled", "this build, which has no telemetry"]),
+        (["telemetry", "enable"], collector, ["telemetry stays off", "nothing was stored"]),
+        (["telemetry", "status"], collector, ["telemetry: disabled"]),
+        (["telemetry", "show"], collector, ["telemetry is off"]),
+        (["run"], collector, ["mytool: done"]),
+        (["--rtb-telemetry-uploader"], collector, []),
+    ]
+    for args, extra, wanted in expectations:
+        code, out = run_mytool(binary, args, home, extra)
+        shown = f"mytool {' '.join(args)} (built without telemetry)"
+        if code != 0:
+            failed.append(f"{shown} exited {code}: {out!r}")
+        for text in wanted:
+            if text not in out:
+                failed.append(f"{shown} does not say {text!r}: {out!r}")
+        if args == ["--rtb-telemetry-uploader"] and out:
+            failed.append(f"{shown} printed {out!r}: it should exit at once")
+    left = [os.path.join(d, f) for d, _, files in os.walk(home) for f in files]
+    if left:
+        failed.append(f"mytool built without telemetry wrote {left}")
+    shutil.rmtree(home, ignore_errors=True)
+    code = delivery_code(binary)
+    if code:
+        failed.append(f"mytool built without telemetry has delivery code: {code[:5]} …")
+    print(f"mytool built without telemetry: {os.path.getsize(binary + '.stripped') / 1e6:.3f} MB "
+          f"stripped, {len(code)} delivery functions; status, enable, show, run and the "
+          "uploader argument checked")
 
 
 def main():
@@ -107,13 +220,28 @@ def main():
         make(dir, name, main_rs, features)
         size, crates, seconds = build(dir, name, target)
         rows.append((label, key, size, crates, seconds))
+    failed = []
+    with_client = os.path.join(target, "release", "weigh_http_otlp")
+    if len(delivery_code(with_client)) < 100:
+        failed.append("the nm check finds no delivery code even in the `http` + `otlp` build")
+    # A packager's build: the same tool, the cfg set for every crate, in a
+    # target directory of its own (RUSTFLAGS changes every crate's build).
+    off_target = os.path.join(work, "target-without-telemetry")
+    dir = os.path.join(work, "weigh_off")
+    make(dir, "weigh_off", MAIN_TELEMETRY, ["http", "otlp"])
+    size, crates, seconds = build(dir, "weigh_off", off_target, "--cfg rtb_telemetry_disabled")
+    rows.append(("+ rtb-telemetry, `http` + `otlp`, built with `--cfg rtb_telemetry_disabled` "
+                 "(own target dir)", "off", size, crates, seconds))
+    code = delivery_code(os.path.join(off_target, "release", "weigh_off"))
+    if code:
+        failed.append(f"the build without telemetry has delivery code: {code[:5]} …")
+    check_without_telemetry(work, off_target, failed)
     bare = rows[0][2]
     print(
         "| release, stripped | binary | over the bare tool | crates in the tree "
         "| build, s (after the row above, in one target dir) |"
     )
     print("|---|---:|---:|---:|---:|")
-    failed = []
     for label, key, size, crates, seconds in rows:
         extra = size - bare
         shown = "—" if key == "bare" else f"+{extra / 1e6:.3f} MB ({extra:,} bytes)"

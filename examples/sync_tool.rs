@@ -24,6 +24,7 @@ fn main() {
                 "enable" => TelemetryCommand::Enable,
                 "disable" => TelemetryCommand::Disable,
                 "reset" => TelemetryCommand::Reset,
+                "show" => TelemetryCommand::Show,
                 _ => TelemetryCommand::Status,
             };
             println!("{}", telemetry.command(verb));
@@ -37,7 +38,7 @@ fn main() {
         _ => {
             telemetry.record("usage");
             eprintln!(
-                "usage: sync_tool greet NAME | sync_tool telemetry status|enable|disable|reset"
+                "usage: sync_tool greet NAME | sync_tool telemetry status|enable|disable|reset|show"
             );
             std::process::exit(2);
         }

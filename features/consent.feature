@@ -96,14 +96,18 @@ Feature: Consent and conventions — the run-time half of the two-level opt-in
       | DO_NOT_TRACK              |
       | MYTOOL_TELEMETRY_DISABLED |
 
-  Scenario: C9 — enable under an off switch says which switch keeps it off
+  Scenario: C9 — enable under an off switch says which switch keeps it off, and stores nothing
     Given a tool "mytool" whose stored decision is none
     And DO_NOT_TRACK is "1"
-    When the user runs "telemetry enable"
+    When the user tries "telemetry enable"
     Then the output mentions "stays off"
     And the output mentions "DO_NOT_TRACK"
     And the output does not mention "Thank you"
+    And the verb was refused, and nothing was stored
     And telemetry is disabled
+    # Nothing stored means nothing turns on later, once the switch is gone.
+    Given DO_NOT_TRACK is unset
+    Then telemetry is disabled
 
   Scenario Outline: C10 — a tool with no subcommands takes the verbs as an option of their own
     When the command line is <line>
@@ -116,6 +120,7 @@ Feature: Consent and conventions — the run-time half of the two-level opt-in
       | "mytool telemetry"                   | none      |
       | "mytool help"                        | none      |
       | "mytool --telemetry status notes.md" | none      |
+      | "mytool --telemetry show"            | "show"    |
 
   Scenario: C11 — disable deletes the local events, reset leaves nothing behind
     Given a tool "mytool" whose stored decision is enabled
@@ -126,3 +131,44 @@ Feature: Consent and conventions — the run-time half of the two-level opt-in
     Then no consent file exists
     And the tool's local telemetry data is gone
     And no lock file is left
+
+  Scenario Outline: C12 — a project's switch file, committed with the code, turns telemetry off below it
+    Given a tool "mytool" whose stored decision is <stored>
+    And the project above the working directory has ".mytool-telemetry" saying <content>
+    Then telemetry is <state>
+    When the user runs "telemetry status"
+    Then the output mentions <status>
+
+    Examples:
+      | stored  | content    | state    | status                             |
+      | enabled | "off"      | disabled | "the project's setting"            |
+      | enabled | "  OFF\n"  | disabled | ".mytool-telemetry"                |
+      | enabled | "on"       | enabled  | "not `off`, so it changes nothing" |
+      | enabled | "offf"     | enabled  | "not `off`, so it changes nothing" |
+      | none    | "on"       | disabled | "no decision yet"                  |
+
+  Scenario: C13 — an administrator's machine-wide switch wins over a stored enable
+    Given a tool "mytool" whose stored decision is enabled
+    And the machine's configuration directory has "mytool/telemetry" saying "off"
+    Then telemetry is disabled
+    When the user runs "telemetry status"
+    Then the output mentions "the machine-wide setting"
+    And the output mentions "etc-xdg/mytool/telemetry"
+
+  Scenario: C14 — a build without telemetry: off, says so, and enable stores nothing
+    # (The real `--cfg rtb_telemetry_disabled` build is built and run in CI
+    # by benches/weight.py, which also shows its delivery code is gone.)
+    Given a tool "mytool" whose stored decision is none
+    And the tool was built without telemetry
+    When the user runs "telemetry status"
+    Then the output mentions "this build, which has no telemetry"
+    When the user tries "telemetry enable"
+    Then the output mentions "this build, which has no telemetry"
+    And the verb was refused, and nothing was stored
+    And telemetry is disabled
+
+  Scenario: C15 — show, with telemetry off, says so and shows nothing
+    Given a tool "mytool" whose stored decision is disabled
+    When the user runs "telemetry show"
+    Then the output mentions "telemetry is off: nothing is recorded or sent"
+    And the output does not mention "waiting"

@@ -28,3 +28,14 @@ Feature: Local-first delivery — the network is never on a command's path
     And the tool records "shown" in 1 separate run
     Then the status says 2 events are waiting to be sent
     And the status says events go to stderr only
+
+  Scenario: D4 — `telemetry show` lists what waits exactly as it will be sent, and the last uploads
+    Given telemetry is enabled for "mytool" with a collector that is down
+    When the tool records "build" in 2 separate runs
+    Then `telemetry show` lists 2 waiting events as the collector will receive them
+    And `telemetry show` lists an upload that failed
+    When the collector comes back
+    And the tool records "test" in 1 separate run
+    Then `telemetry show` lists nothing waiting
+    And `telemetry show` lists an upload that delivered 3 events
+    And the records `telemetry show` listed reached the collector byte for byte

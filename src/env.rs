@@ -32,6 +32,11 @@ use std::sync::Arc;
 pub struct Env {
     vars: Vars,
     terminal: Option<bool>,
+    /// Where a project's off switch is looked for (default: the process's
+    /// working directory).
+    current_dir: Option<std::path::PathBuf>,
+    /// Behave as a build without telemetry does.
+    without_telemetry: bool,
 }
 
 #[derive(Clone, Default)]
@@ -64,6 +69,8 @@ impl Env {
         Self {
             vars: Vars::Fixed(Arc::new(vars)),
             terminal: Some(false),
+            current_dir: None,
+            without_telemetry: false,
         }
     }
 
@@ -79,6 +86,55 @@ impl Env {
     pub fn with_terminal(mut self, interactive: bool) -> Self {
         self.terminal = Some(interactive);
         self
+    }
+
+    /// Looks for a project's off switch (`.<tool>-telemetry`) from `dir`
+    /// up instead of from the process's working directory.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let env = rtb_telemetry::Env::process().with_current_dir("/work/project");
+    /// assert_eq!(env.current_dir().unwrap(), std::path::Path::new("/work/project"));
+    /// ```
+    #[must_use]
+    pub fn with_current_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.current_dir = Some(dir.into());
+        self
+    }
+
+    /// Behaves as a build made with `--cfg rtb_telemetry_disabled` does
+    /// (telemetry off, `status` and `enable` say the build has none): for a
+    /// tool's tests of what its packagers' users see. Only ever off.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::{Env, consent::{ConsentStore, PolicySource}};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let env = Env::from_vars::<_, &str, &str>([]).as_if_built_without_telemetry();
+    /// let store = ConsentStore::at("mytool", dir.path().join("c.json"), dir.path().join("d"))
+    ///     .with_env(env);
+    /// assert_eq!(store.effective_policy().source, PolicySource::Build);
+    /// ```
+    #[must_use]
+    pub fn as_if_built_without_telemetry(mut self) -> Self {
+        self.without_telemetry = true;
+        self
+    }
+
+    /// Whether this is (or behaves as) a build without telemetry.
+    pub(crate) fn built_without_telemetry(&self) -> bool {
+        crate::consent::switches::BUILD_DISABLED || self.without_telemetry
+    }
+
+    /// Where a project's off switch is looked for from.
+    #[must_use]
+    pub fn current_dir(&self) -> Option<std::path::PathBuf> {
+        self.current_dir
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
     }
 
     /// One variable's value, if it is set.
@@ -125,6 +181,9 @@ impl fmt::Debug for Env {
                 out.field("vars", &names)
             }
         };
-        out.field("terminal", &self.terminal).finish()
+        out.field("terminal", &self.terminal)
+            .field("current_dir", &self.current_dir)
+            .field("without_telemetry", &self.built_without_telemetry())
+            .finish()
     }
 }

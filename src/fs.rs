@@ -68,6 +68,12 @@ pub(crate) fn read_small(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>>
     Ok(read_small_with_meta(path, limit)?.map(|(bytes, _)| bytes))
 }
 
+/// [`read_small`] as text (lossy).
+pub(crate) fn read_small_text(path: &Path, limit: u64) -> io::Result<Option<String>> {
+    Ok(read_small_with_meta(path, limit)?
+        .map(|(bytes, _)| String::from_utf8_lossy(&bytes).into_owned()))
+}
+
 /// [`read_small`], with the metadata of the file that was read (from the
 /// same handle, so it describes exactly what the bytes came from).
 pub(crate) fn read_small_with_meta(

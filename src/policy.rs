@@ -144,20 +144,31 @@ pub struct RuntimePolicy;
 
 impl Policy for Enabled {
     type Slot<T: Clone> = T;
+    #[cfg(not(rtb_telemetry_disabled))]
     type Call<F: Future<Output = Outcome> + Send> = F;
+    // A build without telemetry: even a context built always-on collects
+    // nothing.
+    #[cfg(rtb_telemetry_disabled)]
+    type Call<F: Future<Output = Outcome> + Send> = Ready<Outcome>;
     const NAME: &'static str = "Enabled";
     #[inline]
     fn active<T: Clone>(slot: &T) -> Option<&T> {
         Some(slot)
     }
     #[inline]
-    fn call<'a, T, F, G>(slot: &'a T, collect: G) -> F
+    fn call<'a, T, F, G>(slot: &'a T, collect: G) -> Self::Call<F>
     where
         T: Clone + 'a,
         F: Future<Output = Outcome> + Send,
         G: FnOnce(&'a T) -> F,
     {
-        collect(slot)
+        #[cfg(not(rtb_telemetry_disabled))]
+        return collect(slot);
+        #[cfg(rtb_telemetry_disabled)]
+        {
+            let _ = (slot, collect);
+            ready(Ok(()))
+        }
     }
 }
 
@@ -207,10 +218,11 @@ impl Policy for RuntimePolicy {
         G: FnOnce(&'a T) -> F,
     {
         match slot {
-            Some(state) => Maybe::On {
+            // (A build without telemetry never collects.)
+            Some(state) if !crate::consent::switches::BUILD_DISABLED => Maybe::On {
                 future: collect(state),
             },
-            None => Maybe::Off,
+            _ => Maybe::Off,
         }
     }
 }

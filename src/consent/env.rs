@@ -71,10 +71,22 @@ pub(crate) fn in_ci(env: &Env) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PolicySource {
+    /// This build of the tool has no telemetry (it was built with
+    /// `--cfg rtb_telemetry_disabled`).
+    Build,
     /// `DO_NOT_TRACK` is set (to anything but empty, `0` or `false`).
     DoNotTrack,
     /// `<TOOL>_TELEMETRY_DISABLED` is set; holds the variable's name.
     ToolVariable(String),
+    /// The machine's switch, `<tool>/telemetry` in a system configuration
+    /// directory, says `off`; holds its path.
+    MachineFile(PathBuf),
+    /// A project's switch, `.<tool>-telemetry` in the working directory or
+    /// above, says `off`; holds its path.
+    ProjectFile(PathBuf),
+    /// The tool's own setting turns telemetry off; holds how the tool
+    /// names it.
+    ToolSetting(String),
     /// The user's stored decision, in this file.
     StoredDecision(PathBuf),
     /// No decision is stored in this file (or it does not exist): off.
@@ -94,8 +106,14 @@ pub enum PolicySource {
 impl fmt::Display for PolicySource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Build => f.write_str(
+                "this build, which has no telemetry (built with --cfg rtb_telemetry_disabled)",
+            ),
             Self::DoNotTrack => f.write_str("the environment variable DO_NOT_TRACK"),
             Self::ToolVariable(name) => write!(f, "the environment variable {name}"),
+            Self::MachineFile(path) => write!(f, "the machine-wide setting {}", path.display()),
+            Self::ProjectFile(path) => write!(f, "the project's setting {}", path.display()),
+            Self::ToolSetting(name) => write!(f, "the tool's setting {name}"),
             Self::StoredDecision(path) => write!(f, "the decision stored in {}", path.display()),
             Self::Undecided(path) => write!(
                 f,

@@ -40,6 +40,7 @@
 mod env;
 mod notice;
 mod store;
+pub(crate) mod switches;
 mod verbs;
 
 pub use env::{Effective, PolicySource, env_prefix};

@@ -39,7 +39,7 @@ impl ConsentStore {
     /// # Ok::<(), rtb_telemetry::TelemetryError>(())
     /// ```
     pub fn show_notice_once(&self, version: u32, text: &str) -> Result<bool, TelemetryError> {
-        if self.env_says_off() || !self.env().is_terminal() || in_ci(self.env()) {
+        if !self.env().is_terminal() || in_ci(self.env()) || self.switched_off().is_some() {
             return Ok(false);
         }
         // A cheap read first: nearly every run has nothing to do.

@@ -134,6 +134,12 @@ pub struct ConsentStore {
     /// The platform's layout (`<config>/<tool>/…`, `<data>/<tool>/…`): the
     /// `<tool>` directories are the crate's to remove when they empty.
     platform: bool,
+    /// How the tool names its own setting when that setting turns
+    /// telemetry off.
+    tool_switch: Option<String>,
+    /// The project's switch, looked for once per store (one `stat` per
+    /// directory level, however often the decision is checked).
+    project_switch: std::sync::Arc<std::sync::OnceLock<Option<(PathBuf, super::switches::Said)>>>,
     /// The version of the file last read that said "enabled": a later check
     /// that finds the same version need not read it again.
     enabled_version: std::sync::Arc<std::sync::Mutex<Option<crate::fs::Fingerprint>>>,
@@ -183,6 +189,8 @@ impl ConsentStore {
             data_dir: data_dir.into(),
             env: Env::process(),
             platform: false,
+            tool_switch: None,
+            project_switch: std::sync::Arc::default(),
             enabled_version: std::sync::Arc::default(),
         }
     }
@@ -207,6 +215,32 @@ impl ConsentStore {
     #[must_use]
     pub fn with_env(mut self, env: Env) -> Self {
         self.env = env;
+        self.project_switch = std::sync::Arc::default();
+        self
+    }
+
+    /// The tool's own setting turns telemetry off, named `setting` (what
+    /// `status` shows, e.g. `"telemetry = false in ~/.mytool.toml"`). Only
+    /// ever off: nothing but the user's own `enable` turns telemetry on.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::{Env, consent::{ConsentStore, PolicySource}};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let store = ConsentStore::at("mytool", dir.path().join("c.json"), dir.path().join("d"))
+    ///     .with_env(Env::from_vars::<_, &str, &str>([]))
+    ///     .off_by_setting("telemetry = false in mytool.toml");
+    /// store.enable()?;
+    /// let effective = store.effective_policy();
+    /// assert!(!effective.policy.is_enabled());
+    /// assert!(matches!(effective.source, PolicySource::ToolSetting(_)));
+    /// # Ok::<(), rtb_telemetry::TelemetryError>(())
+    /// ```
+    #[must_use]
+    pub fn off_by_setting(mut self, setting: impl Into<String>) -> Self {
+        self.tool_switch = Some(setting.into());
         self
     }
 
@@ -476,16 +510,62 @@ impl ConsentStore {
             .clone();
         if let (Some(seen), Ok(meta)) = (seen, fs::metadata(&self.file))
             && crate::fs::Fingerprint::of(&meta) == seen
-            && !self.env_says_off()
+            && self.switched_off().is_none()
         {
             return Some(lock);
         }
         self.resolve().1?.install_id.map(|_| lock)
     }
 
-    /// Whether an environment variable turns telemetry off.
-    pub(crate) fn env_says_off(&self) -> bool {
-        self.env.truthy("DO_NOT_TRACK") || self.env.var(&self.disable_variable()).is_some()
+    /// The off switch that keeps telemetry off whatever the user stored,
+    /// if one does: the build, `DO_NOT_TRACK`, `<TOOL>_TELEMETRY_DISABLED`,
+    /// the machine's file, the project's file, the tool's setting (in that
+    /// order, the first that applies).
+    pub(crate) fn switched_off(&self) -> Option<PolicySource> {
+        use super::switches::{self, Said};
+        if self.env.built_without_telemetry() {
+            return Some(PolicySource::Build);
+        }
+        if self.env.truthy("DO_NOT_TRACK") {
+            return Some(PolicySource::DoNotTrack);
+        }
+        let variable = self.disable_variable();
+        if self.env.var(&variable).is_some() {
+            return Some(PolicySource::ToolVariable(variable));
+        }
+        if let Some((path, Said::Off)) = switches::machine(&self.tool, &self.env) {
+            return Some(PolicySource::MachineFile(path));
+        }
+        if let Some((path, Said::Off)) = self.project_switch() {
+            return Some(PolicySource::ProjectFile(path.clone()));
+        }
+        self.tool_switch.clone().map(PolicySource::ToolSetting)
+    }
+
+    fn project_switch(&self) -> Option<&(PathBuf, super::switches::Said)> {
+        self.project_switch
+            .get_or_init(|| super::switches::project(&self.tool, &self.env))
+            .as_ref()
+    }
+
+    /// Switch files that say something else than `off`: they change
+    /// nothing, and `status` says so.
+    pub(crate) fn switch_problems(&self) -> Vec<String> {
+        use super::switches::{self, Said};
+        [
+            switches::machine(&self.tool, &self.env),
+            self.project_switch().cloned(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|(path, said)| match said {
+            Said::Off => None,
+            Said::Other(text) => Some(format!(
+                "{} says {text:?}, not `off`, so it changes nothing",
+                path.display()
+            )),
+        })
+        .collect()
     }
 
     /// The sink a tool's events go to: `sink`, or [`DebugSink`] in debug
@@ -697,12 +777,8 @@ impl ConsentStore {
             policy: CollectionPolicy::Disabled,
             source,
         };
-        if self.env.truthy("DO_NOT_TRACK") {
-            return (off(PolicySource::DoNotTrack), None);
-        }
-        let variable = self.disable_variable();
-        if self.env.var(&variable).is_some() {
-            return (off(PolicySource::ToolVariable(variable)), None);
+        if let Some(source) = self.switched_off() {
+            return (off(source), None);
         }
         let unreadable = |e: TelemetryError| {
             off(PolicySource::Unreadable {

@@ -1,6 +1,7 @@
-//! The `telemetry` verbs: `status`, `enable`, `disable`, `reset`.
+//! The `telemetry` verbs: `status`, `enable`, `disable`, `reset`, `show`.
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use miette::Diagnostic;
@@ -46,6 +47,8 @@ pub enum TelemetryCommand {
     Disable,
     /// Forget the decision, delete local telemetry data, and start a new anonymous id.
     Reset,
+    /// Show what is waiting to be sent, exactly as it will be sent, and the last uploads.
+    Show,
 }
 
 /// What a `telemetry` verb did: the text to print, and the error if the
@@ -129,6 +132,7 @@ impl TelemetryCommand {
             "enable" => Some(Self::Enable),
             "disable" => Some(Self::Disable),
             "reset" => Some(Self::Reset),
+            "show" => Some(Self::Show),
             _ => None,
         }
     }
@@ -141,36 +145,47 @@ impl TelemetryCommand {
     /// (what failed and what to do) and in [`CommandReport::error`].
     #[must_use]
     pub fn run(self, store: &ConsentStore, base_salt: &str, destination: &str) -> CommandReport {
-        self.execute(store, base_salt, destination, &|_| {})
+        self.execute(store, base_salt, destination, &|_| {}, &|status, out| {
+            // A bare store keeps nothing to send: its sink has what it got.
+            if let Some(destination) = &status.destination {
+                let _ = write!(
+                    out,
+                    "\nnothing waits to be sent on this machine: events go to {destination} as \
+                     they are recorded"
+                );
+            }
+        })
     }
 
-    /// [`run`](Self::run), with `decorate` adding to the status shown.
+    /// [`run`](Self::run), with `decorate` adding to the status shown and
+    /// `show` writing what `show` lists after it (called only when
+    /// telemetry is on).
     pub(crate) fn execute(
         self,
         store: &ConsentStore,
         base_salt: &str,
         destination: &str,
         decorate: &dyn Fn(&mut StatusReport),
+        show: &dyn Fn(&StatusReport, &mut String),
     ) -> CommandReport {
         let tool = store.tool();
+        if self == Self::Show {
+            return CommandReport::text(show_text(store, base_salt, destination, decorate, show));
+        }
+        if let (Self::Enable, Some(source)) = (self, store.switched_off()) {
+            return refuse_enable(store, base_salt, destination, decorate, &source);
+        }
         let (note, result) = match self {
-            Self::Status => (String::new(), Ok(())),
+            Self::Status | Self::Show => (String::new(), Ok(())),
             Self::Enable => {
                 let result = store.enable();
-                // Thanks only for what happened: under an off switch the
-                // choice is stored, but telemetry stays off.
-                let effective = store.effective_policy();
-                let note = if effective.policy.is_enabled() {
+                let note = if store.effective_policy().policy.is_enabled() {
                     format!(
                         "{tool}: telemetry enabled. Thank you! `{tool} telemetry disable` turns \
                          it off."
                     )
                 } else {
-                    format!(
-                        "{tool}: your choice to enable telemetry is stored, but telemetry stays \
-                         off: {} turns it off, and wins over any stored choice.",
-                        effective.source
-                    )
+                    String::new()
                 };
                 (note, result)
             }
@@ -192,7 +207,8 @@ impl TelemetryCommand {
                 let verb = match self {
                     Self::Enable => "enable",
                     Self::Disable => "disable",
-                    _ => "reset",
+                    Self::Reset => "reset",
+                    Self::Status | Self::Show => "status",
                 };
                 let help = e
                     .help()
@@ -206,6 +222,82 @@ impl TelemetryCommand {
             }
         };
         CommandReport { text, error }
+    }
+}
+
+/// What `show` prints: whether telemetry is on and who decided, then,
+/// only when it is on, what `show` lists.
+fn show_text(
+    store: &ConsentStore,
+    base_salt: &str,
+    destination: &str,
+    decorate: &dyn Fn(&mut StatusReport),
+    show: &dyn Fn(&StatusReport, &mut String),
+) -> String {
+    let mut status = StatusReport::new(store, base_salt, destination);
+    decorate(&mut status);
+    let mut out = format!(
+        "telemetry: {}\ndecided by: {}",
+        if status.enabled {
+            "enabled"
+        } else {
+            "disabled"
+        },
+        status.source
+    );
+    if status.enabled {
+        show(&status, &mut out);
+    } else {
+        out.push_str(
+            "\ntelemetry is off: nothing is recorded or sent, so there is nothing to show",
+        );
+    }
+    out
+}
+
+/// `enable` under an off switch: the switch wins, and nothing is stored —
+/// an `enable` kept under it would turn telemetry on later, when the switch
+/// is gone (outside the project, in another shell), which nobody asked for
+/// then.
+fn refuse_enable(
+    store: &ConsentStore,
+    base_salt: &str,
+    destination: &str,
+    decorate: &dyn Fn(&mut StatusReport),
+    source: &PolicySource,
+) -> CommandReport {
+    let tool = store.tool();
+    let undo = match source {
+        PolicySource::Build => "this build of the tool cannot collect anything".to_owned(),
+        other => format!(
+            "to opt in, {}, then run `{tool} telemetry enable` again",
+            undo_hint(other)
+        ),
+    };
+    let mut status = StatusReport::new(store, base_salt, destination);
+    decorate(&mut status);
+    CommandReport {
+        text: format!(
+            "{tool}: telemetry stays off: {source} turns it off, and wins over any choice; \
+             nothing was stored.\n  help: {undo}\n{status}"
+        ),
+        error: Some(TelemetryError::config(
+            format!("telemetry is switched off by {source}; nothing was stored"),
+            undo,
+        )),
+    }
+}
+
+/// How an off switch is taken away, for `enable`'s answer.
+fn undo_hint(source: &PolicySource) -> String {
+    match source {
+        PolicySource::DoNotTrack | PolicySource::ToolVariable(_) => "unset the variable".to_owned(),
+        PolicySource::MachineFile(path) => {
+            format!("an administrator deletes {}", path.display())
+        }
+        PolicySource::ProjectFile(path) => format!("delete {}", path.display()),
+        PolicySource::ToolSetting(_) => "change the tool's setting".to_owned(),
+        _ => "see `telemetry status`".to_owned(),
     }
 }
 
@@ -268,7 +360,7 @@ impl StatusReport {
     /// add a missing per-install nonce to an enabled file; never fails.
     #[must_use]
     pub fn new(store: &ConsentStore, base_salt: &str, destination: &str) -> Self {
-        let mut problems = Vec::new();
+        let mut problems = store.switch_problems();
         let (effective, salt) = match store.resolve_salt(base_salt) {
             Ok(resolved) => resolved,
             Err(e) => {

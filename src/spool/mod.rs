@@ -124,6 +124,44 @@ pub(crate) struct State {
     pub(crate) launches: u64,
     /// Failed uploads in a row.
     pub(crate) failures: u32,
+    /// The last uploads that sent something or failed, oldest first (at
+    /// most [`UPLOAD_LOG`]): for `telemetry show`.
+    pub(crate) uploads: Vec<UploadLog>,
+}
+
+/// How many uploads `state.json` remembers.
+pub(crate) const UPLOAD_LOG: usize = 10;
+
+/// One upload, as `telemetry show` lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct UploadLog {
+    /// When it ended (RFC 3339 UTC).
+    pub(crate) at: String,
+    /// Where to, without credentials.
+    pub(crate) endpoint: String,
+    /// Events the collector accepted.
+    pub(crate) delivered: u64,
+    /// Requests made.
+    pub(crate) requests: u64,
+    /// `delivered`, or what failed.
+    pub(crate) result: String,
+}
+
+impl State {
+    /// Remembers an upload, forgetting the oldest beyond [`UPLOAD_LOG`];
+    /// long texts are cut, so the state file stays small.
+    pub(crate) fn log_upload(&mut self, mut entry: UploadLog) {
+        for text in [&mut entry.endpoint, &mut entry.result] {
+            if let Some((cut, _)) = text.char_indices().nth(300) {
+                text.truncate(cut);
+                text.push('…');
+            }
+        }
+        self.uploads.push(entry);
+        let excess = self.uploads.len().saturating_sub(UPLOAD_LOG);
+        self.uploads.drain(..excess);
+    }
 }
 
 /// What one listing of the spool says.
@@ -240,6 +278,33 @@ impl Spool {
             .into_iter()
             .filter(|p| name_of(p).ends_with(BATCH))
             .collect()
+    }
+
+    /// Every record waiting, in the order uploads send them (sealed
+    /// batches, the backlog, claimed files, then what runs appended since),
+    /// and how many lines are not records.
+    pub(crate) fn waiting_records(&self) -> (Vec<Line>, u64) {
+        let files = self.files();
+        let rank = |path: &PathBuf| match name_of(path) {
+            name if name.ends_with(BATCH) => 0,
+            name if name == BACKLOG => 1,
+            name if name == EVENTS => 3,
+            _ => 2,
+        };
+        let mut ordered: Vec<&PathBuf> = files.iter().collect();
+        ordered.sort_by_key(|p| rank(p));
+        let mut records = Vec::new();
+        let mut skipped = 0;
+        for path in ordered {
+            match read_records(path, MAX_FILE) {
+                Ok((mut more, bad)) => {
+                    records.append(&mut more);
+                    skipped += bad;
+                }
+                Err(_) => skipped += 1,
+            }
+        }
+        (records, skipped)
     }
 
     /// Files taken from a run but not yet in the backlog: anything

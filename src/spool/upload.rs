@@ -166,6 +166,22 @@ fn finish(up: &Upload<'_>, report: &UploadReport, result: &Result<(), TelemetryE
             }
         }
         failures = state.failures;
+        if report.requests > 0 || result.is_err() {
+            state.log_upload(super::UploadLog {
+                at: now.clone(),
+                endpoint: up.exporter.transport.endpoint.shown().to_owned(),
+                delivered: report.delivered,
+                requests: report.requests,
+                result: match result {
+                    Ok(()) if report.rejected > 0 => format!(
+                        "delivered; {} refused for good and set aside",
+                        report.rejected
+                    ),
+                    Ok(()) => "delivered".to_owned(),
+                    Err(e) => format!("failed: {}", e.one_line()),
+                },
+            });
+        }
     });
     spool.set_next_upload(spool.next_upload(result.is_ok(), failures));
 }
@@ -173,7 +189,7 @@ fn finish(up: &Upload<'_>, report: &UploadReport, result: &Result<(), TelemetryE
 /// Which records may be sent: the current id's, recorded since the
 /// latest opt-in, younger than the age bound.
 #[derive(Clone)]
-struct Filter {
+pub(crate) struct Filter {
     to: String,
     machine_id: Option<String>,
     since: Option<String>,
@@ -187,7 +203,7 @@ enum Verdict {
 }
 
 impl Filter {
-    fn new(pass: &Pass, max_age: Duration, to: &str) -> Self {
+    pub(crate) fn new(pass: &Pass, max_age: Duration, to: &str) -> Self {
         let cutoff = SystemTime::now()
             .checked_sub(max_age)
             .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -197,6 +213,11 @@ impl Filter {
             since: pass.since.clone(),
             cutoff: crate::timestamp::rfc3339_utc(cutoff),
         }
+    }
+
+    /// Whether an upload would send `record` (else it deletes it unsent).
+    pub(crate) fn sends(&self, record: &Record) -> bool {
+        matches!(self.judge(record), Verdict::Send)
     }
 
     fn judge(&self, record: &Record) -> Verdict {

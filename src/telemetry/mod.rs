@@ -201,7 +201,7 @@ impl Telemetry {
     /// `true` when events are being collected.
     #[must_use]
     pub fn is_enabled(&self) -> bool {
-        self.inner.recorder.is_some()
+        self.inner.recorder().is_some()
     }
 
     /// Records an event named `name` (typically the command that ran).
@@ -251,7 +251,7 @@ impl Telemetry {
         K: Into<String>,
         V: Into<String>,
     {
-        let Some(recorder) = &self.inner.recorder else {
+        let Some(recorder) = self.inner.recorder() else {
             return;
         };
         let attrs: HashMap<String, String> = attrs
@@ -376,7 +376,7 @@ impl Telemetry {
     }
 
     fn debug_problem(&self, problem: &str) {
-        if self.inner.recorder.as_ref().is_some_and(|r| r.debug) {
+        if self.inner.recorder().is_some_and(|r| r.debug) {
             eprintln_best_effort(&format!("{}: telemetry: {problem}", self.inner.tool));
         }
     }
@@ -440,7 +440,7 @@ impl<'a> Timed<'a> {
     }
 
     fn finish(self, elapsed: Duration, outcome: String) {
-        if self.telemetry.inner.recorder.is_none() {
+        if self.telemetry.inner.recorder().is_none() {
             return;
         }
         let mut attrs = self.attrs;
@@ -483,6 +483,17 @@ impl fmt::Debug for Telemetry {
 }
 
 impl Inner {
+    /// The recorder, when telemetry is on; never in a build without
+    /// telemetry (a constant, so everything behind it — recording,
+    /// the spool, the uploader, the HTTP client — is left out of the
+    /// binary).
+    fn recorder(&self) -> Option<&Recorder> {
+        if crate::consent::switches::BUILD_DISABLED {
+            return None;
+        }
+        self.recorder.as_ref()
+    }
+
     /// The spool, with this handle's bounds.
     #[cfg(feature = "http")]
     fn spool(&self, store: &ConsentStore) -> crate::spool::Spool {

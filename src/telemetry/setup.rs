@@ -84,6 +84,7 @@ pub struct TelemetryBuilder {
     defaults: Defaults,
     env: Env,
     paths: Option<(PathBuf, PathBuf)>,
+    off_by_setting: Option<String>,
     #[cfg(feature = "http")]
     detached: bool,
     #[cfg(feature = "http")]
@@ -100,6 +101,7 @@ impl TelemetryBuilder {
             defaults: Defaults::default(),
             env: Env::process(),
             paths: None,
+            off_by_setting: None,
             #[cfg(feature = "http")]
             detached: true,
             #[cfg(feature = "http")]
@@ -153,6 +155,36 @@ impl TelemetryBuilder {
     /// paths instead of the platform's directories.
     pub fn paths(mut self, consent_file: impl Into<PathBuf>, data_dir: impl Into<PathBuf>) -> Self {
         self.paths = Some((consent_file.into(), data_dir.into()));
+        self
+    }
+
+    /// The tool's own configuration turns telemetry off; `setting` names
+    /// it for `telemetry status` (say `"telemetry = false in
+    /// ~/.config/mytool/config.toml"`). Call it only when the setting says
+    /// off: it can only ever turn telemetry off, never on — nothing but the
+    /// user's own `telemetry enable` does that.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::{Env, Telemetry};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    /// # rtb_telemetry::consent::ConsentStore::at("mytool", &file, &data).enable().unwrap();
+    ///
+    /// let config_says_off = true; // read from the tool's own config file
+    /// let mut builder = Telemetry::builder("mytool", "1.0.0")
+    /// #   .env(Env::from_vars::<_, &str, &str>([])).paths(&file, &data)
+    ///     .endpoint("https://telemetry.example.com/v1/events");
+    /// if config_says_off {
+    ///     builder = builder.off_by_setting("telemetry = false in mytool.toml");
+    /// }
+    /// let telemetry = builder.init();
+    /// assert!(!telemetry.is_enabled());
+    /// assert!(telemetry.status().to_string().contains("telemetry = false in mytool.toml"));
+    /// ```
+    pub fn off_by_setting(mut self, setting: impl Into<String>) -> Self {
+        self.off_by_setting = Some(setting.into());
         self
     }
 
@@ -216,7 +248,13 @@ impl TelemetryBuilder {
             Some((file, data)) => Ok(ConsentStore::at(&self.tool, file, data)),
             None => ConsentStore::new(&self.tool),
         }
-        .map(|store| store.with_env(self.env.clone()));
+        .map(|store| {
+            let store = store.with_env(self.env.clone());
+            match &self.off_by_setting {
+                Some(setting) => store.off_by_setting(setting.clone()),
+                None => store,
+            }
+        });
         let mut inner = Inner {
             tool: self.tool.clone(),
             salt,
@@ -235,6 +273,11 @@ impl TelemetryBuilder {
         // whatever else is wrong.
         #[cfg(feature = "http")]
         if super::uploader::started_as_uploader() {
+            // A build without telemetry has no uploader to run (and, this
+            // being a constant, the code is not in it).
+            if crate::consent::switches::BUILD_DISABLED {
+                std::process::exit(0);
+            }
             super::uploader::run(&inner, store.as_ref().ok());
         }
         let store = match store {
@@ -267,10 +310,12 @@ impl TelemetryBuilder {
         }
         let debug = store.debug_mode();
         match store.resolve_salt(&inner.salt) {
-            Ok((_, Some(salt))) => {
+            // (Never in a build without telemetry: the recorder, the spool
+            // and the uploader are not even compiled into it.)
+            Ok((_, Some(salt))) if !crate::consent::switches::BUILD_DISABLED => {
                 inner.recorder = Some(self.recorder(&mut inner, &store, salt, debug));
             }
-            Ok((_, None)) => {}
+            Ok(_) => {}
             Err(e) => inner
                 .problems
                 .push(format!("telemetry is off: {}", e.one_line())),

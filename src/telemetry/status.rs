@@ -31,15 +31,24 @@ impl Telemetry {
         let inner = &*self.inner;
         if let Some(store) = &inner.store {
             let destination = self.destination();
-            return verb.execute(store, &inner.salt, &destination.0, &|status| {
-                self.decorate(status, &destination.1);
-            });
+            return verb.execute(
+                store,
+                &inner.salt,
+                &destination.0,
+                &|status| self.decorate(status, &destination.1),
+                &|status, out| self.show(store, status, out),
+            );
         }
         let status = self.status();
         let tool = &inner.tool;
         let why = &inner.problems.join("; ");
         match verb {
             TelemetryCommand::Status => CommandReport::text(status.to_string()),
+            TelemetryCommand::Show => CommandReport::text(format!(
+                "telemetry: disabled\ndecided by: {}\ntelemetry is off: nothing is recorded or \
+                 sent, so there is nothing to show",
+                status.source
+            )),
             TelemetryCommand::Enable => CommandReport::failed(
                 format!("{tool}: `telemetry enable` did not succeed: {why}\n{status}"),
                 TelemetryError::config(
@@ -94,6 +103,9 @@ impl Telemetry {
         let Some(store) = &inner.store else {
             return (String::new(), Vec::new());
         };
+        if crate::consent::switches::BUILD_DISABLED {
+            return (String::new(), Vec::new());
+        }
         let resolved =
             delivery::resolve(&inner.prefix, &inner.env, &inner.defaults, store.data_dir());
         (resolved.target.describe(), resolved.problems)
@@ -107,21 +119,125 @@ impl Telemetry {
             }
         }
         #[cfg(feature = "http")]
-        if let Some(store) = &inner.store {
+        if let Some(store) = &inner.store
+            && !crate::consent::switches::BUILD_DISABLED
+        {
             self.decorate_spool(status, store);
         }
+    }
+
+    /// What `telemetry show` lists when telemetry is on: where events go,
+    /// then what waits in the spool and the last uploads.
+    fn show(&self, store: &crate::consent::ConsentStore, status: &StatusReport, out: &mut String) {
+        use std::fmt::Write as _;
+        if let Some(variable) = &status.debug_variable {
+            let _ = write!(
+                out,
+                "\ndebug mode ({variable} is set): each event is printed to stderr as it is \
+                 recorded; nothing is kept or sent"
+            );
+            return;
+        }
+        if let Some(destination) = &status.destination {
+            let _ = write!(out, "\nevents go to: {destination}");
+        }
+        #[cfg(feature = "http")]
+        if self.show_spool(store, out) {
+            return;
+        }
+        let _ = write!(
+            out,
+            "\nno collector is configured: events are kept in {} and nothing is sent",
+            store.events_path().display()
+        );
+    }
+
+    /// The spool's part of `show`; `false` when no collector is configured.
+    #[cfg(feature = "http")]
+    fn show_spool(&self, store: &crate::consent::ConsentStore, out: &mut String) -> bool {
+        use std::fmt::Write as _;
+        let inner = &*self.inner;
+        let resolved =
+            delivery::resolve(&inner.prefix, &inner.env, &inner.defaults, store.data_dir());
+        let delivery::Target::Remote(remote) = resolved.target else {
+            return false;
+        };
+        let spool = inner.spool(store);
+        let Some(pass) = store.pass(&inner.salt, std::time::Duration::from_secs(1)) else {
+            // Turned off, or the decision is busy being changed.
+            let _ = write!(out, "\nnothing to show: the decision is being changed");
+            return true;
+        };
+        let filter = crate::spool::upload::Filter::new(&pass, spool.max_age, &remote.id());
+        drop(pass);
+        let (records, damaged) = spool.waiting_records();
+        let (send, other): (Vec<_>, Vec<_>) = records
+            .into_iter()
+            .partition(|(record, _)| filter.sends(record));
+        if send.is_empty() {
+            let _ = write!(out, "\nwaiting to be sent: nothing");
+        } else {
+            let how = if remote.protocol.starts_with("OTLP") {
+                ": each event's record below becomes one OTLP log record (protobuf), as the \
+                 README's \"Where events go\" maps it"
+            } else {
+                ", each exactly as it will be sent (a request's body is a JSON array of them)"
+            };
+            let _ = write!(out, "\nwaiting to be sent: {} events{how}:", send.len());
+            let mut line = Vec::new();
+            for (record, _) in send.iter().take(SHOWN) {
+                line.clear();
+                if record.write_line(&mut line, true).is_ok() {
+                    let _ = write!(out, "\n{}", String::from_utf8_lossy(&line).trim_end());
+                }
+            }
+            if send.len() > SHOWN {
+                let _ = write!(
+                    out,
+                    "\n… and {} more, oldest shown first (all in {})",
+                    send.len() - SHOWN,
+                    spool.dir().display()
+                );
+            }
+        }
+        if !other.is_empty() {
+            let _ = write!(
+                out,
+                "\nnever to be sent: {} events recorded before the latest opt-in, under another \
+                 id, for another collector, or older than {}; the next upload deletes them",
+                other.len(),
+                human(spool.max_age)
+            );
+        }
+        if damaged > 0 {
+            let _ = write!(out, "\ndamaged spool lines (never sent): {damaged}");
+        }
+        let uploads = spool.state().uploads;
+        if uploads.is_empty() {
+            let _ = write!(out, "\nlast uploads: none yet");
+        } else {
+            let _ = write!(out, "\nlast uploads (oldest first):");
+            for up in &uploads {
+                let _ = write!(
+                    out,
+                    "\n  {}  {}  {} event{} in {} request{}: {}",
+                    up.at,
+                    up.endpoint,
+                    up.delivered,
+                    plural(up.delivered),
+                    up.requests,
+                    plural(up.requests),
+                    up.result
+                );
+            }
+        }
+        true
     }
 
     #[cfg(feature = "http")]
     fn decorate_spool(&self, status: &mut StatusReport, store: &crate::consent::ConsentStore) {
         let spool = self.inner.spool(store);
-        if status.enabled
-            && self
-                .inner
-                .recorder
-                .as_ref()
-                .is_some_and(super::Recorder::spools)
-        {
+        if status.enabled && self.inner.recorder().is_some_and(super::Recorder::spools) {
             status.problems.extend(spool.health());
         }
         if !spool.dir().exists() {
@@ -197,6 +313,15 @@ impl Telemetry {
         }
     }
 }
+
+#[cfg(feature = "http")]
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The most records `show` prints.
+#[cfg(feature = "http")]
+const SHOWN: usize = 100;
 
 /// A duration as `status` says it: in days, hours, minutes or seconds,
 /// whichever is whole.

@@ -183,7 +183,7 @@ impl Telemetry {
     #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
     pub fn upload_now(&self) -> Result<UploadReport, TelemetryError> {
         let inner = &*self.inner;
-        let (Some(store), Some(recorder)) = (&inner.store, &inner.recorder) else {
+        let (Some(store), Some(recorder)) = (&inner.store, inner.recorder()) else {
             return Err(TelemetryError::config(
                 "telemetry is off, so there is nothing to upload",
                 "enable telemetry first",

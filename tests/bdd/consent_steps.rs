@@ -26,7 +26,17 @@ pub(crate) struct ConsentWorld {
     output: String,
     noted_id: Option<String>,
     notice_shown: Option<bool>,
+    #[expect(
+        clippy::option_option,
+        reason = "None: no command line parsed yet; Some(None): parsed, and not a verb"
+    )]
     verb: Option<Option<TelemetryCommand>>,
+    /// Where the tool runs (a project's switch is looked for from here).
+    cwd: Option<std::path::PathBuf>,
+    /// The tool behaves as built with `--cfg rtb_telemetry_disabled`.
+    without_telemetry: bool,
+    /// The error of the last verb the user tried.
+    error: Option<String>,
 }
 
 impl ConsentWorld {
@@ -36,16 +46,32 @@ impl ConsentWorld {
 
     /// The store, reading the scenario's environment.
     fn in_env(&self, terminal: bool) -> ConsentStore {
-        let env = Env::from_vars(self.env.clone()).with_terminal(terminal);
+        let mut env = Env::from_vars(self.env.clone()).with_terminal(terminal);
+        if let Some(cwd) = &self.cwd {
+            env = env.with_current_dir(cwd);
+        }
+        if self.without_telemetry {
+            env = env.as_if_built_without_telemetry();
+        }
         self.store().clone().with_env(env)
     }
 
     fn run(&mut self, verb: TelemetryCommand) -> String {
+        let text = self.try_verb(verb);
+        assert!(self.error.is_none(), "the verb succeeds: {text}");
+        text
+    }
+
+    fn try_verb(&mut self, verb: TelemetryCommand) -> String {
         let store = self.in_env(false);
         let dest = store.events_path().display().to_string();
         let report = verb.run(&store, SALT, &dest);
-        assert!(report.error().is_none(), "the verb succeeds: {report}");
+        self.error = report.error().map(ToString::to_string);
         report.to_string()
+    }
+
+    fn tmp(&self) -> &std::path::Path {
+        self._dir.as_ref().expect("a Given step").path()
     }
 
     fn current_id(&mut self) -> Option<String> {
@@ -102,15 +128,58 @@ fn resolve(world: &mut TelemetryWorld) {
     world.consent.effective = Some(effective);
 }
 
-#[when(regex = r#"^the user runs "telemetry (status|enable|disable|reset)"$"#)]
-fn user_runs(world: &mut TelemetryWorld, verb: String) {
-    let verb = match verb.as_str() {
-        "status" => TelemetryCommand::Status,
-        "enable" => TelemetryCommand::Enable,
-        "disable" => TelemetryCommand::Disable,
-        _ => TelemetryCommand::Reset,
-    };
-    world.consent.output = world.consent.run(verb);
+fn verb(name: &str) -> TelemetryCommand {
+    TelemetryCommand::from_args(["mytool", "--telemetry", name].map(Into::into))
+        .expect("a telemetry verb")
+}
+
+#[when(regex = r#"^the user runs "telemetry (status|enable|disable|reset|show)"$"#)]
+fn user_runs(world: &mut TelemetryWorld, name: String) {
+    world.consent.output = world.consent.run(verb(&name));
+}
+
+#[when(regex = r#"^the user tries "telemetry (status|enable|disable|reset|show)"$"#)]
+fn user_tries(world: &mut TelemetryWorld, name: String) {
+    world.consent.output = world.consent.try_verb(verb(&name));
+}
+
+#[then("the verb was refused, and nothing was stored")]
+fn refused(world: &mut TelemetryWorld) {
+    assert!(world.consent.error.is_some(), "{}", world.consent.output);
+    assert!(
+        world.consent.output.contains("nothing was stored"),
+        "{}",
+        world.consent.output
+    );
+    let file = world.consent.store().file();
+    assert!(!file.exists(), "{} exists", file.display());
+}
+
+#[given(regex = r#"(?s)^the project above the working directory has "([^"]+)" saying "(.*)"$"#)]
+fn project_switch(world: &mut TelemetryWorld, name: String, content: String) {
+    let project = world.consent.tmp().join("project");
+    let cwd = project.join("src/deep/er");
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::write(project.join(name), content.replace("\\n", "\n")).unwrap();
+    world.consent.cwd = Some(cwd);
+}
+
+#[given(regex = r#"^the machine's configuration directory has "([^"]+)" saying "(.*)"$"#)]
+fn machine_switch(world: &mut TelemetryWorld, name: String, content: String) {
+    // XDG_CONFIG_DIRS as an administrator sets it: a list; the switch is
+    // in the second directory.
+    let first = world.consent.tmp().join("etc-first");
+    let second = world.consent.tmp().join("etc-xdg");
+    let path = second.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, content).unwrap();
+    let list = format!("{}:relative/ignored:{}", first.display(), second.display());
+    world.consent.env.insert("XDG_CONFIG_DIRS".into(), list);
+}
+
+#[given("the tool was built without telemetry")]
+fn built_without(world: &mut TelemetryWorld) {
+    world.consent.without_telemetry = true;
 }
 
 #[when(expr = "the tool records {string} through its local file")]
@@ -246,6 +315,7 @@ fn verb_is(world: &mut TelemetryWorld, verb: String) {
         Some("enable") => Some(TelemetryCommand::Enable),
         Some("disable") => Some(TelemetryCommand::Disable),
         Some("reset") => Some(TelemetryCommand::Reset),
+        Some("show") => Some(TelemetryCommand::Show),
         _ => None,
     };
     assert_eq!(world.consent.verb, Some(expected));

@@ -26,6 +26,8 @@ pub(crate) struct DeliveryWorld {
     server: Option<ServerHandle>,
     spool_bytes: Option<u64>,
     debug: bool,
+    /// The records `telemetry show` listed, as it printed them.
+    shown: Vec<String>,
 }
 
 /// `Server` without `Debug`.
@@ -189,4 +191,77 @@ fn dropped(world: &mut TelemetryWorld) {
 fn stderr_only(world: &mut TelemetryWorld) {
     let status = world.delivery.run().status().to_string();
     assert!(status.contains("stderr only"), "{status}");
+}
+
+fn show(world: &TelemetryWorld) -> String {
+    let report = world
+        .delivery
+        .run()
+        .command(rtb_telemetry::consent::TelemetryCommand::Show);
+    assert!(report.error().is_none(), "{report}");
+    report.to_string()
+}
+
+#[then(expr = "`telemetry show` lists {int} waiting events as the collector will receive them")]
+fn show_lists(world: &mut TelemetryWorld, n: usize) {
+    let shown = show(world);
+    assert!(
+        shown.contains(&format!("waiting to be sent: {n} events")),
+        "{shown}"
+    );
+    let records: Vec<String> = shown
+        .lines()
+        .filter(|l| l.starts_with("{\"id\":"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(records.len(), n, "{shown}");
+    for record in &records {
+        let value: serde_json::Value = serde_json::from_str(record).expect("a JSON record");
+        assert!(value.get("to").is_none(), "nothing but what is sent: {record}");
+        assert_eq!(value["event"]["machine_id"].as_str().map(str::len), Some(64));
+    }
+    world.delivery.shown = records;
+}
+
+#[then(regex = r"^`telemetry show` lists an upload that (failed|delivered (\d+) events?)$")]
+fn show_log(world: &mut TelemetryWorld, what: String, delivered: String) {
+    let shown = show(world);
+    let log: Vec<&str> = shown
+        .lines()
+        .skip_while(|l| !l.starts_with("last uploads (oldest first):"))
+        .skip(1)
+        .collect();
+    let url = format!("{}/v1/events", world.delivery.url);
+    let wanted = if what == "failed" {
+        ": failed: ".to_owned()
+    } else {
+        format!(" {delivered} event")
+    };
+    assert!(
+        log.iter().any(|l| l.contains(&url) && l.contains(&wanted)),
+        "{wanted:?} in {shown}"
+    );
+}
+
+#[then("the records `telemetry show` listed reached the collector byte for byte")]
+fn shown_were_sent(world: &mut TelemetryWorld) {
+    let server = &world.delivery.server.as_ref().expect("a collector").0;
+    let bodies: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert!(!world.delivery.shown.is_empty());
+    for record in &world.delivery.shown {
+        assert!(
+            bodies.iter().any(|b| b.contains(record.as_str())),
+            "{record} not in {bodies:?}"
+        );
+    }
+}
+
+#[then("`telemetry show` lists nothing waiting")]
+fn show_nothing(world: &mut TelemetryWorld) {
+    let shown = show(world);
+    assert!(shown.contains("waiting to be sent: nothing"), "{shown}");
 }

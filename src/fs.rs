@@ -209,26 +209,44 @@ pub(crate) fn lock(path: &Path, patience: Duration) -> io::Result<Option<Lock>> 
 
 /// [`lock`], shared or exclusive.
 pub(crate) fn lock_as(path: &Path, mode: Mode, patience: Duration) -> io::Result<Option<Lock>> {
-    let file = match open_lock_file(path) {
-        Ok(file) => file,
-        Err(e) if planted(&e) => {
-            remove_planted(path)?;
-            open_lock_file(path)?
-        }
-        Err(e) => return Err(e),
-    };
     let start = Instant::now();
+    loop {
+        let file = match open_lock_file(path) {
+            Ok(file) => file,
+            Err(e) if planted(&e) => {
+                remove_planted(path)?;
+                open_lock_file(path)?
+            }
+            Err(e) => return Err(e),
+        };
+        if !wait_for_lock(&file, mode, start, patience)? {
+            return Ok(None);
+        }
+        // `reset` removes the lock file (holding it): a lock on a file no
+        // longer at `path` locks out nobody, so take the one there now.
+        if still_at(&file, path) {
+            return Ok(Some(Lock { _file: file }));
+        }
+        if start.elapsed() >= patience {
+            return Ok(None);
+        }
+    }
+}
+
+/// Waits for `file`'s lock until `patience` (counted from `start`) runs
+/// out: `true` when it is held.
+fn wait_for_lock(file: &File, mode: Mode, start: Instant, patience: Duration) -> io::Result<bool> {
     loop {
         let tried = match mode {
             Mode::Exclusive => file.try_lock(),
             Mode::Shared => file.try_lock_shared(),
         };
         match tried {
-            Ok(()) => return Ok(Some(Lock { _file: file })),
+            Ok(()) => return Ok(true),
             Err(fs::TryLockError::WouldBlock) => {
                 let waited = start.elapsed();
                 if waited >= patience {
-                    return Ok(None);
+                    return Ok(false);
                 }
                 // Short waits stay short; a long one polls a few times a
                 // second at most.
@@ -237,6 +255,25 @@ pub(crate) fn lock_as(path: &Path, mode: Mode, patience: Duration) -> io::Result
             }
             Err(fs::TryLockError::Error(e)) => return Err(e),
         }
+    }
+}
+
+/// Whether `path` still names the open `file`.
+fn still_at(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), fs::symlink_metadata(path)) {
+            (Ok(open), Ok(there)) => open.dev() == there.dev() && open.ino() == there.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        // Windows does not delete a file that is open without
+        // FILE_SHARE_DELETE, so the one locked is the one at `path`.
+        let _ = (file, path);
+        true
     }
 }
 
@@ -385,6 +422,29 @@ pub(crate) fn check_private_meta(meta: &fs::Metadata) -> io::Result<()> {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_waited_for_while_its_file_was_removed_is_taken_on_the_file_there_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.lock");
+        let first = lock(&path, Duration::ZERO).unwrap().expect("free");
+        let waiter = {
+            let path = path.clone();
+            thread::spawn(move || lock(&path, Duration::from_secs(10)).unwrap())
+        };
+        thread::sleep(Duration::from_millis(200));
+        // What `reset` does: the file removed while held, then let go.
+        fs::remove_file(&path).unwrap();
+        drop(first);
+        let second = waiter.join().unwrap().expect("the waiter gets a lock");
+        // The waiter's lock keeps out whoever comes next, at the same path.
+        assert!(
+            lock(&path, Duration::from_millis(100)).unwrap().is_none(),
+            "two holders of one lock"
+        );
+        drop(second);
+        assert!(lock(&path, Duration::ZERO).unwrap().is_some());
+    }
 
     #[test]
     fn open_append_refuses_a_symlink_and_a_fifo_without_blocking() {

@@ -142,7 +142,8 @@ pub struct ConsentStore {
     project_switch: std::sync::Arc<std::sync::OnceLock<Option<(PathBuf, super::switches::Said)>>>,
     /// The version of the file last read that said "enabled": a later check
     /// that finds the same version need not read it again.
-    enabled_version: std::sync::Arc<std::sync::Mutex<Option<crate::fs::Fingerprint>>>,
+    /// With the install nonce it held.
+    enabled_version: std::sync::Arc<std::sync::Mutex<Option<(crate::fs::Fingerprint, String)>>>,
 }
 
 impl ConsentStore {
@@ -327,15 +328,15 @@ impl ConsentStore {
         };
         let on_disk = self.parse(&bytes);
         {
-            let enabled = matches!(
-                &on_disk,
-                OnDisk::Current(s) if s.state == Decision::Enabled && s.install_id.is_some()
-            );
+            let enabled = match &on_disk {
+                OnDisk::Current(s) if s.state == Decision::Enabled => s.install_id.clone(),
+                _ => None,
+            };
             *self
                 .enabled_version
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                enabled.then(|| crate::fs::Fingerprint::of(&meta));
+                enabled.map(|nonce| (crate::fs::Fingerprint::of(&meta), nonce));
         }
         on_disk
     }
@@ -495,9 +496,11 @@ impl ConsentStore {
     }
 
     /// [`pass`](Self::pass) without the machine id: `Some` with the lock
-    /// held while telemetry is on. For a command's first record, which
-    /// only needs to know that.
-    pub(crate) fn still_on(&self, patience: Duration) -> Option<crate::fs::Lock> {
+    /// held while telemetry is still on by the decision the run started
+    /// with — `salt`, the one its machine id was derived with (after a
+    /// `reset` and `enable` meanwhile, on again is another decision, with
+    /// another id). For a command's first record.
+    pub(crate) fn still_on(&self, patience: Duration, salt: &str) -> Option<crate::fs::Lock> {
         let lock = crate::fs::lock_as(&self.lock_path(), crate::fs::Mode::Shared, patience)
             .ok()
             .flatten()?;
@@ -508,13 +511,18 @@ impl ConsentStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
-        if let (Some(seen), Ok(meta)) = (seen, fs::metadata(&self.file))
+        let ours = |nonce: &str| {
+            salt.strip_suffix(nonce)
+                .is_some_and(|base| base.ends_with(':'))
+        };
+        if let (Some((seen, nonce)), Ok(meta)) = (seen, fs::metadata(&self.file))
             && crate::fs::Fingerprint::of(&meta) == seen
             && self.switched_off().is_none()
         {
-            return Some(lock);
+            return ours(&nonce).then_some(lock);
         }
-        self.resolve().1?.install_id.map(|_| lock)
+        let nonce = self.resolve().1?.install_id?;
+        ours(&nonce).then_some(lock)
     }
 
     /// The off switch that keeps telemetry off whatever the user stored,
@@ -717,6 +725,7 @@ impl ConsentStore {
     /// ```
     pub fn reset(&self) -> Result<(), TelemetryError> {
         let lock = crate::fs::lock(&self.lock_path(), LOCK_PATIENCE);
+        let held = matches!(lock, Ok(Some(_)));
         let decision = match fs::remove_file(&self.file) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Some(TelemetryError::consent_io("delete", &self.file, e))
@@ -728,11 +737,15 @@ impl ConsentStore {
         let data = crate::fs::remove_all_now(&self.data_dir)
             .err()
             .map(|e| TelemetryError::io("delete", &self.data_dir, e));
+        // Nothing of the tool's telemetry is left: not its lock file (removed
+        // only while held: whoever waits on it then takes the new one, see
+        // `fs::lock`; without it, another process holds it and needs it),
+        if decision.is_none() && held {
+            let _ = fs::remove_file(self.lock_path());
+        }
         drop(lock);
         if decision.is_none() {
-            // Nothing of the tool's telemetry is left: not its lock file,
             // and not the tool's directories the crate made, once empty.
-            let _ = fs::remove_file(self.lock_path());
             if self.platform {
                 for dir in [self.file.parent(), self.data_dir.parent()]
                     .into_iter()

@@ -30,6 +30,9 @@ pub(crate) struct SpoolSink {
     store: ConsentStore,
     /// The destination the events are recorded for.
     to: String,
+    /// The salt the run's machine id was derived with (see
+    /// `ConsentStore::still_on`).
+    salt: String,
     state: Mutex<Writer>,
 }
 
@@ -57,11 +60,12 @@ impl std::fmt::Debug for SpoolSink {
 }
 
 impl SpoolSink {
-    pub(crate) fn new(spool: Spool, store: ConsentStore, to: String) -> Self {
+    pub(crate) fn new(spool: Spool, store: ConsentStore, to: String, salt: String) -> Self {
         Self {
             spool,
             store,
             to,
+            salt,
             state: Mutex::new(Writer::default()),
         }
     }
@@ -105,7 +109,10 @@ impl SpoolSink {
             ));
         }
         if !writer.started {
-            match self.spool.prepare(|| self.store.still_on(CONSENT_PATIENCE)) {
+            match self
+                .spool
+                .prepare(|| self.store.still_on(CONSENT_PATIENCE, &self.salt))
+            {
                 Ok(true) => writer.started = true,
                 Ok(false) => {
                     writer.stopped = Some("telemetry was turned off after this run started".into());

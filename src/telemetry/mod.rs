@@ -122,7 +122,7 @@ struct Recorder {
 /// collector, else the spool.
 pub(crate) enum Local {
     /// No collector: a JSON Lines file in a private directory.
-    File(LocalFile),
+    File(Box<LocalFile>),
     /// A collector: the spool, then the uploader.
     #[cfg(feature = "http")]
     Spool(Box<crate::spool::SpoolSink>),
@@ -146,14 +146,18 @@ impl TelemetrySink for Local {
 pub(crate) struct LocalFile {
     sink: FileSink,
     store: ConsentStore,
+    /// The salt the run's machine id was derived with: the decision it
+    /// records under.
+    salt: String,
     ready: std::sync::Mutex<Option<Result<(), String>>>,
 }
 
 impl LocalFile {
-    fn new(sink: FileSink, store: ConsentStore) -> Self {
+    fn new(sink: FileSink, store: ConsentStore, salt: String) -> Self {
         Self {
             sink,
             store,
+            salt,
             ready: std::sync::Mutex::new(None),
         }
     }
@@ -176,8 +180,11 @@ impl LocalFile {
     }
 
     fn prepare(&self) -> Result<(), String> {
-        let Some(_on) = self.store.still_on(std::time::Duration::from_millis(100)) else {
-            return Err("telemetry was turned off after this run started".into());
+        let Some(_on) = self
+            .store
+            .still_on(std::time::Duration::from_millis(100), &self.salt)
+        else {
+            return Err("telemetry was turned off or reset after this run started".into());
         };
         let Some(dir) = self.sink.path().parent() else {
             return Ok(());

@@ -34,10 +34,13 @@ impl TelemetryBuilder {
                 inner.spool(store),
                 store.clone(),
                 remote.id(),
+                salt.clone(),
             ))),
-            Target::File(path) => {
-                Local::File(super::LocalFile::new(FileSink::new(path), store.clone()))
-            }
+            Target::File(path) => Local::File(Box::new(super::LocalFile::new(
+                FileSink::new(path),
+                store.clone(),
+                salt.clone(),
+            ))),
         };
         let context = TelemetryContext::builder()
             .tool(self.tool.clone())

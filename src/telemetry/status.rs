@@ -128,6 +128,10 @@ impl Telemetry {
 
     /// What `telemetry show` lists when telemetry is on: where events go,
     /// then what waits in the spool and the last uploads.
+    #[cfg_attr(
+        not(feature = "http"),
+        expect(clippy::unused_self, reason = "the spool's part needs it")
+    )]
     fn show(&self, store: &crate::consent::ConsentStore, status: &StatusReport, out: &mut String) {
         use std::fmt::Write as _;
         if let Some(variable) = &status.debug_variable {

@@ -19,7 +19,7 @@ const SALT: &str = "mytool-bdd";
 #[derive(Debug, Default)]
 pub(crate) struct ConsentWorld {
     /// Keeps the temporary directory alive for the scenario.
-    _dir: Option<tempfile::TempDir>,
+    dir: Option<tempfile::TempDir>,
     effective: Option<Effective>,
     store: Option<ConsentStore>,
     env: HashMap<String, String>,
@@ -71,7 +71,7 @@ impl ConsentWorld {
     }
 
     fn tmp(&self) -> &std::path::Path {
-        self._dir.as_ref().expect("a Given step").path()
+        self.dir.as_ref().expect("a Given step").path()
     }
 
     fn current_id(&mut self) -> Option<String> {
@@ -108,7 +108,7 @@ fn a_tool(world: &mut TelemetryWorld, tool: String, stored: String) {
         _ => {}
     }
     world.consent = ConsentWorld {
-        _dir: Some(dir),
+        dir: Some(dir),
         store: Some(store),
         ..ConsentWorld::default()
     };

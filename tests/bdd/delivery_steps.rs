@@ -217,8 +217,14 @@ fn show_lists(world: &mut TelemetryWorld, n: usize) {
     assert_eq!(records.len(), n, "{shown}");
     for record in &records {
         let value: serde_json::Value = serde_json::from_str(record).expect("a JSON record");
-        assert!(value.get("to").is_none(), "nothing but what is sent: {record}");
-        assert_eq!(value["event"]["machine_id"].as_str().map(str::len), Some(64));
+        assert!(
+            value.get("to").is_none(),
+            "nothing but what is sent: {record}"
+        );
+        assert_eq!(
+            value["event"]["machine_id"].as_str().map(str::len),
+            Some(64)
+        );
     }
     world.delivery.shown = records;
 }

@@ -104,3 +104,92 @@ fn reading_never_writes() {
         modified
     );
 }
+
+/// The ids in a JSON Lines file of events (none when it does not exist).
+#[cfg(feature = "http")]
+fn ids_in(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let event = v.get("event").unwrap_or(&v);
+            event["machine_id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[cfg(feature = "http")]
+/// A run that started before `reset` and `enable` (in another process)
+/// records after them: nothing under the old id is written, so the two ids
+/// are never found side by side — in the local file, or in the spool.
+#[test]
+fn a_run_from_before_reset_and_enable_writes_nothing_under_the_old_id() {
+    for endpoint in [None, Some("http://127.0.0.1:9/v1/events")] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(dir.path());
+        store.enable().unwrap();
+        let vars: Vec<(&str, &str)> = endpoint
+            .map(|e| vec![("MYTOOL_TELEMETRY_ENDPOINT", e)])
+            .unwrap_or_default();
+        let run = |vars: &[(&str, &str)]| {
+            rtb_telemetry::Telemetry::builder("mytool", "1.0.0")
+                .env(Env::from_vars(vars.to_vec()))
+                .paths(store.file(), store.data_dir())
+                .detached_upload(false)
+                .init()
+        };
+        let old = run(&vars);
+        let old_id = old.status().machine_id.expect("on");
+        store.reset().unwrap();
+        store.enable().unwrap();
+        old.record("late");
+        let new = run(&vars);
+        let new_id = new.status().machine_id.expect("on");
+        assert_ne!(old_id, new_id);
+        new.record("fresh");
+        let file = match endpoint {
+            None => store.data_dir().join("events.jsonl"),
+            Some(_) => store.data_dir().join("spool/events.jsonl"),
+        };
+        let ids = ids_in(&file);
+        assert!(
+            !ids.contains(&old_id),
+            "{endpoint:?}: the old id was written: {ids:?}"
+        );
+        assert_eq!(ids, vec![new_id], "{endpoint:?}");
+    }
+}
+
+/// `reset` while another process holds the consent lock leaves the lock
+/// file: removing it would let a third process take a lock of its own on
+/// a new file while the holder still holds the old one.
+#[test]
+fn reset_never_removes_a_lock_file_someone_else_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    store.enable().unwrap();
+    let mut lock_path = store.file().as_os_str().to_owned();
+    lock_path.push(".lock");
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&lock_path)
+        .unwrap();
+    held.lock().unwrap();
+    // It waits, gives up on the lock and still forgets the decision (an
+    // opt-out is never lost), but leaves the lock alone.
+    let _ = store.reset();
+    assert!(!store.file().exists());
+    assert!(
+        std::path::Path::new(&lock_path).exists(),
+        "the held lock file was removed"
+    );
+    let blocked = store.enable();
+    assert!(
+        blocked.is_err(),
+        "enable got a lock while another process held it"
+    );
+    drop(held);
+    store.enable().unwrap();
+}

@@ -111,14 +111,18 @@ def build(dir, name, target, rustflags=None):
 # Functions of the delivery code: the HTTP client and what only it uses.
 DELIVERY = re.compile(
     r"rustls|webpki|\bring::|rtb_telemetry::remote::client|rtb_telemetry::spool::upload"
-    r"|rtb_telemetry::spool::writer|rtb_telemetry::telemetry::uploader::run"
+    r"|rtb_telemetry::remote::transport|rtb_telemetry::spool::writer"
+    r"|rtb_telemetry::telemetry::uploader::run"
 )
 
 
 def delivery_code(binary):
-    """Symbols of the delivery code that have a body of their own: at an
+    """Functions of the delivery code that have a body of their own: at an
     address no other symbol names (an alias of a body that live code
-    shares, like folded drop glue, is not code of its own)."""
+    shares is not code of its own). Drop glue is not counted: the
+    compiler makes it for every type a live value may hold (an unused
+    spool writer in the handle, a `Vec<u8>` wrapper of rustls's that got
+    a shared body's name), and it runs no part of delivery."""
     out = subprocess.run(["nm", "-C", binary], capture_output=True, text=True, check=True).stdout
     by_address = {}
     for line in out.splitlines():
@@ -127,8 +131,9 @@ def delivery_code(binary):
             by_address.setdefault(parts[0], []).append(parts[2])
     own = []
     for names in by_address.values():
+        names = [n for n in names if not n.startswith("core::ptr::drop_in_place")]
         ours = [n for n in names if DELIVERY.search(n)]
-        if ours and len(ours) == len(names):
+        if names and ours and len(ours) == len(names):
             own.extend(ours)
     return own
 

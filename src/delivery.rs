@@ -161,7 +161,7 @@ pub(crate) fn resolve(prefix: &str, env: &Env, defaults: &Defaults, data_dir: &P
         };
         if let Some(url) = tool_endpoint {
             return match Remote::json(url) {
-                Ok(remote) => remote_target(remote, problems),
+                Ok(remote) => remote_target(remote, env, problems),
                 Err(e) => local(vec![unusable(&variable, e)]),
             };
         }
@@ -169,7 +169,7 @@ pub(crate) fn resolve(prefix: &str, env: &Env, defaults: &Defaults, data_dir: &P
         match crate::remote::OtlpSinkBuilder::from_env(env)
             .and_then(|b| b.map(Remote::otlp).transpose())
         {
-            Ok(Some(remote)) => return remote_target(remote, problems),
+            Ok(Some(remote)) => return remote_target(remote, env, problems),
             Ok(None) => {}
             Err(e) => return local(vec![unusable("the OTEL_EXPORTER_OTLP_* configuration", e)]),
         }
@@ -179,14 +179,14 @@ pub(crate) fn resolve(prefix: &str, env: &Env, defaults: &Defaults, data_dir: &P
         }
         if let Some(url) = &defaults.json {
             return match Remote::json(url.clone()) {
-                Ok(remote) => remote_target(remote, problems),
+                Ok(remote) => remote_target(remote, env, problems),
                 Err(e) => local(vec![unusable("the tool's built-in endpoint", e)]),
             };
         }
         #[cfg(feature = "otlp")]
         if let Some(url) = &defaults.otlp {
             return match Remote::otlp(crate::remote::OtlpSink::builder(url)) {
-                Ok(remote) => remote_target(remote, problems),
+                Ok(remote) => remote_target(remote, env, problems),
                 Err(e) => local(vec![unusable("the tool's built-in OTLP endpoint", e)]),
             };
         }
@@ -207,7 +207,15 @@ pub(crate) fn resolve(prefix: &str, env: &Env, defaults: &Defaults, data_dir: &P
 }
 
 #[cfg(feature = "http")]
-fn remote_target(remote: Remote, mut problems: Vec<String>) -> Resolved {
+fn remote_target(mut remote: Remote, env: &Env, mut problems: Vec<String>) -> Resolved {
+    // The uploader reads the proxy variables from the same environment as
+    // the destination.
+    remote.options.env = env.clone();
+    if let Ok(endpoint) = remote.options.validate(remote.suffix)
+        && let Err(why) = crate::remote::client::Proxy::from_env(env, &endpoint)
+    {
+        problems.push(why);
+    }
     if remote.clear_credentials {
         problems.push(format!(
             "credentials (an auth header or user info) go to {} over plain http://, unencrypted",

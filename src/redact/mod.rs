@@ -169,10 +169,19 @@ impl Scrubber {
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
         let mut at = 0;
+        // The next name at or after `at`, as last searched: searched again
+        // only once `at` has passed it, so a text without the name is
+        // searched once, not once per pattern match.
+        let mut next_name: Option<(usize, usize)> = None;
+        let mut name_searched = false;
         while at <= text.len() {
             let caps = self.regex.captures_at(text, at);
             let found = caps.as_ref().and_then(|c| c.get(0));
-            let name = self.find_name(text, at);
+            if !name_searched || next_name.is_some_and(|(start, _)| start < at) {
+                next_name = self.find_name(text, at);
+                name_searched = true;
+            }
+            let name = next_name;
             // The earliest wins; at the same place a pattern wins over a
             // name, and a name over an address (the order of precedence).
             let take_name = match (found, name) {

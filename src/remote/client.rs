@@ -29,23 +29,47 @@ pub(crate) struct Proxy {
 impl Proxy {
     /// The proxy the standard variables name for `target` (`HTTPS_PROXY` or
     /// `HTTP_PROXY` by scheme, then `ALL_PROXY`, either case; `NO_PROXY`
-    /// exempts hosts and domains). Only `http://` proxies are used.
-    pub(crate) fn from_env(env: &Env, target: &Endpoint) -> Option<Self> {
+    /// exempts hosts and domains). Only `http://` proxies can be used (a
+    /// bare `host:port` means one); any other (`socks5://`, `https://`, a
+    /// malformed value) is an error: sending around a proxy the user set
+    /// would give away their address.
+    pub(crate) fn from_env(env: &Env, target: &Endpoint) -> Result<Option<Self>, String> {
         let get = |name: &str| {
             env.text(name)
                 .or_else(|| env.text(&name.to_ascii_lowercase()))
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (name.to_owned(), v))
         };
         let scheme_var = if target.is_https() {
             "HTTPS_PROXY"
         } else {
             "HTTP_PROXY"
         };
-        let url = get(scheme_var).or_else(|| get("ALL_PROXY"))?;
-        if no_proxy(get("NO_PROXY").as_deref(), target.host()) {
-            return None;
+        let Some((name, url)) = get(scheme_var).or_else(|| get("ALL_PROXY")) else {
+            return Ok(None);
+        };
+        if no_proxy(get("NO_PROXY").map(|(_, v)| v).as_deref(), target.host()) {
+            return Ok(None);
         }
-        let endpoint = Endpoint::parse(&url).ok()?;
-        (!endpoint.is_https()).then_some(Self { endpoint })
+        let url = url.trim();
+        let url = if url.contains("://") {
+            url.to_owned()
+        } else {
+            format!("http://{url}")
+        };
+        match Endpoint::parse(&url) {
+            Ok(endpoint) if !endpoint.is_https() => Ok(Some(Self { endpoint })),
+            Ok(endpoint) => Err(format!(
+                "the proxy {name} ({}) is an https:// proxy, which this client cannot use; \
+                 nothing is sent rather than going around it",
+                endpoint.shown()
+            )),
+            Err(_) => Err(format!(
+                "the proxy {name} ({}) is not an http:// proxy this client can use; nothing \
+                 is sent rather than going around it",
+                crate::redact::redact_url(&url)
+            )),
+        }
     }
 
     pub(crate) fn shown(&self) -> &str {
@@ -63,12 +87,24 @@ fn no_proxy(list: Option<&str>, host: &str) -> bool {
             .filter(|e| !e.is_empty())
             .any(|entry| {
                 let entry = entry.to_ascii_lowercase();
-                let entry = entry.split(':').next().unwrap_or_default();
+                let entry = without_port(&entry);
                 entry == "*"
                     || host == entry.trim_start_matches('.')
                     || host.ends_with(&format!(".{}", entry.trim_start_matches('.')))
             })
     })
+}
+
+/// A `NO_PROXY` entry without its port: `host:80` → `host`, `[::1]:80`
+/// and `[::1]` → `::1`; a bare IPv6 address (`::1`) stays whole.
+fn without_port(entry: &str) -> &str {
+    if let Some(rest) = entry.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    match entry.split_once(':') {
+        Some((host, port)) if !port.contains(':') => host,
+        _ => entry,
+    }
 }
 
 /// How far a failed exchange got.
@@ -95,14 +131,15 @@ pub(crate) struct Response {
 pub(crate) struct Client {
     tls: Arc<rustls::ClientConfig>,
     connect_timeout: Duration,
-    proxy: Option<Proxy>,
+    /// An error when a proxy is set that cannot be used.
+    proxy: Result<Option<Proxy>, String>,
 }
 
 impl Client {
     pub(crate) fn new(
         tls: Arc<rustls::ClientConfig>,
         connect_timeout: Duration,
-        proxy: Option<Proxy>,
+        proxy: Result<Option<Proxy>, String>,
     ) -> Self {
         Self {
             tls,
@@ -122,9 +159,18 @@ impl Client {
         deadline: Instant,
         gate: &mut dyn FnMut() -> Option<Box<dyn std::any::Any>>,
     ) -> Result<Response, Failed> {
-        let via = self.proxy.as_ref().map_or(endpoint, |p| &p.endpoint);
+        let proxy = match &self.proxy {
+            Ok(proxy) => proxy.as_ref(),
+            Err(message) => {
+                return Err(Failed::Before {
+                    message: message.clone(),
+                    heals: false,
+                });
+            }
+        };
+        let via = proxy.map_or(endpoint, |p| &p.endpoint);
         let tcp = connect(via, self.connect_timeout, deadline)?;
-        let mut stream: Box<dyn ReadWrite> = match (&self.proxy, endpoint.is_https()) {
+        let mut stream: Box<dyn ReadWrite> = match (proxy, endpoint.is_https()) {
             (Some(proxy), true) => {
                 let tcp = tunnel(tcp, proxy, endpoint, deadline)?;
                 Box::new(self.handshake(tcp, endpoint, deadline)?)
@@ -133,7 +179,7 @@ impl Client {
             (_, false) => Box::new(Deadlined::new(tcp, deadline)),
         };
         // Through a proxy, plain http names the whole URL.
-        let target = match (&self.proxy, endpoint.is_https()) {
+        let target = match (proxy, endpoint.is_https()) {
             (Some(_), false) => format!("http://{}{}", endpoint.host_header(), endpoint.target()),
             _ => endpoint.target().to_owned(),
         };
@@ -148,19 +194,15 @@ impl Client {
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
         if let (Some(credentials), false) = (endpoint.credentials(), has_auth) {
-            let _ = write!(
-                head,
-                "Authorization: Basic {}\r\n",
-                base64(credentials.as_bytes())
-            );
+            let _ = write!(head, "Authorization: Basic {}\r\n", basic(&credentials));
         }
-        if let (Some(proxy), false) = (&self.proxy, endpoint.is_https())
+        if let (Some(proxy), false) = (proxy, endpoint.is_https())
             && let Some(credentials) = proxy.endpoint.credentials()
         {
             let _ = write!(
                 head,
                 "Proxy-Authorization: Basic {}\r\n",
-                base64(credentials.as_bytes())
+                basic(&credentials)
             );
         }
         for (name, value) in headers {
@@ -407,22 +449,37 @@ fn tunnel(
     Ok(stream.tcp)
 }
 
-/// The status line and headers of the answer.
+/// The final answer's status and headers: interim `1xx` heads (`100
+/// Continue`, `103 Early Hints`) are skipped, as RFC 9110 §15.2 asks, within
+/// the same bound on what is read.
 fn read_head(reader: &mut impl BufRead) -> Result<Response, Failed> {
+    let mut budget = MAX_HEAD;
+    loop {
+        let (response, used) = read_one_head(reader, budget)?;
+        if !(100..200).contains(&response.status) {
+            return Ok(response);
+        }
+        budget = budget.saturating_sub(used);
+    }
+}
+
+/// One status line and its headers, read within `budget` bytes; and how
+/// many were read.
+fn read_one_head(reader: &mut impl BufRead, budget: usize) -> Result<(Response, usize), Failed> {
     let after = |message: String| Failed::After { message };
     let mut head = Vec::new();
     loop {
         let mut line = Vec::new();
         let n = reader
             .by_ref()
-            .take((MAX_HEAD - head.len().min(MAX_HEAD)) as u64 + 1)
+            .take((budget - head.len().min(budget)) as u64 + 1)
             .read_until(b'\n', &mut line)
             .map_err(|e| after(describe(&e)))?;
         if n == 0 {
             return Err(after("the connection closed before an answer".into()));
         }
         head.extend_from_slice(&line);
-        if head.len() > MAX_HEAD {
+        if head.len() > budget {
             return Err(after("the answer's head is too long".into()));
         }
         if line == b"\r\n" || line == b"\n" {
@@ -437,10 +494,13 @@ fn read_head(reader: &mut impl BufRead) -> Result<Response, Failed> {
             .eq_ignore_ascii_case("retry-after")
             .then(|| value.trim().to_owned())
     });
-    Ok(Response {
-        status,
-        retry_after,
-    })
+    Ok((
+        Response {
+            status,
+            retry_after,
+        },
+        head.len(),
+    ))
 }
 
 /// The status code of an `HTTP/1.x NNN …` status line.
@@ -459,6 +519,16 @@ fn describe(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::TimedOut => "timed out".to_owned(),
         _ => e.to_string(),
+    }
+}
+
+/// `Basic` credentials: `user:password`, and `user:` for a user alone
+/// (RFC 7617 wants the colon; `https://KEY@host` means the key as user).
+fn basic(credentials: &str) -> String {
+    if credentials.contains(':') {
+        base64(credentials.as_bytes())
+    } else {
+        base64(format!("{credentials}:").as_bytes())
     }
 }
 
@@ -517,5 +587,62 @@ mod tests {
         assert!(no_proxy(Some("example.com:443"), "example.com"));
         assert!(!no_proxy(Some("example.com"), "badexample.com"));
         assert!(!no_proxy(None, "example.com"));
+        // IPv6 literals, bare or bracketed, with or without a port.
+        assert!(no_proxy(Some("::1"), "::1"));
+        assert!(no_proxy(Some("[::1]"), "::1"));
+        assert!(no_proxy(Some("[::1]:4318"), "::1"));
+        assert!(!no_proxy(Some("::2"), "::1"));
+    }
+
+    #[test]
+    fn interim_answers_are_skipped_for_the_final_one() {
+        let answer: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n\
+            Link: </x>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let response = read_head(&mut std::io::Cursor::new(answer)).ok().unwrap();
+        assert_eq!(response.status, 200);
+        // Endless interim answers end at the bound, not in a loop.
+        let endless = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(10_000);
+        assert!(matches!(
+            read_head(&mut std::io::Cursor::new(endless)),
+            Err(Failed::After { .. })
+        ));
+    }
+
+    #[test]
+    fn a_user_alone_is_sent_with_the_colon_basic_asks_for() {
+        assert_eq!(basic("KEY"), base64(b"KEY:"));
+        assert_eq!(basic("martin:secret"), "bWFydGluOnNlY3JldA==");
+    }
+
+    #[test]
+    fn a_proxy_that_cannot_be_used_is_an_error_never_a_way_around_it() {
+        let target = Endpoint::parse("http://collector.example/v1/events").unwrap();
+        let proxy =
+            |vars: &[(&str, &str)]| Proxy::from_env(&Env::from_vars(vars.to_vec()), &target);
+        assert!(proxy(&[]).unwrap().is_none());
+        // A bare host:port is an http proxy, as curl reads it.
+        let bare = proxy(&[("HTTP_PROXY", "127.0.0.1:3128")]).unwrap().unwrap();
+        assert_eq!(bare.endpoint.host(), "127.0.0.1");
+        assert_eq!(bare.endpoint.port(), 3128);
+        for unusable in [
+            "socks5h://127.0.0.1:1080",
+            "https://proxy.example",
+            "http://[bad",
+        ] {
+            let Err(err) = proxy(&[("ALL_PROXY", unusable)]) else {
+                panic!("{unusable} was taken");
+            };
+            assert!(
+                err.contains("ALL_PROXY") && err.contains("nothing is sent"),
+                "{err}"
+            );
+        }
+        let Err(with_password) = proxy(&[("HTTP_PROXY", "socks5://u:hunter2@p:1")]) else {
+            panic!("a socks proxy was taken");
+        };
+        assert!(!with_password.contains("hunter2"), "{with_password}");
+        // NO_PROXY still exempts the collector.
+        let exempt = proxy(&[("HTTP_PROXY", "socks5://p:1"), ("NO_PROXY", ".example")]);
+        assert!(exempt.unwrap().is_none());
     }
 }

@@ -92,6 +92,9 @@ impl Endpoint {
             format!("/{tail}")
         };
         let scheme = if https { "https" } else { "http" };
+        // A fragment is never sent; kept, it would swallow a path joined
+        // after it (OTLP's `/v1/logs`).
+        let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
         let url = format!("{scheme}://{rest}");
         Ok(Self {
             shown: redact_url(&url),
@@ -178,6 +181,24 @@ impl fmt::Debug for Endpoint {
     }
 }
 
+// The client writes these itself: a second one would change how the
+// request is framed or where it goes, and a strict server refuses it
+// (a refusal the events would be blamed for).
+const FRAMING: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "content-type",
+    "idempotency-key",
+    "te",
+    "trailer",
+    "upgrade",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+];
+
 /// Checks one header as HTTP/1.1 defines it (RFC 9110: a name is a
 /// `token`, a value visible ASCII, spaces and tabs, or bytes from 0x80 on),
 /// so a bad header is a configuration error now rather than a failed
@@ -189,6 +210,12 @@ pub(crate) fn check_header(name: &str, value: &str) -> Result<(), TelemetryError
         return Err(TelemetryError::config(
             format!("`{name}` is not a valid HTTP header name"),
             "header names are letters, digits and `-`, e.g. `x-api-key`",
+        ));
+    }
+    if FRAMING.iter().any(|f| name.eq_ignore_ascii_case(f)) {
+        return Err(TelemetryError::config(
+            format!("the header `{name}` is set by the client itself and cannot be given"),
+            "drop it from the configured headers; keep only your own (e.g. authorization, x-api-key)",
         ));
     }
     let field = |b: u8| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80;
@@ -311,6 +338,36 @@ mod tests {
                 .unwrap_or_else(|| panic!("{bad:?} accepted"));
             assert_eq!(err.kind(), crate::ErrorKind::Config, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_fragment_is_dropped_so_a_joined_path_survives() {
+        let base = Endpoint::parse("http://h:4318/base#frag").unwrap();
+        assert_eq!(
+            base.join("v1/logs").unwrap().url(),
+            "http://h:4318/base/v1/logs"
+        );
+        let no_path = Endpoint::parse("http://h:4318#x").unwrap();
+        assert_eq!(no_path.join("/v1/logs").unwrap().target(), "/v1/logs");
+    }
+
+    #[test]
+    fn headers_the_client_writes_itself_cannot_be_given() {
+        for name in [
+            "Content-Length",
+            "transfer-encoding",
+            "HOST",
+            "Connection",
+            "Idempotency-Key",
+        ] {
+            let err = check_header(name, "x").unwrap_err();
+            assert!(
+                err.to_string().contains("set by the client itself"),
+                "{err}"
+            );
+        }
+        check_header("x-api-key", "k").unwrap();
+        check_header("Authorization", "Bearer k").unwrap();
     }
 
     #[test]

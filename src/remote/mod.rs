@@ -17,7 +17,7 @@
 //! # Ok::<(), rtb_telemetry::TelemetryError>(())
 //! ```
 
-mod client;
+pub(crate) mod client;
 mod endpoint;
 pub(crate) mod exporter;
 pub(crate) mod http;

@@ -301,11 +301,14 @@ fn log_record(out: &mut Vec<u8>, id: &str, event: &Event, observed: u64) {
     let mut attrs: Vec<_> = event.attrs.iter().collect();
     attrs.sort_unstable();
     for (key, value) in attrs {
-        // The event's own fields keep their names; a clashing attr is prefixed.
+        // The event's own fields keep their names; a clashing attr is
+        // prefixed, and so is one that starts with the prefix (so `tool`
+        // and `attr.tool` stay two keys: OTLP wants them unique).
         if matches!(
             key.as_str(),
             "tool" | "tool_version" | "machine_id" | "log.record.uid"
-        ) {
+        ) || key.starts_with("attr.")
+        {
             attribute(out, 6, &format!("attr.{key}"), value);
         } else {
             attribute(out, 6, key, value);

@@ -394,12 +394,23 @@ fn eprintln_best_effort(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// A timed event being set up: see [`Telemetry::timed`].
-#[derive(Debug)]
+/// A timed event being set up: see [`Telemetry::timed`]. Its `Debug`
+/// shows the attrs' keys, never their values (they are scrubbed only when
+/// recorded).
 pub struct Timed<'a> {
     telemetry: &'a Telemetry,
     name: String,
     attrs: Vec<(String, String)>,
+}
+
+impl fmt::Debug for Timed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<&str> = self.attrs.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("Timed")
+            .field("name", &self.name)
+            .field("attr_keys", &keys)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A [`Timed`] event that decides its outcome with `F`.

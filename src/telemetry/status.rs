@@ -146,7 +146,7 @@ impl Telemetry {
             let _ = write!(out, "\nevents go to: {destination}");
         }
         #[cfg(feature = "http")]
-        if self.show_spool(store, out) {
+        if !crate::consent::switches::BUILD_DISABLED && self.show_spool(store, out) {
             return;
         }
         let _ = write!(

@@ -43,6 +43,7 @@ fn events_become_log_records_under_a_service_resource() {
     let a = Event::new("build", "mytool", "1.2.3", "ab".repeat(32))
         .with_attr("outcome", "ok")
         .with_attr("tool", "clash")
+        .with_attr("attr.tool", "own")
         .at(at);
     let b = Event::new("test", "mytool", "1.2.3", "ab".repeat(32)).at(at);
     let c = Event::new("init", "mytool", "1.3.0", "cd".repeat(32)).at(at);
@@ -87,6 +88,16 @@ fn events_become_log_records_under_a_service_resource() {
         "clash",
         "a clashing attr is prefixed"
     );
+    assert_eq!(
+        attr(&r.attributes, "attr.attr.tool"),
+        "own",
+        "and so is one with the prefix"
+    );
+    let mut keys: Vec<&str> = r.attributes.iter().map(|a| a.key.as_str()).collect();
+    let all = keys.len();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), all, "attribute keys are unique: {keys:?}");
     assert_eq!(text(records[1].body.as_ref()), "test");
 
     let second = &export.resource_logs[1];

@@ -83,4 +83,19 @@ fn no_public_debug_shows_a_secret() {
     let err = telemetry.upload_now().unwrap_err();
     clean("TelemetryError", &format!("{err:?}"));
     clean("TelemetryError (Display)", &err.to_string());
+    // What `show` prints: the endpoint of each upload, without credentials.
+    let shown = telemetry
+        .command(rtb_telemetry::consent::TelemetryCommand::Show)
+        .to_string();
+    assert!(shown.contains("last uploads"), "{shown}");
+    clean("telemetry show", &shown);
+    // An attr held for a timed event is scrubbed only when recorded: its
+    // `Debug` shows no value.
+    let timed = telemetry.timed("deploy").attr("token", "BEARERSECRET");
+    clean("Timed", &format!("{timed:?}"));
+    let with = telemetry
+        .timed("deploy")
+        .attr("key", "APIKEY123")
+        .outcome(|_: &Result<(), ()>| "ok".to_owned());
+    clean("TimedWith", &format!("{with:?}"));
 }

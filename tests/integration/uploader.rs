@@ -206,6 +206,45 @@ fn no_connection_is_made_before_the_command_exits() {
     }
 }
 
+/// The project's switch is looked for once per run: one `stat` per
+/// directory level from the working directory up, however many times the
+/// decision is checked (at start, before the first write, …).
+#[test]
+#[ignore = "needs strace; CI installs it and runs this with --ignored"]
+fn looking_for_the_project_switch_costs_one_stat_per_level() {
+    crate::support::require_tool("strace", "it counts the command's system calls");
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(vec![]);
+    let url = format!("{}/v1/events", server.url);
+    mytool_run(home.path(), &url, &["telemetry", "enable"]);
+    let deep = home.path().join("work/project/src/module/deeper");
+    std::fs::create_dir_all(&deep).unwrap();
+    let out = Command::new("strace")
+        .args(["-e", "trace=%file,%desc", "-o", "/dev/stderr"])
+        .arg(mytool())
+        .arg("run")
+        .current_dir(&deep)
+        .env_clear()
+        .env("HOME", home.path())
+        .env("MYTOOL_TELEMETRY_ENDPOINT", &url)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let trace = String::from_utf8_lossy(&out.stderr);
+    assert!(trace.contains("+++ exited with 0 +++"), "{trace}");
+    let looks: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains(".mytool-telemetry"))
+        .collect();
+    let levels = deep.ancestors().count();
+    assert_eq!(looks.len(), levels, "one look per level: {looks:#?}");
+    assert!(
+        trace.contains("spool/events.jsonl"),
+        "the run recorded (so the decision was checked more than once): {trace}"
+    );
+}
+
 /// The state file's counters.
 fn state(home: &Path) -> serde_json::Value {
     std::fs::read(spool(home).join("state.json"))

@@ -13,5 +13,8 @@ print(next(p["version"] for p in meta["packages"] if p["name"] == "clap"))')
 echo "clap resolved to $version"
 [ "$version" = "4.5.20" ] || { echo "FAIL: the host's clap moved to $version" >&2; exit 1; }
 cargo build --quiet
-HOME=$(mktemp -d) "$CARGO_TARGET_DIR/debug/pinned-host" telemetry status | head -1
+# Whole output captured first: `| head -1` would close the pipe under a
+# multi-line status and the host's println! would panic on EPIPE.
+status=$(HOME=$(mktemp -d) "$CARGO_TARGET_DIR/debug/pinned-host" telemetry status)
+echo "${status%%$'\n'*}"
 rm -f Cargo.lock

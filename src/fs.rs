@@ -63,7 +63,7 @@ pub(crate) fn open_append(path: &Path, mode: u32) -> io::Result<File> {
 /// to one are followed: dotfile managers link config files). `Ok(None)`
 /// when nothing is there. Never blocks on a FIFO and never reads past
 /// `limit`, whatever the file claims.
-#[cfg(any(feature = "http", test))]
+#[cfg(any(feature = "http", all(test, unix)))]
 pub(crate) fn read_small(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
     Ok(read_small_with_meta(path, limit)?.map(|(bytes, _)| bytes))
 }
@@ -175,7 +175,7 @@ pub(crate) fn write_replacing(path: &Path, bytes: &[u8], mode: u32, sync: bool) 
         if sync {
             file.sync_all()?;
         }
-        fs::rename(&tmp, path)
+        rename(&tmp, path)
     })();
     if written.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -237,12 +237,11 @@ pub(crate) fn lock_as(path: &Path, mode: Mode, patience: Duration) -> io::Result
 /// out: `true` when it is held.
 fn wait_for_lock(file: &File, mode: Mode, start: Instant, patience: Duration) -> io::Result<bool> {
     loop {
-        let tried = match mode {
-            Mode::Exclusive => file.try_lock(),
-            Mode::Shared => file.try_lock_shared(),
-        };
-        match tried {
+        match try_lock(file, mode) {
             Ok(()) => return Ok(true),
+            // A file system without locks (NFS or SMB mounted without them):
+            // go on unlocked, as cargo does, rather than never work there.
+            Err(fs::TryLockError::Error(e)) if no_locking_here(&e) => return Ok(true),
             Err(fs::TryLockError::WouldBlock) => {
                 let waited = start.elapsed();
                 if waited >= patience {
@@ -256,6 +255,38 @@ fn wait_for_lock(file: &File, mode: Mode, start: Instant, patience: Duration) ->
             Err(fs::TryLockError::Error(e)) => return Err(e),
         }
     }
+}
+
+/// One try at `file`'s lock. (Tests inject the error a file system
+/// without locks gives.)
+fn try_lock(file: &File, mode: Mode) -> Result<(), fs::TryLockError> {
+    #[cfg(all(test, unix))]
+    if let Some(code) = tests::INJECTED_LOCK_ERROR.get() {
+        return Err(fs::TryLockError::Error(io::Error::from_raw_os_error(code)));
+    }
+    match mode {
+        Mode::Exclusive => file.try_lock(),
+        Mode::Shared => file.try_lock_shared(),
+    }
+}
+
+/// Whether a lock failed because the file system has no locks at all:
+/// `ENOTSUP`/`EOPNOTSUPP` (`flock` on NFS, SMB or AFP on macOS) or
+/// `ENOLCK` (no lock daemon).
+fn no_locking_here(e: &io::Error) -> bool {
+    if e.kind() == io::ErrorKind::Unsupported {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use nix::errno::Errno;
+        let code = e.raw_os_error();
+        [Errno::ENOTSUP, Errno::EOPNOTSUPP, Errno::ENOLCK]
+            .iter()
+            .any(|errno| code == Some(*errno as i32))
+    }
+    #[cfg(not(unix))]
+    false
 }
 
 /// Whether `path` still names the open `file`.
@@ -325,6 +356,40 @@ pub(crate) fn remove_planted(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Whether a failed rename or delete may succeed when tried again soon:
+/// on Windows, a file another process has open for a moment (antivirus,
+/// the search indexer, a backup tool) fails with a sharing or lock
+/// violation, or access denied; anywhere, a busy or interrupted call.
+pub(crate) fn transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ResourceBusy | io::ErrorKind::Interrupted
+    ) || (cfg!(windows)
+        && (e.kind() == io::ErrorKind::PermissionDenied
+            // ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION
+            || matches!(e.raw_os_error(), Some(32 | 33))))
+}
+
+/// `op`, tried again up to four times over about 150 ms while it fails
+/// [transiently](transient); any other result at once.
+pub(crate) fn retrying<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let mut attempt = 0;
+    loop {
+        match op() {
+            Err(e) if transient(&e) && attempt < 4 => {
+                thread::sleep(Duration::from_millis(10 << attempt));
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// `fs::rename`, [retried](retrying) while it fails transiently.
+pub(crate) fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    retrying(|| fs::rename(from, to))
+}
+
 /// Deletes the directory (or file) at `path` so that nothing can be
 /// written into it meanwhile: it is first renamed to a unique name beside
 /// it — atomic, so a process that creates files by path from then on
@@ -335,7 +400,7 @@ pub(crate) fn remove_all_now(path: &Path) -> io::Result<()> {
     let mut trash = path.as_os_str().to_owned();
     trash.push(format!(".deleted-{}", uuid::Uuid::new_v4().simple()));
     let trash = PathBuf::from(trash);
-    match fs::rename(path, &trash) {
+    match rename(path, &trash) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
@@ -357,10 +422,11 @@ pub(crate) fn remove_retrying(path: &Path) -> io::Result<()> {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
-                ) =>
+                if !transient(&e)
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+                    ) =>
             {
                 return Err(e);
             }
@@ -422,6 +488,57 @@ pub(crate) fn check_private_meta(meta: &fs::Metadata) -> io::Result<()> {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// The error every lock attempt on this thread fails with.
+        pub(super) static INJECTED_LOCK_ERROR: std::cell::Cell<Option<i32>> =
+            const { std::cell::Cell::new(None) };
+    }
+
+    #[test]
+    fn a_file_system_without_locks_means_going_on_unlocked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.lock");
+        for errno in [nix::errno::Errno::ENOTSUP, nix::errno::Errno::ENOLCK] {
+            INJECTED_LOCK_ERROR.set(Some(errno as i32));
+            let lock = lock(&path, Duration::ZERO);
+            INJECTED_LOCK_ERROR.set(None);
+            assert!(matches!(lock, Ok(Some(_))), "{errno}: {lock:?}");
+        }
+        // Any other failure is one.
+        INJECTED_LOCK_ERROR.set(Some(nix::errno::Errno::EIO as i32));
+        let lock = lock(&path, Duration::ZERO);
+        INJECTED_LOCK_ERROR.set(None);
+        assert!(lock.is_err(), "{lock:?}");
+    }
+
+    #[test]
+    fn a_transient_failure_is_tried_again_and_a_lasting_one_is_not() {
+        let mut calls = 0;
+        let done = retrying(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(io::Error::from(io::ErrorKind::ResourceBusy))
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(done.unwrap(), 3);
+        let mut calls = 0;
+        let failed: io::Result<()> = retrying(|| {
+            calls += 1;
+            Err(io::Error::from(io::ErrorKind::NotFound))
+        });
+        assert!(failed.is_err());
+        assert_eq!(calls, 1, "a lasting failure is not retried");
+        let mut calls = 0;
+        let gave_up: io::Result<()> = retrying(|| {
+            calls += 1;
+            Err(io::Error::from(io::ErrorKind::ResourceBusy))
+        });
+        assert!(gave_up.is_err());
+        assert_eq!(calls, 5, "briefly: four more tries");
+    }
 
     #[test]
     fn a_lock_waited_for_while_its_file_was_removed_is_taken_on_the_file_there_now() {

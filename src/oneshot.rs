@@ -225,6 +225,7 @@ mod tests {
     }
 
     /// Threads of this process whose name is `name` (Linux: from /proc).
+    #[cfg(target_os = "linux")]
     fn threads_named(name: &str) -> usize {
         std::fs::read_dir("/proc/self/task").map_or(0, |tasks| {
             tasks

@@ -149,7 +149,7 @@ pub struct ConsentStore {
 impl ConsentStore {
     /// The store in the platform's directories: the decision in
     /// `<config dir>/<tool>/telemetry.json`, local data under
-    /// `<data dir>/<tool>/telemetry/`.
+    /// `<local data dir>/<tool>/telemetry/` (`%LOCALAPPDATA%` on Windows).
     ///
     /// # Errors
     ///
@@ -167,7 +167,12 @@ impl ConsentStore {
             ..Self::at(
                 tool,
                 dirs.config_dir().join("telemetry.json"),
-                dirs.data_dir().join("telemetry"),
+                // Local, not roaming: on Windows the roaming profile may
+                // live on a file server, where the spool's renames and
+                // deletes fail more often, and a spool has no business
+                // following the user to another machine. (On Linux and
+                // macOS it is the same directory.)
+                dirs.data_local_dir().join("telemetry"),
             )
         })
     }

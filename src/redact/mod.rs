@@ -104,7 +104,9 @@ const PATTERNS: &[&str] = &[
     r"(?P<email>[\w.%+-]+@(?:[\w-]+(?:\.[\w-]+)+|localhost\b))",
     // Paths. A leading `/` counts only at the start or after a delimiter,
     // which is kept (`pre`): `a/b` in prose is not a path.
-    r#"(?P<winpath>\b[A-Za-z]:[\\/][^\s"'<>|]*|\\\\[^\s"'<>|]+)"#,
+    // A Windows profile directory may hold spaces (`C:\Users\John Smith`):
+    // that segment is taken whole, to the next separator.
+    r#"(?P<winpath>\b[A-Za-z]:[\\/](?:(?i:users|documents and settings)[\\/][^\\/"'<>|\r\n]+(?:[\\/][^\s"'<>|]*)?|[^\s"'<>|]*)|\\\\[^\s"'<>|]+)"#,
     r#"(?P<varpath>(?:%[A-Za-z_][A-Za-z0-9_]*%|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|~[A-Za-z0-9_.-]*)(?:[\\/][^\s"'<>|]*)?)"#,
     r#"(?P<relpath>\.{1,2}[\\/][^\s"'<>|]*)"#,
     r#"(?P<pre>^|[\s"'(\[<{=,:;])(?P<abspath>/[^\s"'<>|)\]}]*)"#,
@@ -546,6 +548,17 @@ mod tests {
             ("at 2001:db8:85a3::8a2e:370:7334.", "at [ip]."),
             ("~/notes.txt", "[path]"),
             ("%USERPROFILE%\\Desktop\\x.txt", "[path]"),
+            // A profile directory with a space is scrubbed whole.
+            ("C:\\Users\\John Smith\\x.txt", "[path]"),
+            (
+                "open c:/users/John Smith/a.txt: denied",
+                "open [path]: denied",
+            ),
+            (
+                "in C:\\Documents and Settings\\Ann Lee\\Desktop\\r.txt now",
+                "in [path] now",
+            ),
+            ("C:\\Program Files\\x", "[path] Files\\x"),
             ("$HOME/.config/x", "[path]"),
             ("open /home/ada/x.rs: denied", "open [path]: denied"),
             ("see https://example.com/x?y=1.", "see [url]."),

@@ -124,6 +124,47 @@ pub(crate) struct Failure {
     pub(crate) reach: Reach,
 }
 
+/// The system's trusted roots where they are kept in files: `SSL_CERT_FILE`
+/// and the PEM files in `SSL_CERT_DIR` when set (as OpenSSL reads them),
+/// else the first bundle found at the usual places. Unreadable or
+/// malformed entries are skipped; each file is read up to 4 MiB.
+fn system_roots(env: &crate::Env) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject as _;
+    const BUNDLES: &[&str] = &[
+        "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Arch, Gentoo
+        "/etc/pki/tls/certs/ca-bundle.crt",   // Fedora, RHEL
+        "/etc/ssl/ca-bundle.pem",             // openSUSE
+        "/etc/ssl/cert.pem",                  // Alpine, macOS, OpenBSD
+        "/usr/local/share/certs/ca-root-nss.crt", // FreeBSD
+        "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // CentOS
+    ];
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    if let Some(file) = env.text("SSL_CERT_FILE") {
+        files.push(file.into());
+    }
+    if let Some(dirs) = env.text("SSL_CERT_DIR") {
+        for dir in std::env::split_paths(&dirs) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                files.extend(entries.filter_map(Result::ok).map(|e| e.path()).take(4096));
+            }
+        }
+    }
+    if files.is_empty()
+        && let Some(bundle) = BUNDLES.iter().find(|p| std::path::Path::new(p).is_file())
+    {
+        files.push(bundle.into());
+    }
+    files
+        .iter()
+        .filter_map(|f| crate::fs::read_small(f, 4 * 1024 * 1024).ok().flatten())
+        .flat_map(|pem| {
+            rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+                .filter_map(Result::ok)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 impl Transport {
     pub(crate) fn new(
         endpoint: Endpoint,
@@ -135,7 +176,12 @@ impl Transport {
     ) -> Result<Self, TelemetryError> {
         let mut store = rustls::RootCertStore::empty();
         if roots.is_empty() {
+            // The bundled web roots, and the system's own store where it is
+            // a file (Linux, the BSDs; `SSL_CERT_FILE`/`SSL_CERT_DIR`
+            // anywhere): a company CA an administrator added there (TLS
+            // inspection) is trusted as the system trusts it.
             store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            let _ = store.add_parsable_certificates(system_roots(env));
         } else {
             for root in roots {
                 store.add(root).map_err(|e| {

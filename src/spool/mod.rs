@@ -458,7 +458,7 @@ impl Spool {
         };
         let from = self.path(&format!("{NEXT}{next}"));
         // Of many runs that found the same schedule, one rename succeeds.
-        fs::rename(from, self.path(&format!("{NEXT}{lease}"))).is_ok()
+        crate::fs::rename(&from, &self.path(&format!("{NEXT}{lease}"))).is_ok()
     }
 
     /// Sets the next upload's time (the uploader, when it is done):
@@ -469,7 +469,7 @@ impl Spool {
         names.sort_unstable();
         let renamed = names
             .first()
-            .is_some_and(|n| fs::rename(self.path(&format!("{NEXT}{n}")), &target).is_ok());
+            .is_some_and(|n| crate::fs::rename(&self.path(&format!("{NEXT}{n}")), &target).is_ok());
         for n in names.iter().skip(usize::from(renamed)) {
             if *n != at {
                 let _ = fs::remove_file(self.path(&format!("{NEXT}{n}")));

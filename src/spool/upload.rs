@@ -84,6 +84,10 @@ pub(crate) fn upload(up: &Upload<'_>) -> Result<UploadReport, TelemetryError> {
         return Ok(report);
     }
     spool.check()?;
+    // Nothing to send: done at once, without waiting for anything.
+    if spool.files().is_empty() {
+        return Ok(report);
+    }
     if up.store.pass(up.base_salt, CONSENT_PATIENCE).is_none() {
         return Ok(report);
     }
@@ -421,7 +425,7 @@ impl Run<'_, '_> {
             super::now_ms(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         ));
-        match std::fs::rename(&events, &claimed) {
+        match crate::fs::rename(&events, &claimed) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(TelemetryError::io("claim", &events, e)),
@@ -581,7 +585,8 @@ impl Run<'_, '_> {
             .up
             .spool
             .path(&format!("{base}.{}{}", strikes + 1, super::BATCH));
-        std::fs::rename(&batch.path, &to).map_err(|e| TelemetryError::io("rename", &batch.path, e))
+        crate::fs::rename(&batch.path, &to)
+            .map_err(|e| TelemetryError::io("rename", &batch.path, e))
     }
 }
 

@@ -143,6 +143,24 @@ impl Telemetry {
             .stderr(std::process::Stdio::null());
         #[cfg(unix)]
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        // Windows: no console of its own (none is shown), none of the
+        // caller's (it does not die with its Ctrl+C or window), a process
+        // group of its own. Safe std API only. What this cannot do: keep
+        // the child from inheriting the caller's inheritable handles (std
+        // spawns with bInheritHandles so the null stdio can be passed;
+        // `CommandExt::inherit_handles` is unstable), so a caller capturing
+        // the tool's output through an inheritable pipe may wait for the
+        // uploader (at most its 25 s): docs/reliability.md, platforms.
+        #[cfg(windows)]
+        {
+            const DETACHED_PROCESS: u32 = 0x0000_0008;
+            const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+            const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+            std::os::windows::process::CommandExt::creation_flags(
+                &mut command,
+                DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW,
+            );
+        }
         let mut child = command.spawn().map_err(|e| {
             let _ = spool.consume_launch(&token);
             TelemetryError::thread("start its uploader process", Some(e))

@@ -1,9 +1,8 @@
 //! The consent store's files: permissions, atomicity, the nonce, XDG.
 
-use std::ffi::OsString;
 use std::process::Command;
 
-use rtb_telemetry::consent::{ConsentStore, Decision, PolicySource};
+use rtb_telemetry::consent::{ConsentStore, PolicySource};
 use rtb_telemetry::{Env, ErrorKind, FileSink, MachineId, MemorySink};
 
 use crate::support::block_on;
@@ -24,6 +23,8 @@ fn store_in(dir: &tempfile::TempDir) -> ConsentStore {
 #[cfg(unix)]
 #[test]
 fn the_consent_file_is_private_and_written_without_leftovers() {
+    use rtb_telemetry::consent::Decision;
+    use std::ffi::OsString;
     use std::os::unix::fs::PermissionsExt;
 
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use rtb_telemetry::consent::{ConsentStore, TelemetryCommand};
@@ -546,7 +545,7 @@ fn something_planted_at_the_upload_lock_does_not_stop_uploads() {
     let server = Server::start(vec![]);
     let telemetry = tool.telemetry(&format!("{}/v1/events", server.url));
     telemetry.record("e");
-    let status = Command::new("mkfifo")
+    let status = std::process::Command::new("mkfifo")
         .arg(tool.spool().join("upload.lock"))
         .status()
         .unwrap();
@@ -627,4 +626,58 @@ fn an_unusable_proxy_is_never_gone_around() {
     assert_eq!(tool.spooled().len(), 1, "the event is kept");
     let status = telemetry.status().to_string();
     assert!(status.contains("ALL_PROXY"), "{status}");
+}
+
+/// An uploader with nothing to send is done at once: it takes no lock,
+/// waits for no running command, makes no request and counts no attempt.
+#[test]
+fn an_upload_with_nothing_to_send_does_nothing() {
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let telemetry = tool.telemetry(&format!("{}/v1/events", server.url));
+    telemetry.record("build");
+    assert_eq!(telemetry.upload_now().unwrap().delivered, 1);
+    let state = |tool: &Tool| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(tool.spool().join("state.json")).unwrap()).unwrap()
+    };
+    let attempts = state(&tool)["attempts"].as_u64();
+    assert!(tool.spooled().is_empty());
+    let report = telemetry.upload_now().unwrap();
+    assert!(!report.ran, "{report:?}");
+    assert_eq!(state(&tool)["attempts"].as_u64(), attempts);
+    assert_eq!(server.requests().len(), 1);
+}
+
+/// The system's trust store, where it is a file: a company CA an
+/// administrator added (`SSL_CERT_FILE`, `SSL_CERT_DIR`, as OpenSSL reads
+/// them) is trusted, beside the bundled web roots; without it the same
+/// collector is refused.
+#[test]
+fn the_systems_trusted_roots_are_trusted_too() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+    let ca = format!("{fixtures}/ca.pem");
+    let cases: [(&str, Option<(&str, &str)>); 3] = [
+        ("nothing added", None),
+        ("SSL_CERT_FILE", Some(("SSL_CERT_FILE", ca.as_str()))),
+        ("SSL_CERT_DIR", Some(("SSL_CERT_DIR", fixtures))),
+    ];
+    for (what, variable) in cases {
+        let tool = Tool::enabled();
+        let server = Server::start_tls(vec![]);
+        let endpoint = format!("{}/v1/events", server.url);
+        let mut vars = vec![("MYTOOL_TELEMETRY_ENDPOINT", endpoint.as_str())];
+        vars.extend(variable);
+        let telemetry = Telemetry::builder("mytool", "1.2.3")
+            .salt("mytool-tests")
+            .env(Env::from_vars(vars))
+            .paths(tool.consent(), tool.data())
+            .detached_upload(false)
+            .init();
+        telemetry.record("build");
+        let result = telemetry.upload_now();
+        match variable {
+            None => assert!(result.is_err(), "{what}: the test CA is trusted"),
+            Some(_) => assert_eq!(result.unwrap().delivered, 1, "{what}"),
+        }
+    }
 }

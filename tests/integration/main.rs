@@ -10,9 +10,11 @@ mod docs;
 mod erased;
 mod errors;
 mod event;
+#[cfg(target_os = "linux")]
 mod faults;
 mod file_sink;
 mod hostile;
+#[cfg(unix)]
 mod hostile_env;
 #[cfg(feature = "http")]
 mod http_sink;

@@ -1,7 +1,6 @@
 //! The spool and its uploader under adversity: collectors that refuse or
 //! lie, planted files, hostile directories, full disks, many writers.
 
-use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
@@ -308,7 +307,8 @@ fn a_spool_of_another_user_is_refused_and_named() {
 }
 
 /// A tool whose data directory is `data`.
-fn tool_at(tool: &Tool, data: &Path, endpoint: &str) -> Telemetry {
+#[cfg(unix)]
+fn tool_at(tool: &Tool, data: &std::path::Path, endpoint: &str) -> Telemetry {
     Telemetry::builder("mytool", "1.2.3")
         .salt("mytool-tests")
         .env(rtb_telemetry::Env::from_vars([(
@@ -343,7 +343,10 @@ fn a_full_disk_leaves_no_empty_file_and_shows_in_status() {
         let len = entry.metadata().unwrap().len();
         let name = entry.file_name().to_string_lossy().into_owned();
         assert!(
-            !(Path::new(&name).extension().is_some_and(|x| x == "jsonl") && len == 0),
+            !(std::path::Path::new(&name)
+                .extension()
+                .is_some_and(|x| x == "jsonl")
+                && len == 0),
             "an empty spool file was left: {name}"
         );
     }

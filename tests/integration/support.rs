@@ -36,6 +36,7 @@ pub(crate) fn park_on<F: Future>(fut: F) -> F::Output {
 /// Runs `f` on its own thread and fails the test if it has not returned
 /// within `secs` seconds: a hang check, so a regression that blocks (on a
 /// FIFO, a lock) fails instead of hanging the test run.
+#[cfg(any(unix, feature = "http"))]
 pub(crate) fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

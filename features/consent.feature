@@ -143,8 +143,9 @@ Feature: Consent and conventions — the run-time half of the two-level opt-in
       | stored  | content    | state    | status                             |
       | enabled | "off"      | disabled | "the project's setting"            |
       | enabled | "  OFF\n"  | disabled | ".mytool-telemetry"                |
-      | enabled | "on"       | enabled  | "not `off`, so it changes nothing" |
-      | enabled | "offf"     | enabled  | "not `off`, so it changes nothing" |
+      | enabled | "# ours\noff" | disabled | "the project's setting"          |
+      | enabled | "on"       | enabled  | "something other than `off`, so it changes nothing" |
+      | enabled | "offf"     | enabled  | "something other than `off`, so it changes nothing" |
       | none    | "on"       | disabled | "no decision yet"                  |
 
   Scenario: C13 — an administrator's machine-wide switch wins over a stored enable

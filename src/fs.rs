@@ -29,6 +29,22 @@ fn hostile_safe(options: &mut OpenOptions, follow: bool) {
 #[cfg(not(unix))]
 fn hostile_safe(_: &mut OpenOptions, _follow: bool) {}
 
+/// `path` for a terminal: control and bidirectional formatting characters
+/// (a directory a cloned repository named with escape sequences) escaped.
+pub(crate) fn shown(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.display().to_string().chars() {
+        if c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `open` failed because the last component is a symlink (`O_NOFOLLOW`).
 fn symlink_refused(e: io::Error) -> io::Error {
     #[cfg(unix)]
@@ -68,10 +84,15 @@ pub(crate) fn read_small(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>>
     Ok(read_small_with_meta(path, limit)?.map(|(bytes, _)| bytes))
 }
 
-/// [`read_small`] as text (lossy).
-pub(crate) fn read_small_text(path: &Path, limit: u64) -> io::Result<Option<String>> {
-    Ok(read_small_with_meta(path, limit)?
-        .map(|(bytes, _)| String::from_utf8_lossy(&bytes).into_owned()))
+/// [`read_small`], following a symlink at `path` only when `follow`
+/// (refused with `InvalidInput` otherwise, like anything but a regular
+/// file); `InvalidData` for a file over `limit`.
+pub(crate) fn read_small_bytes(
+    path: &Path,
+    limit: u64,
+    follow: bool,
+) -> io::Result<Option<Vec<u8>>> {
+    Ok(open_small(path, limit, follow)?.map(|(bytes, _)| bytes))
 }
 
 /// [`read_small`], with the metadata of the file that was read (from the
@@ -80,13 +101,22 @@ pub(crate) fn read_small_with_meta(
     path: &Path,
     limit: u64,
 ) -> io::Result<Option<(Vec<u8>, fs::Metadata)>> {
+    open_small(path, limit, true)
+}
+
+fn open_small(
+    path: &Path,
+    limit: u64,
+    follow: bool,
+) -> io::Result<Option<(Vec<u8>, fs::Metadata)>> {
     let mut options = OpenOptions::new();
     options.read(true);
-    hostile_safe(&mut options, true);
+    hostile_safe(&mut options, follow);
     let file = match options.open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+        Err(e) if follow => return Err(e),
+        Err(e) => return Err(symlink_refused(e)),
     };
     let meta = file.metadata()?;
     if !meta.is_file() {

@@ -139,7 +139,7 @@ pub struct ConsentStore {
     tool_switch: Option<String>,
     /// The project's switch, looked for once per store (one `stat` per
     /// directory level, however often the decision is checked).
-    project_switch: std::sync::Arc<std::sync::OnceLock<Option<(PathBuf, super::switches::Said)>>>,
+    project_switch: std::sync::Arc<std::sync::OnceLock<Vec<(PathBuf, super::switches::Said)>>>,
     /// The version of the file last read that said "enabled": a later check
     /// that finds the same version need not read it again.
     /// With the install nonce it held.
@@ -546,39 +546,36 @@ impl ConsentStore {
         if self.env.var(&variable).is_some() {
             return Some(PolicySource::ToolVariable(variable));
         }
-        if let Some((path, Said::Off)) = switches::machine(&self.tool, &self.env) {
-            return Some(PolicySource::MachineFile(path));
+        if let Some((path, Said::Off)) = switches::machine(&self.tool, &self.env).first() {
+            return Some(PolicySource::MachineFile(path.clone()));
         }
-        if let Some((path, Said::Off)) = self.project_switch() {
+        if let Some((path, Said::Off)) = self.project_switch().first() {
             return Some(PolicySource::ProjectFile(path.clone()));
         }
         self.tool_switch.clone().map(PolicySource::ToolSetting)
     }
 
-    fn project_switch(&self) -> Option<&(PathBuf, super::switches::Said)> {
+    /// The project's switch files, off first: looked for once per store.
+    fn project_switch(&self) -> &[(PathBuf, super::switches::Said)] {
         self.project_switch
             .get_or_init(|| super::switches::project(&self.tool, &self.env))
-            .as_ref()
     }
 
     /// Switch files that say something else than `off`: they change
     /// nothing, and `status` says so.
     pub(crate) fn switch_problems(&self) -> Vec<String> {
         use super::switches::{self, Said};
-        [
-            switches::machine(&self.tool, &self.env),
-            self.project_switch().cloned(),
-        ]
-        .into_iter()
-        .flatten()
-        .filter_map(|(path, said)| match said {
-            Said::Off => None,
-            Said::Other(text) => Some(format!(
-                "{} says {text:?}, not `off`, so it changes nothing",
-                path.display()
-            )),
-        })
-        .collect()
+        switches::machine(&self.tool, &self.env)
+            .iter()
+            .chain(self.project_switch())
+            .filter_map(|(path, said)| match said {
+                Said::Off => None,
+                Said::Other(why) => Some(format!(
+                    "{} {why}, so it changes nothing",
+                    crate::fs::shown(path)
+                )),
+            })
+            .collect()
     }
 
     /// The sink a tool's events go to: `sink`, or [`DebugSink`] in debug

@@ -8,35 +8,96 @@ use crate::Env;
 /// What a switch file says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Said {
-    /// `off` (any case, surrounding white space ignored).
+    /// `off` (any case; white space, a byte-order mark, UTF-16 and `#`
+    /// comment lines ignored), or a file that is there but cannot be read:
+    /// whoever put it there meant something, and off is the safe reading.
     Off,
-    /// Anything else: it changes nothing, and `status` says so.
-    Other(String),
+    /// Anything else: it changes nothing, and `status` says why (never what
+    /// the file holds: a planted link could point at a secret).
+    Other(&'static str),
 }
 
-/// What an off-switch file at `path` says, if there is one. Read only if
-/// it is a regular file of at most 4 KiB, without blocking.
-fn read_switch(path: &Path) -> Option<Said> {
-    match crate::fs::read_small_text(path, 4096) {
-        Ok(None) => None,
-        Ok(Some(text)) if text.trim().eq_ignore_ascii_case("off") => Some(Said::Off),
-        Ok(Some(text)) => Some(Said::Other(text.trim().chars().take(40).collect())),
-        Err(e) => Some(Said::Other(format!("unreadable: {e}"))),
+/// The text of a switch file: UTF-8 (a byte-order mark dropped) or UTF-16
+/// with its mark (what Windows PowerShell 5's `echo off >` writes).
+fn decode(bytes: &[u8]) -> String {
+    let utf16 = |little: bool| {
+        let units = bytes[2..]
+            .chunks_exact(2)
+            .map(|pair| {
+                let pair = [pair[0], pair[1]];
+                if little {
+                    u16::from_le_bytes(pair)
+                } else {
+                    u16::from_be_bytes(pair)
+                }
+            })
+            .collect::<Vec<_>>();
+        String::from_utf16_lossy(&units)
+    };
+    match bytes {
+        [0xFF, 0xFE, ..] => utf16(true),
+        [0xFE, 0xFF, ..] => utf16(false),
+        [0xEF, 0xBB, 0xBF, rest @ ..] => String::from_utf8_lossy(rest).into_owned(),
+        _ => String::from_utf8_lossy(bytes).into_owned(),
     }
 }
 
-/// The project's switch: `.<tool>-telemetry` in the working directory or
-/// the nearest directory above it that has one. One `stat` per level.
-pub(crate) fn project(tool: &str, env: &Env) -> Option<(PathBuf, Said)> {
+/// What `text` says: `off` alone on the one line that is neither blank
+/// nor a `#` comment.
+pub(crate) fn says(text: &str) -> Said {
+    let mut lines = text
+        .lines()
+        .map(|line| line.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'))
+        .filter(|line| !line.is_empty() && !line.starts_with('#'));
+    match (lines.next(), lines.next()) {
+        (Some(line), None) if line.eq_ignore_ascii_case("off") => Said::Off,
+        _ => Said::Other("says something other than `off`"),
+    }
+}
+
+/// What an off-switch file at `path` says, if there is one. Read only if
+/// it is a regular file of at most 4 KiB, without blocking, following a
+/// symlink only when `follow` (the project's file, which anyone who
+/// writes to a repository can plant, never does).
+fn read_switch(path: &Path, follow: bool) -> Option<Said> {
+    use std::io::ErrorKind;
+    match crate::fs::read_small_bytes(path, 4096, follow) {
+        Ok(None) => None,
+        Ok(Some(bytes)) => Some(says(&decode(&bytes))),
+        Err(e) => Some(match e.kind() {
+            ErrorKind::InvalidInput | ErrorKind::InvalidData => Said::Other(
+                "is not a regular file of at most 4 KiB (a symbolic link is not followed)",
+            ),
+            // There, but not readable (permissions, a link loop, I/O).
+            _ => Said::Off,
+        }),
+    }
+}
+
+/// Every switch in `found`, off first: the first that says `off` decides
+/// (any off wins), and the others are problems `status` shows.
+fn off_first(mut found: Vec<(PathBuf, Said)>) -> Vec<(PathBuf, Said)> {
+    found.sort_by_key(|(_, said)| *said != Said::Off);
+    found
+}
+
+/// The project's switches: `.<tool>-telemetry` in the working directory
+/// and every directory above it, off first. One `stat` per level.
+pub(crate) fn project(tool: &str, env: &Env) -> Vec<(PathBuf, Said)> {
     let name = format!(".{tool}-telemetry");
-    let start = env.current_dir()?;
-    start.ancestors().find_map(|dir| {
-        let path = dir.join(&name);
-        std::fs::symlink_metadata(&path)
-            .is_ok()
-            .then(|| read_switch(&path).map(|said| (path, said)))
-            .flatten()
-    })
+    let Some(start) = env.current_dir() else {
+        return Vec::new();
+    };
+    off_first(
+        start
+            .ancestors()
+            .filter_map(|dir| {
+                let path = dir.join(&name);
+                std::fs::symlink_metadata(&path).ok()?;
+                read_switch(&path, false).map(|said| (path, said))
+            })
+            .collect(),
+    )
 }
 
 /// The directories an administrator puts machine-wide settings in.
@@ -68,14 +129,74 @@ fn system_dirs(env: &Env) -> Vec<PathBuf> {
     }
 }
 
-/// The machine's switch: `<tool>/telemetry` in a system configuration
-/// directory; the first that exists.
-pub(crate) fn machine(tool: &str, env: &Env) -> Option<(PathBuf, Said)> {
-    system_dirs(env).into_iter().find_map(|dir| {
-        let path = dir.join(tool).join("telemetry");
-        read_switch(&path).map(|said| (path, said))
-    })
+/// The machine's switches: `<tool>/telemetry` in each system
+/// configuration directory, off first.
+pub(crate) fn machine(tool: &str, env: &Env) -> Vec<(PathBuf, Said)> {
+    off_first(
+        system_dirs(env)
+            .into_iter()
+            .filter_map(|dir| {
+                let path = dir.join(tool).join("telemetry");
+                read_switch(&path, true).map(|said| (path, said))
+            })
+            .collect(),
+    )
 }
 
 /// `true` in a build made with `--cfg rtb_telemetry_disabled`.
 pub(crate) const BUILD_DISABLED: bool = cfg!(rtb_telemetry_disabled);
+
+#[cfg(test)]
+mod tests {
+    use super::{Said, decode, says};
+    use proptest::prelude::*;
+
+    fn case(word: &str, upper: &[bool]) -> String {
+        word.chars()
+            .zip(upper.iter().cycle())
+            .map(|(c, &up)| if up { c.to_ascii_uppercase() } else { c })
+            .collect()
+    }
+
+    proptest! {
+        /// `off` in any case, among comments and blank lines, in UTF-8
+        /// with or without a mark or in UTF-16: off.
+        #[test]
+        fn off_among_comments_and_blanks_is_off(
+            upper in proptest::collection::vec(any::<bool>(), 3),
+            before in proptest::collection::vec("(#[^\n]*|[ \t]*)", 0..4),
+            after in proptest::collection::vec("(#[^\n]*|[ \t]*)", 0..4),
+            pad in "[ \t]{0,3}",
+            crlf in any::<bool>(),
+            encoding in 0..4u8,
+        ) {
+            let newline = if crlf { "\r\n" } else { "\n" };
+            let mut lines = before;
+            lines.push(format!("{pad}{}{pad}", case("off", &upper)));
+            lines.extend(after);
+            let text = lines.join(newline);
+            let bytes = match encoding {
+                0 => text.into_bytes(),
+                1 => [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat(),
+                2 => [vec![0xFF, 0xFE], text.encode_utf16().flat_map(u16::to_le_bytes).collect()].concat(),
+                _ => [vec![0xFE, 0xFF], text.encode_utf16().flat_map(u16::to_be_bytes).collect()].concat(),
+            };
+            prop_assert_eq!(says(&decode(&bytes)), Said::Off);
+        }
+
+        /// One more line that is not blank, a comment or `off` itself (any
+        /// text at all) makes the file say something else.
+        #[test]
+        fn any_other_line_makes_it_not_off(
+            other in "\\PC{1,20}",
+            first in any::<bool>(),
+        ) {
+            let trimmed = other.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+            prop_assume!(!trimmed.is_empty() && !trimmed.starts_with('#'));
+            prop_assume!(!trimmed.contains('\n') && !trimmed.contains('\r'));
+            let text = if first { format!("{other}\noff") } else { format!("off\n{other}") };
+            prop_assert_ne!(says(&text), Said::Off);
+            prop_assert_eq!(says(&other) == Said::Off, trimmed.eq_ignore_ascii_case("off"));
+        }
+    }
+}

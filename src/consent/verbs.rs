@@ -293,9 +293,9 @@ fn undo_hint(source: &PolicySource) -> String {
     match source {
         PolicySource::DoNotTrack | PolicySource::ToolVariable(_) => "unset the variable".to_owned(),
         PolicySource::MachineFile(path) => {
-            format!("an administrator deletes {}", path.display())
+            format!("an administrator deletes {}", crate::fs::shown(path))
         }
-        PolicySource::ProjectFile(path) => format!("delete {}", path.display()),
+        PolicySource::ProjectFile(path) => format!("delete {}", crate::fs::shown(path)),
         PolicySource::ToolSetting(_) => "change the tool's setting".to_owned(),
         _ => "see `telemetry status`".to_owned(),
     }

@@ -104,12 +104,18 @@ const PATTERNS: &[&str] = &[
     r"(?P<email>[\w.%+-]+@(?:[\w-]+(?:\.[\w-]+)+|localhost\b))",
     // Paths. A leading `/` counts only at the start or after a delimiter,
     // which is kept (`pre`): `a/b` in prose is not a path.
-    // A Windows profile directory may hold spaces (`C:\Users\John Smith`):
-    // that segment is taken whole, to the next separator.
-    r#"(?P<winpath>\b[A-Za-z]:[\\/](?:(?i:users|documents and settings)[\\/][^\\/"'<>|\r\n]+(?:[\\/][^\s"'<>|]*)?|[^\s"'<>|]*)|\\\\[^\s"'<>|]+)"#,
+    // A Windows profile directory may hold spaces and apostrophes
+    // (`C:\Users\Sean O'Brien`): that segment is taken whole, to the next
+    // separator or a character Windows refuses in a user name
+    // (`"/\[]:;|=,+*?<>`), so `C:\Users\bob: denied` keeps `: denied`.
+    // `\\?\C:\…` (what `canonicalize` returns) is the same path.
+    r#"(?P<winpath>(?:\\\\[?.]\\)?\b[A-Za-z]:[\\/](?:(?i:users|documents and settings)[\\/][^\\/"<>|\r\n:;=,+*?\[\]]+(?:[\\/][^\s"'<>|]*)?|[^\s"'<>|]*)|\\\\[^\s"'<>|]+)"#,
     r#"(?P<varpath>(?:%[A-Za-z_][A-Za-z0-9_]*%|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|~[A-Za-z0-9_.-]*)(?:[\\/][^\s"'<>|]*)?)"#,
     r#"(?P<relpath>\.{1,2}[\\/][^\s"'<>|]*)"#,
-    r#"(?P<pre>^|[\s"'(\[<{=,:;])(?P<abspath>/[^\s"'<>|)\]}]*)"#,
+    // A Windows profile seen from WSL, Git Bash or Cygwin
+    // (`/mnt/c/Users/John Smith/…`, `/c/Users/…`, `/cygdrive/c/Users/…`)
+    // is taken whole as above.
+    r#"(?P<pre>^|[\s"'(\[<{=,:;])(?P<abspath>/(?:(?:mnt/|cygdrive/)?[A-Za-z]/(?i:users)/[^\\/"<>|\r\n:;=,+*?\[\]]+(?:/[^\s"'<>|)\]}]*)?|[^\s"'<>|)\]}]*))"#,
     r"(?P<slashes>[\w.-]+(?:[\\/][\w.-]+){2,}(?::\d+)*)",
 ];
 
@@ -559,6 +565,21 @@ mod tests {
                 "in [path] now",
             ),
             ("C:\\Program Files\\x", "[path] Files\\x"),
+            // Found by an adversarial review: `canonicalize`'s form, WSL,
+            // Git Bash and Cygwin, an apostrophe, and a colon after a
+            // profile (not a character of a user name).
+            ("\\\\?\\C:\\Users\\John Smith\\x.txt", "[path]"),
+            (
+                "open /mnt/c/Users/John Smith/x: denied",
+                "open [path]: denied",
+            ),
+            ("/c/Users/John Smith/x", "[path]"),
+            ("at /cygdrive/c/Users/John Smith/x", "at [path]"),
+            ("C:\\Users\\Sean O'Brien\\x.txt", "[path]"),
+            (
+                "open C:\\Users\\bob: access denied",
+                "open [path]: access denied",
+            ),
             ("$HOME/.config/x", "[path]"),
             ("open /home/ada/x.rs: denied", "open [path]: denied"),
             ("see https://example.com/x?y=1.", "see [url]."),

@@ -127,7 +127,7 @@ pub(crate) struct Failure {
 /// The system's trusted roots where they are kept in files: `SSL_CERT_FILE`
 /// and the PEM files in `SSL_CERT_DIR` when set (as OpenSSL reads them),
 /// else the first bundle found at the usual places. Unreadable or
-/// malformed entries are skipped; each file is read up to 4 MiB.
+/// malformed entries are skipped. Read only for an `https://` collector.
 fn system_roots(env: &crate::Env) -> Vec<rustls::pki_types::CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject as _;
     const BUNDLES: &[&str] = &[
@@ -138,6 +138,8 @@ fn system_roots(env: &crate::Env) -> Vec<rustls::pki_types::CertificateDer<'stat
         "/usr/local/share/certs/ca-root-nss.crt", // FreeBSD
         "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // CentOS
     ];
+    const FILES: usize = 4096;
+    const BYTES: usize = 16 * 1024 * 1024;
     let mut files: Vec<std::path::PathBuf> = Vec::new();
     if let Some(file) = env.text("SSL_CERT_FILE") {
         files.push(file.into());
@@ -145,7 +147,7 @@ fn system_roots(env: &crate::Env) -> Vec<rustls::pki_types::CertificateDer<'stat
     if let Some(dirs) = env.text("SSL_CERT_DIR") {
         for dir in std::env::split_paths(&dirs) {
             if let Ok(entries) = std::fs::read_dir(dir) {
-                files.extend(entries.filter_map(Result::ok).map(|e| e.path()).take(4096));
+                files.extend(entries.filter_map(Result::ok).map(|e| e.path()).take(FILES));
             }
         }
     }
@@ -154,15 +156,24 @@ fn system_roots(env: &crate::Env) -> Vec<rustls::pki_types::CertificateDer<'stat
     {
         files.push(bundle.into());
     }
-    files
-        .iter()
-        .filter_map(|f| crate::fs::read_small(f, 4 * 1024 * 1024).ok().flatten())
-        .flat_map(|pem| {
-            rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
-                .filter_map(Result::ok)
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    // Regular files only, looked at before opening (opening a device such
+    // as a serial line has effects of its own); at most 4096 of them and
+    // 16 MiB in all, whatever the variables point at.
+    let mut budget = BYTES;
+    let mut roots = Vec::new();
+    for file in files.iter().take(FILES) {
+        if budget == 0 || !std::fs::metadata(file).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let limit = budget.min(4 * 1024 * 1024) as u64;
+        let Ok(Some(pem)) = crate::fs::read_small(file, limit) else {
+            continue;
+        };
+        budget = budget.saturating_sub(pem.len());
+        roots
+            .extend(rustls::pki_types::CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok));
+    }
+    roots
 }
 
 /// On Windows and macOS the system's own verifier (`CryptoAPI`, the
@@ -215,7 +226,7 @@ impl Transport {
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| TelemetryError::config(format!("TLS: {e}"), "report this as a bug"))?;
-        let verifier = if custom {
+        let verifier = if custom || !endpoint.is_https() {
             None
         } else {
             platform_verifier(env, provider)
@@ -231,7 +242,9 @@ impl Transport {
                 // anywhere): a company CA an administrator added there (TLS
                 // inspection) is trusted as the system trusts it.
                 store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                let _ = store.add_parsable_certificates(system_roots(env));
+                if endpoint.is_https() {
+                    let _ = store.add_parsable_certificates(system_roots(env));
+                }
             }
             builder.with_root_certificates(store)
         }

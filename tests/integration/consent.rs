@@ -242,3 +242,153 @@ fn reset_removes_everything_it_can_and_reports_every_failure() {
     // What could be removed was: the events did not survive.
     assert!(!store.data_dir().exists(), "the data directory survived");
 }
+
+/// A store with a stored `enable`, in `cwd`, with `XDG_CONFIG_DIRS` = `dirs`.
+fn enabled_in(dir: &tempfile::TempDir, cwd: &std::path::Path, dirs: &str) -> ConsentStore {
+    let store = store_in(dir);
+    store.enable().unwrap();
+    store.with_env(Env::from_vars([("XDG_CONFIG_DIRS", dirs)]).with_current_dir(cwd))
+}
+
+fn status_of(store: &ConsentStore) -> String {
+    rtb_telemetry::consent::StatusReport::new(store, "salt", "a collector").to_string()
+}
+
+#[test]
+fn any_off_wins_whatever_other_switch_files_say_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (project, cwd) = (dir.path().join("p"), dir.path().join("p/sub"));
+    std::fs::create_dir_all(&cwd).unwrap();
+    // The nearer file says something else; the one above says off.
+    std::fs::write(cwd.join(".mytool-telemetry"), "# nested, not a switch\n").unwrap();
+    std::fs::write(project.join(".mytool-telemetry"), "off\n").unwrap();
+    let store = enabled_in(&dir, &cwd, "/nonexistent");
+    let effective = store.effective_policy();
+    assert!(
+        matches!(&effective.source, PolicySource::ProjectFile(p) if p == &project.join(".mytool-telemetry")),
+        "{:?}",
+        effective.source
+    );
+    assert!(!effective.policy.is_enabled());
+    assert!(status_of(&store).contains("something other than `off`"));
+
+    // The machine's: the first directory's file is a comment, the second's off.
+    let (first, second) = (dir.path().join("etc1"), dir.path().join("etc2"));
+    for (etc, text) in [(&first, "# managed by puppet\n"), (&second, "off")] {
+        std::fs::create_dir_all(etc.join("mytool")).unwrap();
+        std::fs::write(etc.join("mytool/telemetry"), text).unwrap();
+    }
+    let elsewhere = dir.path().to_path_buf();
+    let dirs = format!("{}:{}", first.display(), second.display());
+    let store = enabled_in(&dir, &elsewhere, &dirs);
+    assert!(
+        matches!(&store.effective_policy().source, PolicySource::MachineFile(p) if p.starts_with(&second)),
+        "{:?}",
+        store.effective_policy().source
+    );
+}
+
+#[test]
+fn how_off_may_be_written_and_what_is_not_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().join("p");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let utf16 = |little: bool| {
+        let mut bytes = if little {
+            vec![0xFF, 0xFE]
+        } else {
+            vec![0xFE, 0xFF]
+        };
+        for unit in "off\r\n".encode_utf16() {
+            bytes.extend(if little {
+                unit.to_le_bytes()
+            } else {
+                unit.to_be_bytes()
+            });
+        }
+        bytes
+    };
+    let off: Vec<Vec<u8>> = vec![
+        b"off".to_vec(),
+        b" OFF \r\n".to_vec(),
+        b"\xEF\xBB\xBFoff\n".to_vec(),
+        b"# why: a CI box\n\n  off\n# end\n".to_vec(),
+        utf16(true),
+        utf16(false),
+    ];
+    let not_off: Vec<Vec<u8>> = vec![
+        b"on".to_vec(),
+        b"".to_vec(),
+        b"# off".to_vec(),
+        b"off\noff".to_vec(),
+        b"off please".to_vec(),
+        b"of\xC3\xB6".to_vec(),
+    ];
+    let file = cwd.join(".mytool-telemetry");
+    for (bytes, is_off) in off
+        .iter()
+        .map(|b| (b, true))
+        .chain(not_off.iter().map(|b| (b, false)))
+    {
+        std::fs::write(&file, bytes).unwrap();
+        let store = enabled_in(&dir, &cwd, "/nonexistent");
+        assert_eq!(
+            !store.effective_policy().policy.is_enabled(),
+            is_off,
+            "{:?}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_switch_that_cannot_be_read_counts_as_off_and_a_planted_link_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().join("p");
+    std::fs::create_dir_all(&cwd).unwrap();
+    // A secret the project's link points at: never followed, never shown.
+    let secret = dir.path().join("credentials");
+    std::fs::write(&secret, "https://bot:ghp_SECRET@github.com").unwrap();
+    std::os::unix::fs::symlink(&secret, cwd.join(".mytool-telemetry")).unwrap();
+    let store = enabled_in(&dir, &cwd, "/nonexistent");
+    assert!(store.effective_policy().policy.is_enabled());
+    let status = status_of(&store);
+    assert!(status.contains("symbolic link is not followed"), "{status}");
+    assert!(
+        !status.contains("ghp_") && !status.contains("bot:"),
+        "{status}"
+    );
+
+    // The machine's file is there but cannot be read (a link loop here; a
+    // mode 600 file of root's for other users): off, the safe reading.
+    let etc = dir.path().join("etc");
+    std::fs::create_dir_all(etc.join("mytool")).unwrap();
+    std::os::unix::fs::symlink("telemetry", etc.join("mytool/telemetry")).unwrap();
+    let store = enabled_in(&dir, &cwd, etc.to_str().unwrap());
+    assert!(
+        matches!(
+            store.effective_policy().source,
+            PolicySource::MachineFile(_)
+        ),
+        "{:?}",
+        store.effective_policy().source
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_named_with_escape_sequences_reaches_the_terminal_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("evil\u{1b}]0;OWNED\u{7}\u{1b}[2J\u{202e}");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join(".mytool-telemetry"), "off").unwrap();
+    let store = enabled_in(&dir, &project, "/nonexistent");
+    let status = status_of(&store);
+    assert!(status.contains("the project's setting"), "{status}");
+    assert!(
+        !status.contains('\u{1b}') && !status.contains('\u{7}') && !status.contains('\u{202e}'),
+        "{status:?}"
+    );
+    assert!(status.contains("\\u{1b}]0;OWNED"), "{status:?}");
+}

@@ -121,12 +121,23 @@ proptest::proptest! {
         sep in "[\\\\/]",
         users in "[Uu][Ss][Ee][Rr][Ss]|[Dd][Oo]cuments and [Ss]ettings",
         first in "[A-Z][a-z]{2,8}",
-        rest in proptest::collection::vec("[A-Z][a-z]{2,8}", 1..3),
+        rest in proptest::collection::vec("[A-Z]'?[a-z]{2,8}", 1..3),
         file in "[a-z]{1,8}\\.txt",
         tail in "(|: denied| and more|\\n)",
+        form in 0..5u8,
     ) {
         let name = format!("{first} {}", rest.join(" "));
-        let text = format!("failed: {drive}:{sep}{users}{sep}{name}{sep}{file}{tail}");
+        // As Windows writes it, as `canonicalize` returns it, and as WSL,
+        // Git Bash and Cygwin show it.
+        let lower = drive.to_ascii_lowercase();
+        let path = match form {
+            0 => format!("{drive}:{sep}{users}{sep}{name}{sep}{file}"),
+            1 => format!("\\\\?\\{drive}:\\{users}\\{name}\\{file}"),
+            2 => format!("/mnt/{lower}/Users/{name}/{file}"),
+            3 => format!("/{lower}/Users/{name}/{file}"),
+            _ => format!("/cygdrive/{lower}/Users/{name}/{file}"),
+        };
+        let text = format!("failed: {path}{tail}");
         // No name is configured: the path alone must take it.
         let out = scrub(&text, &[]);
         for part in std::iter::once(&first).chain(&rest) {

@@ -426,16 +426,47 @@ pub(crate) fn rename(from: &Path, to: &Path) -> io::Result<()> {
 /// finds nothing there — and that is then removed, retried briefly while
 /// something still holds or adds to it. `Ok` when nothing is left at
 /// `path` (nothing there is fine).
+///
+/// What an earlier call renamed but could not remove (`<name>.deleted-…`
+/// beside it: unsent events, say) is removed too, and counts: `Ok` only
+/// when none of it is left either.
 pub(crate) fn remove_all_now(path: &Path) -> io::Result<()> {
     let mut trash = path.as_os_str().to_owned();
     trash.push(format!(".deleted-{}", uuid::Uuid::new_v4().simple()));
     let trash = PathBuf::from(trash);
-    match rename(path, &trash) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
+    let moved = match rename(path, &trash) {
+        Ok(()) => remove_retrying(&trash),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    moved.and(remove_leftovers(path))
+}
+
+/// Removes `<name>.deleted-*` beside `path`: what [`remove_all_now`] moved
+/// aside earlier and could not remove then.
+fn remove_leftovers(path: &Path) -> io::Result<()> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(());
+    };
+    let mut prefix = name.to_owned();
+    prefix.push(".deleted-");
+    let prefix = prefix.to_string_lossy().into_owned();
+    let Ok(entries) = fs::read_dir(if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    }) else {
+        return Ok(());
+    };
+    let mut result = Ok(());
+    for entry in entries.filter_map(Result::ok) {
+        if entry.file_name().to_string_lossy().starts_with(&prefix)
+            && let Err(e) = remove_retrying(&entry.path())
+        {
+            result = Err(e);
+        }
     }
-    remove_retrying(&trash)
+    result
 }
 
 /// `remove_dir_all` (or `remove_file`), tried a few times over about a
@@ -540,6 +571,31 @@ mod tests {
         let lock = lock(&path, Duration::ZERO);
         INJECTED_LOCK_ERROR.set(None);
         assert!(lock.is_err(), "{lock:?}");
+    }
+
+    #[test]
+    fn what_an_earlier_removal_left_aside_goes_with_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        let leftover = dir.path().join("spool.deleted-0123abcd");
+        for d in [&spool, &leftover] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join("events.jsonl"), "{}\n").unwrap();
+        }
+        let unrelated = [
+            dir.path().join("spool2"),
+            dir.path().join("other.deleted-1"),
+        ];
+        for d in &unrelated {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        super::remove_all_now(&spool).unwrap();
+        assert!(!spool.exists() && !leftover.exists());
+        assert!(unrelated.iter().all(|d| d.exists()));
+        // With nothing at the path itself, a leftover still goes.
+        std::fs::create_dir_all(&leftover).unwrap();
+        super::remove_all_now(&spool).unwrap();
+        assert!(!leftover.exists());
     }
 
     #[test]

@@ -141,14 +141,25 @@ impl Event {
 /// split lines on. The result is still standard JSON and reads back to the
 /// same event.
 pub(crate) fn write_json_line(out: &mut Vec<u8>, event: &Event) -> serde_json::Result<()> {
-    let mut ser = serde_json::Serializer::with_formatter(&mut *out, LineSafe);
-    event.serialize(&mut ser)?;
+    write_json(out, event)?;
     out.push(b'\n');
     Ok(())
 }
 
+/// Appends `value` as JSON escaped as [`write_json_line`] escapes, without
+/// the line break.
+pub(crate) fn write_json<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    value: &T,
+) -> serde_json::Result<()> {
+    value.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut *out, LineSafe,
+    ))
+}
+
 /// `serde_json`'s compact formatter, plus `\u` escapes for DEL, the C1
-/// controls, and U+2028/U+2029.
+/// controls, U+2028/U+2029 and the bidirectional formatting characters
+/// (which reorder what a terminal shows: `telemetry show` prints records).
 struct LineSafe;
 
 impl Formatter for LineSafe {
@@ -157,14 +168,24 @@ impl Formatter for LineSafe {
         writer: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
-        // DEL is 7F; the C1 controls are C2 80..C2 9F in UTF-8; U+2028 and
-        // U+2029 are E2 80 A8/A9. Most fragments contain none of these bytes.
+        // DEL is 7F; the C1 controls are C2 80..C2 9F in UTF-8; U+2028,
+        // U+2029 and the bidi controls start with E2. Most fragments
+        // contain none of these bytes.
         if !fragment.bytes().any(|b| matches!(b, 0x7F | 0xC2 | 0xE2)) {
             return writer.write_all(fragment.as_bytes());
         }
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
-            if matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}') {
+            if matches!(
+                c,
+                '\u{7f}'..='\u{9f}'
+                    | '\u{2028}'
+                    | '\u{2029}'
+                    | '\u{200e}'
+                    | '\u{200f}'
+                    | '\u{202a}'..='\u{202e}'
+                    | '\u{2066}'..='\u{2069}'
+            ) {
                 writer.write_all(&fragment.as_bytes()[start..i])?;
                 write!(writer, "\\u{:04x}", u32::from(c))?;
                 start = i + c.len_utf8();

@@ -47,10 +47,10 @@ impl Record {
     /// collector receives it (`{"id":…,"event":…}`).
     pub(crate) fn write_line(&self, out: &mut Vec<u8>, wire: bool) -> serde_json::Result<()> {
         out.extend_from_slice(b"{\"id\":");
-        serde_json::to_writer(&mut *out, &self.id)?;
+        crate::event::write_json(out, &self.id)?;
         if let (Some(to), false) = (&self.to, wire) {
             out.extend_from_slice(b",\"to\":");
-            serde_json::to_writer(&mut *out, to)?;
+            crate::event::write_json(out, to)?;
         }
         out.extend_from_slice(b",\"event\":");
         crate::event::write_json_line(out, &self.event)?;
@@ -75,6 +75,29 @@ pub(crate) fn batch_key(records: &[Record]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tampered spool line's id and destination reach `telemetry show`
+    /// (a terminal) escaped, as event text is.
+    #[test]
+    fn ids_and_destinations_are_written_line_safe() {
+        let mut record = Record::new(&Event::new("e", "t", "1", "id"));
+        record.id = "a\u{9b}31m\u{202e}b\u{2028}".into();
+        record.to = Some("c\u{85}\u{2066}d".into());
+        for wire in [false, true] {
+            let mut out = Vec::new();
+            record.write_line(&mut out, wire).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            let raw = |c: char| {
+                matches!(
+                    c,
+                    '\u{85}' | '\u{9b}' | '\u{202e}' | '\u{2066}' | '\u{2028}'
+                )
+            };
+            assert!(!text.contains(raw), "{text:?}");
+            let back: Record = serde_json::from_str(text.trim_end()).unwrap();
+            assert_eq!(back.id, record.id);
+        }
+    }
 
     fn records(n: usize) -> Vec<Record> {
         (0..n)

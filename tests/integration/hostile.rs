@@ -23,6 +23,8 @@ fn nasty_piece() -> impl Strategy<Value = String> {
         Just("\\".to_owned()),
         Just("\\n".to_owned()),
         Just("\u{feff}".to_owned()),
+        // Bidi controls: reorder what a terminal shows (`telemetry show`).
+        Just("\u{202e}evil\u{202c}\u{2066}\u{200f}".to_owned()),
         Just("\u{7f}\u{1c}\u{1d}\u{1e}\u{0b}\u{0c}".to_owned()),
         ".{0,8}",
     ]
@@ -60,6 +62,8 @@ fn assert_one_line(text: &str) {
         !body.contains(char::is_control),
         "a raw control character: {body:?}"
     );
+    let bidi = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    assert!(!body.contains(bidi), "a raw bidi control: {body:?}");
 }
 
 proptest! {

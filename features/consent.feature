@@ -148,6 +148,15 @@ Feature: Consent and conventions — the run-time half of the two-level opt-in
       | enabled | "offf"     | enabled  | "something other than `off`, so it changes nothing" |
       | none    | "on"       | disabled | "no decision yet"                  |
 
+  Scenario: C12b — enable in a switched-off project, after an earlier opt-in, says that choice is kept
+    Given a tool "mytool" whose stored decision is enabled
+    And the project above the working directory has ".mytool-telemetry" saying "off"
+    When the user tries "telemetry enable"
+    Then the output mentions "the project's setting"
+    And the output mentions "your earlier opt-in is kept"
+    And the output does not mention "to opt in"
+    And telemetry is disabled
+
   Scenario: C13 — an administrator's machine-wide switch wins over a stored enable
     Given a tool "mytool" whose stored decision is enabled
     And the machine's configuration directory has "mytool/telemetry" saying "off"

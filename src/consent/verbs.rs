@@ -267,8 +267,18 @@ fn refuse_enable(
     source: &PolicySource,
 ) -> CommandReport {
     let tool = store.tool();
+    let already = store
+        .load()
+        .is_ok_and(|stored| stored.state == super::store::Decision::Enabled);
     let undo = match source {
         PolicySource::Build => "this build of the tool cannot collect anything".to_owned(),
+        // The user opted in before the switch appeared: that choice is
+        // kept, and counts again where the switch does not reach.
+        other if already => format!(
+            "your earlier opt-in is kept and counts wherever the switch does not; \
+             here, {} for it to count",
+            undo_hint(other)
+        ),
         other => format!(
             "to opt in, {}, then run `{tool} telemetry enable` again",
             undo_hint(other)

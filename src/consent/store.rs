@@ -487,6 +487,9 @@ impl ConsentStore {
     /// then not send, spool or write state.
     #[cfg(feature = "http")]
     pub(crate) fn pass(&self, base_salt: &str, patience: Duration) -> Option<Pass> {
+        // No consent file (a `reset`): off, and no lock file created for
+        // it either (taking the lock would bring one back after `reset`).
+        fs::symlink_metadata(&self.file).ok()?;
         let lock = crate::fs::lock_as(&self.lock_path(), crate::fs::Mode::Shared, patience)
             .ok()
             .flatten()?;
@@ -506,6 +509,7 @@ impl ConsentStore {
     /// `reset` and `enable` meanwhile, on again is another decision, with
     /// another id). For a command's first record.
     pub(crate) fn still_on(&self, patience: Duration, salt: &str) -> Option<crate::fs::Lock> {
+        fs::symlink_metadata(&self.file).ok()?; // as in `pass`
         let lock = crate::fs::lock_as(&self.lock_path(), crate::fs::Mode::Shared, patience)
             .ok()
             .flatten()?;

@@ -176,16 +176,24 @@ impl LocalFile {
                 "see `telemetry status`",
             ));
         }
-        crate::background::block_on(self.sink.emit(&crate::event::bounded_copy(event)))
-    }
-
-    fn prepare(&self) -> Result<(), String> {
+        // Each write is made under the consent lock (shared), with the
+        // run's decision checked again: `disable` and `reset` take it
+        // exclusively before they delete the file, so a write either
+        // lands before that (and is deleted with the file) or not at all.
         let Some(_on) = self
             .store
             .still_on(std::time::Duration::from_millis(100), &self.salt)
         else {
-            return Err("telemetry was turned off or reset after this run started".into());
+            return Err(TelemetryError::config(
+                "nothing is written to the local file: telemetry was turned off or reset \
+                 after this run started",
+                "see `telemetry status`",
+            ));
         };
+        crate::background::block_on(self.sink.emit(&crate::event::bounded_copy(event)))
+    }
+
+    fn prepare(&self) -> Result<(), String> {
         let Some(dir) = self.sink.path().parent() else {
             return Ok(());
         };

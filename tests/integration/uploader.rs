@@ -245,6 +245,76 @@ fn looking_for_the_project_switch_costs_one_stat_per_level() {
     );
 }
 
+/// Local-file mode (no collector): a run whose write is held up while
+/// `disable` runs leaves nothing behind. The write is stalled by strace
+/// (`openat` of the events file delayed 1.5 s, standing in for a stopped
+/// process or a slow disk); `disable` starts 0.5 s into it.
+#[test]
+#[ignore = "needs strace; CI installs it and runs this with --ignored"]
+fn a_local_write_held_up_during_disable_leaves_nothing() {
+    crate::support::require_tool("strace", "it holds up the run's write");
+    let home = tempfile::tempdir().unwrap();
+    let tool = |args: &[&str]| {
+        let mut command = Command::new(mytool());
+        command
+            .args(args)
+            .env_clear()
+            .env("HOME", home.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    };
+    assert!(tool(&["telemetry", "enable"]).status().unwrap().success());
+    assert!(tool(&["run"]).status().unwrap().success());
+    let events = walk(home.path())
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n == "events.jsonl"))
+        .expect("a run in local-file mode writes events.jsonl");
+    std::fs::remove_file(&events).unwrap();
+    for trial in 0..3 {
+        assert!(tool(&["telemetry", "enable"]).status().unwrap().success());
+        let mut run = Command::new("strace");
+        run.args(["-f", "-o", "/dev/null", "-P"])
+            .arg(&events)
+            .args([
+                "-e",
+                "trace=openat",
+                "-e",
+                "inject=openat:delay_enter=1500000",
+            ])
+            .arg(mytool())
+            .arg("run")
+            .env_clear()
+            .env("HOME", home.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut run = run.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(tool(&["telemetry", "disable"]).status().unwrap().success());
+        assert!(run.wait().unwrap().success());
+        assert!(
+            !events.exists(),
+            "trial {trial}: {} is there after disable",
+            events.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
 /// The state file's counters.
 fn state(home: &Path) -> serde_json::Value {
     std::fs::read(spool(home).join("state.json"))
@@ -578,6 +648,41 @@ fn reset_leaves_nothing_of_the_tools_telemetry_on_disk() {
         .filter(|d| d.exists())
         .collect();
     assert!(left.is_empty(), "left after reset: {left:?}");
+}
+
+/// An uploader asleep on `429 Retry-After` when `reset` runs wakes to find
+/// telemetry off, sends nothing, and brings back no file (not even an empty
+/// lock file) in a config directory the tool keeps for its own settings.
+#[test]
+fn an_uploader_asleep_during_reset_brings_nothing_back() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start_ruled(|_| Some(Answer::Status(429, vec![("Retry-After", "2")])));
+    let url = format!("{}/v1/events", server.url);
+    let config = home.path().join(".config/mytool");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("settings.toml"), "theme = 1\n").unwrap();
+    mytool_run(home.path(), &url, &["telemetry", "enable"]);
+    mytool_run(home.path(), &url, &["run"]);
+    let first = wait_for(Duration::from_secs(10), || {
+        !server.requests.lock().unwrap().is_empty()
+    });
+    assert!(first.is_some(), "the uploader's first request never came");
+    mytool_run(home.path(), &url, &["telemetry", "reset"]);
+    let requests = server.requests.lock().unwrap().len();
+    // Past the Retry-After the uploader was sleeping on, with margin.
+    std::thread::sleep(Duration::from_secs(5));
+    let mut left: Vec<_> = std::fs::read_dir(&config)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["settings.toml"], "in {}", config.display());
+    assert!(!home.path().join(".local/share/mytool").exists());
+    assert_eq!(
+        server.requests.lock().unwrap().len(),
+        requests,
+        "a request after reset"
+    );
 }
 
 #[test]

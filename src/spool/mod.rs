@@ -132,8 +132,10 @@ pub(crate) struct State {
 /// How many uploads `state.json` remembers.
 pub(crate) const UPLOAD_LOG: usize = 10;
 
-/// One upload, as `telemetry show` lists it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// One upload, as `telemetry show` lists it. `Debug` is written by hand:
+/// the endpoint is stored without credentials, but `state.json` is a file
+/// anyone with the user's rights can edit, so `Debug` shows none of it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub(crate) struct UploadLog {
     /// When it ended (RFC 3339 UTC).
@@ -146,6 +148,18 @@ pub(crate) struct UploadLog {
     pub(crate) requests: u64,
     /// `delivered`, or what failed.
     pub(crate) result: String,
+}
+
+impl std::fmt::Debug for UploadLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadLog")
+            .field("at", &self.at)
+            .field("endpoint", &"[hidden]")
+            .field("delivered", &self.delivered)
+            .field("requests", &self.requests)
+            .field("result", &self.result)
+            .finish()
+    }
 }
 
 impl State {
@@ -705,6 +719,20 @@ pub(crate) fn open_append_read(path: &Path) -> io::Result<(File, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upload_logs_debug_shows_no_endpoint() {
+        let log = UploadLog {
+            endpoint: "https://user:pw@collector.example/?api_key=K".into(),
+            ..UploadLog::default()
+        };
+        let shown = format!("{log:?}");
+        assert!(
+            !shown.contains("collector.example") && !shown.contains("pw"),
+            "{shown}"
+        );
+        assert!(shown.contains("[hidden]"), "{shown}");
+    }
 
     fn spool() -> (tempfile::TempDir, Spool) {
         let dir = tempfile::tempdir().unwrap();

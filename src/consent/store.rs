@@ -140,6 +140,9 @@ pub struct ConsentStore {
     /// The project's switch, looked for once per store (one `stat` per
     /// directory level, however often the decision is checked).
     project_switch: std::sync::Arc<std::sync::OnceLock<Vec<(PathBuf, super::switches::Said)>>>,
+    /// The machine's switch files, looked for once (every record checks
+    /// the decision; the files are not read again each time).
+    machine_switch: std::sync::Arc<std::sync::OnceLock<Vec<(PathBuf, super::switches::Said)>>>,
     /// The version of the file last read that said "enabled": a later check
     /// that finds the same version need not read it again.
     /// With the install nonce it held.
@@ -197,6 +200,7 @@ impl ConsentStore {
             platform: false,
             tool_switch: None,
             project_switch: std::sync::Arc::default(),
+            machine_switch: std::sync::Arc::default(),
             enabled_version: std::sync::Arc::default(),
         }
     }
@@ -222,6 +226,7 @@ impl ConsentStore {
     pub fn with_env(mut self, env: Env) -> Self {
         self.env = env;
         self.project_switch = std::sync::Arc::default();
+        self.machine_switch = std::sync::Arc::default();
         self
     }
 
@@ -539,7 +544,7 @@ impl ConsentStore {
     /// the machine's file, the project's file, the tool's setting (in that
     /// order, the first that applies).
     pub(crate) fn switched_off(&self) -> Option<PolicySource> {
-        use super::switches::{self, Said};
+        use super::switches::Said;
         if self.env.built_without_telemetry() {
             return Some(PolicySource::Build);
         }
@@ -550,7 +555,7 @@ impl ConsentStore {
         if self.env.var(&variable).is_some() {
             return Some(PolicySource::ToolVariable(variable));
         }
-        if let Some((path, Said::Off)) = switches::machine(&self.tool, &self.env).first() {
+        if let Some((path, Said::Off)) = self.machine_switch().first() {
             return Some(PolicySource::MachineFile(path.clone()));
         }
         if let Some((path, Said::Off)) = self.project_switch().first() {
@@ -560,6 +565,12 @@ impl ConsentStore {
     }
 
     /// The project's switch files, off first: looked for once per store.
+    /// The machine's switch files, off first: looked for once per store.
+    fn machine_switch(&self) -> &[(PathBuf, super::switches::Said)] {
+        self.machine_switch
+            .get_or_init(|| super::switches::machine(&self.tool, &self.env))
+    }
+
     fn project_switch(&self) -> &[(PathBuf, super::switches::Said)] {
         self.project_switch
             .get_or_init(|| super::switches::project(&self.tool, &self.env))
@@ -568,8 +579,8 @@ impl ConsentStore {
     /// Switch files that say something else than `off`: they change
     /// nothing, and `status` says so.
     pub(crate) fn switch_problems(&self) -> Vec<String> {
-        use super::switches::{self, Said};
-        switches::machine(&self.tool, &self.env)
+        use super::switches::Said;
+        self.machine_switch()
             .iter()
             .chain(self.project_switch())
             .filter_map(|(path, said)| match said {

@@ -192,12 +192,18 @@ fn no_connection_is_made_before_the_command_exits() {
         .env_clear()
         .env("HOME", home.path())
         .env("MYTOOL_TELEMETRY_ENDPOINT", &url)
+        .env("XDG_CONFIG_DIRS", "/rtb-machine-a:/rtb-machine-b")
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(out.status.success());
     let trace = String::from_utf8_lossy(&out.stderr);
     assert!(trace.contains("+++ exited with 0 +++"), "{trace}");
+    // The machine's switch too: one look per directory, once per run.
+    for dir in ["/rtb-machine-a/", "/rtb-machine-b/"] {
+        let looks = trace.lines().filter(|l| l.contains(dir)).count();
+        assert_eq!(looks, 1, "{dir}: {trace}");
+    }
     for call in ["connect(", "socket(AF_INET"] {
         assert!(
             !trace.contains(call),
@@ -208,7 +214,8 @@ fn no_connection_is_made_before_the_command_exits() {
 
 /// The project's switch is looked for once per run: one `stat` per
 /// directory level from the working directory up, however many times the
-/// decision is checked (at start, before the first write, …).
+/// decision is checked (at start, before the first write, …); the
+/// machine's, one look per directory.
 #[test]
 #[ignore = "needs strace; CI installs it and runs this with --ignored"]
 fn looking_for_the_project_switch_costs_one_stat_per_level() {
@@ -227,12 +234,18 @@ fn looking_for_the_project_switch_costs_one_stat_per_level() {
         .env_clear()
         .env("HOME", home.path())
         .env("MYTOOL_TELEMETRY_ENDPOINT", &url)
+        .env("XDG_CONFIG_DIRS", "/rtb-machine-a:/rtb-machine-b")
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(out.status.success());
     let trace = String::from_utf8_lossy(&out.stderr);
     assert!(trace.contains("+++ exited with 0 +++"), "{trace}");
+    // The machine's switch too: one look per directory, once per run.
+    for dir in ["/rtb-machine-a/", "/rtb-machine-b/"] {
+        let looks = trace.lines().filter(|l| l.contains(dir)).count();
+        assert_eq!(looks, 1, "{dir}: {trace}");
+    }
     let looks: Vec<&str> = trace
         .lines()
         .filter(|l| l.contains(".mytool-telemetry"))

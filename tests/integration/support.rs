@@ -207,3 +207,14 @@ pub(crate) const SALT: &str = "rtb-telemetry-tests";
 pub(crate) fn is_hex64(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
+
+/// How many launch tokens (`launch-*`) wait in the spool directory `spool`
+/// (0 when it is not there).
+pub(crate) fn launch_tokens(spool: &std::path::Path) -> usize {
+    std::fs::read_dir(spool).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("launch-"))
+            .count()
+    })
+}

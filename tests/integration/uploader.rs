@@ -357,10 +357,7 @@ fn run_tool(tool: &str, home: &Path, url: &str, args: &[&str]) -> std::process::
 fn wait_for_uploaders(home: &Path, limit: Duration) {
     wait_for(limit, || {
         let spool = spool(home);
-        let launches_pending = std::fs::read_dir(&spool).is_ok_and(|d| {
-            d.filter_map(Result::ok)
-                .any(|e| e.file_name().to_string_lossy().starts_with("launch-"))
-        });
+        let launches_pending = crate::support::launch_tokens(&spool) > 0;
         !launches_pending && !spool.join("upload.pid").exists()
     });
     std::thread::sleep(Duration::from_millis(100));
@@ -631,17 +628,9 @@ fn a_tool_with_a_fixed_environment_still_uploads() {
     run(&["run"]);
     wait_for(Duration::from_secs(15), || !server.requests().is_empty())
         .expect("the uploader of a tool with a fixed Env uploads");
-    let launches_left =
-        std::fs::read_dir(home.path().join(".local/share/fixed_env/telemetry/spool"))
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with("launch-")
-            })
-            .count();
+    let spool = home.path().join(".local/share/fixed_env/telemetry/spool");
+    assert!(spool.is_dir(), "{}", spool.display());
+    let launches_left = crate::support::launch_tokens(&spool);
     assert_eq!(launches_left, 0, "the uploader used its token");
 }
 

@@ -65,6 +65,9 @@ fn read_switch(path: &Path, follow: bool) -> Option<Said> {
         Ok(None) => None,
         Ok(Some(bytes)) => Some(says(&decode(&bytes))),
         Err(e) => Some(match e.kind() {
+            ErrorKind::InvalidInput | ErrorKind::InvalidData if follow => {
+                Said::Other("is not a regular file of at most 4 KiB")
+            }
             ErrorKind::InvalidInput | ErrorKind::InvalidData => Said::Other(
                 "is not a regular file of at most 4 KiB (a symbolic link is not followed)",
             ),

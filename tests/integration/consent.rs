@@ -374,6 +374,18 @@ fn a_switch_that_cannot_be_read_counts_as_off_and_a_planted_link_is_not_followed
         "{:?}",
         store.effective_policy().source
     );
+
+    // A directory where the machine's file should be: a problem, and the
+    // reason does not speak of links (the machine's file may be one).
+    let other = dir.path().join("etc2");
+    std::fs::create_dir_all(other.join("mytool/telemetry")).unwrap();
+    let store = enabled_in(&dir, &cwd, other.to_str().unwrap());
+    assert!(store.effective_policy().policy.is_enabled());
+    let status = status_of(&store);
+    assert!(
+        status.contains("is not a regular file of at most 4 KiB, so it changes nothing"),
+        "{status}"
+    );
 }
 
 #[cfg(unix)]

@@ -176,16 +176,9 @@ impl Formatter for LineSafe {
         }
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
-            if matches!(
-                c,
-                '\u{7f}'..='\u{9f}'
-                    | '\u{2028}'
-                    | '\u{2029}'
-                    | '\u{200e}'
-                    | '\u{200f}'
-                    | '\u{202a}'..='\u{202e}'
-                    | '\u{2066}'..='\u{2069}'
-            ) {
+            if matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}')
+                || crate::redact::is_bidi_control(c)
+            {
                 writer.write_all(&fragment.as_bytes()[start..i])?;
                 write!(writer, "\\u{:04x}", u32::from(c))?;
                 start = i + c.len_utf8();

@@ -32,17 +32,7 @@ fn hostile_safe(_: &mut OpenOptions, _follow: bool) {}
 /// `path` for a terminal: control and bidirectional formatting characters
 /// (a directory a cloned repository named with escape sequences) escaped.
 pub(crate) fn shown(path: &Path) -> String {
-    let mut out = String::new();
-    for c in path.display().to_string().chars() {
-        if c.is_control()
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-        {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::redact::printable(&path.display().to_string())
 }
 
 /// `open` failed because the last component is a symlink (`O_NOFOLLOW`).

@@ -382,9 +382,21 @@ pub(crate) fn redact_url(raw: &str) -> String {
         }
         None => out.push_str(rest),
     }
-    let mut shown = String::with_capacity(out.len());
-    for c in out.chars() {
-        if c.is_control() {
+    printable(&out)
+}
+
+/// A bidirectional formatting character: it reorders what a terminal
+/// shows around it (U+200E/F, U+202A–E, U+2066–9).
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` for a terminal: control and bidirectional formatting characters
+/// escaped (`\u{1b}`), the rest as it is.
+pub(crate) fn printable(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || is_bidi_control(c) {
             shown.extend(c.escape_default());
         } else {
             shown.push(c);

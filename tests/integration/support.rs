@@ -210,6 +210,7 @@ pub(crate) fn is_hex64(s: &str) -> bool {
 
 /// How many launch tokens (`launch-*`) wait in the spool directory `spool`
 /// (0 when it is not there).
+#[cfg(feature = "http")]
 pub(crate) fn launch_tokens(spool: &std::path::Path) -> usize {
     std::fs::read_dir(spool).map_or(0, |entries| {
         entries

@@ -192,18 +192,12 @@ fn no_connection_is_made_before_the_command_exits() {
         .env_clear()
         .env("HOME", home.path())
         .env("MYTOOL_TELEMETRY_ENDPOINT", &url)
-        .env("XDG_CONFIG_DIRS", "/rtb-machine-a:/rtb-machine-b")
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(out.status.success());
     let trace = String::from_utf8_lossy(&out.stderr);
     assert!(trace.contains("+++ exited with 0 +++"), "{trace}");
-    // The machine's switch too: one look per directory, once per run.
-    for dir in ["/rtb-machine-a/", "/rtb-machine-b/"] {
-        let looks = trace.lines().filter(|l| l.contains(dir)).count();
-        assert_eq!(looks, 1, "{dir}: {trace}");
-    }
     for call in ["connect(", "socket(AF_INET"] {
         assert!(
             !trace.contains(call),

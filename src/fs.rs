@@ -35,6 +35,81 @@ pub(crate) fn shown(path: &Path) -> String {
     crate::redact::printable(&path.display().to_string())
 }
 
+/// The process's file-size limit (the soft `RLIMIT_FSIZE`, `ulimit -f`),
+/// read once: `None` when there is none. A write that would take a file
+/// past it does not fail — the kernel kills the process with `SIGXFSZ` —
+/// so every write of the crate is checked against it first
+/// ([`fits`]), and one that would not fit is not made.
+pub(crate) fn size_limit() -> Option<u64> {
+    static LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        #[cfg(unix)]
+        {
+            use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
+            match getrlimit(Resource::RLIMIT_FSIZE) {
+                #[allow(clippy::useless_conversion, reason = "rlim_t is not u64 everywhere")]
+                Ok((soft, _)) if soft != RLIM_INFINITY => Some(u64::from(soft)),
+                _ => None,
+            }
+        }
+        #[cfg(not(unix))]
+        None
+    })
+}
+
+/// `Ok` when writing `len` bytes at offset `at` of a regular file stays
+/// within the process's [file-size limit](size_limit); else a
+/// `FileTooLarge` error that says so (and nothing may be written).
+pub(crate) fn fits(at: u64, len: usize) -> io::Result<()> {
+    match size_limit() {
+        Some(limit) if at.saturating_add(len as u64) > limit => Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!(
+                "the process's file-size limit (`ulimit -f`: {limit} bytes) leaves no room; \
+                 nothing was written, as the write would have ended the process"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Writes `bytes` to stderr, best effort: nothing when stderr is a regular
+/// file that the [file-size limit](size_limit) leaves no room in (a
+/// tool's `2>log` under `ulimit -f`), or when it is closed.
+pub(crate) fn to_stderr(bytes: &[u8]) {
+    if fits_stderr(bytes.len()).is_ok() {
+        let _ = std::io::stderr().lock().write_all(bytes);
+    }
+}
+
+/// [`fits`] for `len` more bytes on stderr: `Ok` unless stderr is a
+/// regular file the limit leaves no room in.
+pub(crate) fn fits_stderr(len: usize) -> io::Result<()> {
+    if size_limit().is_none() {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::io::Seek as _;
+        use std::os::fd::AsFd as _;
+        let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
+            return Ok(()); // closed: writing fails harmlessly
+        };
+        let mut file = File::from(fd);
+        match file.metadata() {
+            // Appended (`2>>`) or written at its offset: past either is
+            // past the limit.
+            Ok(meta) if meta.is_file() => {
+                let at = file.stream_position().unwrap_or(0);
+                fits(at.max(meta.len()), len)
+            }
+            _ => Ok(()), // a terminal or a pipe has no size
+        }
+    }
+    #[cfg(not(unix))]
+    Ok(())
+}
+
 /// `open` failed because the last component is a symlink (`O_NOFOLLOW`).
 fn symlink_refused(e: io::Error) -> io::Error {
     #[cfg(unix)]
@@ -190,6 +265,7 @@ pub(crate) fn write_replacing(path: &Path, bytes: &[u8], mode: u32, sync: bool) 
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
         #[cfg(not(unix))]
         let _ = mode;
+        fits(0, bytes.len())?;
         let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
         if sync {
@@ -307,6 +383,29 @@ fn no_locking_here(e: &io::Error) -> bool {
     }
     #[cfg(not(unix))]
     false
+}
+
+/// The exclusive lock on an open `file` itself, let go when the guard is
+/// dropped; waits at most `patience` for other holders (a `TimedOut`
+/// error after that).
+pub(crate) fn hold(file: &File, patience: Duration) -> io::Result<Held<'_>> {
+    if wait_for_lock(file, Mode::Exclusive, Instant::now(), patience)? {
+        Ok(Held(file))
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "another process held the file's lock too long",
+        ))
+    }
+}
+
+/// A lock [held](hold) on an open file.
+pub(crate) struct Held<'a>(&'a File);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
 }
 
 /// Whether `path` still names the open `file`.

@@ -1,7 +1,5 @@
 //! The first-run notice: shown once, on an interactive terminal, never in CI.
 
-use std::io::Write;
-
 use super::env::in_ci;
 use super::store::{ConsentStore, Decision};
 use crate::TelemetryError;
@@ -55,7 +53,7 @@ impl ConsentStore {
             return Ok(false); // another process showed it, or the user decided
         }
         // Best effort: a closed stderr must not stop the tool.
-        let _ = writeln!(std::io::stderr(), "{}", text.trim_end());
+        crate::fs::to_stderr(format!("{}\n", text.trim_end()).as_bytes());
         Ok(true)
     }
 }

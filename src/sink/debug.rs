@@ -24,16 +24,15 @@ impl TelemetrySink for DebugSink {
         let mut line = Vec::with_capacity(256);
         crate::event::write_json_line(&mut line, event)
             .map_err(|e| TelemetryError::serde(format_args!("event `{}`", event.name), e))?;
-        std::io::stderr()
-            .lock()
-            .write_all(&line)
+        crate::fs::fits_stderr(line.len())
+            .and_then(|()| std::io::stderr().lock().write_all(&line))
             .map_err(|e| TelemetryError::io("write to", "<stderr>", e))
     }
 }
 
 /// Prints a telemetry problem to stderr, for debug mode. Best effort.
 pub(crate) fn problem(tool: &str, error: &TelemetryError) {
-    let _ = writeln!(std::io::stderr().lock(), "{tool}: telemetry: {error}");
+    crate::fs::to_stderr(format!("{tool}: telemetry: {error}\n").as_bytes());
 }
 
 /// The sink a tool's context uses: its own sink, or [`DebugSink`] in debug

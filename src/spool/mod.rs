@@ -612,6 +612,7 @@ impl Spool {
         };
         let probe = crate::fs::temp_path(&dir.join("probe"));
         let written = (|| {
+            crate::fs::fits(0, 1)?;
             let mut options = fs::OpenOptions::new();
             options.write(true).create_new(true);
             let mut file = options.open(&probe)?;

@@ -210,6 +210,15 @@ impl SpoolSink {
         // A fragment left by a short write (a full disk, a crash) is closed
         // off first, so this record starts on a line of its own.
         let torn = len > 0 && !ends_with_newline(&file, len);
+        // The process's file-size limit (`ulimit -f`) is a bound like the
+        // spool's own: past it, the event is dropped and counted (a write
+        // past it would end the host with SIGXFSZ).
+        if crate::fs::fits(len, line.len() + usize::from(torn)).is_err() {
+            if len == 0 {
+                let _ = std::fs::remove_file(&path);
+            }
+            return Ok(false);
+        }
         let written = if torn {
             let mut joined = Vec::with_capacity(line.len() + 1);
             joined.push(b'\n');

@@ -398,8 +398,7 @@ impl Telemetry {
 }
 
 fn eprintln_best_effort(line: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    crate::fs::to_stderr(format!("{line}\n").as_bytes());
 }
 
 /// A timed event being set up: see [`Telemetry::timed`]. Its `Debug`

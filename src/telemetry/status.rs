@@ -118,6 +118,15 @@ impl Telemetry {
                 status.problems.push(problem.clone());
             }
         }
+        if status.enabled
+            && let Some(limit) = crate::fs::size_limit()
+        {
+            status.problems.push(format!(
+                "the process's file-size limit (`ulimit -f`) is {limit} bytes: no telemetry \
+                 file grows past it, and events that would not fit are dropped (counted, like \
+                 a full spool's)"
+            ));
+        }
         #[cfg(feature = "http")]
         if let Some(store) = &inner.store
             && !crate::consent::switches::BUILD_DISABLED

@@ -13,6 +13,8 @@ mod event;
 #[cfg(target_os = "linux")]
 mod faults;
 mod file_sink;
+#[cfg(all(unix, feature = "clap", feature = "otlp"))]
+mod file_size_limit;
 mod hostile;
 #[cfg(unix)]
 mod hostile_env;

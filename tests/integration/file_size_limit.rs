@@ -1,0 +1,112 @@
+//! A file-size limit (`ulimit -f`, `RLIMIT_FSIZE`) never ends the host: a
+//! write past it would kill the process with `SIGXFSZ`, so telemetry
+//! treats the limit like a full spool (events dropped, counted, shown).
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::support::mytool;
+
+/// Runs mytool under `ulimit -f 1` (1 KiB in bash) with `HOME` in `home`
+/// and `vars`; stderr is appended to `stderr` (a regular file that grows
+/// from run to run, so the limit applies to what telemetry prints there
+/// too), stdout is captured (a pipe).
+fn limited(home: &Path, vars: &[(&str, &str)], args: &[&str], stderr: &Path) -> Output {
+    let mut command = Command::new("bash");
+    command
+        .arg("-c")
+        .arg(r#"ulimit -f 1 && exec "$0" "$@""#)
+        .arg(mytool())
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(stderr)
+                .unwrap(),
+        );
+    command.output().unwrap()
+}
+
+fn enable(home: &Path) {
+    let out = Command::new(mytool())
+        .args(["telemetry", "enable"])
+        .env_clear()
+        .env("HOME", home)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+/// Twelve runs under a 1 KiB limit — in local-file mode, with a collector
+/// that is down, and in debug mode with stderr in a file — each exit and
+/// print exactly as the same run with telemetry never enabled; `status`
+/// names the limit, and the spool counts what it dropped.
+#[test]
+fn under_ulimit_f_1_every_run_exits_and_prints_as_with_telemetry_off() {
+    let down = [("MYTOOL_TELEMETRY_ENDPOINT", "http://127.0.0.1:9/v1/events")];
+    let debug = [("MYTOOL_TELEMETRY_DEBUG", "1")];
+    let modes: [(&str, &[(&str, &str)]); 3] = [
+        ("local file", &[]),
+        ("collector down", &down),
+        ("debug mode", &debug),
+    ];
+    for (mode, vars) in modes {
+        let off = tempfile::tempdir().unwrap();
+        let on = tempfile::tempdir().unwrap();
+        enable(on.path());
+        let err_off = off.path().join("stderr");
+        let err_on = on.path().join("stderr");
+        let baseline = limited(off.path(), vars, &["run"], &err_off);
+        assert!(baseline.status.success(), "{mode}: {baseline:?}");
+        for run in 1..=12 {
+            let out = limited(on.path(), vars, &["run"], &err_on);
+            assert_eq!(
+                out.status.code(),
+                baseline.status.code(),
+                "{mode}, run {run}: ended by {:?}",
+                std::os::unix::process::ExitStatusExt::signal(&out.status)
+            );
+            assert_eq!(out.stdout, baseline.stdout, "{mode}, run {run}");
+        }
+        // Nothing of the crate's took a file past the limit.
+        for file in walk(on.path()) {
+            let len = std::fs::metadata(&file).unwrap().len();
+            assert!(len <= 1024, "{mode}: {} has {len} bytes", file.display());
+        }
+        let status = limited(
+            on.path(),
+            vars,
+            &["telemetry", "status"],
+            &on.path().join("e2"),
+        );
+        let status = String::from_utf8_lossy(&status.stdout);
+        assert!(
+            status.contains("file-size limit (`ulimit -f`) is 1024 bytes"),
+            "{mode}: {status}"
+        );
+        if mode == "collector down" {
+            assert!(
+                status.contains("dropped, because the spool was full:"),
+                "{mode}: {status}"
+            );
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}

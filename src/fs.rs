@@ -635,6 +635,38 @@ pub(crate) fn check_private_meta(meta: &fs::Metadata) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether a file read from `meta` may be trusted to turn something on:
+/// owned by this user and writable by no one else (what another user
+/// owns or can write, they could have written). The error says which.
+pub(crate) fn check_own_file(meta: &fs::Metadata) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let me = crate::machine::effective_uid();
+        if meta.uid() != me {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "it belongs to another user (uid {}, not {me}), who could have written it",
+                    meta.uid()
+                ),
+            ));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "other users can write to it (mode {:o})",
+                    meta.mode() & 0o777
+                ),
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    Ok(())
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;

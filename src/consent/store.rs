@@ -336,7 +336,18 @@ impl ConsentStore {
             Ok(Some(read)) => read,
             Err(e) => return OnDisk::Unusable(TelemetryError::consent_io("read", &self.file, e)),
         };
-        let on_disk = self.parse(&bytes);
+        let on_disk = match crate::fs::check_own_file(&meta) {
+            Ok(()) => self.parse(&bytes),
+            Err(e) => OnDisk::Unusable(TelemetryError::consent(
+                &self.file,
+                format_args!("is not trusted: {e}"),
+                format!(
+                    "telemetry stays off until the file is the user's own again: \
+                     `{} telemetry enable` or `disable` writes a new one",
+                    self.tool
+                ),
+            )),
+        };
         {
             let enabled = match &on_disk {
                 OnDisk::Current(s) if s.state == Decision::Enabled => s.install_id.clone(),

@@ -404,3 +404,78 @@ fn a_directory_named_with_escape_sequences_reaches_the_terminal_escaped() {
     );
     assert!(status.contains("\\u{1b}]0;OWNED"), "{status:?}");
 }
+
+/// A consent file others can write (mode 0666 here; any group or other
+/// write bit) is never trusted to turn telemetry on: off, and `status`
+/// says why. `disable` still replaces it with the user's own.
+#[cfg(unix)]
+#[test]
+fn a_consent_file_others_can_write_never_turns_telemetry_on() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir);
+    store.enable().unwrap();
+    assert!(store.effective_policy().policy.is_enabled());
+    for mode in [0o666, 0o620, 0o602] {
+        std::fs::set_permissions(store.file(), std::fs::Permissions::from_mode(mode)).unwrap();
+        // A fresh store: nothing remembered from the trusted read.
+        let store = store_in(&dir);
+        let effective = store.effective_policy();
+        assert!(!effective.policy.is_enabled(), "mode {mode:o}");
+        let shown = effective.source.to_string();
+        assert!(shown.contains("other users can write to it"), "{shown}");
+        assert_eq!(store.salt("s").unwrap(), None, "nothing derived");
+        let status = rtb_telemetry::consent::TelemetryCommand::Status
+            .run(&store, "s", "events.jsonl")
+            .to_string();
+        assert!(status.starts_with("telemetry: disabled"), "{status}");
+        assert!(status.contains("is not trusted"), "{status}");
+    }
+    store.disable().unwrap();
+    let mode = std::fs::metadata(store.file()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "disable writes the user's own file");
+}
+
+/// Another user's consent file saying `enabled`, mode 0666, in a
+/// directory that user can write, never makes root's runs record or
+/// upload; `status` names the problem.
+#[cfg(all(unix, feature = "clap", feature = "otlp"))]
+#[test]
+#[ignore = "needs root (gives the consent file to another user); CI runs this with --ignored"]
+fn another_users_consent_file_never_turns_telemetry_on() {
+    use std::os::unix::fs::PermissionsExt;
+    crate::support::require_root("it gives the consent file to another user");
+    let home = tempfile::tempdir().unwrap();
+    let mytool = |args: &[&str]| {
+        Command::new(crate::support::mytool())
+            .args(args)
+            .env_clear()
+            .env("HOME", home.path())
+            .env("MYTOOL_TELEMETRY_ENDPOINT", "http://127.0.0.1:9/v1/events")
+            .output()
+            .unwrap()
+    };
+    assert!(mytool(&["telemetry", "enable"]).status.success());
+    let file = home.path().join(".config/mytool/telemetry.json");
+    let config = file.parent().unwrap();
+    // The other user (uid 54321) owns the file and can write the directory.
+    std::os::unix::fs::chown(&file, Some(54321), Some(54321)).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::os::unix::fs::chown(config, Some(54321), Some(54321)).unwrap();
+    for mode in [0o644, 0o666] {
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let run = mytool(&["run"]);
+        assert!(run.status.success());
+        let spool = home.path().join(".local/share/mytool/telemetry");
+        assert!(
+            !spool.exists(),
+            "mode {mode:o}: root's run recorded under another user's file"
+        );
+        let status = String::from_utf8_lossy(&mytool(&["telemetry", "status"]).stdout).into_owned();
+        assert!(status.starts_with("telemetry: disabled"), "{status}");
+        assert!(
+            status.contains("belongs to another user (uid 54321"),
+            "{status}"
+        );
+    }
+}

@@ -15,6 +15,8 @@ use crate::{
     TelemetrySink, ToolSink,
 };
 
+/// The spool's directory in the data directory.
+const SPOOL_DIR: &str = "spool";
 /// The version of the consent file's format.
 const FORMAT_VERSION: u32 = 1;
 /// The largest consent file read; a real one is under 300 bytes.
@@ -529,8 +531,14 @@ impl ConsentStore {
         let lock = crate::fs::lock_as(&self.lock_path(), crate::fs::Mode::Shared, patience)
             .ok()
             .flatten()?;
-        // The version read last said "on": if the file is still that
-        // version (one `stat`), it still says so.
+        self.still_ours(salt).then_some(lock)
+    }
+
+    /// Whether telemetry is still on by the decision the run started with
+    /// (`salt`: see [`still_on`](Self::still_on)), read without the lock
+    /// (the file is only ever replaced whole). When the file is still the
+    /// version read last, that costs one `stat`.
+    pub(crate) fn still_ours(&self, salt: &str) -> bool {
         let seen = self
             .enabled_version
             .lock()
@@ -544,10 +552,61 @@ impl ConsentStore {
             && crate::fs::Fingerprint::of(&meta) == seen
             && self.switched_off().is_none()
         {
-            return ours(&nonce).then_some(lock);
+            return ours(&nonce);
         }
-        let nonce = self.resolve().1?.install_id?;
-        ours(&nonce).then_some(lock)
+        self.resolve()
+            .1
+            .and_then(|stored| stored.install_id)
+            .is_some_and(|nonce| ours(&nonce))
+    }
+
+    /// For a run that finds, after writing, that the user opted out (or
+    /// reset) meanwhile — it was paused past `disable`'s wait for the
+    /// lock, say: deletes what waits to be sent, and the directories the
+    /// crate made for it once they are empty, so nothing of the user's
+    /// stays on disk. Best effort; what is left, the next run deletes
+    /// ([`sweep_after_opt_out`](Self::sweep_after_opt_out)).
+    pub(crate) fn discard_unsent(&self) {
+        let _ = self.delete_unsent();
+        if self.platform {
+            for dir in [Some(self.data_dir.as_path()), self.data_dir.parent()]
+                .into_iter()
+                .flatten()
+            {
+                let _ = fs::remove_dir(dir); // only if empty
+            }
+        }
+    }
+
+    /// First thing in a run, telemetry on or off: what a run that wrote
+    /// after an opt-out (or a `reset`) and could not clean up left behind
+    /// — killed, say — is deleted, if the stored decision is not
+    /// "enabled" (after `disable`, undecided, or no file). Costs two
+    /// `stat`s when nothing is there; reads the consent file only when
+    /// something is.
+    pub(crate) fn sweep_after_opt_out(&self) {
+        let left = [self.data_dir.join(SPOOL_DIR), self.events_path()]
+            .iter()
+            .any(|path| fs::symlink_metadata(path).is_ok());
+        if !left {
+            return;
+        }
+        match self.read() {
+            OnDisk::Missing => self.discard_unsent(), // reset: no lock file to bring back
+            OnDisk::Current(stored) if stored.state != Decision::Enabled => {
+                // Under the lock: a `disable` or `enable` under way finishes
+                // first (then the decision is read again).
+                if let Ok(Some(_lock)) = crate::fs::lock(&self.lock_path(), COMMAND_PATIENCE)
+                    && let OnDisk::Current(stored) = self.read()
+                    && stored.state != Decision::Enabled
+                {
+                    self.discard_unsent();
+                }
+            }
+            // Enabled (the data is the user's to send), or a file this
+            // version cannot read: left alone.
+            _ => {}
+        }
     }
 
     /// The off switch that keeps telemetry off whatever the user stored,
@@ -695,7 +754,7 @@ impl ConsentStore {
     /// first so nothing can be added to it meanwhile.
     fn delete_unsent(&self) -> Result<(), TelemetryError> {
         let mut first = None;
-        for path in [self.data_dir.join("spool"), self.events_path()] {
+        for path in [self.data_dir.join(SPOOL_DIR), self.events_path()] {
             if let Err(e) = crate::fs::remove_all_now(&path) {
                 let e = TelemetryError::io("delete the unsent events in", &path, e);
                 first = Some(match first {

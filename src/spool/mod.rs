@@ -85,6 +85,17 @@ pub(crate) const CONTROL: &[&str] = &[
     "state.lock",
 ];
 
+/// What [`Spool::prepare`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prepared {
+    /// The spool was there, and may be used.
+    Ready,
+    /// This run created it.
+    Created,
+    /// Telemetry was turned off: nothing may be written.
+    Off,
+}
+
 /// The spool directory and its bounds.
 #[derive(Debug, Clone)]
 pub(crate) struct Spool {
@@ -245,22 +256,27 @@ impl Spool {
     /// records after it cannot bring the spool back. (When the directory
     /// exists, appending needs no such check: an opt-out renames it away
     /// under that lock, and an append by path then finds nothing.)
-    /// `Ok(false)`: telemetry was turned off.
+    ///
+    /// A run held up here past `disable`'s wait for that lock (stopped,
+    /// say) creates the directory after the opt-out: so the caller checks
+    /// the decision again after its first append to a spool it
+    /// [`Created`](Prepared::Created), and deletes what it wrote if it
+    /// changed.
     pub(crate) fn prepare<L>(
         &self,
         still_on: impl FnOnce() -> Option<L>,
-    ) -> Result<bool, TelemetryError> {
+    ) -> Result<Prepared, TelemetryError> {
         match fs::symlink_metadata(&self.dir) {
             Ok(meta) => crate::fs::check_private_meta(&meta)
-                .map(|()| true)
+                .map(|()| Prepared::Ready)
                 .map_err(|e| TelemetryError::io("use the spool directory", &self.dir, e)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let Some(_on) = still_on() else {
-                    return Ok(false);
+                    return Ok(Prepared::Off);
                 };
                 crate::fs::create_private_dir_all(&self.dir)
                     .map_err(|e| TelemetryError::io("create the spool directory", &self.dir, e))?;
-                self.check().map(|()| true)
+                self.check().map(|()| Prepared::Created)
             }
             Err(e) => Err(TelemetryError::io(
                 "inspect the spool directory",

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use super::{EVENTS, Spool};
+use super::{EVENTS, Prepared, Spool};
 use crate::consent::ConsentStore;
 use crate::record::Record;
 use crate::{Event, TelemetryError, TelemetrySink};
@@ -108,13 +108,15 @@ impl SpoolSink {
                 "see `telemetry status`",
             ));
         }
+        let mut created = false;
         if !writer.started {
             match self
                 .spool
                 .prepare(|| self.store.still_on(CONSENT_PATIENCE, &self.salt))
             {
-                Ok(true) => writer.started = true,
-                Ok(false) => {
+                Ok(Prepared::Ready) => writer.started = true,
+                Ok(Prepared::Created) => (writer.started, created) = (true, true),
+                Ok(Prepared::Off) => {
                     writer.stopped = Some("telemetry was turned off after this run started".into());
                     return Ok(());
                 }
@@ -134,6 +136,14 @@ impl SpoolSink {
             .map_err(|e| TelemetryError::serde(format_args!("event `{}`", event.name), e))?;
         let result = self.write_line(&line, &mut writer.schedule);
         writer.line = line;
+        // A run that created the spool may have been held up past an
+        // opt-out (see `Spool::prepare`): if the decision changed, what it
+        // wrote goes again at once.
+        if created && !self.store.still_ours(&self.salt) {
+            self.store.discard_unsent();
+            writer.stopped = Some("telemetry was turned off after this run started".into());
+            return Ok(());
+        }
         match result {
             Ok(true) => Ok(()),
             Ok(false) => {

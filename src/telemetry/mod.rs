@@ -180,17 +180,31 @@ impl LocalFile {
         // run's decision checked again: `disable` and `reset` take it
         // exclusively before they delete the file, so a write either
         // lands before that (and is deleted with the file) or not at all.
-        let Some(_on) = self
-            .store
-            .still_on(std::time::Duration::from_millis(100), &self.salt)
-        else {
-            return Err(TelemetryError::config(
+        let off = || {
+            TelemetryError::config(
                 "nothing is written to the local file: telemetry was turned off or reset \
                  after this run started",
                 "see `telemetry status`",
-            ));
+            )
         };
-        crate::background::block_on(self.sink.emit(&crate::event::bounded_copy(event)))
+        let written = {
+            let Some(_on) = self
+                .store
+                .still_on(std::time::Duration::from_millis(100), &self.salt)
+            else {
+                return Err(off());
+            };
+            crate::background::block_on(self.sink.emit(&crate::event::bounded_copy(event)))
+        };
+        // A run held up between that check and its write for longer than
+        // `disable` waits for the lock (stopped, say) writes after the
+        // opt-out: checked again (one `stat` while nothing changed), and
+        // what it wrote is deleted.
+        if !self.store.still_ours(&self.salt) {
+            self.store.discard_unsent();
+            return Err(off());
+        }
+        written
     }
 
     fn prepare(&self) -> Result<(), String> {

@@ -284,7 +284,12 @@ impl TelemetryBuilder {
             super::uploader::run(&inner, store.as_ref().ok());
         }
         let store = match store {
-            Ok(store) => store,
+            Ok(store) => {
+                // Before anything else: what a run left behind after an
+                // opt-out goes, telemetry on or off.
+                store.sweep_after_opt_out();
+                store
+            }
             Err(e) => {
                 inner.problems.push(e.one_line());
                 return Telemetry {

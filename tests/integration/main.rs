@@ -25,6 +25,8 @@ mod local_first;
 #[cfg(feature = "http")]
 mod loopback;
 mod opt_out;
+#[cfg(all(unix, feature = "clap", feature = "otlp"))]
+mod opt_out_paused;
 #[cfg(feature = "http")]
 mod opt_out_race;
 #[cfg(feature = "otlp")]

@@ -198,6 +198,24 @@ fn open_small(
     Ok(Some((bytes, meta)))
 }
 
+/// Opens the regular file at `path` for reading, not through a symlink
+/// and without blocking; `Ok(None)` when nothing is there.
+#[cfg(feature = "http")]
+pub(crate) fn open_regular(path: &Path) -> io::Result<Option<File>> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    hostile_safe(&mut options, false);
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(symlink_refused(e)),
+    };
+    if !file.metadata()?.is_file() {
+        return Err(not_regular("the file"));
+    }
+    Ok(Some(file))
+}
+
 /// What identifies one version of a file: replaced atomically (a new
 /// inode) or changed in place (size, time), it differs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::TelemetryError;
 use crate::record::Record;
 
+pub(crate) mod expire;
 pub(crate) mod upload;
 mod writer;
 

@@ -229,7 +229,7 @@ impl Filter {
         // The crate's timestamps have one fixed width, so they compare as
         // text; anything else is not a record of ours to send.
         let comparable = |other: &str| at.len() == other.len();
-        if !comparable(&self.cutoff) || at.as_str() < self.cutoff.as_str() {
+        if super::expire::expired(at, &self.cutoff) {
             return Verdict::Expired;
         }
         if self

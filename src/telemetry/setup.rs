@@ -58,6 +58,26 @@ impl TelemetryBuilder {
     }
 }
 
+impl TelemetryBuilder {
+    /// Deletes spooled records older than the age bound, telemetry on or
+    /// off (deleting is all an off run does to the spool); counted in
+    /// `status` by a run with telemetry on.
+    #[cfg(feature = "http")]
+    fn expire(&self, store: &ConsentStore) {
+        if crate::consent::switches::BUILD_DISABLED {
+            return;
+        }
+        let mut spool = crate::spool::Spool::new(store.data_dir());
+        spool.max_age = self.bounds.max_age;
+        let expired = spool.expire();
+        if expired > 0 && store.effective_policy().policy.is_enabled() {
+            spool.update_state(Duration::from_millis(50), |state| {
+                state.expired = state.expired.saturating_add(expired);
+            });
+        }
+    }
+}
+
 /// Configures [`Telemetry`]; start with [`Telemetry::builder`], finish with
 /// [`init`](Self::init). Its `Debug` shows endpoints without credentials.
 ///
@@ -286,8 +306,11 @@ impl TelemetryBuilder {
         let store = match store {
             Ok(store) => {
                 // Before anything else: what a run left behind after an
-                // opt-out goes, telemetry on or off.
+                // opt-out goes, telemetry on or off, and so does what is
+                // older than the age bound.
                 store.sweep_after_opt_out();
+                #[cfg(feature = "http")]
+                self.expire(&store);
                 store
             }
             Err(e) => {

@@ -250,6 +250,69 @@ fn a_torn_line_is_skipped_never_sent_and_stale_temp_files_are_swept() {
     assert!(!stale.exists(), "stale temporary files are removed");
 }
 
+/// Makes the first `n` records of the spool file at `path` `days` old
+/// (their timestamps say so).
+fn age(path: &Path, n: usize, days: u64) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let old = SystemTime::now() - Duration::from_secs(days * 24 * 3600);
+    let old = time::OffsetDateTime::from(old)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+        ))
+        .unwrap();
+    for line in lines.iter_mut().take(n) {
+        assert_eq!(old.len(), line["event"]["timestamp_utc"].as_str().unwrap().len());
+        line["event"]["timestamp_utc"] = old.clone().into();
+    }
+    let rewritten: String = lines.iter().map(|l| l.to_string() + "\n").collect();
+    std::fs::write(path, rewritten).unwrap();
+}
+
+/// "Kept at most 30 days" holds whether or not uploads run: records past
+/// the age bound are deleted by whichever run finds them — under
+/// `DO_NOT_TRACK`, with no endpoint, after `disable` … — and only those.
+#[test]
+fn records_past_the_age_bound_go_with_any_run_on_or_off() {
+    type Setup = fn(&Tool) -> rtb_telemetry::TelemetryBuilder;
+    let runs: [(&str, Setup); 4] = [
+        ("DO_NOT_TRACK", |tool| {
+            tool.builder("").env(Env::from_vars([("DO_NOT_TRACK", "1")]))
+        }),
+        ("no endpoint", |tool| tool.builder("").env(Env::from_vars::<_, &str, &str>([]))),
+        ("the tool's own setting", |tool| {
+            tool.builder("http://127.0.0.1:9/e").off_by_setting("off in mytool.toml")
+        }),
+        ("on, collector down", |tool| tool.builder("http://127.0.0.1:9/e")),
+    ];
+    for (run, setup) in runs {
+        let tool = Tool::enabled();
+        let telemetry = tool.telemetry("http://127.0.0.1:9/e");
+        for i in 0..60 {
+            telemetry.record(&format!("e{i}"));
+        }
+        drop(telemetry);
+        let events = tool.spool().join("events.jsonl");
+        age(&events, 50, 40);
+        // An earlier upload's backlog, all of it past the bound.
+        let backlog = tool.spool().join("backlog.jsonl");
+        std::fs::copy(&events, &backlog).unwrap();
+        age(&backlog, 60, 31);
+        let telemetry = setup(&tool).init();
+        let left = std::fs::read_to_string(&events).unwrap();
+        assert_eq!(left.lines().count(), 10, "{run}: {left}");
+        assert!(left.contains("\"e50\"") && !left.contains("\"e49\""), "{run}");
+        assert!(!backlog.exists(), "{run}: the backlog held nothing younger");
+        if telemetry.is_enabled() {
+            let status = telemetry.status().to_string();
+            assert!(status.contains("expired: 110 events"), "{run}: {status}");
+        }
+    }
+}
+
 #[test]
 fn events_older_than_the_age_bound_are_deleted_unsent_and_counted() {
     let tool = Tool::enabled();
@@ -261,27 +324,12 @@ fn events_older_than_the_age_bound_are_deleted_unsent_and_counted() {
     drop(telemetry);
     // The first record was made 31 days ago (its timestamp says so).
     let events = tool.spool().join("events.jsonl");
-    let text = std::fs::read_to_string(&events).unwrap();
-    let mut lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let old = SystemTime::now() - Duration::from_secs(31 * 24 * 3600);
-    let old = time::OffsetDateTime::from(old)
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-        ))
-        .unwrap();
-    assert_eq!(
-        old.len(),
-        lines[0]["event"]["timestamp_utc"].as_str().unwrap().len()
-    );
-    lines[0]["event"]["timestamp_utc"] = old.into();
-    let rewritten: String = lines.iter().map(|l| l.to_string() + "\n").collect();
-    std::fs::write(&events, rewritten).unwrap();
+    age(&events, 1, 31);
+    // The next run deletes it, before any upload.
     let telemetry = tool.telemetry(&endpoint);
+    assert_eq!(std::fs::read_to_string(&events).unwrap().lines().count(), 1);
     let report = telemetry.upload_now().unwrap();
-    assert_eq!((report.delivered, report.expired), (1, 1));
+    assert_eq!((report.delivered, report.expired), (1, 0));
     let names: Vec<_> = received(&server)
         .into_iter()
         .map(|(_, r)| r.event.name)

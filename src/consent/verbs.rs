@@ -243,7 +243,7 @@ fn show_text(
         } else {
             "disabled"
         },
-        status.source
+        crate::redact::printable(&status.source.to_string())
     );
     if status.enabled {
         show(&status, &mut out);
@@ -395,29 +395,35 @@ impl StatusReport {
 }
 
 impl fmt::Display for StatusReport {
+    /// One line per item, each escaped for the terminal: much of it comes
+    /// from files anyone with the user's rights can edit (the state file,
+    /// paths), and none of it may drive the terminal.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |text: &dyn fmt::Display| crate::redact::printable(&text.to_string());
         writeln!(
             f,
             "telemetry: {}",
             if self.enabled { "enabled" } else { "disabled" }
         )?;
-        write!(f, "decided by: {}", self.source)?;
+        write!(f, "decided by: {}", shown(&self.source))?;
         if let Some(id) = &self.machine_id {
-            write!(f, "\nanonymous id: {id}")?;
+            write!(f, "\nanonymous id: {}", shown(id))?;
         }
         match (&self.destination, &self.debug_variable) {
-            (Some(_), Some(var)) => write!(f, "\nevents go to: stderr only ({var} is set)")?,
-            (Some(dest), None) => write!(f, "\nevents go to: {dest}")?,
+            (Some(_), Some(var)) => {
+                write!(f, "\nevents go to: stderr only ({} is set)", shown(var))?;
+            }
+            (Some(dest), None) => write!(f, "\nevents go to: {}", shown(dest))?,
             _ => {}
         }
         for line in &self.delivery {
-            write!(f, "\n{line}")?;
+            write!(f, "\n{}", shown(line))?;
         }
         if !self.enabled && !self.file.as_os_str().is_empty() {
-            write!(f, "\nconsent file: {}", self.file.display())?;
+            write!(f, "\nconsent file: {}", shown(&self.file.display()))?;
         }
         for problem in &self.problems {
-            write!(f, "\nproblem: {problem}")?;
+            write!(f, "\nproblem: {}", shown(problem))?;
         }
         Ok(())
     }

@@ -152,7 +152,7 @@ impl Telemetry {
             return;
         }
         if let Some(destination) = &status.destination {
-            let _ = write!(out, "\nevents go to: {destination}");
+            let _ = write!(out, "\nevents go to: {}", crate::redact::printable(destination));
         }
         #[cfg(feature = "http")]
         if !crate::consent::switches::BUILD_DISABLED && self.show_spool(store, out) {
@@ -161,7 +161,7 @@ impl Telemetry {
         let _ = write!(
             out,
             "\nno collector is configured: events are kept in {} and nothing is sent",
-            store.events_path().display()
+            crate::fs::shown(&store.events_path())
         );
     }
 
@@ -209,7 +209,7 @@ impl Telemetry {
                     out,
                     "\n… and {} more, oldest shown first (all in {})",
                     send.len() - SHOWN,
-                    spool.dir().display()
+                    crate::fs::shown(spool.dir())
                 );
             }
         }
@@ -230,17 +230,20 @@ impl Telemetry {
             let _ = write!(out, "\nlast uploads: none yet");
         } else {
             let _ = write!(out, "\nlast uploads (oldest first):");
+            // The state file's text, escaped: anyone with the user's
+            // rights can edit it, and none of it may drive the terminal.
+            let shown = crate::redact::printable;
             for up in &uploads {
                 let _ = write!(
                     out,
                     "\n  {}  {}  {} event{} in {} request{}: {}",
-                    up.at,
-                    up.endpoint,
+                    shown(&up.at),
+                    shown(&up.endpoint),
                     up.delivered,
                     plural(up.delivered),
                     up.requests,
                     plural(up.requests),
-                    up.result
+                    shown(&up.result)
                 );
             }
         }

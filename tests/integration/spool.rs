@@ -596,3 +596,78 @@ fn a_stale_upload_pid_does_not_say_an_upload_is_at_work() {
         "{status}"
     );
 }
+
+/// Whether `text` could drive a terminal: a control character other than
+/// the newlines between lines, or a bidirectional formatting character.
+fn drives_a_terminal(text: &str) -> Option<char> {
+    text.chars().find(|&c| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    })
+}
+
+mod state_text {
+    use proptest::prelude::*;
+
+    use super::drives_a_terminal;
+    use crate::local_first::Tool;
+
+    /// Any character at all, controls and bidi formatting most of all.
+    fn hostile() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                any::<char>(),
+                (0u32..0x20).prop_map(|c| char::from_u32(c).unwrap()),
+                (0x7fu32..0xa0).prop_map(|c| char::from_u32(c).unwrap()),
+                proptest::sample::select(vec!['\u{1b}', '\u{9b}', '\u{202e}', '\u{2066}', '\u{200f}', '\u{7}']),
+            ],
+            0..24,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Whatever text an edited `state.json` (and `upload.pid`) holds in
+        /// any field, `status` and `show` print none of it raw.
+        #[test]
+        fn nothing_from_the_state_file_reaches_the_terminal_raw(
+            fields in proptest::collection::vec(hostile(), 9),
+            pid in proptest::collection::vec(any::<u8>(), 0..24),
+        ) {
+            let tool = Tool::enabled();
+            let telemetry = tool.telemetry("http://127.0.0.1:9/e");
+            telemetry.record("run");
+            let upload = |i: usize| serde_json::json!({
+                "at": fields[i], "endpoint": fields[i + 1], "delivered": 1,
+                "requests": 1, "result": fields[i + 2],
+            });
+            let state = serde_json::json!({
+                "last_attempt": fields[0],
+                "last_success": fields[1],
+                "last_error": fields[2],
+                "last_write_error": fields[3],
+                "last_rejection": fields[4],
+                "write_errors": 1, "rejected": 1,
+                "uploads": [upload(5), upload(6)],
+            });
+            std::fs::write(tool.spool().join("state.json"), state.to_string()).unwrap();
+            std::fs::write(tool.spool().join("upload.pid"), &pid).unwrap();
+            // The uploader is "at work" (its lock held), so its pid is shown.
+            let lock = std::fs::File::create(tool.spool().join("upload.lock")).unwrap();
+            lock.try_lock().unwrap();
+            let telemetry = tool.telemetry("http://127.0.0.1:9/e");
+            for verb in [
+                rtb_telemetry::consent::TelemetryCommand::Status,
+                rtb_telemetry::consent::TelemetryCommand::Show,
+            ] {
+                let text = telemetry.command(verb).to_string();
+                prop_assert_eq!(drives_a_terminal(&text), None, "{:?}: {:?}", verb, text);
+            }
+            let status = telemetry.status().to_string();
+            prop_assert!(status.contains("uploading now"), "{}", status);
+            prop_assert_eq!(drives_a_terminal(&status), None, "{:?}", status);
+        }
+    }
+}

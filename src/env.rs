@@ -129,7 +129,9 @@ impl Env {
         crate::consent::switches::BUILD_DISABLED || self.without_telemetry
     }
 
-    /// Where a project's off switch is looked for from.
+    /// Where a project's off switch is looked for from: the physical
+    /// working directory (`$PWD` too, when it names the same directory
+    /// through a symlink). `None` when it cannot be found (deleted).
     #[must_use]
     pub fn current_dir(&self) -> Option<std::path::PathBuf> {
         self.current_dir

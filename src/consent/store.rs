@@ -141,7 +141,7 @@ pub struct ConsentStore {
     tool_switch: Option<String>,
     /// The project's switch, looked for once per store (one `stat` per
     /// directory level, however often the decision is checked).
-    project_switch: std::sync::Arc<std::sync::OnceLock<Vec<(PathBuf, super::switches::Said)>>>,
+    project_switch: std::sync::Arc<std::sync::OnceLock<super::switches::Project>>,
     /// The machine's switch files, looked for once (every record checks
     /// the decision; the files are not read again each time).
     machine_switch: std::sync::Arc<std::sync::OnceLock<Vec<(PathBuf, super::switches::Said)>>>,
@@ -628,7 +628,7 @@ impl ConsentStore {
         if let Some((path, Said::Off)) = self.machine_switch().first() {
             return Some(PolicySource::MachineFile(path.clone()));
         }
-        if let Some((path, Said::Off)) = self.project_switch().first() {
+        if let Some((path, Said::Off)) = self.project_switch().found.first() {
             return Some(PolicySource::ProjectFile(path.clone()));
         }
         self.tool_switch.clone().map(PolicySource::ToolSetting)
@@ -641,18 +641,20 @@ impl ConsentStore {
             .get_or_init(|| super::switches::machine(&self.tool, &self.env))
     }
 
-    fn project_switch(&self) -> &[(PathBuf, super::switches::Said)] {
+    fn project_switch(&self) -> &super::switches::Project {
         self.project_switch
             .get_or_init(|| super::switches::project(&self.tool, &self.env))
     }
 
-    /// Switch files that say something else than `off`: they change
-    /// nothing, and `status` says so.
+    /// Switch files that say something else than `off` (they change
+    /// nothing), and a project's switch that could not be looked for in
+    /// full: `status` says so.
     pub(crate) fn switch_problems(&self) -> Vec<String> {
         use super::switches::Said;
+        let project = self.project_switch();
         self.machine_switch()
             .iter()
-            .chain(self.project_switch())
+            .chain(&project.found)
             .filter_map(|(path, said)| match said {
                 Said::Off => None,
                 Said::Other(why) => Some(format!(
@@ -660,6 +662,7 @@ impl ConsentStore {
                     crate::fs::shown(path)
                 )),
             })
+            .chain(project.problem.clone())
             .collect()
     }
 

@@ -84,23 +84,85 @@ fn off_first(mut found: Vec<(PathBuf, Said)>) -> Vec<(PathBuf, Said)> {
     found
 }
 
+/// The project's switches, as looked for once per run.
+#[derive(Debug, Default)]
+pub(crate) struct Project {
+    /// Every `.<tool>-telemetry` found, off first.
+    pub(crate) found: Vec<(PathBuf, Said)>,
+    /// Why the look may have missed one (a deleted working directory).
+    pub(crate) problem: Option<String>,
+}
+
 /// The project's switches: `.<tool>-telemetry` in the working directory
-/// and every directory above it, off first. One `stat` per level.
-pub(crate) fn project(tool: &str, env: &Env) -> Vec<(PathBuf, Said)> {
+/// and every directory above it, along both its physical path and the
+/// shell's logical one (`$PWD`, when it names the same directory: a
+/// switch above a symlinked directory counts), off first. One `stat` per
+/// level (levels the two paths share are looked at once).
+///
+/// A working directory that cannot be found (deleted under the shell) is
+/// a problem `status` shows; `$PWD` is then the only path there is.
+pub(crate) fn project(tool: &str, env: &Env) -> Project {
     let name = format!(".{tool}-telemetry");
-    let Some(start) = env.current_dir() else {
-        return Vec::new();
+    let logical = env
+        .var("PWD")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let (starts, problem) = match env.current_dir() {
+        Some(physical) => {
+            let logical = logical.filter(|l| *l != physical && same_dir(l, &physical));
+            (vec![Some(physical), logical], None)
+        }
+        None => (
+            vec![logical.clone()],
+            Some(match logical {
+                Some(pwd) => format!(
+                    "the working directory cannot be found (deleted?): the project's switch \
+                     ({name}) was looked for only along $PWD, {}",
+                    crate::fs::shown(&pwd)
+                ),
+                None => format!(
+                    "the working directory cannot be found (deleted?) and $PWD is not set: \
+                     no project's switch ({name}) could be looked for"
+                ),
+            }),
+        ),
     };
-    off_first(
-        start
-            .ancestors()
-            .filter_map(|dir| {
-                let path = dir.join(&name);
-                std::fs::symlink_metadata(&path).ok()?;
-                read_switch(&path, false).map(|said| (path, said))
-            })
-            .collect(),
-    )
+    let mut seen = std::collections::HashSet::new();
+    let found = starts
+        .iter()
+        .flatten()
+        .flat_map(|start| start.ancestors())
+        .filter(|dir| seen.insert(dir.to_path_buf()))
+        .filter_map(|dir| {
+            let path = dir.join(&name);
+            std::fs::symlink_metadata(&path).ok()?;
+            read_switch(&path, false).map(|said| (path, said))
+        })
+        .collect();
+    Project {
+        found: off_first(found),
+        problem,
+    }
+}
+
+/// Whether `a` and `b` are the same directory (the same device and inode:
+/// `$PWD` through a symlink and the physical path).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.is_dir() && a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        // Windows has no `$PWD` of its own; a shell that sets one (Git
+        // Bash, Cygwin) writes it in its own form.
+        let _ = (a, b);
+        false
+    }
 }
 
 /// The directories an administrator puts machine-wide settings in.

@@ -479,3 +479,83 @@ fn another_users_consent_file_never_turns_telemetry_on() {
         );
     }
 }
+
+/// A project's switch above a symlinked directory counts: the shell's
+/// logical path (`$PWD`, when it names the working directory) is walked
+/// as well as the physical one. A `$PWD` that names another directory
+/// (stale, or set by hand) is not.
+#[cfg(unix)]
+#[test]
+fn the_project_switch_is_found_along_the_logical_path_too() {
+    let dir = tempfile::tempdir().unwrap();
+    // ~/work/project/.mytool-telemetry says off; ~/work/project/build is a
+    // link to /scratch/build, where the command runs.
+    let project = dir.path().join("work/project");
+    let physical = dir.path().join("scratch/build");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::create_dir_all(&physical).unwrap();
+    std::fs::write(project.join(".mytool-telemetry"), "off\n").unwrap();
+    std::os::unix::fs::symlink(&physical, project.join("build")).unwrap();
+    let store = |pwd: &std::path::Path| {
+        let store = store_in(&dir);
+        store.enable().unwrap();
+        store.with_env(
+            Env::from_vars([("XDG_CONFIG_DIRS", "/nonexistent"), ("PWD", pwd.to_str().unwrap())])
+                .with_current_dir(&physical),
+        )
+    };
+    let logical = store(&project.join("build"));
+    let effective = logical.effective_policy();
+    assert!(
+        matches!(&effective.source, PolicySource::ProjectFile(p) if p == &project.join(".mytool-telemetry")),
+        "{:?}",
+        effective.source
+    );
+    // A $PWD that is not the working directory changes nothing.
+    let stale = store(&project);
+    assert!(stale.effective_policy().policy.is_enabled());
+}
+
+/// A working directory deleted under the shell: the switch is looked for
+/// along `$PWD` (an off there wins), and `status` says the look was
+/// partial; without a switch telemetry stays on, with the problem shown.
+#[cfg(all(unix, feature = "clap", feature = "otlp"))]
+#[test]
+fn a_deleted_working_directory_is_a_problem_and_pwd_is_still_walked() {
+    for switch in [true, false] {
+        let home = tempfile::tempdir().unwrap();
+        let project = home.path().join("project");
+        std::fs::create_dir_all(project.join("gone")).unwrap();
+        if switch {
+            std::fs::write(project.join(".mytool-telemetry"), "off\n").unwrap();
+        }
+        let mytool = crate::support::mytool();
+        let run = |args: &str| {
+            // The shell enters the directory, deletes it, then runs mytool.
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "cd {dir} && rmdir {dir} && exec {mytool} {args}",
+                    dir = project.join("gone").display(),
+                    mytool = mytool.display()
+                ))
+                .env_clear()
+                .env("HOME", home.path())
+                .output()
+                .unwrap()
+        };
+        assert!(run("telemetry enable").status.success());
+        std::fs::create_dir_all(project.join("gone")).unwrap();
+        let status = run("telemetry status");
+        assert!(status.status.success());
+        let status = String::from_utf8_lossy(&status.stdout);
+        assert!(
+            status.contains("the working directory cannot be found (deleted?)"),
+            "{status}"
+        );
+        assert_eq!(status.starts_with("telemetry: disabled"), switch, "{status}");
+        if switch {
+            assert!(status.contains("the project's setting"), "{status}");
+        }
+    }
+}

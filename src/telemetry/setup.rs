@@ -295,7 +295,7 @@ impl TelemetryBuilder {
         // A process started as the uploader never returns into the tool,
         // whatever else is wrong.
         #[cfg(feature = "http")]
-        if super::uploader::started_as_uploader() {
+        if super::uploader::started_as_uploader(&inner.prefix) {
             // A build without telemetry has no uploader to run (and, this
             // being a constant, the code is not in it).
             if crate::consent::switches::BUILD_DISABLED {

@@ -26,11 +26,15 @@ pub(crate) fn marker(prefix: &str) -> String {
 }
 
 /// Whether this process was started as the uploader: exactly one
-/// argument, the crate's. A user's command never looks like that, so no
-/// variable can turn one into an uploader.
-pub(crate) fn started_as_uploader() -> bool {
+/// argument, the crate's, and the crate's marker variable set (the crate
+/// sets both). A variable alone never turns a command into an uploader,
+/// and the argument alone, typed by hand, is left to the tool's own
+/// parser, which refuses it like any argument it does not know.
+pub(crate) fn started_as_uploader(prefix: &str) -> bool {
     let mut args = std::env::args_os().skip(1);
-    args.next().is_some_and(|arg| arg == UPLOADER_ARG) && args.next().is_none()
+    args.next().is_some_and(|arg| arg == UPLOADER_ARG)
+        && args.next().is_none()
+        && std::env::var_os(marker(prefix)).is_some()
 }
 
 /// The uploader process: lets go of everything it inherited, checks its

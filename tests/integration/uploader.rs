@@ -420,20 +420,14 @@ fn the_marker_set_by_hand_changes_nothing_and_a_stale_uploader_exits_at_once() {
     }
     // Started as the uploader with a token that is not (or no longer)
     // valid: it exits at once, silently, and never reaches the tool.
-    for token in [
-        None,
-        Some("stale"),
-        Some("0123456789abcdef0123456789abcdef"),
-    ] {
+    for token in ["stale", "0123456789abcdef0123456789abcdef"] {
         let mut command = Command::new(example("sync_tool"));
         command
             .arg("--rtb-telemetry-uploader")
             .env_clear()
             .env("HOME", home.path())
-            .env("SYNC_TOOL_TELEMETRY_ENDPOINT", &url);
-        if let Some(token) = token {
-            command.env("SYNC_TOOL_TELEMETRY_UPLOADER", token);
-        }
+            .env("SYNC_TOOL_TELEMETRY_ENDPOINT", &url)
+            .env("SYNC_TOOL_TELEMETRY_UPLOADER", token);
         let start = Instant::now();
         let out = command.output().unwrap();
         assert!(out.status.success());
@@ -446,6 +440,34 @@ fn the_marker_set_by_hand_changes_nothing_and_a_stale_uploader_exits_at_once() {
         .iter()
         .any(|r| String::from_utf8_lossy(&r.body).contains("\"usage\""));
     assert!(!usage, "the tool's own main ran");
+}
+
+/// The uploader's argument typed by hand, without the crate's marker, is
+/// any other argument to the tool: its own parser refuses it, with its
+/// own message and exit code (clap's 2 for mytool; sync_tool's usage).
+#[test]
+fn the_uploader_argument_typed_by_hand_is_refused_like_any_unknown_one() {
+    let home = tempfile::tempdir().unwrap();
+    run_tool("sync_tool", home.path(), "", &["telemetry", "enable"]);
+    for (tool, expected) in [
+        ("mytool", "unexpected argument '--rtb-telemetry-uploader'"),
+        ("sync_tool", "usage: sync_tool"),
+    ] {
+        let run = |arg: &str| {
+            Command::new(example(tool))
+                .arg(arg)
+                .env_clear()
+                .env("HOME", home.path())
+                .output()
+                .unwrap()
+        };
+        let typed = run("--rtb-telemetry-uploader");
+        let unknown = run("--no-such-flag");
+        assert_eq!(typed.status.code(), Some(2), "{tool}: {typed:?}");
+        assert_eq!(typed.status.code(), unknown.status.code(), "{tool}");
+        let stderr = String::from_utf8_lossy(&typed.stderr);
+        assert!(stderr.contains(expected), "{tool}: {stderr}");
+    }
 }
 
 #[cfg(target_os = "linux")]

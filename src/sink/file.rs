@@ -171,15 +171,14 @@ impl Inner {
         // Under a file-size limit (`ulimit -f`), a write past it would end
         // the process: the file is locked while its size is checked and
         // written, so that other processes appending cannot take it past.
-        let _held = match crate::fs::size_limit() {
-            None => None,
-            Some(_) => {
-                let held = crate::fs::hold(file, LIMIT_PATIENCE).map_err(|e| self.err("lock", e))?;
-                let at = file.metadata().map_err(|e| self.err("inspect", e))?.len();
-                crate::fs::fits(at, state.buf.len() + usize::from(state.torn))
-                    .map_err(|e| self.err("write to", e))?;
-                Some(held)
-            }
+        let _held = if crate::fs::size_limit().is_some() {
+            let held = crate::fs::hold(file, LIMIT_PATIENCE).map_err(|e| self.err("lock", e))?;
+            let at = file.metadata().map_err(|e| self.err("inspect", e))?.len();
+            crate::fs::fits(at, state.buf.len() + usize::from(state.torn))
+                .map_err(|e| self.err("write to", e))?;
+            Some(held)
+        } else {
+            None
         };
         if state.torn {
             // One byte on its own: the fragment must end before any line.

@@ -152,7 +152,11 @@ impl Telemetry {
             return;
         }
         if let Some(destination) = &status.destination {
-            let _ = write!(out, "\nevents go to: {}", crate::redact::printable(destination));
+            let _ = write!(
+                out,
+                "\nevents go to: {}",
+                crate::redact::printable(destination)
+            );
         }
         #[cfg(feature = "http")]
         if !crate::consent::switches::BUILD_DISABLED && self.show_spool(store, out) {

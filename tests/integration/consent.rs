@@ -432,7 +432,11 @@ fn a_consent_file_others_can_write_never_turns_telemetry_on() {
         assert!(status.contains("is not trusted"), "{status}");
     }
     store.disable().unwrap();
-    let mode = std::fs::metadata(store.file()).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(store.file())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600, "disable writes the user's own file");
 }
 
@@ -500,8 +504,11 @@ fn the_project_switch_is_found_along_the_logical_path_too() {
         let store = store_in(&dir);
         store.enable().unwrap();
         store.with_env(
-            Env::from_vars([("XDG_CONFIG_DIRS", "/nonexistent"), ("PWD", pwd.to_str().unwrap())])
-                .with_current_dir(&physical),
+            Env::from_vars([
+                ("XDG_CONFIG_DIRS", "/nonexistent"),
+                ("PWD", pwd.to_str().unwrap()),
+            ])
+            .with_current_dir(&physical),
         )
     };
     let logical = store(&project.join("build"));
@@ -553,7 +560,11 @@ fn a_deleted_working_directory_is_a_problem_and_pwd_is_still_walked() {
             status.contains("the working directory cannot be found (deleted?)"),
             "{status}"
         );
-        assert_eq!(status.starts_with("telemetry: disabled"), switch, "{status}");
+        assert_eq!(
+            status.starts_with("telemetry: disabled"),
+            switch,
+            "{status}"
+        );
         if switch {
             assert!(status.contains("the project's setting"), "{status}");
         }

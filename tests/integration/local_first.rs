@@ -265,7 +265,10 @@ fn age(path: &Path, n: usize, days: u64) {
         ))
         .unwrap();
     for line in lines.iter_mut().take(n) {
-        assert_eq!(old.len(), line["event"]["timestamp_utc"].as_str().unwrap().len());
+        assert_eq!(
+            old.len(),
+            line["event"]["timestamp_utc"].as_str().unwrap().len()
+        );
         line["event"]["timestamp_utc"] = old.clone().into();
     }
     let rewritten: String = lines.iter().map(|l| l.to_string() + "\n").collect();
@@ -280,13 +283,19 @@ fn records_past_the_age_bound_go_with_any_run_on_or_off() {
     type Setup = fn(&Tool) -> rtb_telemetry::TelemetryBuilder;
     let runs: [(&str, Setup); 4] = [
         ("DO_NOT_TRACK", |tool| {
-            tool.builder("").env(Env::from_vars([("DO_NOT_TRACK", "1")]))
+            tool.builder("")
+                .env(Env::from_vars([("DO_NOT_TRACK", "1")]))
         }),
-        ("no endpoint", |tool| tool.builder("").env(Env::from_vars::<_, &str, &str>([]))),
+        ("no endpoint", |tool| {
+            tool.builder("").env(Env::from_vars::<_, &str, &str>([]))
+        }),
         ("the tool's own setting", |tool| {
-            tool.builder("http://127.0.0.1:9/e").off_by_setting("off in mytool.toml")
+            tool.builder("http://127.0.0.1:9/e")
+                .off_by_setting("off in mytool.toml")
         }),
-        ("on, collector down", |tool| tool.builder("http://127.0.0.1:9/e")),
+        ("on, collector down", |tool| {
+            tool.builder("http://127.0.0.1:9/e")
+        }),
     ];
     for (run, setup) in runs {
         let tool = Tool::enabled();
@@ -304,7 +313,10 @@ fn records_past_the_age_bound_go_with_any_run_on_or_off() {
         let telemetry = setup(&tool).init();
         let left = std::fs::read_to_string(&events).unwrap();
         assert_eq!(left.lines().count(), 10, "{run}: {left}");
-        assert!(left.contains("\"e50\"") && !left.contains("\"e49\""), "{run}");
+        assert!(
+            left.contains("\"e50\"") && !left.contains("\"e49\""),
+            "{run}"
+        );
         assert!(!backlog.exists(), "{run}: the backlog held nothing younger");
         if telemetry.is_enabled() {
             let status = telemetry.status().to_string();

@@ -62,12 +62,27 @@ fn a_run_paused_in_its_first_record_across_disable_leaves_nothing() {
         let home = tempfile::tempdir().unwrap();
         let home = home.path();
         // The data directory exists (an earlier run, then an opt-out).
-        assert!(mytool_in(home, url, &["telemetry", "enable"]).status().unwrap().success());
+        assert!(
+            mytool_in(home, url, &["telemetry", "enable"])
+                .status()
+                .unwrap()
+                .success()
+        );
         assert!(mytool_in(home, url, &["run"]).status().unwrap().success());
-        assert!(mytool_in(home, url, &["telemetry", "disable"]).status().unwrap().success());
+        assert!(
+            mytool_in(home, url, &["telemetry", "disable"])
+                .status()
+                .unwrap()
+                .success()
+        );
         assert!(event_files(home).is_empty(), "{mode}: disable deleted all");
         for trial in 0..2 {
-            assert!(mytool_in(home, url, &["telemetry", "enable"]).status().unwrap().success());
+            assert!(
+                mytool_in(home, url, &["telemetry", "enable"])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
             let target = data_dir(home).join(name);
             let mut run = Command::new("strace");
             run.args(["-f", "-o", "/dev/null", "-P"])
@@ -86,7 +101,9 @@ fn a_run_paused_in_its_first_record_across_disable_leaves_nothing() {
             }
             let mut run = run.spawn().unwrap();
             std::thread::sleep(Duration::from_millis(500));
-            let disable = mytool_in(home, url, &["telemetry", "disable"]).output().unwrap();
+            let disable = mytool_in(home, url, &["telemetry", "disable"])
+                .output()
+                .unwrap();
             assert!(disable.status.success());
             assert!(
                 event_files(home).is_empty(),
@@ -104,7 +121,9 @@ fn a_run_paused_in_its_first_record_across_disable_leaves_nothing() {
                 "{mode}, trial {trial}: after one more run: {:?}",
                 event_files(home)
             );
-            let status = mytool_in(home, url, &["telemetry", "status"]).output().unwrap();
+            let status = mytool_in(home, url, &["telemetry", "status"])
+                .output()
+                .unwrap();
             let status = String::from_utf8_lossy(&status.stdout);
             assert!(!status.contains("waiting to be sent"), "{mode}: {status}");
         }
@@ -127,13 +146,23 @@ fn the_next_run_deletes_what_a_run_left_after_an_opt_out() {
             let home = tempfile::tempdir().unwrap();
             let home = home.path();
             let url = Some(endpoint);
-            assert!(mytool_in(home, url, &["telemetry", "enable"]).status().unwrap().success());
+            assert!(
+                mytool_in(home, url, &["telemetry", "enable"])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
             assert!(mytool_in(home, url, &["run"]).status().unwrap().success());
             let spool = data_dir(home).join("spool");
             let kept = tempfile::tempdir().unwrap();
             let copy = kept.path().join("spool");
             copy_dir(&spool, &copy);
-            assert!(mytool_in(home, url, &["telemetry", undo]).status().unwrap().success());
+            assert!(
+                mytool_in(home, url, &["telemetry", undo])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
             // What a killed run left: the spool, back after the opt-out.
             std::fs::create_dir_all(data_dir(home)).unwrap();
             copy_dir(&copy, &spool);

@@ -619,7 +619,9 @@ mod state_text {
                 any::<char>(),
                 (0u32..0x20).prop_map(|c| char::from_u32(c).unwrap()),
                 (0x7fu32..0xa0).prop_map(|c| char::from_u32(c).unwrap()),
-                proptest::sample::select(vec!['\u{1b}', '\u{9b}', '\u{202e}', '\u{2066}', '\u{200f}', '\u{7}']),
+                proptest::sample::select(vec![
+                    '\u{1b}', '\u{9b}', '\u{202e}', '\u{2066}', '\u{200f}', '\u{7}'
+                ]),
             ],
             0..24,
         )

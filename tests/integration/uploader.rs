@@ -444,7 +444,7 @@ fn the_marker_set_by_hand_changes_nothing_and_a_stale_uploader_exits_at_once() {
 
 /// The uploader's argument typed by hand, without the crate's marker, is
 /// any other argument to the tool: its own parser refuses it, with its
-/// own message and exit code (clap's 2 for mytool; sync_tool's usage).
+/// own message and exit code (clap's 2 for mytool; `sync_tool`'s usage).
 #[test]
 fn the_uploader_argument_typed_by_hand_is_refused_like_any_unknown_one() {
     let home = tempfile::tempdir().unwrap();

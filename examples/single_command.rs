@@ -28,6 +28,8 @@ fn main() {
     // First thing in `main` (see `Telemetry`).
     let telemetry = Telemetry::builder("single_command", env!("CARGO_PKG_VERSION"))
         .salt("single-command-telemetry-v1")
+        // The verbs are `single_command --telemetry <VERB>`: messages say so.
+        .verbs_as("single_command --telemetry")
         .init();
     if let Some(verb) = TelemetryCommand::from_args(std::env::args_os()) {
         println!("{}", telemetry.command(verb));

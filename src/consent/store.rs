@@ -139,6 +139,8 @@ pub struct ConsentStore {
     /// How the tool names its own setting when that setting turns
     /// telemetry off.
     tool_switch: Option<String>,
+    /// How users type the verbs, up to the verb (`None`: `<tool> telemetry`).
+    verbs: Option<String>,
     /// The project's switch, looked for once per store (one `stat` per
     /// directory level, however often the decision is checked).
     project_switch: std::sync::Arc<std::sync::OnceLock<super::switches::Project>>,
@@ -201,6 +203,7 @@ impl ConsentStore {
             env: Env::process(),
             platform: false,
             tool_switch: None,
+            verbs: None,
             project_switch: std::sync::Arc::default(),
             machine_switch: std::sync::Arc::default(),
             enabled_version: std::sync::Arc::default(),
@@ -255,6 +258,35 @@ impl ConsentStore {
     pub fn off_by_setting(mut self, setting: impl Into<String>) -> Self {
         self.tool_switch = Some(setting.into());
         self
+    }
+
+    /// How users type the `telemetry` verbs, up to the verb: every message
+    /// that names a verb (`enable`'s answer, a damaged file's help, an off
+    /// switch's) names it this way, so it can be run as printed. The
+    /// default, `<tool> telemetry`, is the clap subcommand; a tool that
+    /// offers `--telemetry <VERB>` ([`TelemetryCommand::from_args`](super::TelemetryCommand::from_args))
+    /// says `"<tool> --telemetry"`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::consent::{ConsentStore, TelemetryCommand};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let store = ConsentStore::at("hexyl", dir.path().join("c.json"), dir.path().join("d"))
+    ///     .verbs_as("hexyl --telemetry");
+    /// let said = TelemetryCommand::Enable.run(&store, "hexyl-v1", "events.jsonl").to_string();
+    /// assert!(said.contains("`hexyl --telemetry disable` turns it off"));
+    /// ```
+    #[must_use]
+    pub fn verbs_as(mut self, command: impl Into<String>) -> Self {
+        self.verbs = Some(command.into());
+        self
+    }
+
+    /// `verb` as users type it, in backticks: `` `mytool telemetry disable` ``.
+    pub(crate) fn verb(&self, verb: &str) -> String {
+        super::verb_as(&self.tool, self.verbs.as_deref(), verb)
     }
 
     /// The environment this store reads.
@@ -344,9 +376,10 @@ impl ConsentStore {
                 &self.file,
                 format_args!("is not trusted: {e}"),
                 format!(
-                    "telemetry stays off until the file is the user's own again: \
-                     `{} telemetry enable` or `disable` writes a new one",
-                    self.tool
+                    "telemetry stays off until the file is the user's own again: {} or {} \
+                     writes a new one",
+                    self.verb("enable"),
+                    self.verb("disable")
                 ),
             )),
         };
@@ -370,9 +403,11 @@ impl ConsentStore {
                 &self.file,
                 format_args!("is not a consent file this tool can read ({why})"),
                 format!(
-                    "the file is damaged; `{} telemetry enable` or `disable` writes a new one, \
-                     `{} telemetry reset` deletes it. Until then telemetry stays off",
-                    self.tool, self.tool
+                    "the file is damaged; {} or {} writes a new one, {} deletes it. Until \
+                     then telemetry stays off",
+                    self.verb("enable"),
+                    self.verb("disable"),
+                    self.verb("reset")
                 ),
             ))
         };
@@ -404,8 +439,9 @@ impl ConsentStore {
                 self.tool
             ),
             format!(
-                "use the newer {} to change the decision, or `{} telemetry reset` to start over",
-                self.tool, self.tool
+                "use the newer {} to change the decision, or {} to start over",
+                self.tool,
+                self.verb("reset")
             ),
         )
     }

@@ -66,7 +66,7 @@ pub enum TelemetryCommand {
 /// let store = ConsentStore::at("mytool", dir.path().join("f/c.json"), dir.path().join("d"));
 /// let report = TelemetryCommand::Enable.run(&store, "mytool-v1", "events.jsonl");
 /// assert!(report.error().is_some());
-/// assert!(report.to_string().contains("`telemetry enable` did not fully succeed"));
+/// assert!(report.to_string().contains("`mytool telemetry enable` did not fully succeed"));
 /// ```
 #[derive(Debug)]
 pub struct CommandReport {
@@ -181,8 +181,8 @@ impl TelemetryCommand {
                 let result = store.enable();
                 let note = if store.effective_policy().policy.is_enabled() {
                     format!(
-                        "{tool}: telemetry enabled. Thank you! `{tool} telemetry disable` turns \
-                         it off."
+                        "{tool}: telemetry enabled. Thank you! {} turns it off.",
+                        store.verb("disable")
                     )
                 } else {
                     String::new()
@@ -215,7 +215,8 @@ impl TelemetryCommand {
                     .map(|h| format!("\n  help: {h}"))
                     .unwrap_or_default();
                 let text = format!(
-                    "{tool}: `telemetry {verb}` did not fully succeed: {}{help}\n{status}",
+                    "{tool}: {} did not fully succeed: {}{help}\n{status}",
+                    store.verb(verb),
                     e.one_line()
                 );
                 (text, Some(e))
@@ -277,11 +278,12 @@ fn refuse_enable(
         other if already => format!(
             "your earlier opt-in is kept and counts wherever the switch does not; \
              here, {} for it to count",
-            undo_hint(other)
+            undo_hint(other, store)
         ),
         other => format!(
-            "to opt in, {}, then run `{tool} telemetry enable` again",
-            undo_hint(other)
+            "to opt in, {}, then run {} again",
+            undo_hint(other, store),
+            store.verb("enable")
         ),
     };
     let mut status = StatusReport::new(store, base_salt, destination);
@@ -299,7 +301,7 @@ fn refuse_enable(
 }
 
 /// How an off switch is taken away, for `enable`'s answer.
-fn undo_hint(source: &PolicySource) -> String {
+fn undo_hint(source: &PolicySource, store: &ConsentStore) -> String {
     match source {
         PolicySource::DoNotTrack | PolicySource::ToolVariable(_) => "unset the variable".to_owned(),
         PolicySource::MachineFile(path) => {
@@ -307,7 +309,7 @@ fn undo_hint(source: &PolicySource) -> String {
         }
         PolicySource::ProjectFile(path) => format!("delete {}", crate::fs::shown(path)),
         PolicySource::ToolSetting(_) => "change the tool's setting".to_owned(),
-        _ => "see `telemetry status`".to_owned(),
+        _ => format!("see {}", store.verb("status")),
     }
 }
 
@@ -378,6 +380,13 @@ impl StatusReport {
                 (store.effective_policy(), None)
             }
         };
+        // A file that cannot be used: what to do about it.
+        if let PolicySource::Unreadable { .. } = &effective.source
+            && let Err(e) = store.load()
+            && let Some(help) = miette::Diagnostic::help(&e)
+        {
+            problems.push(format!("the consent file cannot be used: {help}"));
+        }
         // The id is derived only when the user has opted in.
         let machine_id = salt.map(|salt| MachineId::derive(&salt));
         let enabled = effective.policy.is_enabled() && machine_id.is_some();

@@ -105,7 +105,7 @@ impl SpoolSink {
         if let Some(why) = &writer.stopped {
             return Err(TelemetryError::config(
                 format!("nothing more is spooled by this run: {why}"),
-                "see `telemetry status`",
+                format!("see {}", self.store.verb("status")),
             ));
         }
         let mut created = false;

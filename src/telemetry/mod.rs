@@ -81,6 +81,8 @@ pub struct Telemetry {
 
 struct Inner {
     tool: String,
+    /// How users type the verbs (see `TelemetryBuilder::verbs_as`).
+    verbs: Option<String>,
     salt: String,
     prefix: String,
     env: Env,
@@ -173,7 +175,7 @@ impl LocalFile {
         if let Err(why) = ready {
             return Err(TelemetryError::config(
                 format!("nothing is written to the local file: {why}"),
-                "see `telemetry status`",
+                format!("see {}", self.store.verb("status")),
             ));
         }
         // Each write is made under the consent lock (shared), with the
@@ -184,7 +186,7 @@ impl LocalFile {
             TelemetryError::config(
                 "nothing is written to the local file: telemetry was turned off or reset \
                  after this run started",
-                "see `telemetry status`",
+                format!("see {}", self.store.verb("status")),
             )
         };
         let written = {

@@ -108,6 +108,7 @@ pub struct TelemetryBuilder {
     env: Env,
     paths: Option<(PathBuf, PathBuf)>,
     off_by_setting: Option<String>,
+    verbs: Option<String>,
     #[cfg(feature = "http")]
     detached: bool,
     #[cfg(feature = "http")]
@@ -125,6 +126,7 @@ impl TelemetryBuilder {
             env: Env::process(),
             paths: None,
             off_by_setting: None,
+            verbs: None,
             #[cfg(feature = "http")]
             detached: true,
             #[cfg(feature = "http")]
@@ -211,6 +213,28 @@ impl TelemetryBuilder {
         self
     }
 
+    /// How users type the `telemetry` verbs, up to the verb (default
+    /// `"<tool> telemetry"`, the clap subcommand): every message the crate
+    /// prints names a verb this way, so it runs as printed. A tool that
+    /// offers `--telemetry <VERB>` instead says so:
+    ///
+    /// ```
+    /// use rtb_telemetry::{Env, Telemetry, consent::TelemetryCommand};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let telemetry = Telemetry::builder("hexyl", "0.17.0")
+    /// #   .env(Env::from_vars::<_, &str, &str>([]))
+    /// #   .paths(dir.path().join("c.json"), dir.path().join("d"))
+    ///     .verbs_as("hexyl --telemetry")
+    ///     .init();
+    /// let said = telemetry.command(TelemetryCommand::Enable).to_string();
+    /// assert!(said.contains("`hexyl --telemetry disable` turns it off"));
+    /// ```
+    pub fn verbs_as(mut self, command: impl Into<String>) -> Self {
+        self.verbs = Some(command.into());
+        self
+    }
+
     #[cfg(feature = "http")]
     #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
     /// Whether a run starts a detached uploader when an upload is due
@@ -273,6 +297,10 @@ impl TelemetryBuilder {
         }
         .map(|store| {
             let store = store.with_env(self.env.clone());
+            let store = match &self.verbs {
+                Some(verbs) => store.verbs_as(verbs.clone()),
+                None => store,
+            };
             match &self.off_by_setting {
                 Some(setting) => store.off_by_setting(setting.clone()),
                 None => store,
@@ -280,6 +308,7 @@ impl TelemetryBuilder {
         });
         let mut inner = Inner {
             tool: self.tool.clone(),
+            verbs: self.verbs.clone(),
             salt,
             prefix,
             env: self.env.clone(),

@@ -50,7 +50,10 @@ impl Telemetry {
                 status.source
             )),
             TelemetryCommand::Enable => CommandReport::failed(
-                format!("{tool}: `telemetry enable` did not succeed: {why}\n{status}"),
+                format!(
+                    "{tool}: {} did not succeed: {why}\n{status}",
+                    crate::consent::verb_as(tool, inner.verbs.as_deref(), "enable")
+                ),
                 TelemetryError::config(
                     format!("{tool} has nowhere to keep a decision: {why}"),
                     "set HOME (or the platform's equivalent); until then telemetry stays off",

@@ -43,3 +43,5 @@ mod spool;
 mod support;
 #[cfg(all(feature = "clap", feature = "otlp"))]
 mod uploader;
+#[cfg(all(feature = "clap", feature = "otlp"))]
+mod verbs_as_printed;

@@ -807,9 +807,14 @@ impl ConsentStore {
 
     /// Records, under the lock, that notice `version` was shown, if the
     /// user is still undecided and was not shown it: `true` when recorded.
+    ///
+    /// The notice leaves one file: the lock file it took is removed again
+    /// while held (as `reset` does; a process waiting for it then takes
+    /// the one at the path, see `fs::lock`).
     pub(crate) fn record_notice(&self, version: u32) -> Result<bool, TelemetryError> {
         let mut recorded = false;
-        self.update(false, COMMAND_PATIENCE, |on_disk| {
+        let lock = self.lock(false, COMMAND_PATIENCE)?;
+        self.write_change(|on_disk| {
             let mut stored = match on_disk {
                 OnDisk::Current(stored) => stored,
                 OnDisk::Missing => StoredConsent::default(),
@@ -825,6 +830,10 @@ impl ConsentStore {
             recorded = true;
             Ok(Some(to_fields(&stored)))
         })?;
+        if lock.is_some() {
+            let _ = fs::remove_file(self.lock_path());
+        }
+        drop(lock);
         Ok(recorded)
     }
 

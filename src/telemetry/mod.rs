@@ -83,6 +83,8 @@ struct Inner {
     tool: String,
     /// How users type the verbs (see `TelemetryBuilder::verbs_as`).
     verbs: Option<String>,
+    /// The notice `init()` left to [`Telemetry::show_notice`].
+    notice: Option<(u32, String)>,
     salt: String,
     prefix: String,
     env: Env,
@@ -227,6 +229,18 @@ impl Telemetry {
     /// `env!("CARGO_PKG_VERSION")`).
     pub fn builder(tool: &str, tool_version: &str) -> TelemetryBuilder {
         TelemetryBuilder::new(tool, tool_version)
+    }
+
+    /// Shows the notice set with [`notice`](TelemetryBuilder::notice) and
+    /// [`defer_notice`](TelemetryBuilder::defer_notice), under the same
+    /// rules as `init()` would have (once per version, on a terminal, never
+    /// in CI or under an off switch, only to a user who has not decided):
+    /// `true` when it was shown. Call it where a person typed the command.
+    pub fn show_notice(&self) -> bool {
+        let (Some(store), Some((version, text))) = (&self.inner.store, &self.inner.notice) else {
+            return false;
+        };
+        store.show_notice_once(*version, text).unwrap_or(false)
     }
 
     /// `true` when events are being collected.

@@ -104,6 +104,7 @@ pub struct TelemetryBuilder {
     tool_version: String,
     salt: Option<String>,
     notice: Option<(u32, String)>,
+    defer_notice: bool,
     defaults: Defaults,
     env: Env,
     paths: Option<(PathBuf, PathBuf)>,
@@ -122,6 +123,7 @@ impl TelemetryBuilder {
             tool_version: tool_version.to_owned(),
             salt: None,
             notice: None,
+            defer_notice: false,
             defaults: Defaults::default(),
             env: Env::process(),
             paths: None,
@@ -146,9 +148,42 @@ impl TelemetryBuilder {
     }
 
     /// The first-run notice: shown once per `version` on an interactive
-    /// terminal (never in CI) to a user who has not decided yet.
+    /// terminal (never in CI) to a user who has not decided yet, by
+    /// `init()` — or, after [`defer_notice`](Self::defer_notice), only
+    /// where the tool calls [`Telemetry::show_notice`]. Showing it writes
+    /// one file (the consent file, saying which version was shown) and
+    /// decides nothing.
     pub fn notice(mut self, version: u32, text: impl Into<String>) -> Self {
         self.notice = Some((version, text.into()));
+        self
+    }
+
+    /// `init()` does not show the notice: the tool shows it with
+    /// [`Telemetry::show_notice`] where a person typed the command, and
+    /// never where it runs from a shell hook or a prompt (where the
+    /// notice would land in the user's prompt) or in a pipeline.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::{Env, Telemetry};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let telemetry = Telemetry::builder("zoxide", "0.9.8")
+    /// #   .env(Env::from_vars::<_, &str, &str>([]).with_terminal(true))
+    /// #   .paths(dir.path().join("c.json"), dir.path().join("d"))
+    ///     .notice(1, "zoxide can send anonymous usage data: `zoxide telemetry enable`.")
+    ///     .defer_notice()
+    ///     .init(); // shows nothing, writes nothing
+    /// # assert!(!dir.path().join("c.json").exists());
+    /// let from_the_prompt_hook = false; // `zoxide add`, run on every `cd`
+    /// if !from_the_prompt_hook {
+    ///     telemetry.show_notice(); // `zoxide query`, typed by a person
+    /// }
+    /// # assert!(dir.path().join("c.json").exists());
+    /// ```
+    pub fn defer_notice(mut self) -> Self {
+        self.defer_notice = true;
         self
     }
 
@@ -309,6 +344,7 @@ impl TelemetryBuilder {
         let mut inner = Inner {
             tool: self.tool.clone(),
             verbs: self.verbs.clone(),
+            notice: self.notice.clone().filter(|_| self.defer_notice),
             salt,
             prefix,
             env: self.env.clone(),
@@ -360,7 +396,7 @@ impl TelemetryBuilder {
                 super::uploader::marker(&inner.prefix)
             ));
         }
-        if let Some((version, text)) = &self.notice
+        if let Some((version, text)) = self.notice.as_ref().filter(|_| !self.defer_notice)
             && let Err(e) = store.show_notice_once(*version, text)
         {
             inner.problems.push(format!(

@@ -570,3 +570,50 @@ fn a_deleted_working_directory_is_a_problem_and_pwd_is_still_walked() {
         }
     }
 }
+
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, found);
+            } else {
+                found.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(dir, dir, &mut found);
+    found.sort();
+    found
+}
+
+/// Showing the notice writes one file, the consent file saying which
+/// version was shown — no lock file beside it — whether `init()` shows
+/// it or, deferred, the tool does where a person typed the command.
+#[test]
+fn the_notice_writes_one_file_and_can_wait_for_a_typed_command() {
+    use rtb_telemetry::Telemetry;
+    for deferred in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder = Telemetry::builder("zoxide", "0.9.8")
+            .env(no_env().with_terminal(true))
+            .paths(dir.path().join("config/telemetry.json"), dir.path().join("data"))
+            .notice(1, "zoxide can send anonymous usage data.");
+        if deferred {
+            builder = builder.defer_notice();
+        }
+        let telemetry = builder.init();
+        if deferred {
+            assert!(files_under(dir.path()).is_empty(), "init wrote: {:?}", files_under(dir.path()));
+            assert!(telemetry.show_notice(), "shown where the tool asks");
+            assert!(!telemetry.show_notice(), "once");
+        }
+        assert_eq!(files_under(dir.path()), ["config/telemetry.json"], "deferred: {deferred}");
+        let stored = ConsentStore::at("zoxide", dir.path().join("config/telemetry.json"), "d")
+            .load()
+            .unwrap();
+        assert_eq!(stored.notice_version, Some(1));
+    }
+}

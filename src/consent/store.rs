@@ -133,9 +133,10 @@ pub struct ConsentStore {
     file: PathBuf,
     data_dir: PathBuf,
     env: Env,
-    /// The platform's layout (`<config>/<tool>/…`, `<data>/<tool>/…`): the
-    /// `<tool>` directories are the crate's to remove when they empty.
-    platform: bool,
+    /// The directories the crate named and made in the platform's layout
+    /// (`<config>/<tool>`, `<data>/<tool>`): its to remove when they are
+    /// empty. None for paths the tool chose.
+    made: Vec<PathBuf>,
     /// How the tool names its own setting when that setting turns
     /// telemetry off.
     tool_switch: Option<String>,
@@ -169,19 +170,43 @@ impl ConsentStore {
                 "set HOME (or the platform's equivalent); until then telemetry stays off",
             )
         })?;
-        Ok(Self {
-            platform: true,
-            ..Self::at(
-                tool,
-                dirs.config_dir().join("telemetry.json"),
-                // Local, not roaming: on Windows the roaming profile may
-                // live on a file server, where the spool's renames and
-                // deletes fail more often, and a spool has no business
-                // following the user to another machine. (On Linux and
-                // macOS it is the same directory.)
-                dirs.data_local_dir().join("telemetry"),
-            )
-        })
+        let mut store = Self::at(
+            tool,
+            dirs.config_dir().join("telemetry.json"),
+            // Local, not roaming: on Windows the roaming profile may
+            // live on a file server, where the spool's renames and
+            // deletes fail more often, and a spool has no business
+            // following the user to another machine. (On Linux and
+            // macOS it is the same directory.)
+            dirs.data_local_dir().join("telemetry"),
+        );
+        store.made = vec![
+            dirs.config_dir().to_path_buf(),
+            dirs.data_local_dir().to_path_buf(),
+        ];
+        Ok(store)
+    }
+
+    /// Keeps the local data (spool, local events) in `<dir>/telemetry/`,
+    /// inside the tool's own data directory (one it lets users move, such
+    /// as zoxide's `_ZO_DATA_DIR`), instead of the platform's. Only that
+    /// `telemetry` directory is the crate's: `reset` deletes it whole, and
+    /// nothing else in `dir`. Touches nothing on disk.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::consent::ConsentStore;
+    ///
+    /// let store = ConsentStore::at("zoxide", "c.json", "d").in_tool_data_dir("/data/zoxide");
+    /// assert_eq!(store.data_dir(), std::path::Path::new("/data/zoxide/telemetry"));
+    /// ```
+    #[must_use]
+    pub fn in_tool_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        self.made.retain(|made| Some(made.as_path()) == self.file.parent());
+        self.data_dir = dir.join("telemetry");
+        self
     }
 
     /// A store at paths the tool author chooses. Touches nothing on disk.
@@ -201,7 +226,7 @@ impl ConsentStore {
             file: file.into(),
             data_dir: data_dir.into(),
             env: Env::process(),
-            platform: false,
+            made: Vec::new(),
             tool_switch: None,
             verbs: None,
             project_switch: std::sync::Arc::default(),
@@ -604,13 +629,17 @@ impl ConsentStore {
     /// ([`sweep_after_opt_out`](Self::sweep_after_opt_out)).
     pub(crate) fn discard_unsent(&self) {
         let _ = self.delete_unsent();
-        if self.platform {
-            for dir in [Some(self.data_dir.as_path()), self.data_dir.parent()]
-                .into_iter()
-                .flatten()
-            {
-                let _ = fs::remove_dir(dir); // only if empty
-            }
+        if !self.made.is_empty() {
+            let _ = fs::remove_dir(&self.data_dir); // only if empty
+        }
+        self.remove_made_dirs();
+    }
+
+    /// Removes the directories the crate named and made, each only if it
+    /// is empty.
+    fn remove_made_dirs(&self) {
+        for dir in &self.made {
+            let _ = fs::remove_dir(dir); // only if empty
         }
     }
 
@@ -881,14 +910,7 @@ impl ConsentStore {
         drop(lock);
         if decision.is_none() {
             // and not the tool's directories the crate made, once empty.
-            if self.platform {
-                for dir in [self.file.parent(), self.data_dir.parent()]
-                    .into_iter()
-                    .flatten()
-                {
-                    let _ = fs::remove_dir(dir); // only if empty
-                }
-            }
+            self.remove_made_dirs();
         }
         match (decision, data) {
             (None, None) => Ok(()),

@@ -108,6 +108,7 @@ pub struct TelemetryBuilder {
     defaults: Defaults,
     env: Env,
     paths: Option<(PathBuf, PathBuf)>,
+    tool_data_dir: Option<PathBuf>,
     off_by_setting: Option<String>,
     verbs: Option<String>,
     #[cfg(feature = "http")]
@@ -127,6 +128,7 @@ impl TelemetryBuilder {
             defaults: Defaults::default(),
             env: Env::process(),
             paths: None,
+            tool_data_dir: None,
             off_by_setting: None,
             verbs: None,
             #[cfg(feature = "http")]
@@ -215,6 +217,31 @@ impl TelemetryBuilder {
     /// paths instead of the platform's directories.
     pub fn paths(mut self, consent_file: impl Into<PathBuf>, data_dir: impl Into<PathBuf>) -> Self {
         self.paths = Some((consent_file.into(), data_dir.into()));
+        self
+    }
+
+    /// Keeps the spool and the local events in `<dir>/telemetry/`, inside
+    /// the tool's own data directory — one its users can move, as with
+    /// zoxide's `_ZO_DATA_DIR` — instead of the platform's
+    /// (`~/.local/share/<tool>/telemetry/`). The decision stays in the
+    /// platform's configuration directory. Only that `telemetry`
+    /// directory is the crate's: `telemetry reset` deletes it whole, and
+    /// nothing else in `dir`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::Telemetry;
+    ///
+    /// let mut builder = Telemetry::builder("zoxide", "0.9.8").salt("zoxide-telemetry-v1");
+    /// if let Some(dir) = std::env::var_os("_ZO_DATA_DIR") {
+    ///     builder = builder.tool_data_dir(dir); // events in $_ZO_DATA_DIR/telemetry/
+    /// }
+    /// let telemetry = builder.init();
+    /// # let _ = telemetry;
+    /// ```
+    pub fn tool_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.tool_data_dir = Some(dir.into());
         self
     }
 
@@ -331,6 +358,10 @@ impl TelemetryBuilder {
             None => ConsentStore::new(&self.tool),
         }
         .map(|store| {
+            let store = match &self.tool_data_dir {
+                Some(dir) => store.in_tool_data_dir(dir),
+                None => store,
+            };
             let store = store.with_env(self.env.clone());
             let store = match &self.verbs {
                 Some(verbs) => store.verbs_as(verbs.clone()),

@@ -617,3 +617,29 @@ fn the_notice_writes_one_file_and_can_wait_for_a_typed_command() {
         assert_eq!(stored.notice_version, Some(1));
     }
 }
+
+/// The tool's own data directory (zoxide's `_ZO_DATA_DIR`, say) holds the
+/// crate's files in `telemetry/`, and only that: `reset` deletes it and
+/// leaves the tool's own files and the directory itself.
+#[test]
+fn the_tools_own_data_directory_holds_the_events_and_survives_reset() {
+    use rtb_telemetry::Telemetry;
+    let dir = tempfile::tempdir().unwrap();
+    let own = dir.path().join("zoxide-data");
+    std::fs::create_dir_all(&own).unwrap();
+    std::fs::write(own.join("db.zo"), "the tool's own database").unwrap();
+    let consent = dir.path().join("config/telemetry.json");
+    ConsentStore::at("zoxide", &consent, dir.path().join("unused")).enable().unwrap();
+    let telemetry = Telemetry::builder("zoxide", "0.9.8")
+        .env(no_env())
+        .paths(&consent, dir.path().join("unused"))
+        .tool_data_dir(&own)
+        .init();
+    telemetry.record("query");
+    assert!(own.join("telemetry/events.jsonl").exists(), "{:?}", files_under(dir.path()));
+    assert!(!dir.path().join("unused").exists());
+    let said = telemetry.command(rtb_telemetry::consent::TelemetryCommand::Reset);
+    assert!(said.error().is_none(), "{said}");
+    assert!(!own.join("telemetry").exists());
+    assert_eq!(files_under(&own), ["db.zo"]);
+}

@@ -454,15 +454,18 @@ impl TelemetryBuilder {
         if debug {
             let status = telemetry.status();
             let tool = &telemetry.inner.tool;
+            let shown = |text: &dyn std::fmt::Display| crate::redact::printable(&text.to_string());
             if !status.enabled {
                 // One line, so debug mode never looks like it is broken.
                 eprintln_best_effort(&format!(
                     "{tool}: telemetry: off (decided by: {}); nothing is recorded",
-                    status.source
+                    shown(&status.source)
                 ));
             }
-            for problem in status.problems {
-                eprintln_best_effort(&format!("{tool}: telemetry: {problem}"));
+            // What earlier runs left to send, and when it goes: a burst of
+            // runs does not look like loss.
+            for line in status.delivery.iter().chain(&status.problems) {
+                eprintln_best_effort(&format!("{tool}: telemetry: {}", shown(line)));
             }
         }
         telemetry

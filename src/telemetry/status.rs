@@ -197,13 +197,14 @@ impl Telemetry {
         if send.is_empty() {
             let _ = write!(out, "\nwaiting to be sent: nothing");
         } else {
+            let _ = write!(out, "\n{}", next_upload(&spool));
             let how = if remote.protocol.starts_with("OTLP") {
                 ": each event's record below becomes one OTLP log record (protobuf), as the \
                  README's \"Where events go\" maps it"
             } else {
                 ", each exactly as it will be sent (a request's body is a JSON array of them)"
             };
-            let _ = write!(out, "\nwaiting to be sent: {} events{how}:", send.len());
+            let _ = write!(out, "\nwaiting to be sent: {}{how}:", events(send.len() as u64));
             let mut line = Vec::new();
             for (record, _) in send.iter().take(SHOWN) {
                 line.clear();
@@ -223,9 +224,9 @@ impl Telemetry {
         if !other.is_empty() {
             let _ = write!(
                 out,
-                "\nnever to be sent: {} events recorded before the latest opt-in, under another \
+                "\nnever to be sent: {} recorded before the latest opt-in, under another \
                  id, for another collector, or older than {}; the next upload deletes them",
-                other.len(),
+                events(other.len() as u64),
                 human(spool.max_age)
             );
         }
@@ -271,7 +272,8 @@ impl Telemetry {
         let lines = &mut status.delivery;
         if waiting > 0 {
             lines.push(format!(
-                "waiting to be sent: {waiting} events in {}",
+                "waiting to be sent: {} in {}",
+                events(waiting),
                 spool.dir().display()
             ));
         }
@@ -280,21 +282,13 @@ impl Telemetry {
                 lines.push(format!("last upload attempt: {at}, failed: {error}"));
             }
             (Some(at), None) => lines.push(format!(
-                "last upload: {at} ({} events delivered in all)",
-                state.delivered
+                "last upload: {at} ({} delivered in all)",
+                events(state.delivered)
             )),
             _ => {}
         }
-        if let Some(pid) = spool.uploader_at_work() {
-            lines.push(format!("uploading now (process {pid})"));
-        } else if let Some(next) = spool.schedule().next
-            && waiting > 0
-            && next > crate::spool::now_ms()
-        {
-            let secs = (next - crate::spool::now_ms()).div_ceil(1000);
-            lines.push(format!(
-                "next upload: with the first run in {secs} s or later"
-            ));
+        if waiting > 0 {
+            lines.push(next_upload(&spool));
         }
         let counted = [
             (state.dropped_full, "dropped, because the spool was full"),
@@ -314,13 +308,13 @@ impl Telemetry {
         ];
         for (count, what) in counted {
             if count > 0 {
-                lines.push(format!("{what}: {count} events"));
+                lines.push(format!("{what}: {}", events(count)));
             }
         }
         if state.expired > 0 {
             lines.push(format!(
-                "expired: {} events, older than {} and never sent",
-                state.expired,
+                "expired: {}, older than {} and never sent",
+                events(state.expired),
                 human(spool.max_age)
             ));
         }
@@ -335,6 +329,32 @@ impl Telemetry {
             lines.push(format!("last refusal: {why}"));
         }
     }
+}
+
+/// When the waiting events go: an upload at work, or the next one's time
+/// (uploads start with a run of the tool, at most once per interval while
+/// the collector answers).
+#[cfg(feature = "http")]
+pub(super) fn next_upload(spool: &crate::spool::Spool) -> String {
+    if let Some(pid) = spool.uploader_at_work() {
+        return format!("uploading now (process {pid})");
+    }
+    let now = crate::spool::now_ms();
+    match spool.schedule().next.filter(|&next| next > now) {
+        Some(next) => format!(
+            "next upload: with the first run of the tool in {} s or later (uploads run at most \
+             once every {} while the collector answers, less often after it failed)",
+            (next - now).div_ceil(1000),
+            human(spool.interval)
+        ),
+        None => "next upload: due, with the next run of the tool".to_owned(),
+    }
+}
+
+/// `n` events, in words: `1 event`, `2 events`.
+#[cfg(feature = "http")]
+fn events(n: u64) -> String {
+    format!("{n} event{}", plural(n))
 }
 
 #[cfg(feature = "http")]

@@ -349,7 +349,7 @@ fn events_older_than_the_age_bound_are_deleted_unsent_and_counted() {
     assert_eq!(names, ["recent"]);
     let status = telemetry.status().to_string();
     assert!(
-        status.contains("expired: 1 events, older than 30 days"),
+        status.contains("expired: 1 event, older than 30 days"),
         "{status}"
     );
     // The text says the bound that was configured, not a fixed one.
@@ -739,5 +739,36 @@ fn the_systems_trusted_roots_are_trusted_too() {
             None => assert!(result.is_err(), "{what}: the test CA is trusted"),
             Some(_) => assert_eq!(result.unwrap().delivered, 1, "{what}"),
         }
+    }
+}
+
+/// `show` and `status` say when waiting events go: due with
+/// the next run, or (after an upload, here a failed one) in how long —
+/// so a burst of runs whose events wait for the interval does not look
+/// like loss.
+#[test]
+fn show_and_status_say_when_the_next_upload_is_due() {
+    use rtb_telemetry::consent::TelemetryCommand;
+    let tool = Tool::enabled();
+    let down = refused_url();
+    let telemetry = tool.telemetry(&down);
+    telemetry.record("first");
+    for text in [
+        telemetry.command(TelemetryCommand::Show).to_string(),
+        telemetry.status().to_string(),
+    ] {
+        assert!(text.contains("next upload: due, with the next run of the tool"), "{text}");
+    }
+    assert!(telemetry.upload_now().is_err(), "the collector refuses");
+    let telemetry = tool.telemetry(&down);
+    for text in [
+        telemetry.command(TelemetryCommand::Show).to_string(),
+        telemetry.status().to_string(),
+    ] {
+        assert!(
+            text.contains("next upload: with the first run of the tool in "),
+            "{text}"
+        );
+        assert!(text.contains("waiting to be sent: 1 event"), "{text}");
     }
 }

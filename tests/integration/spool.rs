@@ -55,7 +55,7 @@ fn one_event_the_collector_refuses_forever_never_holds_back_the_rest() {
     );
     let status = telemetry.status().to_string();
     assert!(
-        status.contains("set aside, refused for good by the collector: 1 events"),
+        status.contains("set aside, refused for good by the collector: 1 event"),
         "{status}"
     );
     assert!(status.contains("HTTP 400"), "{status}");
@@ -523,7 +523,7 @@ fn a_batch_that_always_fails_does_not_hold_back_the_others() {
     assert_eq!(names.len(), 6, "every good event arrived: {names:?}");
     let status = telemetry.status().to_string();
     assert!(
-        status.contains("set aside, refused for good by the collector: 1 events"),
+        status.contains("set aside, refused for good by the collector: 1 event"),
         "after failing in 5 uploads while others went, the batch is set aside: {status}"
     );
     assert!(!status.contains("waiting to be sent"), "{status}");

@@ -721,3 +721,34 @@ fn debug_mode_says_when_telemetry_is_off_and_who_decided() {
         "{stderr}"
     );
 }
+
+/// Debug mode says, as the run starts, what earlier runs left waiting and
+/// when it goes (or that an upload is at work).
+#[test]
+fn debug_mode_says_what_waits_and_when_the_next_upload_is_due() {
+    let home = tempfile::tempdir().unwrap();
+    let down = "http://127.0.0.1:9/v1/events";
+    mytool_run(home.path(), down, &["telemetry", "enable"]);
+    for _ in 0..3 {
+        mytool_run(home.path(), down, &["run"]);
+    }
+    let out = Command::new(mytool())
+        .arg("run")
+        .env_clear()
+        .env("HOME", home.path())
+        .env("MYTOOL_TELEMETRY_ENDPOINT", down)
+        .env("MYTOOL_TELEMETRY_DEBUG", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("mytool: telemetry: waiting to be sent: 3 events in"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("mytool: telemetry: next upload: ")
+            || stderr.contains("mytool: telemetry: uploading now"),
+        "{stderr}"
+    );
+}

@@ -481,11 +481,7 @@ impl Spool {
                 return false;
             };
             return self.schedule().next.is_none()
-                && fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(self.path(&format!("{NEXT}{lease}")))
-                    .is_ok();
+                && create_marker(&self.path(&format!("{NEXT}{lease}")), true).is_ok();
         };
         let from = self.path(&format!("{NEXT}{next}"));
         // Of many runs that found the same schedule, one rename succeeds.
@@ -507,11 +503,7 @@ impl Spool {
             }
         }
         if !renamed {
-            let _ = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&target);
+            let _ = create_marker(&target, false);
         }
     }
 
@@ -639,6 +631,21 @@ impl Spool {
         let _ = fs::remove_file(&probe);
         written.map_err(|e| format!("{e} (writing in {})", dir.display()))
     }
+}
+
+/// Creates the empty file at `path` (mode 0600, like every file of the
+/// spool), failing if one is there when `new`.
+fn create_marker(path: &Path, new: bool) -> io::Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true);
+    if new {
+        options.create_new(true);
+    } else {
+        options.create(true).truncate(false);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 /// The message of an I/O error's cause, without the crate's prefix.

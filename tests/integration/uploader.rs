@@ -752,3 +752,26 @@ fn debug_mode_says_what_waits_and_when_the_next_upload_is_due() {
         "{stderr}"
     );
 }
+
+/// Every file the crate keeps in the spool is private (0600), the
+/// schedule's `next-<ms>` marker included.
+#[cfg(unix)]
+#[test]
+fn every_file_in_the_spool_is_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let down = "http://127.0.0.1:9/v1/events";
+    mytool_run(home.path(), down, &["telemetry", "enable"]);
+    mytool_run(home.path(), down, &["run"]);
+    wait_for_uploaders(home.path(), Duration::from_secs(30));
+    mytool_run(home.path(), down, &["run"]);
+    let files = walk(&spool(home.path()));
+    assert!(
+        files.iter().any(|f| f.file_name().unwrap().to_string_lossy().starts_with("next-")),
+        "{files:?}"
+    );
+    for file in files {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+}

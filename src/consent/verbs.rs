@@ -101,6 +101,56 @@ impl fmt::Display for CommandReport {
     }
 }
 
+#[cfg(feature = "clap")]
+impl TelemetryCommand {
+    /// Gives the `telemetry` subcommand and each of its verbs the host's
+    /// help template (clap does not pass a template down to
+    /// subcommands). For a derive-based tool, one attribute on the
+    /// top-level command:
+    ///
+    /// ```
+    /// use clap::{CommandFactory, Parser, Subcommand};
+    /// use rtb_telemetry::consent::TelemetryCommand;
+    ///
+    /// const TEMPLATE: &str = "{name} — {about}\n\n{usage-heading} {usage}\n\n{all-args}";
+    ///
+    /// /// A tool with a help template of its own.
+    /// #[derive(Parser)]
+    /// #[command(name = "mytool", help_template = TEMPLATE)]
+    /// #[command(mut_subcommand("telemetry", |c| TelemetryCommand::with_help_template(c, TEMPLATE)))]
+    /// struct Cli {
+    ///     #[command(subcommand)]
+    ///     command: Command,
+    /// }
+    ///
+    /// #[derive(Subcommand)]
+    /// enum Command {
+    ///     /// Show or change whether mytool sends anonymous usage data.
+    ///     #[command(subcommand)]
+    ///     Telemetry(TelemetryCommand),
+    /// }
+    ///
+    /// let mut cli = Cli::command();
+    /// let telemetry = cli.find_subcommand_mut("telemetry").unwrap();
+    /// let help = telemetry.render_help().to_string();
+    /// assert!(help.starts_with("telemetry — Show or change"), "{help}");
+    /// let status = telemetry.find_subcommand_mut("status").unwrap().render_help().to_string();
+    /// assert!(status.starts_with("status — Show whether telemetry is on"), "{status}");
+    /// ```
+    #[must_use]
+    pub fn with_help_template(
+        command: clap::Command,
+        template: impl Into<clap::builder::StyledStr>,
+    ) -> clap::Command {
+        let template = template.into();
+        let mut command = command.help_template(template.clone());
+        for verb in command.get_subcommands_mut() {
+            *verb = std::mem::take(verb).help_template(template.clone());
+        }
+        command
+    }
+}
+
 impl TelemetryCommand {
     /// The verb of a command line that is exactly `<tool> --telemetry
     /// <VERB>` (or `--telemetry=<VERB>`), for a tool with no subcommands:

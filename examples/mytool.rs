@@ -10,8 +10,8 @@
 //! `MYTOOL_TELEMETRY_DISABLED=1` and `DO_NOT_TRACK=1` (off); without an endpoint, a local file.
 
 use clap::{Parser, Subcommand};
-use rtb_telemetry::Telemetry;
 use rtb_telemetry::consent::TelemetryCommand;
+use rtb_telemetry::{Parsed, Telemetry};
 
 const NOTICE: &str = "\
 mytool can send anonymous usage data (the command, its duration, mytool's version, a
@@ -41,10 +41,14 @@ fn main() {
         .salt("mytool-telemetry-v1")
         .notice(1, NOTICE)
         .init();
-    match Cli::parse().command {
+    // `Cli::parse()`, plus the subcommand's name (`command`) and, when
+    // clap refuses the line or shows help, a `usage_error`/`help` event
+    // with clap's error kind (never the arguments); exit codes unchanged.
+    let Parsed { cli, command } = telemetry.parse::<Cli>();
+    match cli.command {
         Command::Telemetry(verb) => println!("{}", telemetry.command(verb)),
         Command::Run => {
-            let work = telemetry.time("run", || -> Result<(), String> {
+            let work = telemetry.time(&command, || -> Result<(), String> {
                 println!("mytool: working…");
                 Ok(())
             });

@@ -60,4 +60,7 @@ pub use sink::{DebugSink, FileSink, IntoSink, MemorySink, NoopSink, TelemetrySin
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use spool::upload::UploadReport;
+#[cfg(feature = "clap")]
+#[cfg_attr(docsrs, doc(cfg(feature = "clap")))]
+pub use telemetry::Parsed;
 pub use telemetry::{Telemetry, TelemetryBuilder, Timed, TimedWith};

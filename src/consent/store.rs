@@ -204,7 +204,8 @@ impl ConsentStore {
     #[must_use]
     pub fn in_tool_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         let dir = dir.into();
-        self.made.retain(|made| Some(made.as_path()) == self.file.parent());
+        self.made
+            .retain(|made| Some(made.as_path()) == self.file.parent());
         self.data_dir = dir.join("telemetry");
         self
     }

@@ -20,11 +20,15 @@ use crate::delivery::Defaults;
 use crate::{Env, Event, FileSink, Redact, RuntimePolicy, TelemetryContext, TelemetryError};
 use crate::{TelemetrySink, ToolSink};
 
+#[cfg(feature = "clap")]
+mod parse;
 mod setup;
 mod status;
 #[cfg(feature = "http")]
 mod uploader;
 
+#[cfg(feature = "clap")]
+pub use parse::Parsed;
 pub use setup::TelemetryBuilder;
 
 /// Telemetry for a command-line tool, set up by one builder chain in

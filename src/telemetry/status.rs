@@ -204,7 +204,11 @@ impl Telemetry {
             } else {
                 ", each exactly as it will be sent (a request's body is a JSON array of them)"
             };
-            let _ = write!(out, "\nwaiting to be sent: {}{how}:", events(send.len() as u64));
+            let _ = write!(
+                out,
+                "\nwaiting to be sent: {}{how}:",
+                events(send.len() as u64)
+            );
             let mut line = Vec::new();
             for (record, _) in send.iter().take(SHOWN) {
                 line.clear();

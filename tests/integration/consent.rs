@@ -599,18 +599,29 @@ fn the_notice_writes_one_file_and_can_wait_for_a_typed_command() {
         let dir = tempfile::tempdir().unwrap();
         let mut builder = Telemetry::builder("zoxide", "0.9.8")
             .env(no_env().with_terminal(true))
-            .paths(dir.path().join("config/telemetry.json"), dir.path().join("data"))
+            .paths(
+                dir.path().join("config/telemetry.json"),
+                dir.path().join("data"),
+            )
             .notice(1, "zoxide can send anonymous usage data.");
         if deferred {
             builder = builder.defer_notice();
         }
         let telemetry = builder.init();
         if deferred {
-            assert!(files_under(dir.path()).is_empty(), "init wrote: {:?}", files_under(dir.path()));
+            assert!(
+                files_under(dir.path()).is_empty(),
+                "init wrote: {:?}",
+                files_under(dir.path())
+            );
             assert!(telemetry.show_notice(), "shown where the tool asks");
             assert!(!telemetry.show_notice(), "once");
         }
-        assert_eq!(files_under(dir.path()), ["config/telemetry.json"], "deferred: {deferred}");
+        assert_eq!(
+            files_under(dir.path()),
+            ["config/telemetry.json"],
+            "deferred: {deferred}"
+        );
         let stored = ConsentStore::at("zoxide", dir.path().join("config/telemetry.json"), "d")
             .load()
             .unwrap();
@@ -629,14 +640,20 @@ fn the_tools_own_data_directory_holds_the_events_and_survives_reset() {
     std::fs::create_dir_all(&own).unwrap();
     std::fs::write(own.join("db.zo"), "the tool's own database").unwrap();
     let consent = dir.path().join("config/telemetry.json");
-    ConsentStore::at("zoxide", &consent, dir.path().join("unused")).enable().unwrap();
+    ConsentStore::at("zoxide", &consent, dir.path().join("unused"))
+        .enable()
+        .unwrap();
     let telemetry = Telemetry::builder("zoxide", "0.9.8")
         .env(no_env())
         .paths(&consent, dir.path().join("unused"))
         .tool_data_dir(&own)
         .init();
     telemetry.record("query");
-    assert!(own.join("telemetry/events.jsonl").exists(), "{:?}", files_under(dir.path()));
+    assert!(
+        own.join("telemetry/events.jsonl").exists(),
+        "{:?}",
+        files_under(dir.path())
+    );
     assert!(!dir.path().join("unused").exists());
     let said = telemetry.command(rtb_telemetry::consent::TelemetryCommand::Reset);
     assert!(said.error().is_none(), "{said}");

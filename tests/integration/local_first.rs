@@ -757,7 +757,10 @@ fn show_and_status_say_when_the_next_upload_is_due() {
         telemetry.command(TelemetryCommand::Show).to_string(),
         telemetry.status().to_string(),
     ] {
-        assert!(text.contains("next upload: due, with the next run of the tool"), "{text}");
+        assert!(
+            text.contains("next upload: due, with the next run of the tool"),
+            "{text}"
+        );
     }
     assert!(telemetry.upload_now().is_err(), "the collector refuses");
     let telemetry = tool.telemetry(&down);

@@ -767,11 +767,83 @@ fn every_file_in_the_spool_is_0600() {
     mytool_run(home.path(), down, &["run"]);
     let files = walk(&spool(home.path()));
     assert!(
-        files.iter().any(|f| f.file_name().unwrap().to_string_lossy().starts_with("next-")),
+        files.iter().any(|f| f
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("next-")),
         "{files:?}"
     );
     for file in files {
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", file.display());
     }
+}
+
+/// A command line clap refuses, or answers with help or its version,
+/// ends exactly as without telemetry (message, exit code) and is recorded
+/// by clap's error kind alone: nothing the user typed reaches the disk.
+#[test]
+fn usage_errors_help_and_version_are_recorded_by_kind_with_claps_exit_code() {
+    let home = tempfile::tempdir().unwrap();
+    let off = tempfile::tempdir().unwrap();
+    let down = "http://127.0.0.1:9/v1/events";
+    mytool_run(home.path(), down, &["telemetry", "enable"]);
+    let run = |home: &Path, args: &[&str]| {
+        Command::new(mytool())
+            .args(args)
+            .env_clear()
+            .env("HOME", home)
+            .env("MYTOOL_TELEMETRY_ENDPOINT", down)
+            .output()
+            .unwrap()
+    };
+    let cases: [(&[&str], &str, &str); 4] = [
+        (&["--secret-flag-XYZ"], "usage_error", "unknown_argument"),
+        (&["run", "extra-XYZ"], "usage_error", "unknown_argument"),
+        (&["--help"], "help", "display_help"),
+        (&["--version"], "version", "display_version"),
+    ];
+    for (args, event, kind) in cases {
+        let on = run(home.path(), args);
+        let without = run(off.path(), args);
+        assert_eq!(on.status.code(), without.status.code(), "{args:?}");
+        assert_eq!(on.stdout, without.stdout, "{args:?}");
+        assert_eq!(on.stderr, without.stderr, "{args:?}");
+        let (records, _) = spooled(home.path());
+        let last = records.last().expect("recorded");
+        assert_eq!(last["event"]["name"], event, "{args:?}");
+        assert_eq!(last["event"]["attrs"]["kind"], kind, "{args:?}");
+    }
+    let all = walk(&spool(home.path()))
+        .into_iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect::<String>();
+    assert!(!all.contains("XYZ"), "what the user typed reached the disk");
+    // A command that runs is named by its subcommand.
+    assert!(run(home.path(), &["run"]).status.success());
+    let (records, _) = spooled(home.path());
+    assert_eq!(records.last().unwrap()["event"]["name"], "run");
+}
+
+/// The records waiting in the spool, oldest first (every file), and how
+/// many files there were.
+fn spooled(home: &Path) -> (Vec<serde_json::Value>, usize) {
+    let files = walk(&spool(home));
+    let mut records: Vec<serde_json::Value> = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|x| x == "jsonl"))
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect::<Vec<serde_json::Value>>()
+        })
+        .collect();
+    records.sort_by(|a, b| {
+        a["event"]["timestamp_utc"]
+            .as_str()
+            .cmp(&b["event"]["timestamp_utc"].as_str())
+    });
+    (records, files.len())
 }

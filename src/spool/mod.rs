@@ -523,11 +523,15 @@ impl Spool {
     /// The process id of the uploader at work, if one is: its `upload.pid`,
     /// but only while `upload.lock` is held (a killed uploader's file is
     /// stale).
-    pub(crate) fn uploader_at_work(&self) -> Option<String> {
+    ///
+    /// The id is read as a number: the file is anyone's with the user's
+    /// rights to edit, and what it holds is never printed as text.
+    pub(crate) fn uploader_at_work(&self) -> Option<u32> {
         let pid = crate::fs::read_small(&self.path(PID), 32).ok()??;
+        let pid = std::str::from_utf8(&pid).ok()?.trim().parse().ok()?;
         let held = crate::fs::lock(&self.path("upload.lock"), Duration::ZERO)
             .is_ok_and(|lock| lock.is_none());
-        held.then(|| String::from_utf8_lossy(&pid).trim().to_owned())
+        held.then_some(pid)
     }
 
     /// Creates a one-time launch token for an uploader about to be

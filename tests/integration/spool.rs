@@ -620,7 +620,7 @@ mod state_text {
                 (0u32..0x20).prop_map(|c| char::from_u32(c).unwrap()),
                 (0x7fu32..0xa0).prop_map(|c| char::from_u32(c).unwrap()),
                 proptest::sample::select(vec![
-                    '\u{1b}', '\u{9b}', '\u{202e}', '\u{2066}', '\u{200f}', '\u{7}'
+                    '\u{1b}', '\u{9b}', '\u{202e}', '\u{2066}', '\u{200f}', '\u{7}', '\u{61c}'
                 ]),
             ],
             0..24,
@@ -636,7 +636,10 @@ mod state_text {
         #[test]
         fn nothing_from_the_state_file_reaches_the_terminal_raw(
             fields in proptest::collection::vec(hostile(), 9),
-            pid in proptest::collection::vec(any::<u8>(), 0..24),
+            pid in prop_oneof![
+                (1u32..).prop_map(|n| n.to_string().into_bytes()),
+                proptest::collection::vec(any::<u8>(), 0..24),
+            ],
         ) {
             let tool = Tool::enabled();
             let telemetry = tool.telemetry("http://127.0.0.1:9/e");
@@ -668,7 +671,16 @@ mod state_text {
                 prop_assert_eq!(drives_a_terminal(&text), None, "{:?}: {:?}", verb, text);
             }
             let status = telemetry.status().to_string();
-            prop_assert!(status.contains("uploading now"), "{}", status);
+            // A pid is shown only as the number it must be.
+            let number = std::str::from_utf8(&pid).ok().and_then(|p| p.trim().parse::<u32>().ok());
+            match number {
+                Some(n) => prop_assert!(
+                    status.contains(&format!("uploading now (process {n})")),
+                    "{}",
+                    status
+                ),
+                None => prop_assert!(!status.contains("uploading now"), "{}", status),
+            }
             prop_assert_eq!(drives_a_terminal(&status), None, "{:?}", status);
         }
     }

@@ -77,38 +77,45 @@ pub(crate) fn fits(at: u64, len: usize) -> io::Result<()> {
 /// file that the [file-size limit](size_limit) leaves no room in (a
 /// tool's `2>log` under `ulimit -f`), or when it is closed.
 pub(crate) fn to_stderr(bytes: &[u8]) {
-    if fits_stderr(bytes.len()).is_ok() {
-        let _ = std::io::stderr().lock().write_all(bytes);
-    }
+    let _ = write_stderr(bytes);
 }
 
-/// [`fits`] for `len` more bytes on stderr: `Ok` unless stderr is a
-/// regular file the limit leaves no room in.
-pub(crate) fn fits_stderr(len: usize) -> io::Result<()> {
+/// Writes `bytes` to stderr. Under a file-size limit, when stderr is a
+/// regular file: with the file locked (other runs of the crate writing
+/// to the same file wait), only if they fit, and with one `write` — a
+/// short write is not retried, as the retry would start at the limit.
+pub(crate) fn write_stderr(bytes: &[u8]) -> io::Result<()> {
     if size_limit().is_none() {
-        return Ok(());
+        return std::io::stderr().lock().write_all(bytes);
     }
     #[cfg(unix)]
     {
         use std::io::Seek as _;
         use std::os::fd::AsFd as _;
         let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
-            return Ok(()); // closed: writing fails harmlessly
+            return Ok(()); // closed: nothing to write to
         };
-        let mut file = File::from(fd);
+        let file = File::from(fd);
         match file.metadata() {
-            // Appended (`2>>`) or written at its offset: past either is
-            // past the limit.
             Ok(meta) if meta.is_file() => {
-                let at = file.stream_position().unwrap_or(0);
-                fits(at.max(meta.len()), len)
+                let _held = hold(&file, LIMIT_PATIENCE)?;
+                let len = file.metadata()?.len();
+                // Appended (`2>>`) or written at its offset: past either is
+                // past the limit.
+                let at = (&file).stream_position().unwrap_or(0);
+                fits(at.max(len), bytes.len())?;
+                (&file).write(bytes).map(drop)
             }
-            _ => Ok(()), // a terminal or a pipe has no size
+            _ => std::io::stderr().lock().write_all(bytes), // a terminal or a pipe
         }
     }
     #[cfg(not(unix))]
-    Ok(())
+    std::io::stderr().lock().write_all(bytes)
 }
+
+/// How long a write under a file-size limit waits for another process's
+/// write to the same file.
+pub(crate) const LIMIT_PATIENCE: Duration = Duration::from_millis(200);
 
 /// `open` failed because the last component is a symlink (`O_NOFOLLOW`).
 fn symlink_refused(e: io::Error) -> io::Error {

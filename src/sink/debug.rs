@@ -1,5 +1,3 @@
-use std::io::Write;
-
 use crate::{Event, TelemetryError, TelemetrySink};
 
 /// A sink that prints each event to stderr as one JSON line and keeps
@@ -24,9 +22,7 @@ impl TelemetrySink for DebugSink {
         let mut line = Vec::with_capacity(256);
         crate::event::write_json_line(&mut line, event)
             .map_err(|e| TelemetryError::serde(format_args!("event `{}`", event.name), e))?;
-        crate::fs::fits_stderr(line.len())
-            .and_then(|()| std::io::stderr().lock().write_all(&line))
-            .map_err(|e| TelemetryError::io("write to", "<stderr>", e))
+        crate::fs::write_stderr(&line).map_err(|e| TelemetryError::io("write to", "<stderr>", e))
     }
 }
 

@@ -168,18 +168,17 @@ impl Inner {
             Some(file) => file,
             slot @ None => slot.insert(self.open()?),
         };
-        // Under a file-size limit (`ulimit -f`), a write past it would end
-        // the process: the file is locked while its size is checked and
-        // written, so that other processes appending cannot take it past.
-        let _held = if crate::fs::size_limit().is_some() {
-            let held = crate::fs::hold(file, LIMIT_PATIENCE).map_err(|e| self.err("lock", e))?;
+        // The file is locked while it is written, by every writer: under a
+        // file-size limit (`ulimit -f`), a write past it would end the
+        // process, so its size is checked with the lock held, and no other
+        // process's append (limited or not) can land in between.
+        let _held =
+            crate::fs::hold(file, crate::fs::LIMIT_PATIENCE).map_err(|e| self.err("lock", e))?;
+        if crate::fs::size_limit().is_some() {
             let at = file.metadata().map_err(|e| self.err("inspect", e))?.len();
             crate::fs::fits(at, state.buf.len() + usize::from(state.torn))
                 .map_err(|e| self.err("write to", e))?;
-            Some(held)
-        } else {
-            None
-        };
+        }
         if state.torn {
             // One byte on its own: the fragment must end before any line.
             write_all(file, b"\n").map_err(|(_, e)| self.err("write to", e))?;
@@ -202,10 +201,6 @@ impl Inner {
         }
     }
 }
-
-/// How long a write under a file-size limit waits for another process's
-/// write to the same file.
-const LIMIT_PATIENCE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// `Write::write_all`, but reporting how much was written before an error.
 fn write_all(mut file: &File, bytes: &[u8]) -> Result<(), (usize, io::Error)> {

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use crate::support::mytool;
 
@@ -109,4 +110,77 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     found
+}
+
+/// Two runs append to the same file while one of them is held up (by
+/// strace) between checking the room left and writing: the other's append
+/// cannot land in between (the crate's writers lock the file), and a
+/// short write is never retried past the limit. Both exit 0; the file
+/// stays within the limit. Local-file mode (the events file; the second
+/// run has no limit at all), and debug mode (a shared `2>>log`).
+#[test]
+#[ignore = "needs strace; CI installs it and runs this with --ignored"]
+fn runs_appending_to_one_file_under_a_limit_never_end_the_host() {
+    crate::support::require_tool("strace", "it holds up one run's write");
+    for debug in [false, true] {
+        let home = tempfile::tempdir().unwrap();
+        enable(home.path());
+        let events = home
+            .path()
+            .join(".local/share/mytool/telemetry/events.jsonl");
+        let log = home.path().join("log");
+        let target = if debug { &log } else { &events };
+        std::fs::create_dir_all(events.parent().unwrap()).unwrap();
+        std::fs::write(target, vec![b'#'; 600]).unwrap();
+        let vars: &[(&str, &str)] = if debug {
+            &[("MYTOOL_TELEMETRY_DEBUG", "1")]
+        } else {
+            &[]
+        };
+        let open_log = || {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&log)
+                .unwrap_or_else(|_| std::fs::File::create(home.path().join("other")).unwrap())
+        };
+        let mut held = Command::new("bash")
+            .arg("-c")
+            .arg(r#"ulimit -f 1 && exec strace -f -o /dev/null -P "$0" -e trace=write -e inject=write:delay_enter=1500000:when=1 "$1" run"#)
+            .arg(target)
+            .arg(mytool())
+            .env_clear()
+            .env("HOME", home.path())
+            .envs(vars.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(open_log())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        // The other run: limited too in debug mode, not limited at all in
+        // local-file mode.
+        let limit = if debug { "ulimit -f 1 && " } else { "" };
+        let other = Command::new("bash")
+            .arg("-c")
+            .arg(format!(r#"{limit}exec "$0" run"#))
+            .arg(mytool())
+            .env_clear()
+            .env("HOME", home.path())
+            .envs(vars.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(open_log())
+            .status()
+            .unwrap();
+        let held = held.wait().unwrap();
+        for (who, status) in [("held", held), ("other", other)] {
+            assert!(
+                status.success(),
+                "debug {debug}: the {who} run ended by {:?}",
+                std::os::unix::process::ExitStatusExt::signal(&status)
+            );
+        }
+        let len = std::fs::metadata(target).unwrap().len();
+        assert!(len <= 1024, "debug {debug}: {len} bytes");
+    }
 }

@@ -692,6 +692,53 @@ pub(crate) fn check_own_file(meta: &fs::Metadata) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether what leads to the file at `path` may be trusted, beside the
+/// file itself ([`check_own_file`]): a symbolic link there must be this
+/// user's (or root's) own, and the directory it is in must be this
+/// user's or root's and writable by no one else (or sticky, like
+/// `/tmp`, where nobody can replace another's entry) — else another user
+/// could have put it there, pointing at any file this user owns.
+pub(crate) fn check_trusted_path(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let me = crate::machine::effective_uid();
+        let refuse = |why: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
+        if let Ok(link) = fs::symlink_metadata(path)
+            && link.file_type().is_symlink()
+            && link.uid() != me
+            && link.uid() != 0
+        {
+            return refuse(format!(
+                "it is a symbolic link another user made (uid {}, not {me})",
+                link.uid()
+            ));
+        }
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dir = fs::metadata(parent)?;
+        if dir.uid() != me && dir.uid() != 0 {
+            return refuse(format!(
+                "the directory it is in, {}, belongs to another user (uid {}, not {me})",
+                shown(parent),
+                dir.uid()
+            ));
+        }
+        if dir.mode() & 0o022 != 0 && dir.mode() & 0o1000 == 0 {
+            return refuse(format!(
+                "other users can write to the directory it is in, {} (mode {:o})",
+                shown(parent),
+                dir.mode() & 0o777
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;

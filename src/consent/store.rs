@@ -396,14 +396,17 @@ impl ConsentStore {
             Ok(Some(read)) => read,
             Err(e) => return OnDisk::Unusable(TelemetryError::consent_io("read", &self.file, e)),
         };
-        let on_disk = match crate::fs::check_own_file(&meta) {
+        let trusted = crate::fs::check_own_file(&meta)
+            .and_then(|()| crate::fs::check_trusted_path(&self.file));
+        let on_disk = match trusted {
             Ok(()) => self.parse(&bytes),
             Err(e) => OnDisk::Unusable(TelemetryError::consent(
                 &self.file,
                 format_args!("is not trusted: {e}"),
                 format!(
-                    "telemetry stays off until the file is the user's own again: {} or {} \
-                     writes a new one",
+                    "telemetry stays off while another user could have written it: with its \
+                     directory the user's own and private (chmod 700), {} or {} writes a new \
+                     file",
                     self.verb("enable"),
                     self.verb("disable")
                 ),

@@ -438,6 +438,32 @@ fn a_consent_file_others_can_write_never_turns_telemetry_on() {
         .mode()
         & 0o777;
     assert_eq!(mode, 0o600, "disable writes the user's own file");
+    // The directory: others can write it, so they could have put the file
+    // (or a link to any file of the user's) there. A sticky directory is
+    // fine: nobody replaces another's entry in it.
+    store.enable().unwrap();
+    let config = store.file().parent().unwrap().to_path_buf();
+    for (mode, trusted) in [
+        (0o777, false),
+        (0o770, false),
+        (0o1777, true),
+        (0o700, true),
+    ] {
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(mode)).unwrap();
+        let effective = store_in(&dir).effective_policy();
+        assert_eq!(
+            effective.policy.is_enabled(),
+            trusted,
+            "directory mode {mode:o}"
+        );
+        if !trusted {
+            let shown = effective.source.to_string();
+            assert!(
+                shown.contains("other users can write to the directory"),
+                "{shown}"
+            );
+        }
+    }
 }
 
 /// Another user's consent file saying `enabled`, mode 0666, in a
@@ -466,8 +492,26 @@ fn another_users_consent_file_never_turns_telemetry_on() {
     std::os::unix::fs::chown(&file, Some(54321), Some(54321)).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
     std::os::unix::fs::chown(config, Some(54321), Some(54321)).unwrap();
-    for mode in [0o644, 0o666] {
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+    // A link the other user planted, to a file of root's own that says
+    // enabled (another tool's decision, say): not trusted either.
+    let own = home.path().join(".config/othertool/telemetry.json");
+    std::fs::create_dir_all(own.parent().unwrap()).unwrap();
+    std::fs::copy(&file, &own).unwrap();
+    std::os::unix::fs::chown(&own, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = home.path().join("planted-link");
+    std::os::unix::fs::symlink(&own, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(54321), Some(54321)).unwrap();
+    for mode in [0o644, 0o666, 0] {
+        if mode == 0 {
+            // The link, in place of the file, in the other user's
+            // directory, which only they can write.
+            std::fs::set_permissions(config, std::fs::Permissions::from_mode(0o700)).unwrap();
+            std::fs::remove_file(&file).unwrap();
+            std::fs::rename(&link, &file).unwrap();
+        } else {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
         let run = mytool(&["run"]);
         assert!(run.status.success());
         let spool = home.path().join(".local/share/mytool/telemetry");
@@ -477,10 +521,12 @@ fn another_users_consent_file_never_turns_telemetry_on() {
         );
         let status = String::from_utf8_lossy(&mytool(&["telemetry", "status"]).stdout).into_owned();
         assert!(status.starts_with("telemetry: disabled"), "{status}");
-        assert!(
-            status.contains("belongs to another user (uid 54321"),
-            "{status}"
-        );
+        let why = if mode == 0 {
+            "a symbolic link another user made (uid 54321"
+        } else {
+            "belongs to another user (uid 54321"
+        };
+        assert!(status.contains(why), "{status}");
     }
 }
 

@@ -647,17 +647,33 @@ impl ConsentStore {
         }
     }
 
-    /// First thing in a run, telemetry on or off: what a run that wrote
-    /// after an opt-out (or a `reset`) and could not clean up left behind
-    /// — killed, say — is deleted, if the stored decision is not
-    /// "enabled" (after `disable`, undecided, or no file). Costs two
-    /// `stat`s when nothing is there; reads the consent file only when
-    /// something is.
-    pub(crate) fn sweep_after_opt_out(&self) {
-        let left = [self.data_dir.join(SPOOL_DIR), self.events_path()]
-            .iter()
-            .any(|path| fs::symlink_metadata(path).is_ok());
-        if !left {
+    /// In every run, as it starts: what a run that wrote after an opt-out
+    /// (or a `reset`) and could not clean up left behind — killed, say —
+    /// is deleted: what an earlier deletion moved aside (`*.deleted-*`,
+    /// always garbage), and the spool and the local events file if the
+    /// stored decision is not "enabled" (after `disable`, undecided, or no
+    /// file). `on`: this run records, so the decision is "enabled" and
+    /// those are the user's. One listing of the data directory (one failed
+    /// `open` when there is none); the consent file is read only when an
+    /// off run finds something.
+    pub(crate) fn sweep_after_opt_out(&self, on: bool) {
+        let Ok(entries) = fs::read_dir(&self.data_dir) else {
+            return;
+        };
+        let mut left = false;
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if [SPOOL_DIR, "events.jsonl"].contains(&name.as_ref()) {
+                left = true;
+            } else if ["spool.deleted-", "events.jsonl.deleted-"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+            {
+                let _ = crate::fs::remove_retrying(&entry.path());
+            }
+        }
+        if on || !left {
             return;
         }
         match self.read() {

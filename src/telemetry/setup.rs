@@ -401,10 +401,8 @@ impl TelemetryBuilder {
         }
         let store = match store {
             Ok(store) => {
-                // Before anything else: what a run left behind after an
-                // opt-out goes, telemetry on or off, and so does what is
-                // older than the age bound.
-                store.sweep_after_opt_out();
+                // Before anything is recorded: what is older than the age
+                // bound goes, telemetry on or off.
                 #[cfg(feature = "http")]
                 self.expire(&store);
                 store
@@ -447,6 +445,9 @@ impl TelemetryBuilder {
                 .problems
                 .push(format!("telemetry is off: {}", e.one_line())),
         }
+        // Before anything is recorded: what a run left behind after an
+        // opt-out goes (the spool and events only when this run is off).
+        store.sweep_after_opt_out(inner.recorder.is_some());
         inner.store = Some(store);
         let telemetry = Telemetry {
             inner: Arc::new(inner),

@@ -189,3 +189,48 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// What a deletion moved aside and could not remove (a run killed between
+/// the rename and the removal: `events.jsonl.deleted-…`, `spool.deleted-…`)
+/// goes with the next run of the tool, whatever the decision is now.
+#[test]
+fn the_next_run_deletes_what_a_deletion_moved_aside() {
+    for enabled in [false, true] {
+        let home = tempfile::tempdir().unwrap();
+        let home = home.path();
+        let url = Some("http://127.0.0.1:9/v1/events");
+        assert!(
+            mytool_in(home, url, &["telemetry", "enable"])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(mytool_in(home, url, &["run"]).status().unwrap().success());
+        let data = data_dir(home);
+        copy_dir(&data.join("spool"), &data.join("spool.deleted-0123abcd"));
+        std::fs::write(data.join("events.jsonl.deleted-4567ef"), "{}\n").unwrap();
+        if !enabled {
+            assert!(
+                mytool_in(home, url, &["telemetry", "disable"])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            // The disable's own sweep took them: put them back, as a run
+            // killed after the disable would have left them.
+            std::fs::create_dir_all(data.join("spool.deleted-89ab")).unwrap();
+            std::fs::write(data.join("spool.deleted-89ab/events.jsonl"), "{}\n").unwrap();
+            std::fs::write(data.join("events.jsonl.deleted-cdef"), "{}\n").unwrap();
+        }
+        let aside = |data: &Path| {
+            std::fs::read_dir(data)
+                .unwrap()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().contains(".deleted-"))
+                .count()
+        };
+        assert!(aside(&data) > 0);
+        assert!(mytool_in(home, url, &["run"]).status().unwrap().success());
+        assert_eq!(aside(&data), 0, "enabled: {enabled}");
+    }
+}

@@ -14,12 +14,13 @@ const HEAD: u64 = 256 * 1024;
 
 impl Spool {
     /// Deletes the records older than the age bound from every spool file
-    /// whose first record is that old (records are appended in time order,
-    /// so a file whose first record is younger holds none). Returns how
-    /// many were deleted.
+    /// whose head (its first 256 KiB: records are appended in time order,
+    /// so the oldest are there) holds one that old, or holds no record at
+    /// all (garbage, which nothing will ever send). Returns how many
+    /// records were deleted.
     ///
     /// Cheap when there is nothing to do: one `lstat` without a spool; with
-    /// one, a listing and the first line of each file. A file is rewritten
+    /// one, a listing and the head of each file. A file is rewritten
     /// only under the locks its writers take (`upload.lock`, and
     /// `spool.lock` for `events.jsonl`), without waiting for an uploader at
     /// work: it deletes what is expired itself.
@@ -38,7 +39,7 @@ impl Spool {
         let old: Vec<_> = self
             .files()
             .into_iter()
-            .filter(|path| first_is_expired(path, &cutoff))
+            .filter(|path| head_is_expired(path, &cutoff))
             .collect();
         if old.is_empty() {
             return 0;
@@ -69,18 +70,27 @@ pub(crate) fn expired(at: &str, cutoff: &str) -> bool {
     at.len() != cutoff.len() || at < cutoff
 }
 
-/// Whether the first complete record of the file at `path` is expired.
-fn first_is_expired(path: &Path, cutoff: &str) -> bool {
+/// Whether the head of the file at `path` holds an expired record, or
+/// bytes but not one record (garbage; a line longer than the head).
+fn head_is_expired(path: &Path, cutoff: &str) -> bool {
     let Ok(Some(head)) = read_head(path) else {
         return false;
     };
-    let Some(end) = head.iter().position(|&b| b == b'\n') else {
-        return false;
-    };
-    super::parse_records(&head[..=end])
-        .0
-        .first()
-        .is_some_and(|(record, _)| expired(&record.event.timestamp_utc, cutoff))
+    // Complete lines only: the last one may be cut by the head's end, or
+    // still being written.
+    let complete = head
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(&[][..], |end| &head[..=end]);
+    let (records, _) = super::parse_records(complete);
+    if records.is_empty() {
+        // Complete lines that are not records, or one line longer than any
+        // record: nothing there will ever be sent.
+        return !complete.is_empty() || head.len() as u64 >= HEAD;
+    }
+    records
+        .iter()
+        .any(|(record, _)| expired(&record.event.timestamp_utc, cutoff))
 }
 
 /// The first [`HEAD`] bytes of a regular file (not through a symlink,
@@ -107,9 +117,17 @@ fn prune(path: &Path, cutoff: &str) -> u64 {
         .collect();
     let gone = (before - kept.len()) as u64;
     let done = if kept.is_empty() {
-        crate::fs::remove_retrying(path)
+        crate::fs::remove_retrying(path).map(|()| gone)
     } else {
-        crate::fs::write_atomic(path, &super::join(&kept), 0o600)
+        match crate::fs::write_atomic(path, &super::join(&kept), 0o600) {
+            // The file-size limit (`ulimit -f`) leaves no room to write
+            // what is kept: the file goes whole, like a full spool's
+            // events, rather than keep what is expired.
+            Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+                crate::fs::remove_retrying(path).map(|()| before as u64)
+            }
+            other => other.map(|()| gone),
+        }
     };
-    if done.is_ok() { gone } else { 0 }
+    done.unwrap_or(0)
 }

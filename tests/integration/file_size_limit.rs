@@ -184,3 +184,60 @@ fn runs_appending_to_one_file_under_a_limit_never_end_the_host() {
         assert!(len <= 1024, "debug {debug}: {len} bytes");
     }
 }
+
+/// Under a limit smaller than a spool file, what is kept of it after the
+/// age bound cannot be written: the file goes whole (its events dropped,
+/// as a full spool's would be) rather than keep an expired record, and
+/// the run is unharmed.
+#[test]
+fn under_a_limit_an_expired_record_still_goes() {
+    let home = tempfile::tempdir().unwrap();
+    enable(home.path());
+    let down = [("MYTOOL_TELEMETRY_ENDPOINT", "http://127.0.0.1:9/v1/events")];
+    for _ in 0..8 {
+        let out = Command::new(mytool())
+            .arg("run")
+            .env_clear()
+            .env("HOME", home.path())
+            .envs(down)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    let spool = home.path().join(".local/share/mytool/telemetry/spool");
+    let events = spool.join("events.jsonl");
+    // The uploader the first run started is done (it deletes expired
+    // records itself while it works).
+    let attempted = || {
+        std::fs::read(spool.join("state.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|s| s["attempts"].as_u64())
+            .is_some_and(|n| n > 0)
+    };
+    let start = std::time::Instant::now();
+    while (!attempted() || spool.join("upload.pid").exists())
+        && start.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The first record is 40 days old; the file is over 1 KiB.
+    let text = std::fs::read_to_string(&events).unwrap();
+    let mut lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    lines[0]["event"]["timestamp_utc"] = "2020-01-01T00:00:00.000000Z".into();
+    let rewritten: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    assert!(rewritten.len() > 1024);
+    std::fs::write(&events, &rewritten).unwrap();
+    let out = limited(
+        home.path(),
+        &[down[0], ("DO_NOT_TRACK", "1")],
+        &["run"],
+        &home.path().join("stderr"),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let left = std::fs::read_to_string(&events).unwrap_or_default();
+    assert!(!left.contains("2020-01-01"), "the expired record stayed");
+}

@@ -775,3 +775,46 @@ fn show_and_status_say_when_the_next_upload_is_due() {
         assert!(text.contains("waiting to be sent: 1 event"), "{text}");
     }
 }
+
+/// The age bound is kept whatever comes first in a spool file: an old
+/// record after a newer one, after a garbage, torn or blank line, or after
+/// a line longer than any record. Kept under a file-size limit too (the
+/// file goes whole when what is kept cannot be written: tested with
+/// mytool in `file_size_limit`).
+#[test]
+fn expiry_is_not_fooled_by_what_comes_first() {
+    let tool = Tool::enabled();
+    let telemetry = tool.telemetry("http://127.0.0.1:9/e");
+    telemetry.record("new");
+    telemetry.record("old");
+    drop(telemetry);
+    let events = tool.spool().join("events.jsonl");
+    let text = std::fs::read_to_string(&events).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    // "old" is 40 days old, and comes after "new".
+    let mut old: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+    let stamp = time::OffsetDateTime::from(SystemTime::now() - Duration::from_secs(40 * 86_400))
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+        ))
+        .unwrap();
+    old["event"]["timestamp_utc"] = stamp.into();
+    lines[1] = old.to_string();
+    let firsts = [
+        ("out of order", String::new()),
+        ("garbage first", "not a record\n".to_owned()),
+        ("blank first", "\n\n".to_owned()),
+        ("torn first", "{\"id\":\"x\",\"ev\n".to_owned()),
+        ("a long first line", format!("{}\n", "x".repeat(300 * 1024))),
+    ];
+    for (case, first) in firsts {
+        std::fs::write(&events, format!("{first}{}\n{}\n", lines[0], lines[1])).unwrap();
+        let _off = tool
+            .builder("")
+            .env(Env::from_vars([("DO_NOT_TRACK", "1")]))
+            .init();
+        let left = std::fs::read_to_string(&events).unwrap();
+        assert!(!left.contains("\"old\""), "{case}: the old record stayed");
+        assert!(left.contains("\"new\""), "{case}: the new record went");
+    }
+}

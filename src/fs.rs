@@ -117,6 +117,27 @@ pub(crate) fn write_stderr(bytes: &[u8]) -> io::Result<()> {
 /// write to the same file.
 pub(crate) const LIMIT_PATIENCE: Duration = Duration::from_millis(200);
 
+/// A test seam, in debug builds only: when `RTB_TELEMETRY_TEST_PAUSE` is
+/// `<point>=<ms>`, the process sleeps that long at `point` — standing in
+/// for a process stopped (`kill -STOP`) or starved at a moment strace
+/// cannot single out. Release builds have no such code.
+#[cfg(all(debug_assertions, feature = "http"))]
+pub(crate) fn test_pause(point: &str) {
+    let Ok(setting) = std::env::var("RTB_TELEMETRY_TEST_PAUSE") else {
+        return;
+    };
+    if let Some((at, ms)) = setting.split_once('=')
+        && at == point
+        && let Ok(ms) = ms.parse()
+    {
+        thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+#[cfg(all(not(debug_assertions), feature = "http"))]
+#[inline]
+pub(crate) fn test_pause(_point: &str) {}
+
 /// `open` failed because the last component is a symlink (`O_NOFOLLOW`).
 fn symlink_refused(e: io::Error) -> io::Error {
     #[cfg(unix)]
@@ -282,6 +303,18 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<(
 /// [`write_atomic`], synced to disk only if `sync` (counters and other
 /// state that a crash may lose need not wait for the disk).
 pub(crate) fn write_replacing(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> io::Result<()> {
+    write_replacing_if(path, bytes, mode, sync, || Ok(()))
+}
+
+/// [`write_replacing`], with `still` asked once the new content is ready,
+/// just before it replaces `path`: an error there leaves `path` as it was.
+pub(crate) fn write_replacing_if(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    sync: bool,
+    still: impl FnOnce() -> io::Result<()>,
+) -> io::Result<()> {
     let tmp = temp_path(path);
     let written = (|| {
         let mut options = OpenOptions::new();
@@ -296,6 +329,7 @@ pub(crate) fn write_replacing(path: &Path, bytes: &[u8], mode: u32, sync: bool) 
         if sync {
             file.sync_all()?;
         }
+        still()?;
         rename(&tmp, path)
     })();
     if written.is_err() {

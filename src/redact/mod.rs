@@ -541,7 +541,7 @@ mod tests {
         vec!["ada".into(), "lovelace".into()]
     }
 
-    /// Every bidirectional formatting character Unicode lists (Bidi_Control)
+    /// Every bidirectional formatting character Unicode lists (`Bidi_Control`)
     /// is escaped for the terminal, the Arabic letter mark included.
     #[test]
     fn every_bidi_control_is_escaped() {

@@ -86,6 +86,10 @@ pub(crate) const CONTROL: &[&str] = &[
     "state.lock",
 ];
 
+/// Which spool directory this is: see [`Spool::identity`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SpoolId(u64, u64);
+
 /// What [`Spool::prepare`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Prepared {
@@ -237,6 +241,26 @@ impl Spool {
 
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The spool directory's identity (device and inode; on other
+    /// platforms its creation time), if it is there: another one at the
+    /// same path (after an opt-out and a new run) is another spool.
+    pub(crate) fn identity(&self) -> Option<SpoolId> {
+        let meta = fs::symlink_metadata(&self.dir).ok()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Some(SpoolId(meta.dev(), meta.ino()))
+        }
+        #[cfg(not(unix))]
+        {
+            let created = meta.created().ok()?.duration_since(UNIX_EPOCH).ok()?;
+            Some(SpoolId(
+                created.as_secs(),
+                u64::from(created.subsec_nanos()),
+            ))
+        }
     }
 
     pub(crate) fn path(&self, name: &str) -> PathBuf {

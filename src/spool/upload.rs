@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{BACKLOG, EVENTS, Line, PID, Spool};
+use super::{BACKLOG, EVENTS, Line, PID, Spool, SpoolId};
 use crate::TelemetryError;
 use crate::consent::{ConsentStore, Pass};
 use crate::record::Record;
@@ -104,6 +104,13 @@ pub(crate) fn upload(up: &Upload<'_>) -> Result<UploadReport, TelemetryError> {
         }
     };
     report.ran = true;
+    // The spool this upload works on: an opt-out renames it away, and a
+    // run after an `enable` makes a new one at the same path. Every change
+    // the upload makes is to this one, checked before and after: an
+    // upload held up across an opt-out touches nothing made after it.
+    let Some(pinned) = spool.identity() else {
+        return Ok(report);
+    };
     let pid = spool.path(PID);
     let _ = crate::fs::write_atomic(&pid, std::process::id().to_string().as_bytes(), 0o600);
     // Running commands may still record: wait (briefly) until they end.
@@ -117,10 +124,14 @@ pub(crate) fn upload(up: &Upload<'_>) -> Result<UploadReport, TelemetryError> {
             up,
             report: &mut report,
             filter: None,
+            pinned,
         }
         .go()
     });
     let _ = std::fs::remove_file(&pid);
+    if spool.identity() != Some(pinned) {
+        return Ok(report); // turned off meanwhile: nothing more is written
+    }
     finish(up, &report, &result);
     result.map(|()| report)
 }
@@ -259,6 +270,8 @@ struct Run<'a, 'b> {
     /// still holds (not only that telemetry is on: a `reset` and `enable`
     /// meanwhile is another decision, with another id).
     filter: Option<Filter>,
+    /// The spool directory's identity when the upload began.
+    pinned: SpoolId,
 }
 
 /// A sealed batch waiting to be sent.
@@ -315,7 +328,7 @@ impl Run<'_, '_> {
                 Ok(()) => {
                     delivered_here += 1;
                     self.report.delivered += batch.records.len() as u64;
-                    remove(&batch.path)?;
+                    self.remove(&batch.path)?;
                 }
                 Err(Failure {
                     reach: Reach::Refused,
@@ -337,7 +350,7 @@ impl Run<'_, '_> {
                         let second = records.split_off(records.len() / 2);
                         let b = self.write_batch(second)?;
                         let a = self.write_batch(records)?;
-                        remove(&batch.path)?;
+                        self.remove(&batch.path)?;
                         queue.push_front(b);
                         queue.push_front(a);
                     }
@@ -354,8 +367,8 @@ impl Run<'_, '_> {
                     // backlog, to be batched afresh with what comes later.
                     let mut records = batch.records;
                     records.extend(backlog);
-                    write_or_remove(&spool.path(BACKLOG), &super::join(&records))?;
-                    remove(&batch.path)?;
+                    self.write_or_remove(&spool.path(BACKLOG), &super::join(&records))?;
+                    self.remove(&batch.path)?;
                     first_failure.get_or_insert(error);
                     break;
                 }
@@ -414,6 +427,7 @@ impl Run<'_, '_> {
         if !events.exists() {
             return Ok(());
         }
+        self.here()?;
         let lock_path = spool.path("spool.lock");
         let Some(_lock) = crate::fs::lock(&lock_path, Duration::from_secs(1))
             .map_err(|e| TelemetryError::io("lock", &lock_path, e))?
@@ -446,10 +460,10 @@ impl Run<'_, '_> {
         }
         let kept = self.keep(records, filter);
         if kept.len() != before || !claims.is_empty() {
-            write_or_remove(&path, &super::join(&kept))?;
+            self.write_or_remove(&path, &super::join(&kept))?;
         }
         for claim in &claims {
-            remove(claim)?;
+            self.remove(claim)?;
         }
         Ok(kept)
     }
@@ -466,7 +480,7 @@ impl Run<'_, '_> {
                 records: kept,
             }));
         }
-        remove(&path)?;
+        self.remove(&path)?;
         if kept.is_empty() {
             return Ok(None);
         }
@@ -507,15 +521,56 @@ impl Run<'_, '_> {
     /// them (`rest`).
     fn seal(&self, records: Vec<Line>, rest: &[Line]) -> Result<Batch, TelemetryError> {
         let batch = self.write_batch(records)?;
-        write_or_remove(&self.up.spool.path(BACKLOG), &super::join(rest))?;
+        self.write_or_remove(&self.up.spool.path(BACKLOG), &super::join(rest))?;
         Ok(batch)
     }
 
     fn write_batch(&self, records: Vec<Line>) -> Result<Batch, TelemetryError> {
         let path = self.up.spool.new_batch_path();
-        crate::fs::write_atomic(&path, &super::join(&records), 0o600)
-            .map_err(|e| TelemetryError::io("write", &path, e))?;
+        self.write(&path, &super::join(&records))?;
         Ok(Batch { path, records })
+    }
+
+    /// Replaces the file at `path` with `bytes`, only while the spool is
+    /// still the one the upload began with: checked before the new file is
+    /// made, and again just before it replaces the old one (an upload held
+    /// up in between, across an opt-out and a run after an `enable`, never
+    /// replaces what that run's spool holds). Checked once more after: if
+    /// the spool changed in that last instant, what was written goes.
+    fn write(&self, path: &std::path::Path, bytes: &[u8]) -> Result<(), TelemetryError> {
+        self.here()?;
+        crate::fs::test_pause(&format!("upload-write:{}", super::name_of(path)));
+        let still = || self.here().map_err(|e| std::io::Error::other(e.one_line()));
+        crate::fs::write_replacing_if(path, bytes, 0o600, true, still)
+            .map_err(|e| TelemetryError::io("write", path, e))?;
+        self.here().inspect_err(|_| {
+            let _ = std::fs::remove_file(path);
+        })
+    }
+
+    /// `Ok` while the spool is the one the upload began with.
+    fn here(&self) -> Result<(), TelemetryError> {
+        if self.up.spool.identity() == Some(self.pinned) {
+            return Ok(());
+        }
+        Err(TelemetryError::config(
+            "the spool was deleted while the upload ran (telemetry was turned off or reset); \
+             the upload stopped and changed nothing more",
+            "nothing to do: an opt-out stops uploads",
+        ))
+    }
+
+    /// Replaces `path` with `bytes`, or removes it when there are none.
+    fn write_or_remove(&self, path: &std::path::Path, bytes: &[u8]) -> Result<(), TelemetryError> {
+        if bytes.is_empty() {
+            return self.remove(path);
+        }
+        self.write(path, bytes)
+    }
+
+    fn remove(&self, path: &std::path::Path) -> Result<(), TelemetryError> {
+        self.here()?;
+        remove(path)
     }
 
     /// One request, consent checked before each attempt and held while it
@@ -556,10 +611,11 @@ impl Run<'_, '_> {
             batch.records.len(),
             if batch.records.len() == 1 { "" } else { "s" },
         );
+        self.here()?;
         self.up.spool.update_state(Duration::from_secs(1), |s| {
             s.last_rejection = Some(why);
         });
-        remove(&batch.path)
+        self.remove(&batch.path)
     }
 
     /// One more failed upload for a batch others got past: renamed with
@@ -585,6 +641,7 @@ impl Run<'_, '_> {
             .up
             .spool
             .path(&format!("{base}.{}{}", strikes + 1, super::BATCH));
+        self.here()?;
         crate::fs::rename(&batch.path, &to)
             .map_err(|e| TelemetryError::io("rename", &batch.path, e))
     }
@@ -601,12 +658,4 @@ fn remove(path: &std::path::Path) -> Result<(), TelemetryError> {
         }
         _ => Ok(()),
     }
-}
-
-/// Replaces `path` with `bytes`, or removes it when there are none.
-fn write_or_remove(path: &std::path::Path, bytes: &[u8]) -> Result<(), TelemetryError> {
-    if bytes.is_empty() {
-        return remove(path);
-    }
-    crate::fs::write_atomic(path, bytes, 0o600).map_err(|e| TelemetryError::io("write", path, e))
 }

@@ -240,6 +240,10 @@ impl Telemetry {
     /// rules as `init()` would have (once per version, on a terminal, never
     /// in CI or under an off switch, only to a user who has not decided):
     /// `true` when it was shown. Call it where a person typed the command.
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "called for what it shows; whether it did is for the curious"
+    )]
     pub fn show_notice(&self) -> bool {
         let (Some(store), Some((version, text))) = (&self.inner.store, &self.inner.notice) else {
             return false;

@@ -58,6 +58,28 @@ impl TelemetryBuilder {
     }
 }
 
+impl Telemetry {
+    /// Debug mode, as a run starts: on or off and who decided, what waits
+    /// and when it goes, and every problem, on stderr.
+    fn tell_debug(&self) {
+        let status = self.status();
+        let tool = &self.inner.tool;
+        let shown = |text: &dyn std::fmt::Display| crate::redact::printable(&text.to_string());
+        if !status.enabled {
+            // One line, so debug mode never looks like it is broken.
+            eprintln_best_effort(&format!(
+                "{tool}: telemetry: off (decided by: {}); nothing is recorded",
+                shown(&status.source)
+            ));
+        }
+        // What earlier runs left to send, and when it goes: a burst of
+        // runs does not look like loss.
+        for line in status.delivery.iter().chain(&status.problems) {
+            eprintln_best_effort(&format!("{tool}: telemetry: {}", shown(line)));
+        }
+    }
+}
+
 impl TelemetryBuilder {
     /// Deletes spooled records older than the age bound, telemetry on or
     /// off (deleting is all an off run does to the spool); counted in
@@ -453,21 +475,7 @@ impl TelemetryBuilder {
             inner: Arc::new(inner),
         };
         if debug {
-            let status = telemetry.status();
-            let tool = &telemetry.inner.tool;
-            let shown = |text: &dyn std::fmt::Display| crate::redact::printable(&text.to_string());
-            if !status.enabled {
-                // One line, so debug mode never looks like it is broken.
-                eprintln_best_effort(&format!(
-                    "{tool}: telemetry: off (decided by: {}); nothing is recorded",
-                    shown(&status.source)
-                ));
-            }
-            // What earlier runs left to send, and when it goes: a burst of
-            // runs does not look like loss.
-            for line in status.delivery.iter().chain(&status.problems) {
-                eprintln_best_effort(&format!("{tool}: telemetry: {}", shown(line)));
-            }
+            telemetry.tell_debug();
         }
         telemetry
     }

@@ -228,7 +228,7 @@ fn under_a_limit_an_expired_record_still_goes() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     lines[0]["event"]["timestamp_utc"] = "2020-01-01T00:00:00.000000Z".into();
-    let rewritten: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let rewritten: String = lines.iter().map(|l| l.to_string() + "\n").collect();
     assert!(rewritten.len() > 1024);
     std::fs::write(&events, &rewritten).unwrap();
     let out = limited(

@@ -234,3 +234,89 @@ fn the_next_run_deletes_what_a_deletion_moved_aside() {
         assert_eq!(aside(&data), 0, "enabled: {enabled}");
     }
 }
+
+/// An uploader held up just before it writes the spool (a debug-build test
+/// seam sleeps it there) across `disable`, `enable` and a new run: the
+/// spool it works on was deleted, and the new one holds only what was
+/// recorded after the new opt-in — nothing from before the opt-out comes
+/// back, and the new event is not lost.
+#[test]
+fn an_uploader_held_up_across_disable_and_enable_brings_nothing_back() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let url = Some("http://127.0.0.1:9/v1/events");
+    let spool = data_dir(home).join("spool");
+    assert!(
+        mytool_in(home, url, &["telemetry", "enable"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    for _ in 0..3 {
+        assert!(mytool_in(home, url, &["run"]).status().unwrap().success());
+    }
+    // The first uploader has come and gone; the next upload is due now.
+    let attempted = || {
+        std::fs::read(spool.join("state.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|s| s["attempts"].as_u64())
+    };
+    let wait = |what: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while !what() && start.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(what(), "waited 30 s in vain");
+    };
+    wait(&|| attempted().is_some_and(|n| n >= 1) && !spool.join("upload.pid").exists());
+    for entry in std::fs::read_dir(&spool).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("next-") {
+            std::fs::rename(entry.path(), spool.join("next-0")).unwrap();
+        }
+    }
+    let mut held = mytool_in(home, url, &["run"]);
+    held.env(
+        "RTB_TELEMETRY_TEST_PAUSE",
+        "upload-write:backlog.jsonl=4000",
+    );
+    assert!(held.status().unwrap().success());
+    wait(&|| spool.join("upload.pid").exists());
+    std::thread::sleep(Duration::from_millis(300)); // into the pause
+    assert!(
+        mytool_in(home, url, &["telemetry", "disable"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        mytool_in(home, url, &["telemetry", "enable"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(mytool_in(home, url, &["run"]).status().unwrap().success());
+    // The held uploader wakes, and ends.
+    std::thread::sleep(Duration::from_secs(5));
+    let consent: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.join(".config/mytool/telemetry.json")).unwrap())
+            .unwrap();
+    let since = consent["decided_at"].as_str().unwrap().to_owned();
+    let mut stamps = Vec::new();
+    for file in event_files(&spool) {
+        for line in std::fs::read_to_string(&file).unwrap().lines() {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            stamps.push(
+                record["event"]["timestamp_utc"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+    }
+    assert!(
+        stamps.iter().all(|at| *at >= since),
+        "records from before the latest opt-in are back: {stamps:?} (opted in {since})"
+    );
+    assert_eq!(stamps.len(), 1, "the new run's event: {stamps:?}");
+}

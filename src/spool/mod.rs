@@ -461,6 +461,15 @@ impl Spool {
         let Ok(mut bytes) = serde_json::to_vec_pretty(&state) else {
             return false;
         };
+        // Under a file-size limit, the upload log gives way first (oldest
+        // first), so the counters are still kept.
+        while crate::fs::fits(0, bytes.len() + 1).is_err() && !state.uploads.is_empty() {
+            state.uploads.remove(0);
+            let Ok(fewer) = serde_json::to_vec_pretty(&state) else {
+                return false;
+            };
+            bytes = fewer;
+        }
         bytes.push(b'\n');
         let path = self.path(STATE);
         // Not synced: what it holds is for `status`, and a crash that

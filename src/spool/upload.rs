@@ -313,7 +313,7 @@ impl Run<'_, '_> {
                 if backlog.is_empty() {
                     break;
                 }
-                let n = self.up.exporter.batch_len(backlog.iter().map(|(r, _)| r));
+                let n = self.batch_len(&backlog);
                 let rest = backlog.split_off(n);
                 queue.push_back(self.seal(backlog, &rest)?);
                 backlog = rest;
@@ -449,12 +449,32 @@ impl Run<'_, '_> {
     /// The backlog with every claimed file added, filtered, written back
     /// before the claimed files are removed (a crash in between sends some
     /// records twice, with the same ids: never loses one).
+    ///
+    /// Under a file-size limit (`ulimit -f`), only the claimed files that
+    /// keep the backlog within it are added; the others wait for a later
+    /// upload (or for a run without the limit).
     fn backlog(&mut self, filter: &Filter) -> Result<Vec<Line>, TelemetryError> {
         let spool = self.up.spool;
         let path = spool.path(BACKLOG);
-        let claims = spool.claims();
         let mut records = self.read(&path);
         let before = records.len();
+        let mut room = crate::fs::size_limit()
+            .map(|limit| limit.saturating_sub(super::join(&records).len() as u64));
+        let claims: Vec<PathBuf> = spool
+            .claims()
+            .into_iter()
+            .filter(|claim| {
+                let size = std::fs::metadata(claim).map_or(0, |m| m.len());
+                match &mut room {
+                    Some(room) if size > *room => false,
+                    Some(room) => {
+                        *room -= size;
+                        true
+                    }
+                    None => true,
+                }
+            })
+            .collect();
         for claim in &claims {
             records.extend(self.read(claim));
         }
@@ -523,6 +543,24 @@ impl Run<'_, '_> {
         let batch = self.write_batch(records)?;
         self.write_or_remove(&self.up.spool.path(BACKLOG), &super::join(rest))?;
         Ok(batch)
+    }
+
+    /// How many of `records`, from the front, go in the next batch: the
+    /// exporter's bounds, and the file-size limit (a batch is a file).
+    fn batch_len(&self, records: &[Line]) -> usize {
+        let n = self.up.exporter.batch_len(records.iter().map(|(r, _)| r));
+        let Some(limit) = crate::fs::size_limit() else {
+            return n;
+        };
+        let mut bytes = 0_u64;
+        let fitting = records[..n]
+            .iter()
+            .take_while(|(_, raw)| {
+                bytes += raw.len() as u64;
+                bytes <= limit
+            })
+            .count();
+        fitting.max(1)
     }
 
     fn write_batch(&self, records: Vec<Line>) -> Result<Batch, TelemetryError> {

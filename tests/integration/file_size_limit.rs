@@ -241,3 +241,69 @@ fn under_a_limit_an_expired_record_still_goes() {
     let left = std::fs::read_to_string(&events).unwrap_or_default();
     assert!(!left.contains("2020-01-01"), "the expired record stayed");
 }
+
+/// Under a 1 KiB limit, with more waiting than fits in one file, uploads
+/// still go: a batch is never larger than the limit, and the backlog takes
+/// only the claimed files that fit (the rest wait for the next upload);
+/// the state file keeps its counters (the upload log gives way).
+#[test]
+fn under_a_limit_uploads_still_drain_the_spool() {
+    let home = tempfile::tempdir().unwrap();
+    enable(home.path());
+    let spool = home.path().join(".local/share/mytool/telemetry/spool");
+    // The collector is down, then comes back at the same address (events
+    // are only ever sent to the collector they were recorded for).
+    let base = crate::loopback::refused_url();
+    let url = format!("{base}/v1/events");
+    let run = |url: &str| {
+        let out = limited(
+            home.path(),
+            &[("MYTOOL_TELEMETRY_ENDPOINT", url)],
+            &["run"],
+            &home.path().join("stderr"),
+        );
+        assert!(out.status.success(), "{out:?}");
+    };
+    for _ in 0..6 {
+        run(&url);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let server = crate::loopback::Server::start_at(&base);
+    let attempts = || {
+        std::fs::read(spool.join("state.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|s| s["attempts"].as_u64())
+            .unwrap_or(0)
+    };
+    for _ in 0..6 {
+        // The next upload is due now, each time; then it is waited for.
+        for entry in std::fs::read_dir(&spool).unwrap().flatten() {
+            if entry.file_name().to_string_lossy().starts_with("next-") {
+                let _ = std::fs::rename(entry.path(), spool.join("next-0"));
+            }
+        }
+        let before = attempts();
+        run(&url);
+        let start = std::time::Instant::now();
+        while (attempts() == before || spool.join("upload.pid").exists())
+            && start.elapsed() < Duration::from_secs(15)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let events: usize = server
+        .requests()
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<Vec<serde_json::Value>>(&r.body).ok())
+        .map(|batch| batch.len())
+        .sum();
+    // Each upload sends what fits; the last runs' events may wait for
+    // the next one.
+    assert!(events >= 9, "the collector got {events} of 12 events");
+    for file in walk(home.path()) {
+        let len = std::fs::metadata(&file).unwrap().len();
+        assert!(len <= 1024, "{} has {len} bytes", file.display());
+    }
+}

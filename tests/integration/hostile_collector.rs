@@ -89,7 +89,10 @@ fn a_collector_that_never_answers_times_out() {
 #[test]
 fn a_collector_that_drips_its_answer_times_out() {
     let raw = Raw::start(|stream| {
-        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: ".iter().chain([b'a'; 200].iter()) {
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: "
+            .iter()
+            .chain([b'a'; 200].iter())
+        {
             if stream.write_all(&[*byte]).is_err() {
                 return;
             }

@@ -16,6 +16,8 @@ mod file_sink;
 #[cfg(all(unix, feature = "clap", feature = "otlp"))]
 mod file_size_limit;
 mod hostile;
+#[cfg(feature = "http")]
+mod hostile_collector;
 #[cfg(unix)]
 mod hostile_env;
 #[cfg(feature = "http")]

@@ -6,6 +6,9 @@ use std::fmt;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
+/// `true` in a build made with `--cfg rtb_telemetry_disabled`.
+pub(crate) const BUILT_WITHOUT_TELEMETRY: bool = cfg!(rtb_telemetry_disabled);
+
 /// The environment the crate reads: the process's variables by default, or
 /// a fixed set (for tests, or for a tool that resolves its own
 /// configuration). Also answers "is stderr an interactive terminal?", for
@@ -126,7 +129,7 @@ impl Env {
 
     /// Whether this is (or behaves as) a build without telemetry.
     pub(crate) fn built_without_telemetry(&self) -> bool {
-        crate::consent::switches::BUILD_DISABLED || self.without_telemetry
+        BUILT_WITHOUT_TELEMETRY || self.without_telemetry
     }
 
     /// Where a project's off switch is looked for from: the physical

@@ -177,7 +177,7 @@ impl Formatter for LineSafe {
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
             if matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}')
-                || crate::redact::is_bidi_control(c)
+                || crate::text::is_bidi_control(c)
             {
                 writer.write_all(&fragment.as_bytes()[start..i])?;
                 write!(writer, "\\u{:04x}", u32::from(c))?;

@@ -24,31 +24,26 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod background;
 pub mod consent;
 mod context;
-mod delivery;
 mod env;
 pub mod erased;
 mod error;
 mod event;
 mod fs;
 mod machine;
-mod oneshot;
+mod pipeline;
 mod policy;
-#[cfg(feature = "http")]
-mod record;
 pub mod redact;
-#[cfg(feature = "http")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+#[cfg(feature = "upload")]
+#[cfg_attr(docsrs, doc(cfg(feature = "upload")))]
 pub mod remote;
 mod sink;
-#[cfg(feature = "http")]
-mod spool;
 mod telemetry;
+mod text;
 mod timestamp;
 
-pub use background::{Background, BackgroundBuilder};
+pub use pipeline::worker::{Background, BackgroundBuilder};
 pub use context::{TelemetryContext, TelemetryContextBuilder};
 pub use env::Env;
 pub use error::{ErrorKind, TelemetryError};
@@ -57,9 +52,9 @@ pub use machine::MachineId;
 pub use policy::{CollectionPolicy, Disabled, Enabled, Policy, RuntimePolicy};
 pub use redact::sink::Redact;
 pub use sink::{DebugSink, FileSink, IntoSink, MemorySink, NoopSink, TelemetrySink, ToolSink};
-#[cfg(feature = "http")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
-pub use spool::upload::UploadReport;
+#[cfg(feature = "upload")]
+#[cfg_attr(docsrs, doc(cfg(feature = "upload")))]
+pub use pipeline::upload::UploadReport;
 #[cfg(feature = "clap")]
 #[cfg_attr(docsrs, doc(cfg(feature = "clap")))]
 pub use telemetry::Parsed;

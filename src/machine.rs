@@ -58,7 +58,7 @@ fn usable(raw: &str) -> bool {
 /// [`MachineId::derive`], but `None` when the OS gives no usable id (so the
 /// result would be this process's random fallback, which no other process
 /// can reproduce).
-#[cfg(feature = "http")]
+#[cfg(feature = "upload")]
 pub(crate) fn derive_stable(salt: &str) -> Option<String> {
     let raw = machine_uid::get().ok()?;
     let raw = raw.trim();

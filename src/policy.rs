@@ -219,7 +219,7 @@ impl Policy for RuntimePolicy {
     {
         match slot {
             // (A build without telemetry never collects.)
-            Some(state) if !crate::consent::switches::BUILD_DISABLED => Maybe::On {
+            Some(state) if !crate::env::BUILT_WITHOUT_TELEMETRY => Maybe::On {
                 future: collect(state),
             },
             _ => Maybe::Off,

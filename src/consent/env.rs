@@ -112,10 +112,10 @@ impl fmt::Display for PolicySource {
             Self::DoNotTrack => f.write_str("the environment variable DO_NOT_TRACK"),
             Self::ToolVariable(name) => write!(f, "the environment variable {name}"),
             Self::MachineFile(path) => {
-                write!(f, "the machine-wide setting {}", crate::fs::shown(path))
+                write!(f, "the machine-wide setting {}", crate::text::shown(path))
             }
             Self::ProjectFile(path) => {
-                write!(f, "the project's setting {}", crate::fs::shown(path))
+                write!(f, "the project's setting {}", crate::text::shown(path))
             }
             Self::ToolSetting(name) => write!(f, "the tool's setting {name}"),
             Self::StoredDecision(path) => write!(f, "the decision stored in {}", path.display()),

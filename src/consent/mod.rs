@@ -44,7 +44,7 @@ pub(crate) mod switches;
 mod verbs;
 
 pub use env::{Effective, PolicySource, env_prefix};
-#[cfg(feature = "http")]
+#[cfg(feature = "upload")]
 pub(crate) use store::Pass;
 pub use store::{ConsentStore, Decision, StoredConsent};
 pub use verbs::{CommandReport, StatusReport, TelemetryCommand};

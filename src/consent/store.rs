@@ -10,13 +10,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::env::{Effective, PolicySource, env_prefix};
+use crate::pipeline::layout;
 use crate::{
     CollectionPolicy, DebugSink, Env, RuntimePolicy, TelemetryContext, TelemetryError,
     TelemetrySink, ToolSink,
 };
 
-/// The spool's directory in the data directory.
-const SPOOL_DIR: &str = "spool";
 /// The version of the consent file's format.
 const FORMAT_VERSION: u32 = 1;
 /// The largest consent file read; a real one is under 300 bytes.
@@ -350,7 +349,7 @@ impl ConsentStore {
     /// ```
     #[must_use]
     pub fn events_path(&self) -> PathBuf {
-        self.data_dir.join("events.jsonl")
+        crate::pipeline::layout::local_file(&self.data_dir)
     }
 
     /// The variable that turns this tool's telemetry off, e.g.
@@ -568,7 +567,7 @@ impl ConsentStore {
     /// holds that lock while the returned pass lives. `None` when it is
     /// off, or the lock cannot be had within `patience`: the caller must
     /// then not send, spool or write state.
-    #[cfg(feature = "http")]
+    #[cfg(feature = "upload")]
     pub(crate) fn pass(&self, base_salt: &str, patience: Duration) -> Option<Pass> {
         // No consent file (a `reset`): off, and no lock file created for
         // it either (taking the lock would bring one back after `reset`).
@@ -579,9 +578,11 @@ impl ConsentStore {
         let (_, stored) = self.resolve();
         let stored = stored?;
         let nonce = stored.install_id?;
+        let salt = format!("{base_salt}:{nonce}");
         Some(Pass {
             _lock: lock,
-            machine_id: crate::machine::derive_stable(&format!("{base_salt}:{nonce}")),
+            machine_id: crate::machine::derive_stable(&salt),
+            salt,
             since: stored.decided_at,
         })
     }
@@ -664,11 +665,11 @@ impl ConsentStore {
         for entry in entries.filter_map(Result::ok) {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if [SPOOL_DIR, "events.jsonl"].contains(&name.as_ref()) {
+            if [layout::SPOOL_DIR, layout::LOCAL_FILE].contains(&name.as_ref()) {
                 left = true;
-            } else if ["spool.deleted-", "events.jsonl.deleted-"]
+            } else if [layout::SPOOL_DIR, layout::LOCAL_FILE]
                 .iter()
-                .any(|prefix| name.starts_with(prefix))
+                .any(|kept| name.starts_with(&format!("{kept}.deleted-")))
             {
                 let _ = crate::fs::remove_retrying(&entry.path());
             }
@@ -744,7 +745,7 @@ impl ConsentStore {
                 Said::Off => None,
                 Said::Other(why) => Some(format!(
                     "{} {why}, so it changes nothing",
-                    crate::fs::shown(path)
+                    crate::text::shown(path)
                 )),
             })
             .chain(project.problem.clone())
@@ -842,7 +843,7 @@ impl ConsentStore {
     /// first so nothing can be added to it meanwhile.
     fn delete_unsent(&self) -> Result<(), TelemetryError> {
         let mut first = None;
-        for path in [self.data_dir.join(SPOOL_DIR), self.events_path()] {
+        for path in [crate::pipeline::layout::spool_dir(&self.data_dir), self.events_path()] {
             if let Err(e) = crate::fs::remove_all_now(&path) {
                 let e = TelemetryError::io("delete the unsent events in", &path, e);
                 first = Some(match first {
@@ -1120,10 +1121,12 @@ impl ConsentStore {
 
 /// The user's decision as an uploader or a command's first write sees it,
 /// checked under the consent lock, which it holds while it lives.
-#[cfg(feature = "http")]
+#[cfg(feature = "upload")]
 #[derive(Debug)]
 pub(crate) struct Pass {
     _lock: crate::fs::Lock,
+    /// The salt of the decision: `<base>:<per-install value>`.
+    pub(crate) salt: String,
     /// The current machine id; `None` when the OS gives no stable one.
     pub(crate) machine_id: Option<String>,
     /// When the user opted in (RFC 3339 UTC), if the file says.

@@ -118,7 +118,7 @@ pub(crate) fn project(tool: &str, env: &Env) -> Project {
                 Some(pwd) => format!(
                     "the working directory cannot be found (deleted?): the project's switch \
                      ({name}) was looked for only along $PWD, {}",
-                    crate::fs::shown(&pwd)
+                    crate::text::shown(&pwd)
                 ),
                 None => format!(
                     "the working directory cannot be found (deleted?) and $PWD is not set: \
@@ -208,8 +208,6 @@ pub(crate) fn machine(tool: &str, env: &Env) -> Vec<(PathBuf, Said)> {
     )
 }
 
-/// `true` in a build made with `--cfg rtb_telemetry_disabled`.
-pub(crate) const BUILD_DISABLED: bool = cfg!(rtb_telemetry_disabled);
 
 #[cfg(test)]
 mod tests {

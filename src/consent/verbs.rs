@@ -294,7 +294,7 @@ fn show_text(
         } else {
             "disabled"
         },
-        crate::redact::printable(&status.source.to_string())
+        crate::text::printable(&status.source.to_string())
     );
     if status.enabled {
         show(&status, &mut out);
@@ -355,9 +355,9 @@ fn undo_hint(source: &PolicySource, store: &ConsentStore) -> String {
     match source {
         PolicySource::DoNotTrack | PolicySource::ToolVariable(_) => "unset the variable".to_owned(),
         PolicySource::MachineFile(path) => {
-            format!("an administrator deletes {}", crate::fs::shown(path))
+            format!("an administrator deletes {}", crate::text::shown(path))
         }
-        PolicySource::ProjectFile(path) => format!("delete {}", crate::fs::shown(path)),
+        PolicySource::ProjectFile(path) => format!("delete {}", crate::text::shown(path)),
         PolicySource::ToolSetting(_) => "change the tool's setting".to_owned(),
         _ => format!("see {}", store.verb("status")),
     }
@@ -458,7 +458,7 @@ impl fmt::Display for StatusReport {
     /// from files anyone with the user's rights can edit (the state file,
     /// paths), and none of it may drive the terminal.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = |text: &dyn fmt::Display| crate::redact::printable(&text.to_string());
+        let shown = |text: &dyn fmt::Display| crate::text::printable(&text.to_string());
         writeln!(
             f,
             "telemetry: {}",

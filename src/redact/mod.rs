@@ -382,31 +382,7 @@ pub(crate) fn redact_url(raw: &str) -> String {
         }
         None => out.push_str(rest),
     }
-    printable(&out)
-}
-
-/// A bidirectional formatting character: it reorders what a terminal
-/// shows around it (U+061C, U+200E/F, U+202A–E, U+2066–9: Unicode's
-/// `Bidi_Control`).
-pub(crate) fn is_bidi_control(c: char) -> bool {
-    matches!(
-        c,
-        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-    )
-}
-
-/// `text` for a terminal: control and bidirectional formatting characters
-/// escaped (`\u{1b}`), the rest as it is.
-pub(crate) fn printable(text: &str) -> String {
-    let mut shown = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() || is_bidi_control(c) {
-            shown.extend(c.escape_default());
-        } else {
-            shown.push(c);
-        }
-    }
-    shown
+    crate::text::printable(&out)
 }
 
 /// The current user's names ([`current_user_names`]), read once per
@@ -539,20 +515,6 @@ mod tests {
 
     fn names() -> Vec<String> {
         vec!["ada".into(), "lovelace".into()]
-    }
-
-    /// Every bidirectional formatting character Unicode lists (`Bidi_Control`)
-    /// is escaped for the terminal, the Arabic letter mark included.
-    #[test]
-    fn every_bidi_control_is_escaped() {
-        let all = [
-            '\u{061c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}',
-            '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
-        ];
-        for c in all {
-            let shown = printable(&format!("a{c}b"));
-            assert!(!shown.contains(c), "U+{:04X} printed raw", c as u32);
-        }
     }
 
     #[test]

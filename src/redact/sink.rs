@@ -114,7 +114,7 @@ impl<S> Redact<S> {
     }
 
     /// The sink inside.
-    #[cfg(feature = "http")]
+    #[cfg(feature = "upload")]
     pub(crate) fn inner(&self) -> &S {
         &self.inner
     }

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use super::exporter::{Encoding, Exporter, Options, builder_methods, sink_accessors};
-use crate::background::{Settings, Worker};
-use crate::record::Record;
+use crate::pipeline::export::json::JSON;
+use crate::pipeline::export::{Exporter, Options, builder_methods, sink_accessors};
+use crate::pipeline::worker::{Settings, Worker};
 use crate::{Event, TelemetryError, TelemetrySink};
 
 /// A sink that sends batches of events to a URL as JSON (HTTP `POST`).
@@ -79,36 +79,11 @@ impl HttpSink {
     pub fn builder(endpoint: impl Into<String>) -> HttpSinkBuilder {
         HttpSinkBuilder {
             options: Options::new(endpoint.into()),
-            settings: super::exporter::default_settings(),
+            settings: crate::pipeline::export::default_settings(),
         }
     }
 
     sink_accessors!();
-}
-
-pub(crate) const JSON: Encoding = Encoding {
-    content_type: "application/json",
-    encode: |records| {
-        let mut body = Vec::with_capacity(300 * records.len());
-        write_records(&mut body, records).map_err(|e| {
-            TelemetryError::serde(format_args!("a batch of {} events", records.len()), e)
-        })?;
-        Ok(body)
-    },
-};
-
-/// `[{"id":"…","event":{…}},…]`: the spool's lines, joined as an array.
-fn write_records(out: &mut Vec<u8>, records: &[Record]) -> serde_json::Result<()> {
-    out.push(b'[');
-    for (i, record) in records.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        record.write_line(out, true)?;
-        out.pop(); // the line's `\n`
-    }
-    out.push(b']');
-    Ok(())
 }
 
 impl HttpSinkBuilder {
@@ -124,7 +99,7 @@ impl HttpSinkBuilder {
     pub fn build(self) -> Result<HttpSink, TelemetryError> {
         let exporter = Arc::new(self.options.into_exporter(None, JSON)?);
         Ok(HttpSink {
-            worker: super::exporter::worker(Arc::clone(&exporter), self.settings),
+            worker: crate::pipeline::export::worker(Arc::clone(&exporter), self.settings),
             exporter,
         })
     }

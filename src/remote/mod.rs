@@ -1,4 +1,5 @@
-//! Remote delivery: sinks that POST batches of events to a collector.
+//! Remote delivery: sinks that POST batches of events to a collector, and
+//! the one thing they ask of an HTTP client ([`HttpClient`]).
 //!
 //! Both are the crate's one delivery worker ([`Background`](crate::Background)'s
 //! bounded queue and thread) over an exporter: recording only queues, the
@@ -17,15 +18,13 @@
 //! # Ok::<(), rtb_telemetry::TelemetryError>(())
 //! ```
 
-pub(crate) mod client;
-mod endpoint;
-pub(crate) mod exporter;
-pub(crate) mod http;
+mod http;
 #[cfg(feature = "otlp")]
-pub(crate) mod otlp;
-pub(crate) mod transport;
+mod otlp;
 
+pub use crate::pipeline::export::client::{Answer, Body, ClientError, HttpClient, Post};
+pub use crate::pipeline::export::retry::Retry;
 pub use http::{HttpSink, HttpSinkBuilder};
 #[cfg(feature = "otlp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
 pub use otlp::{OtlpSink, OtlpSinkBuilder};
-pub use transport::Retry;

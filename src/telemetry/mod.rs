@@ -1,35 +1,36 @@
 //! The one call a command-line tool makes: [`Telemetry`]. A thin facade
-//! over the typed core: the consent store gives the context, [`Redact`]
-//! scrubs, and the events go to a spool (a collector) or a local file.
+//! over the typed core and the pipeline: `init()` resolves the plan once;
+//! recording goes through the typed context, [`Redact`], and where the plan
+//! says.
 //!
 //! - `mod.rs`: the handle, and recording;
+//! - `timed.rs`: timed events;
 //! - `setup.rs`: the builder and `init`;
-//! - `status.rs`: the `telemetry` verbs and `status`;
-//! - `uploader.rs`: the detached uploader process.
+//! - `status.rs`: the `telemetry` verbs, `status` and `show`;
+//! - `upload.rs`: starting the uploader, and uploading on demand;
+//! - `parse.rs`: clap's parse, with the subcommand named.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-#[cfg(feature = "http")]
-use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::consent::ConsentStore;
-use crate::delivery::Defaults;
-use crate::{Env, Event, FileSink, Redact, RuntimePolicy, TelemetryContext, TelemetryError};
-use crate::{TelemetrySink, ToolSink};
+use crate::pipeline::plan::{Plan, Recording};
+use crate::{Redact, RuntimePolicy, TelemetryContext};
 
 #[cfg(feature = "clap")]
 mod parse;
 mod setup;
 mod status;
-#[cfg(feature = "http")]
-mod uploader;
+mod timed;
+mod upload;
 
 #[cfg(feature = "clap")]
 pub use parse::Parsed;
 pub use setup::TelemetryBuilder;
+pub use timed::{Timed, TimedWith};
 
 /// Telemetry for a command-line tool, set up by one builder chain in
 /// `main()`: consent, kill switches, the first-run notice, the destination,
@@ -89,143 +90,21 @@ struct Inner {
     verbs: Option<String>,
     /// The notice `init()` left to [`Telemetry::show_notice`].
     notice: Option<(u32, String)>,
-    salt: String,
-    prefix: String,
-    env: Env,
-    defaults: Defaults,
     /// `None` when there is nowhere to keep a decision (no home directory).
     store: Option<ConsentStore>,
-    /// Why telemetry is off or degraded, one line each.
-    problems: Vec<String>,
-    /// Present only when telemetry is on.
+    /// What this run does, resolved once by `init()`.
+    plan: Plan,
+    /// Present only when this run records.
     recorder: Option<Recorder>,
-    #[cfg(feature = "http")]
-    detached: bool,
-    #[cfg(feature = "http")]
-    bounds: Bounds,
 }
 
-/// The spool's bounds and the upload interval.
-#[cfg(feature = "http")]
-#[derive(Debug, Clone, Copy)]
-struct Bounds {
-    max_bytes: u64,
-    max_age: Duration,
-    interval: Duration,
-}
+/// The context every event goes through: redaction, then where the plan
+/// says events go.
+type Context = TelemetryContext<Redact<Recording>, RuntimePolicy>;
 
-/// The context every event goes through.
-type Context = TelemetryContext<Redact<ToolSink<Local>>, RuntimePolicy>;
-
-/// What an enabled handle records with.
+/// What a recording handle records with.
 struct Recorder {
     context: Context,
-    debug: bool,
-    /// Whether this process has looked at the upload schedule yet.
-    #[cfg(feature = "http")]
-    looked: AtomicBool,
-}
-
-/// Where a tool's events are kept: a local file when there is no
-/// collector, else the spool.
-pub(crate) enum Local {
-    /// No collector: a JSON Lines file in a private directory.
-    File(Box<LocalFile>),
-    /// A collector: the spool, then the uploader.
-    #[cfg(feature = "http")]
-    Spool(Box<crate::spool::SpoolSink>),
-}
-
-impl TelemetrySink for Local {
-    async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
-        match self {
-            Self::File(file) => file.emit(event),
-            #[cfg(feature = "http")]
-            Self::Spool(spool) => spool.emit(event).await,
-        }
-    }
-}
-
-/// The local file (no collector): a `FileSink` in the data directory, made
-/// ready by the first record — the directory checked (the user's own,
-/// writable by no one else) and, under the consent lock, the decision
-/// checked again, so a run that started before an opt-out and records
-/// after it writes nothing.
-pub(crate) struct LocalFile {
-    sink: FileSink,
-    store: ConsentStore,
-    /// The salt the run's machine id was derived with: the decision it
-    /// records under.
-    salt: String,
-    ready: std::sync::Mutex<Option<Result<(), String>>>,
-}
-
-impl LocalFile {
-    fn new(sink: FileSink, store: ConsentStore, salt: String) -> Self {
-        Self {
-            sink,
-            store,
-            salt,
-            ready: std::sync::Mutex::new(None),
-        }
-    }
-
-    fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
-        let ready = {
-            let mut ready = self
-                .ready
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            ready.get_or_insert_with(|| self.prepare()).clone()
-        };
-        if let Err(why) = ready {
-            return Err(TelemetryError::config(
-                format!("nothing is written to the local file: {why}"),
-                format!("see {}", self.store.verb("status")),
-            ));
-        }
-        // Each write is made under the consent lock (shared), with the
-        // run's decision checked again: `disable` and `reset` take it
-        // exclusively before they delete the file, so a write either
-        // lands before that (and is deleted with the file) or not at all.
-        let off = || {
-            TelemetryError::config(
-                "nothing is written to the local file: telemetry was turned off or reset \
-                 after this run started",
-                format!("see {}", self.store.verb("status")),
-            )
-        };
-        let written = {
-            let Some(_on) = self
-                .store
-                .still_on(std::time::Duration::from_millis(100), &self.salt)
-            else {
-                return Err(off());
-            };
-            crate::background::block_on(self.sink.emit(&crate::event::bounded_copy(event)))
-        };
-        // A run held up between that check and its write for longer than
-        // `disable` waits for the lock (stopped, say) writes after the
-        // opt-out: checked again (one `stat` while nothing changed), and
-        // what it wrote is deleted.
-        if !self.store.still_ours(&self.salt) {
-            self.store.discard_unsent();
-            return Err(off());
-        }
-        written
-    }
-
-    fn prepare(&self) -> Result<(), String> {
-        let Some(dir) = self.sink.path().parent() else {
-            return Ok(());
-        };
-        crate::fs::check_private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        if !dir.is_dir() {
-            crate::fs::create_private_dir_all(dir)
-                .map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        Ok(())
-    }
 }
 
 impl Telemetry {
@@ -311,12 +190,12 @@ impl Telemetry {
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
-        let outcome = crate::background::block_on(recorder.context.record_with_attrs(name, attrs));
+        let outcome =
+            crate::pipeline::worker::block_on(recorder.context.record_with_attrs(name, attrs));
         if let Err(e) = outcome {
             self.debug_problem(&e.one_line());
         }
-        #[cfg(feature = "http")]
-        self.after_record(recorder);
+        self.after_record();
     }
 
     /// Times `work`, then records `name` with `duration_ms` (milliseconds,
@@ -429,7 +308,7 @@ impl Telemetry {
     }
 
     fn debug_problem(&self, problem: &str) {
-        if self.inner.recorder().is_some_and(|r| r.debug) {
+        if self.inner.recorder().is_some() && self.inner.plan.debug {
             eprintln_best_effort(&format!("{}: telemetry: {problem}", self.inner.tool));
         }
     }
@@ -439,131 +318,20 @@ fn eprintln_best_effort(line: &str) {
     crate::fs::to_stderr(format!("{line}\n").as_bytes());
 }
 
-/// A timed event being set up: see [`Telemetry::timed`]. Its `Debug`
-/// shows the attrs' keys, never their values (they are scrubbed only when
-/// recorded).
-pub struct Timed<'a> {
-    telemetry: &'a Telemetry,
-    name: String,
-    attrs: Vec<(String, String)>,
-}
-
-impl fmt::Debug for Timed<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keys: Vec<&str> = self.attrs.iter().map(|(k, _)| k.as_str()).collect();
-        f.debug_struct("Timed")
-            .field("name", &self.name)
-            .field("attr_keys", &keys)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A [`Timed`] event that decides its outcome with `F`.
-pub struct TimedWith<'a, F> {
-    timed: Timed<'a>,
-    outcome: F,
-}
-
-impl<F> fmt::Debug for TimedWith<'_, F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TimedWith")
-            .field("timed", &self.timed)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<'a> Timed<'a> {
-    /// An attr of the timed event (scrubbed like every attr).
-    #[must_use]
-    pub fn attr(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.attrs.push((key.into(), value.into()));
-        self
-    }
-
-    /// What `work`'s result says of the outcome: the `outcome` attr's value.
-    #[must_use]
-    pub fn outcome<T, O: Into<String>, F: FnOnce(&T) -> O>(self, outcome: F) -> TimedWith<'a, F> {
-        TimedWith {
-            timed: self,
-            outcome,
-        }
-    }
-
-    /// Runs `work`, timed; the outcome is `ok` for `Ok`, else `error`.
-    ///
-    /// # Errors
-    ///
-    /// `work`'s own error, untouched.
-    pub fn run<T, E>(self, work: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
-        let start = Instant::now();
-        let result = work();
-        let outcome = if result.is_ok() { "ok" } else { "error" };
-        self.finish(start.elapsed(), outcome.to_owned());
-        result
-    }
-
-    fn finish(self, elapsed: Duration, outcome: String) {
-        if self.telemetry.inner.recorder().is_none() {
-            return;
-        }
-        let mut attrs = self.attrs;
-        attrs.push(("duration_ms".to_owned(), milliseconds(elapsed)));
-        attrs.push(("outcome".to_owned(), outcome));
-        self.telemetry.record_with_attrs(&self.name, attrs);
-    }
-}
-
-impl<F> TimedWith<'_, F> {
-    /// Runs `work`, timed, and records the outcome the closure gives for
-    /// its result.
-    pub fn run<T, O: Into<String>>(self, work: impl FnOnce() -> T) -> T
-    where
-        F: FnOnce(&T) -> O,
-    {
-        let start = Instant::now();
-        let result = work();
-        let elapsed = start.elapsed();
-        let outcome = (self.outcome)(&result).into();
-        self.timed.finish(elapsed, outcome);
-        result
-    }
-}
-
-/// Milliseconds with three decimals (microseconds): `0.042`, `12.345`.
-fn milliseconds(elapsed: Duration) -> String {
-    let micros = elapsed.as_micros();
-    format!("{}.{:03}", micros / 1000, micros % 1000)
-}
-
 impl fmt::Debug for Telemetry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Telemetry")
             .field("tool", &self.inner.tool)
             .field("enabled", &self.is_enabled())
-            .field("problems", &self.inner.problems)
+            .field("problems", &self.inner.plan.problems())
             .finish_non_exhaustive()
     }
 }
 
 impl Inner {
-    /// The recorder, when telemetry is on; never in a build without
-    /// telemetry (a constant, so everything behind it — recording,
-    /// the spool, the uploader, the HTTP client — is left out of the
-    /// binary).
+    /// The recorder, when this run records (as the plan says).
     fn recorder(&self) -> Option<&Recorder> {
-        if crate::consent::switches::BUILD_DISABLED {
-            return None;
-        }
         self.recorder.as_ref()
     }
 
-    /// The spool, with this handle's bounds.
-    #[cfg(feature = "http")]
-    fn spool(&self, store: &ConsentStore) -> crate::spool::Spool {
-        let mut spool = crate::spool::Spool::new(store.data_dir());
-        spool.max_bytes = self.bounds.max_bytes;
-        spool.max_age = self.bounds.max_age;
-        spool.interval = self.bounds.interval;
-        spool
-    }
 }

@@ -2,103 +2,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-#[cfg(feature = "http")]
-use std::sync::atomic::AtomicBool;
-#[cfg(feature = "http")]
+#[cfg(feature = "upload")]
 use std::time::Duration;
 
-#[cfg(feature = "http")]
-use super::Bounds;
-use super::{Inner, Local, Recorder, Telemetry, eprintln_best_effort};
+use super::{Inner, Recorder, Telemetry, eprintln_best_effort};
 use crate::consent::{ConsentStore, env_prefix};
-use crate::delivery::{self, Defaults, Target};
-use crate::{CollectionPolicy, Env, FileSink, Redact, TelemetryContext};
-
-impl TelemetryBuilder {
-    /// The recorder of an enabled handle: the destination resolved, the
-    /// local sink (file or spool) under debug mode and redaction, in the
-    /// typed context.
-    fn recorder(
-        &self,
-        inner: &mut Inner,
-        store: &ConsentStore,
-        salt: String,
-        debug: bool,
-    ) -> Recorder {
-        let resolved =
-            delivery::resolve(&inner.prefix, &self.env, &self.defaults, store.data_dir());
-        inner.problems.extend(resolved.problems);
-        let local = match resolved.target {
-            #[cfg(feature = "http")]
-            Target::Remote(remote) => Local::Spool(Box::new(crate::spool::SpoolSink::new(
-                inner.spool(store),
-                store.clone(),
-                remote.id(),
-                salt.clone(),
-            ))),
-            Target::File(path) => Local::File(Box::new(super::LocalFile::new(
-                FileSink::new(path),
-                store.clone(),
-                salt.clone(),
-            ))),
-        };
-        let context = TelemetryContext::builder()
-            .tool(self.tool.clone())
-            .tool_version(self.tool_version.clone())
-            .salt(salt)
-            .sink(Redact::new(store.tool_sink(local)))
-            .policy(CollectionPolicy::Enabled)
-            .build();
-        Recorder {
-            context,
-            debug,
-            #[cfg(feature = "http")]
-            looked: AtomicBool::new(false),
-        }
-    }
-}
-
-impl Telemetry {
-    /// Debug mode, as a run starts: on or off and who decided, what waits
-    /// and when it goes, and every problem, on stderr.
-    fn tell_debug(&self) {
-        let status = self.status();
-        let tool = &self.inner.tool;
-        let shown = |text: &dyn std::fmt::Display| crate::redact::printable(&text.to_string());
-        if !status.enabled {
-            // One line, so debug mode never looks like it is broken.
-            eprintln_best_effort(&format!(
-                "{tool}: telemetry: off (decided by: {}); nothing is recorded",
-                shown(&status.source)
-            ));
-        }
-        // What earlier runs left to send, and when it goes: a burst of
-        // runs does not look like loss.
-        for line in status.delivery.iter().chain(&status.problems) {
-            eprintln_best_effort(&format!("{tool}: telemetry: {}", shown(line)));
-        }
-    }
-}
-
-impl TelemetryBuilder {
-    /// Deletes spooled records older than the age bound, telemetry on or
-    /// off (deleting is all an off run does to the spool); counted in
-    /// `status` by a run with telemetry on.
-    #[cfg(feature = "http")]
-    fn expire(&self, store: &ConsentStore) {
-        if crate::consent::switches::BUILD_DISABLED {
-            return;
-        }
-        let mut spool = crate::spool::Spool::new(store.data_dir());
-        spool.max_age = self.bounds.max_age;
-        let expired = spool.expire();
-        if expired > 0 && store.effective_policy().policy.is_enabled() {
-            spool.update_state(Duration::from_millis(50), |state| {
-                state.expired = state.expired.saturating_add(expired);
-            });
-        }
-    }
-}
+use crate::pipeline::destination;
+use crate::pipeline::plan::{Delivery, Inputs, Plan, Problem};
+use crate::{CollectionPolicy, Env, Redact, TelemetryContext};
 
 /// Configures [`Telemetry`]; start with [`Telemetry::builder`], finish with
 /// [`init`](Self::init). Its `Debug` shows endpoints without credentials.
@@ -127,16 +38,15 @@ pub struct TelemetryBuilder {
     salt: Option<String>,
     notice: Option<(u32, String)>,
     defer_notice: bool,
-    defaults: Defaults,
+    /// Endpoints (and, with `upload`, an HTTP client) of the tool's own.
+    settings: destination::Settings,
+    /// The spool's bounds and how uploads start (`upload`).
+    delivery: Delivery,
     env: Env,
     paths: Option<(PathBuf, PathBuf)>,
     tool_data_dir: Option<PathBuf>,
     off_by_setting: Option<String>,
     verbs: Option<String>,
-    #[cfg(feature = "http")]
-    detached: bool,
-    #[cfg(feature = "http")]
-    bounds: Bounds,
 }
 
 impl TelemetryBuilder {
@@ -147,20 +57,13 @@ impl TelemetryBuilder {
             salt: None,
             notice: None,
             defer_notice: false,
-            defaults: Defaults::default(),
+            settings: destination::Settings::default(),
+            delivery: Delivery::default(),
             env: Env::process(),
             paths: None,
             tool_data_dir: None,
             off_by_setting: None,
             verbs: None,
-            #[cfg(feature = "http")]
-            detached: true,
-            #[cfg(feature = "http")]
-            bounds: Bounds {
-                max_bytes: crate::spool::DEFAULT_MAX_BYTES,
-                max_age: crate::spool::DEFAULT_MAX_AGE,
-                interval: crate::spool::DEFAULT_INTERVAL,
-            },
         }
     }
 
@@ -216,13 +119,13 @@ impl TelemetryBuilder {
     /// variables take precedence. Without an endpoint, events stay in a
     /// local file and nothing ever leaves the machine.
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
-        self.defaults.json = Some(url.into());
+        self.settings.json = Some(url.into());
         self
     }
 
     /// The same, as an OTLP/HTTP base URL (`/v1/logs` is appended).
     pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
-        self.defaults.otlp = Some(url.into());
+        self.settings.otlp = Some(url.into());
         self
     }
 
@@ -319,29 +222,29 @@ impl TelemetryBuilder {
         self
     }
 
-    #[cfg(feature = "http")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+    #[cfg(feature = "upload")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "upload")))]
     /// Whether a run starts a detached uploader when an upload is due
     /// (default `true`). Long-running programs and tests turn it off and
     /// call `Telemetry::upload_now`.
     pub fn detached_upload(mut self, detached: bool) -> Self {
-        self.detached = detached;
+        self.delivery.detached = detached;
         self
     }
 
-    #[cfg(feature = "http")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+    #[cfg(feature = "upload")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "upload")))]
     /// The spool's bounds (default 10 MiB and 30 days), across every run
     /// of the tool: when full, new events are dropped and counted; older
     /// ones are deleted unsent.
     pub fn spool_limits(mut self, max_bytes: u64, max_age: Duration) -> Self {
-        self.bounds.max_bytes = max_bytes;
-        self.bounds.max_age = max_age;
+        self.delivery.max_bytes = max_bytes;
+        self.delivery.max_age = max_age;
         self
     }
 
-    #[cfg(feature = "http")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+    #[cfg(feature = "upload")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "upload")))]
     /// The least time between two uploads while the collector answers
     /// (default 60 s). A run starts the uploader only when an upload is
     /// due; the events of the runs in between go with the next one. After
@@ -360,7 +263,20 @@ impl TelemetryBuilder {
     /// # let _ = telemetry;
     /// ```
     pub fn upload_interval(mut self, interval: Duration) -> Self {
-        self.bounds.interval = interval;
+        self.delivery.interval = interval;
+        self
+    }
+
+    #[cfg(feature = "upload")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "upload")))]
+    /// Sends through the tool's own HTTP client instead of the bundled one
+    /// (see [`HttpClient`](crate::remote::HttpClient)): a tool that already
+    /// links one builds the crate with `upload` alone, and carries no
+    /// second client, TLS stack or root store. The detached uploader is
+    /// the tool again, so it gets the same client from the same builder
+    /// chain.
+    pub fn http_client(mut self, client: Arc<dyn crate::remote::HttpClient>) -> Self {
+        self.settings.client = Some(client);
         self
     }
 
@@ -370,113 +286,108 @@ impl TelemetryBuilder {
     /// exits the process.
     #[must_use = "recording goes through the handle"]
     pub fn init(self) -> Telemetry {
-        let prefix = env_prefix(&self.tool);
-        let salt = self
-            .salt
-            .clone()
-            .unwrap_or_else(|| format!("{}-telemetry", self.tool));
-        let store = match &self.paths {
-            Some((file, data)) => Ok(ConsentStore::at(&self.tool, file, data)),
-            None => ConsentStore::new(&self.tool),
-        }
-        .map(|store| {
-            let store = match &self.tool_data_dir {
-                Some(dir) => store.in_tool_data_dir(dir),
-                None => store,
-            };
-            let store = store.with_env(self.env.clone());
-            let store = match &self.verbs {
-                Some(verbs) => store.verbs_as(verbs.clone()),
-                None => store,
-            };
-            match &self.off_by_setting {
-                Some(setting) => store.off_by_setting(setting.clone()),
-                None => store,
-            }
-        });
-        let mut inner = Inner {
-            tool: self.tool.clone(),
-            verbs: self.verbs.clone(),
-            notice: self.notice.clone().filter(|_| self.defer_notice),
-            salt,
-            prefix,
-            env: self.env.clone(),
-            defaults: self.defaults.clone(),
-            store: None,
-            problems: Vec::new(),
-            recorder: None,
-            #[cfg(feature = "http")]
-            detached: self.detached,
-            #[cfg(feature = "http")]
-            bounds: self.bounds,
+        let store = self.store();
+        let mut plan = Plan::resolve(
+            Inputs {
+                prefix: env_prefix(&self.tool),
+                env: self.env.clone(),
+                settings: self.settings.clone(),
+                delivery: self.delivery,
+                base_salt: self
+                    .salt
+                    .clone()
+                    .unwrap_or_else(|| format!("{}-telemetry", self.tool)),
+            },
+            store.as_ref().map_err(crate::TelemetryError::one_line),
+        );
+        // A process started as the uploader uploads and exits here: it
+        // never returns into the tool, whatever else is wrong.
+        super::upload::run_uploader_if_started(&plan, store.as_ref().ok());
+        let handle = |store, plan, recorder| Telemetry {
+            inner: Arc::new(Inner {
+                tool: self.tool.clone(),
+                verbs: self.verbs.clone(),
+                notice: self.notice.clone().filter(|_| self.defer_notice),
+                store,
+                plan,
+                recorder,
+            }),
         };
-        // A process started as the uploader never returns into the tool,
-        // whatever else is wrong.
-        #[cfg(feature = "http")]
-        if super::uploader::started_as_uploader(&inner.prefix) {
-            // A build without telemetry has no uploader to run (and, this
-            // being a constant, the code is not in it).
-            if crate::consent::switches::BUILD_DISABLED {
-                std::process::exit(0);
-            }
-            super::uploader::run(&inner, store.as_ref().ok());
-        }
-        let store = match store {
-            Ok(store) => {
-                // Before anything is recorded: what is older than the age
-                // bound goes, telemetry on or off.
-                #[cfg(feature = "http")]
-                self.expire(&store);
-                store
-            }
-            Err(e) => {
-                inner.problems.push(e.one_line());
-                return Telemetry {
-                    inner: Arc::new(inner),
-                };
-            }
+        let Ok(store) = store else {
+            return handle(None, plan, None);
         };
-        #[cfg(feature = "http")]
-        if inner
-            .env
-            .var(&super::uploader::marker(&inner.prefix))
-            .is_some()
-        {
-            inner.problems.push(format!(
-                "{} is set, which only the crate's own uploader uses; ignored",
-                super::uploader::marker(&inner.prefix)
-            ));
+        // Before anything is recorded: what is older than the age bound
+        // goes, telemetry on or off.
+        super::upload::expire(&plan, &store);
+        if let Some(variable) = super::upload::marker_set_by_hand(&plan) {
+            plan.problems.push(Problem::MarkerSetByHand(variable));
         }
         if let Some((version, text)) = self.notice.as_ref().filter(|_| !self.defer_notice)
             && let Err(e) = store.show_notice_once(*version, text)
         {
-            inner.problems.push(format!(
-                "the notice could not be recorded: {}",
-                e.one_line()
-            ));
+            plan.problems.push(Problem::Notice(e));
         }
-        let debug = store.debug_mode();
-        match store.resolve_salt(&inner.salt) {
-            // (Never in a build without telemetry: the recorder, the spool
-            // and the uploader are not even compiled into it.)
-            Ok((_, Some(salt))) if !crate::consent::switches::BUILD_DISABLED => {
-                inner.recorder = Some(self.recorder(&mut inner, &store, salt, debug));
-            }
-            Ok(_) => {}
-            Err(e) => inner
-                .problems
-                .push(format!("telemetry is off: {}", e.one_line())),
-        }
+        let recorder = plan.recording(&store).map(|sink| Recorder {
+            context: TelemetryContext::builder()
+                .tool(self.tool.clone())
+                .tool_version(self.tool_version.clone())
+                .salt(plan.salt.clone().unwrap_or_default())
+                .sink(Redact::new(sink))
+                .policy(CollectionPolicy::Enabled)
+                .build(),
+        });
         // Before anything is recorded: what a run left behind after an
         // opt-out goes (the spool and events only when this run is off).
-        store.sweep_after_opt_out(inner.recorder.is_some());
-        inner.store = Some(store);
-        let telemetry = Telemetry {
-            inner: Arc::new(inner),
-        };
+        store.sweep_after_opt_out(recorder.is_some());
+        let debug = plan.debug;
+        let telemetry = handle(Some(store), plan, recorder);
         if debug {
             telemetry.tell_debug();
         }
         telemetry
+    }
+
+    /// The consent store this builder describes.
+    fn store(&self) -> Result<ConsentStore, crate::TelemetryError> {
+        let store = match &self.paths {
+            Some((file, data)) => Ok(ConsentStore::at(&self.tool, file, data)),
+            None => ConsentStore::new(&self.tool),
+        }?;
+        let store = match &self.tool_data_dir {
+            Some(dir) => store.in_tool_data_dir(dir),
+            None => store,
+        };
+        let store = store.with_env(self.env.clone());
+        let store = match &self.verbs {
+            Some(verbs) => store.verbs_as(verbs.clone()),
+            None => store,
+        };
+        Ok(match &self.off_by_setting {
+            Some(setting) => store.off_by_setting(setting.clone()),
+            None => store,
+        })
+    }
+}
+
+
+impl Telemetry {
+    /// Debug mode, as a run starts: on or off and who decided, what waits
+    /// and when it goes, and every problem, on stderr.
+    fn tell_debug(&self) {
+        let status = self.status();
+        let tool = &self.inner.tool;
+        let shown = |text: &dyn std::fmt::Display| crate::text::printable(&text.to_string());
+        if !status.enabled {
+            // One line, so debug mode never looks like it is broken.
+            eprintln_best_effort(&format!(
+                "{tool}: telemetry: off (decided by: {}); nothing is recorded",
+                shown(&status.source)
+            ));
+        }
+        // What earlier runs left to send, and when it goes: a burst of
+        // runs does not look like loss.
+        for line in status.delivery.iter().chain(&status.problems) {
+            eprintln_best_effort(&format!("{tool}: telemetry: {}", shown(line)));
+        }
     }
 }

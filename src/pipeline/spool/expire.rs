@@ -44,13 +44,13 @@ impl Spool {
         if old.is_empty() {
             return 0;
         }
-        let Ok(Some(_upload)) = crate::fs::lock(&self.path("upload.lock"), Duration::ZERO) else {
+        let Ok(Some(_upload)) = crate::fs::lock(&self.path(super::UPLOAD_LOCK), Duration::ZERO) else {
             return 0; // an uploader is at work, and deletes them itself
         };
         let mut expired = 0;
         for path in old {
             let _append = if super::name_of(&path) == EVENTS {
-                match crate::fs::lock(&self.path("spool.lock"), Duration::from_millis(200)) {
+                match crate::fs::lock(&self.path(super::SPOOL_LOCK), Duration::from_millis(200)) {
                     Ok(Some(lock)) => Some(lock),
                     _ => continue,
                 }

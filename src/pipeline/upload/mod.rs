@@ -1,15 +1,21 @@
-//! The uploader's side of the spool: [`upload`].
+//! The upload: what the spool holds, sent in as few requests as the
+//! batch bounds allow ([`upload`]); and the detached process that does it
+//! (`process.rs`).
+
+pub(crate) mod process;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{BACKLOG, EVENTS, Line, PID, Spool, SpoolId};
+use crate::pipeline::layout::spool::CLAIMED;
+use crate::pipeline::spool::{self, BACKLOG, EVENTS, Line, PID, Spool, SpoolId, now_ms};
 use crate::TelemetryError;
 use crate::consent::{ConsentStore, Pass};
-use crate::record::Record;
-use crate::remote::exporter::Exporter;
-use crate::remote::transport::{Failure, Reach};
+use crate::pipeline::spool::record::Record;
+use crate::pipeline::export::Exporter;
+use crate::pipeline::export::client::Gate;
+use crate::pipeline::export::retry::{Failure, Reach};
 
 /// What one uploader run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -91,7 +97,7 @@ pub(crate) fn upload(up: &Upload<'_>) -> Result<UploadReport, TelemetryError> {
     if up.store.pass(up.base_salt, CONSENT_PATIENCE).is_none() {
         return Ok(report);
     }
-    let lock_path = spool.path("upload.lock");
+    let lock_path = spool.path(crate::pipeline::layout::spool::UPLOAD_LOCK);
     let _lock = match crate::fs::lock(&lock_path, Duration::ZERO) {
         Ok(Some(lock)) => lock,
         Ok(None) => return Ok(report),
@@ -117,7 +123,7 @@ pub(crate) fn upload(up: &Upload<'_>) -> Result<UploadReport, TelemetryError> {
     let writers = up
         .wait_for_writers
         .min(up.deadline.saturating_duration_since(Instant::now()));
-    let _ = crate::fs::lock(&spool.path("writers.lock"), writers);
+    let _ = crate::fs::lock(&spool.path(crate::pipeline::layout::spool::WRITERS_LOCK), writers);
     spool.sweep();
     let result = clear_planted(spool).and_then(|()| {
         Run {
@@ -140,7 +146,7 @@ pub(crate) fn upload(up: &Upload<'_>) -> Result<UploadReport, TelemetryError> {
 /// empty directory, a link, a FIFO), so it cannot stop uploads; what
 /// cannot be removed is the error, naming it.
 fn clear_planted(spool: &Spool) -> Result<(), TelemetryError> {
-    for name in super::CONTROL {
+    for name in spool::CONTROL {
         let path = spool.path(name);
         if let Ok(meta) = std::fs::symlink_metadata(&path)
             && !meta.is_file()
@@ -182,9 +188,9 @@ fn finish(up: &Upload<'_>, report: &UploadReport, result: &Result<(), TelemetryE
         }
         failures = state.failures;
         if report.requests > 0 || result.is_err() {
-            state.log_upload(super::UploadLog {
+            state.log_upload(spool::UploadLog {
                 at: now.clone(),
-                endpoint: up.exporter.transport.endpoint.shown().to_owned(),
+                endpoint: up.exporter.sender.endpoint.shown().to_owned(),
                 delivered: report.delivered,
                 requests: report.requests,
                 result: match result {
@@ -240,7 +246,7 @@ impl Filter {
         // The crate's timestamps have one fixed width, so they compare as
         // text; anything else is not a record of ours to send.
         let comparable = |other: &str| at.len() == other.len();
-        if super::expire::expired(at, &self.cutoff) {
+        if spool::expire::expired(at, &self.cutoff) {
             return Verdict::Expired;
         }
         if self
@@ -367,7 +373,7 @@ impl Run<'_, '_> {
                     // backlog, to be batched afresh with what comes later.
                     let mut records = batch.records;
                     records.extend(backlog);
-                    self.write_or_remove(&spool.path(BACKLOG), &super::join(&records))?;
+                    self.write_or_remove(&spool.path(BACKLOG), &spool::join(&records))?;
                     self.remove(&batch.path)?;
                     first_failure.get_or_insert(error);
                     break;
@@ -428,15 +434,15 @@ impl Run<'_, '_> {
             return Ok(());
         }
         self.here()?;
-        let lock_path = spool.path("spool.lock");
+        let lock_path = spool.path(crate::pipeline::layout::spool::SPOOL_LOCK);
         let Some(_lock) = crate::fs::lock(&lock_path, Duration::from_secs(1))
             .map_err(|e| TelemetryError::io("lock", &lock_path, e))?
         else {
             return Ok(()); // taken next time
         };
         let claimed = spool.path(&format!(
-            "{:013}-{}.claimed.jsonl",
-            super::now_ms(),
+            "{:013}-{}{CLAIMED}",
+            now_ms(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         ));
         match crate::fs::rename(&events, &claimed) {
@@ -459,7 +465,7 @@ impl Run<'_, '_> {
         let mut records = self.read(&path);
         let before = records.len();
         let mut room = crate::fs::size_limit()
-            .map(|limit| limit.saturating_sub(super::join(&records).len() as u64));
+            .map(|limit| limit.saturating_sub(spool::join(&records).len() as u64));
         let claims: Vec<PathBuf> = spool
             .claims()
             .into_iter()
@@ -480,7 +486,7 @@ impl Run<'_, '_> {
         }
         let kept = self.keep(records, filter);
         if kept.len() != before || !claims.is_empty() {
-            self.write_or_remove(&path, &super::join(&kept))?;
+            self.write_or_remove(&path, &spool::join(&kept))?;
         }
         for claim in &claims {
             self.remove(claim)?;
@@ -510,7 +516,7 @@ impl Run<'_, '_> {
     /// A file's records; a file larger than the whole spool may be, or
     /// unreadable, was made by no writer of ours: counted and dropped.
     fn read(&mut self, path: &std::path::Path) -> Vec<Line> {
-        if let Ok((records, skipped)) = super::read_records(path, super::MAX_FILE) {
+        if let Ok((records, skipped)) = spool::read_records(path, spool::MAX_FILE) {
             self.report.skipped += skipped;
             records
         } else {
@@ -541,7 +547,7 @@ impl Run<'_, '_> {
     /// them (`rest`).
     fn seal(&self, records: Vec<Line>, rest: &[Line]) -> Result<Batch, TelemetryError> {
         let batch = self.write_batch(records)?;
-        self.write_or_remove(&self.up.spool.path(BACKLOG), &super::join(rest))?;
+        self.write_or_remove(&self.up.spool.path(BACKLOG), &spool::join(rest))?;
         Ok(batch)
     }
 
@@ -565,7 +571,7 @@ impl Run<'_, '_> {
 
     fn write_batch(&self, records: Vec<Line>) -> Result<Batch, TelemetryError> {
         let path = self.up.spool.new_batch_path();
-        self.write(&path, &super::join(&records))?;
+        self.write(&path, &spool::join(&records))?;
         Ok(Batch { path, records })
     }
 
@@ -577,7 +583,7 @@ impl Run<'_, '_> {
     /// the spool changed in that last instant, what was written goes.
     fn write(&self, path: &std::path::Path, bytes: &[u8]) -> Result<(), TelemetryError> {
         self.here()?;
-        crate::fs::test_pause(&format!("upload-write:{}", super::name_of(path)));
+        crate::fs::test_pause(&format!("upload-write:{}", spool::name_of(path)));
         let still = || self.here().map_err(|e| std::io::Error::other(e.one_line()));
         crate::fs::write_replacing_if(path, bytes, 0o600, true, still)
             .map_err(|e| TelemetryError::io("write", path, e))?;
@@ -616,20 +622,17 @@ impl Run<'_, '_> {
     fn send(&mut self, batch: &Batch) -> Result<(), Failure> {
         let records = records_of(&batch.records);
         let up = self.up;
-        let filter = self.filter.as_ref();
         let mut requests = 0;
+        let mut decision = Decision {
+            up,
+            filter: self.filter.as_ref(),
+            salt: None,
+        };
         let sent = up.exporter.send(
             &records,
             Some(up.deadline),
             KEPT,
-            &mut || {
-                let pass = up.store.pass(up.base_salt, CONSENT_PATIENCE)?;
-                // The same decision as when the records were chosen: after
-                // a `reset` and `enable`, on again is another decision.
-                let same = filter
-                    .is_some_and(|f| f.machine_id == pass.machine_id && f.since == pass.since);
-                same.then_some(pass)
-            },
+            &mut decision,
             &mut requests,
         );
         self.report.requests += requests;
@@ -659,15 +662,15 @@ impl Run<'_, '_> {
     /// One more failed upload for a batch others got past: renamed with
     /// its count; at [`MAX_STRIKES`] it is set aside.
     fn strike(&mut self, batch: &Batch) -> Result<(), TelemetryError> {
-        let name = super::name_of(&batch.path);
-        let stem = name.strip_suffix(super::BATCH).unwrap_or(&name);
+        let name = spool::name_of(&batch.path);
+        let stem = name.strip_suffix(spool::BATCH).unwrap_or(&name);
         let (base, strikes) = match stem.rsplit_once('.') {
             Some((base, n)) => (base, n.parse::<u32>().unwrap_or(0)),
             None => (stem, 0),
         };
         if strikes + 1 >= MAX_STRIKES {
             let error = TelemetryError::delivery(
-                self.up.exporter.transport.endpoint.shown(),
+                self.up.exporter.sender.endpoint.shown(),
                 None,
                 &format!(
                     "the batch kept failing in {MAX_STRIKES} uploads while others got through"
@@ -678,10 +681,42 @@ impl Run<'_, '_> {
         let to = self
             .up
             .spool
-            .path(&format!("{base}.{}{}", strikes + 1, super::BATCH));
+            .path(&format!("{base}.{}{}", strikes + 1, spool::BATCH));
         self.here()?;
         crate::fs::rename(&batch.path, &to)
             .map_err(|e| TelemetryError::io("rename", &batch.path, e))
+    }
+}
+
+/// The user's decision, as a request asks it: the same decision as when
+/// the records were chosen (after a `reset` and `enable`, on again is
+/// another decision), checked under the consent lock before each try and
+/// held while the body is written, and checked again (one `stat` while
+/// nothing changed) between the body's chunks.
+struct Decision<'a> {
+    up: &'a Upload<'a>,
+    filter: Option<&'a Filter>,
+    /// The salt of the decision a try went ahead under.
+    salt: Option<String>,
+}
+
+impl Gate for Decision<'_> {
+    fn pass(&mut self) -> Option<Box<dyn std::any::Any>> {
+        let pass = self.up.store.pass(self.up.base_salt, CONSENT_PATIENCE)?;
+        let same = self
+            .filter
+            .is_some_and(|f| f.machine_id == pass.machine_id && f.since == pass.since);
+        if !same {
+            return None;
+        }
+        self.salt = Some(pass.salt.clone());
+        Some(Box::new(pass))
+    }
+
+    fn still(&mut self) -> bool {
+        self.salt
+            .as_deref()
+            .is_some_and(|salt| self.up.store.still_ours(salt))
     }
 }
 

@@ -1,147 +1,91 @@
-//! Collector endpoints: validated once, when a sink is built, and shown
-//! without credentials everywhere after.
+//! Collector endpoints: parsed as the HTTP client parses them
+//! ([`http::Uri`]), checked once, when a sink is built, and shown without
+//! credentials everywhere after.
 
 use std::fmt;
+
+use http::Uri;
 
 use crate::TelemetryError;
 use crate::redact::redact_url;
 
-/// A validated `http://` or `https://` URL, its parts, and its printable
-/// form.
+/// A checked `http://` or `https://` URL, and its printable form. User
+/// info in it is taken out of the URL requests go to, and sent as a
+/// `Basic` `Authorization` header instead (as `curl` does).
 #[derive(Clone)]
 pub(crate) struct Endpoint {
-    /// What is sent to: scheme lower-cased, otherwise as given.
+    /// What requests go to: without user info.
+    uri: Uri,
     url: String,
-    /// The same without user info or query values.
+    /// The URL as given, without user info or query values.
     shown: String,
-    https: bool,
-    /// The host as a name or address (an IPv6 address without brackets).
-    host: String,
-    port: u16,
-    /// `user:password` as written (percent-encoded), if any.
-    userinfo: Option<String>,
-    /// The path and query, as sent on the request line (`/` at least).
-    target: String,
+    /// `user:password` from the URL, percent-decoded.
+    credentials: Option<String>,
 }
 
 impl Endpoint {
-    /// Checks `raw`: scheme `http` or `https` in any case, a host, a port
-    /// in 1..=65535 if given, no whitespace or control characters.
+    /// Parses `raw`: scheme `http` or `https` in any case, a host, a port
+    /// in 1..=65535 if given, nothing [`http::Uri`] refuses (spaces,
+    /// control characters). A `#fragment` is dropped: it is never sent,
+    /// and kept it would swallow a path joined after it (OTLP's
+    /// `/v1/logs`).
     pub(crate) fn parse(raw: &str) -> Result<Self, TelemetryError> {
         let raw = raw.trim();
         let shown = redact_url(raw);
-        let reject = |why: &str| {
+        let reject = |why: &dyn fmt::Display| {
             TelemetryError::config(
                 format!("the telemetry endpoint `{shown}` is not usable: {why}"),
                 "give the collector's full URL, e.g. https://collector.example.com:4318/v1/logs",
             )
         };
-        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(reject("it contains spaces or control characters"));
-        }
+        let raw = raw.split_once('#').map_or(raw, |(before, _)| before);
         let Some((scheme, rest)) = raw.split_once("://") else {
             return Err(reject(
-                "it has no http:// or https:// scheme (a bare host:port is a gRPC \
-                 setting; this crate speaks OTLP/HTTP)",
+                &"it has no http:// or https:// scheme (a bare host:port is a gRPC setting; \
+                  this crate speaks OTLP/HTTP)",
             ));
         };
-        let https = if scheme.eq_ignore_ascii_case("https") {
-            true
-        } else if scheme.eq_ignore_ascii_case("http") {
-            false
-        } else {
-            return Err(reject("the scheme must be http:// or https://"));
-        };
-        // The authority ends at the first `/`, `?` or `#`.
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(reject(&"the scheme must be http:// or https://"));
+        }
+        // User info is split off before parsing: what is sent carries none,
+        // and it never reaches an error message.
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(end);
-        let tail = tail.split_once('#').map_or(tail, |(before, _)| before);
-        let (userinfo, host_port) = match authority.rsplit_once('@') {
-            Some((info, host)) => (Some(info.to_owned()), host),
+        let (userinfo, host) = match authority.rsplit_once('@') {
+            Some((info, host)) => (Some(info), host),
             None => (None, authority),
         };
-        let (host, port) = split_host_port(host_port).map_err(&reject)?;
-        if host.is_empty() {
-            return Err(reject("it has no host"));
+        let uri: Uri = format!("{scheme}://{host}{tail}")
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| reject(&e))?;
+        let authority = uri
+            .authority()
+            .filter(|a| !a.host().is_empty())
+            .ok_or_else(|| reject(&"it has no host"))?;
+        if !port_in_range(authority) {
+            return Err(reject(&"the port must be a number from 1 to 65535"));
         }
-        let port = match port {
-            None => {
-                if https {
-                    443
-                } else {
-                    80
-                }
-            }
-            Some(port) => match port.parse::<u16>() {
-                Ok(port @ 1..=65535) => port,
-                _ => return Err(reject("the port must be a number from 1 to 65535")),
-            },
+        let credentials = userinfo.map(|info| {
+            percent_encoding::percent_decode_str(info)
+                .decode_utf8_lossy()
+                .into_owned()
+        });
+        let url = uri.to_string();
+        let shown = match userinfo {
+            Some(_) => redact_url(&format!("{scheme}://user@{host}{tail}")),
+            None => redact_url(&url),
         };
-        let valid_host = if host.contains(':') {
-            host.parse::<std::net::Ipv6Addr>().is_ok()
-        } else {
-            host.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '%' | '~'))
-        };
-        if !valid_host {
-            return Err(reject("the host is not a name or an address"));
-        }
-        let target = if tail.starts_with('/') {
-            tail.to_owned()
-        } else {
-            format!("/{tail}")
-        };
-        let scheme = if https { "https" } else { "http" };
-        // A fragment is never sent; kept, it would swallow a path joined
-        // after it (OTLP's `/v1/logs`).
-        let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
-        let url = format!("{scheme}://{rest}");
         Ok(Self {
-            shown: redact_url(&url),
+            uri,
             url,
-            https,
-            host: host.to_owned(),
-            port,
-            userinfo,
-            target,
+            shown,
+            credentials,
         })
     }
 
-    /// The host (an IPv6 address without brackets).
-    pub(crate) fn host(&self) -> &str {
-        &self.host
-    }
-
-    pub(crate) fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `user:password` from the URL, percent-decoded, if any.
-    pub(crate) fn credentials(&self) -> Option<String> {
-        self.userinfo.as_deref().map(percent_decode)
-    }
-
-    /// The request target: the path and query.
-    pub(crate) fn target(&self) -> &str {
-        &self.target
-    }
-
-    /// The `Host` header's value.
-    pub(crate) fn host_header(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        let default = if self.https { 443 } else { 80 };
-        if self.port == default {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
-    }
-
-    /// The URL requests go to.
+    /// The URL requests go to (no user info).
     pub(crate) fn url(&self) -> &str {
         &self.url
     }
@@ -152,32 +96,78 @@ impl Endpoint {
     }
 
     pub(crate) fn is_https(&self) -> bool {
-        self.https
+        self.uri.scheme_str() == Some("https")
+    }
+
+    /// The parsed URL, for the HTTP client.
+    #[cfg_attr(
+        not(any(feature = "http", feature = "native-tls")),
+        expect(dead_code, reason = "only the bundled client asks")
+    )]
+    pub(crate) fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// `user:password` from the URL, percent-decoded, if any.
+    pub(crate) fn credentials(&self) -> Option<&str> {
+        self.credentials.as_deref()
     }
 
     /// The same endpoint with `suffix` appended to its path (before any
     /// query), with exactly one slash between.
     pub(crate) fn join(&self, suffix: &str) -> Result<Self, TelemetryError> {
-        let (base, query) = match self.url.split_once('?') {
-            Some((base, query)) => (base, Some(query)),
-            None => (self.url.as_str(), None),
-        };
-        let mut url = format!(
+        let path = format!(
             "{}/{}",
-            base.trim_end_matches('/'),
+            self.uri.path().trim_end_matches('/'),
             suffix.trim_start_matches('/')
         );
-        if let Some(query) = query {
-            url.push('?');
-            url.push_str(query);
-        }
-        Self::parse(&url)
+        let path_and_query = match self.uri.query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path,
+        };
+        let mut parts = self.uri.clone().into_parts();
+        parts.path_and_query = Some(path_and_query.parse().map_err(|e: http::uri::InvalidUri| {
+            TelemetryError::config(
+                format!("`{suffix}` cannot be joined to `{}`: {e}", self.shown),
+                "give the collector's base URL",
+            )
+        })?);
+        let uri = Uri::from_parts(parts).map_err(|e| {
+            TelemetryError::config(
+                format!("`{suffix}` cannot be joined to `{}`: {e}", self.shown),
+                "give the collector's base URL",
+            )
+        })?;
+        let url = uri.to_string();
+        let shown = match self.credentials {
+            Some(_) => redact_url(&url.replacen("://", "://user@", 1)),
+            None => redact_url(&url),
+        };
+        Ok(Self {
+            uri,
+            url,
+            shown,
+            credentials: self.credentials.clone(),
+        })
     }
 }
 
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.shown, f)
+    }
+}
+
+/// Whether the authority's port, if it has one, is 1..=65535 (`http`
+/// reads a port out of range as no port at all: the default one, which is
+/// not what was asked).
+pub(crate) fn port_in_range(authority: &http::uri::Authority) -> bool {
+    let text = authority.as_str();
+    let text = text.rsplit_once('@').map_or(text, |(_, host)| host);
+    let after_host = text.rfind(']').map_or(text, |end| &text[end..]);
+    match after_host.rsplit_once(':') {
+        None => true,
+        Some((_, port)) => port.parse::<u16>().is_ok_and(|p| p > 0),
     }
 }
 
@@ -199,16 +189,17 @@ const FRAMING: &[&str] = &[
     "proxy-connection",
 ];
 
-/// Checks one header as HTTP/1.1 defines it (RFC 9110: a name is a
-/// `token`, a value visible ASCII, spaces and tabs, or bytes from 0x80 on),
-/// so a bad header is a configuration error now rather than a failed
-/// delivery (or a smuggled line) later. The value never appears in the
-/// error.
+/// Checks one header as the HTTP client will ([`http::HeaderName`],
+/// [`http::HeaderValue`]), so a bad header is a configuration error now
+/// rather than a failed delivery later, and refuses the headers the client
+/// writes itself. The value never appears in the error.
 pub(crate) fn check_header(name: &str, value: &str) -> Result<(), TelemetryError> {
-    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    if name.is_empty() || !name.bytes().all(token) {
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
         return Err(TelemetryError::config(
-            format!("`{name}` is not a valid HTTP header name"),
+            format!(
+                "`{}` is not a valid HTTP header name",
+                crate::text::printable(name)
+            ),
             "header names are letters, digits and `-`, e.g. `x-api-key`",
         ));
     }
@@ -218,8 +209,7 @@ pub(crate) fn check_header(name: &str, value: &str) -> Result<(), TelemetryError
             "drop it from the configured headers; keep only your own (e.g. authorization, x-api-key)",
         ));
     }
-    let field = |b: u8| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80;
-    if !value.bytes().all(field) {
+    if http::HeaderValue::from_str(value).is_err() {
         return Err(TelemetryError::config(
             format!("the value of header `{name}` is not a valid HTTP header value"),
             "header values are visible ASCII; remove line breaks and control characters",
@@ -234,7 +224,7 @@ pub(crate) fn credentials_in_clear<'a>(
     endpoint: &Endpoint,
     mut header_names: impl Iterator<Item = &'a str>,
 ) -> bool {
-    !endpoint.is_https() && (endpoint.url().contains('@') || header_names.any(is_auth_header))
+    !endpoint.is_https() && (endpoint.credentials().is_some() || header_names.any(is_auth_header))
 }
 
 /// Header names whose values are credentials.
@@ -251,49 +241,6 @@ pub(crate) fn is_auth_header(name: &str) -> bool {
     ]
     .iter()
     .any(|word| name.contains(word))
-}
-
-/// `host[:port]`, or `[v6]:port`: the host and the port as text.
-fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), &'static str> {
-    if let Some(rest) = authority.strip_prefix('[') {
-        let Some((host, after)) = rest.split_once(']') else {
-            return Err("an IPv6 address is not closed with `]`");
-        };
-        return match after {
-            "" => Ok((host, None)),
-            port => port
-                .strip_prefix(':')
-                .map(|p| (host, Some(p)))
-                .ok_or("only a port may follow an IPv6 address"),
-        };
-    }
-    Ok(match authority.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (authority, None),
-    })
-}
-
-/// `%XX` sequences decoded (user info as written in a URL).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(Some(hi)), Some(Some(lo))) = (
-                bytes.get(i + 1).map(|&b| hex(b)),
-                bytes.get(i + 2).map(|&b| hex(b)),
-            )
-        {
-            out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -341,6 +288,17 @@ mod tests {
     }
 
     #[test]
+    fn user_info_goes_as_credentials_not_in_the_url() {
+        let e = Endpoint::parse("https://ada:p%40ss@host.example/v1").unwrap();
+        assert_eq!(e.url(), "https://host.example/v1");
+        assert_eq!(e.credentials(), Some("ada:p@ss"));
+        assert_eq!(e.shown(), "https://[redacted]@host.example/v1");
+        let joined = e.join("v1/logs").unwrap();
+        assert_eq!(joined.credentials(), Some("ada:p@ss"));
+        assert!(!joined.shown().contains("ada"), "{}", joined.shown());
+    }
+
+    #[test]
     fn a_fragment_is_dropped_so_a_joined_path_survives() {
         let base = Endpoint::parse("http://h:4318/base#frag").unwrap();
         assert_eq!(
@@ -348,7 +306,10 @@ mod tests {
             "http://h:4318/base/v1/logs"
         );
         let no_path = Endpoint::parse("http://h:4318#x").unwrap();
-        assert_eq!(no_path.join("/v1/logs").unwrap().target(), "/v1/logs");
+        assert_eq!(
+            no_path.join("/v1/logs").unwrap().url(),
+            "http://h:4318/v1/logs"
+        );
     }
 
     #[test]
@@ -368,6 +329,8 @@ mod tests {
         }
         check_header("x-api-key", "k").unwrap();
         check_header("Authorization", "Bearer k").unwrap();
+        assert!(check_header("x-bad", "a\r\nInjected: 1").is_err());
+        assert!(check_header("bad name", "x").is_err());
     }
 
     #[test]

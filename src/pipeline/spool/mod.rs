@@ -1,18 +1,6 @@
 //! The local spool: where a command's events wait for the uploader.
 //!
-//! Layout, under the tool's data directory (created private, 0700, owned by
-//! the user and writable by nobody else, or refused):
-//!
-//! ```text
-//! spool/events.jsonl            appended by every run, one record per line, under spool.lock
-//! spool/backlog.jsonl           records the uploader took from events.jsonl, not yet in a batch
-//! spool/<ms>-<n>.batch.jsonl    a sealed batch: sent (or about to be) as one request, with one key
-//! spool/next-<ms>               empty; its name says when the next upload is due (Unix ms)
-//! spool/state.json              what the uploader last did, and counters
-//! spool/launch-<token>          a one-time token for an uploader this crate started
-//! spool/upload.pid              the uploader at work (shown by `status`)
-//! spool/{spool,writers,upload,state}.lock
-//! ```
+//! Its files are named in [`layout`](crate::pipeline::layout).
 //!
 //! A run appends each record with one `write(2)` under `spool.lock`, after
 //! checking the spool's size as a whole (so concurrent runs share one
@@ -35,10 +23,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::TelemetryError;
-use crate::record::Record;
+use self::record::Record;
 
 pub(crate) mod expire;
-pub(crate) mod upload;
+pub(crate) mod record;
 mod writer;
 
 pub(crate) use writer::SpoolSink;
@@ -65,26 +53,10 @@ const MAX_ENTRIES: usize = 10_000;
 /// (a lower `spool_limits` later never makes the backlog unreadable).
 pub(crate) const MAX_FILE: u64 = 256 * 1024 * 1024;
 
-pub(crate) const EVENTS: &str = "events.jsonl";
-pub(crate) const BACKLOG: &str = "backlog.jsonl";
-pub(crate) const BATCH: &str = ".batch.jsonl";
-const STATE: &str = "state.json";
-const LAUNCH: &str = "launch-";
-const PID: &str = "upload.pid";
-/// The schedule: `next-<unix ms>`, an empty file whose name says when the
-/// next upload is due.
-const NEXT: &str = "next-";
-/// The names the crate keeps in the spool, each a regular file.
-pub(crate) const CONTROL: &[&str] = &[
-    EVENTS,
-    BACKLOG,
-    STATE,
-    PID,
-    "spool.lock",
-    "writers.lock",
-    "upload.lock",
-    "state.lock",
-];
+pub(crate) use crate::pipeline::layout::spool::{
+    BACKLOG, BATCH, CONTROL, EVENTS, LAUNCH, NEXT, PID, SPOOL_LOCK, STATE, STATE_LOCK,
+    UPLOAD_LOCK, WRITERS_LOCK,
+};
 
 /// Which spool directory this is: see [`Spool::identity`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,7 +204,7 @@ fn millis(d: Duration) -> u64 {
 impl Spool {
     pub(crate) fn new(data_dir: &Path) -> Self {
         Self {
-            dir: data_dir.join("spool"),
+            dir: crate::pipeline::layout::spool_dir(data_dir),
             max_bytes: DEFAULT_MAX_BYTES,
             max_age: DEFAULT_MAX_AGE,
             interval: DEFAULT_INTERVAL,
@@ -453,7 +425,7 @@ impl Spool {
         if !self.dir.is_dir() || self.check().is_err() {
             return false;
         }
-        let Ok(Some(_lock)) = crate::fs::lock(&self.path("state.lock"), patience) else {
+        let Ok(Some(_lock)) = crate::fs::lock(&self.path(STATE_LOCK), patience) else {
             return false;
         };
         let mut state = self.state();
@@ -509,7 +481,7 @@ impl Spool {
             // The first upload ever (or the file was lost): decided under
             // the state lock, looking again, so one run creates it.
             let Ok(Some(_lock)) =
-                crate::fs::lock(&self.path("state.lock"), Duration::from_millis(50))
+                crate::fs::lock(&self.path(STATE_LOCK), Duration::from_millis(50))
             else {
                 return false;
             };
@@ -548,7 +520,7 @@ impl Spool {
             self.interval
         } else {
             let doubled = FIRST_BACKOFF.saturating_mul(1 << failures.saturating_sub(1).min(12));
-            crate::remote::transport::jitter(doubled.min(MAX_BACKOFF))
+            crate::pipeline::export::retry::jitter(doubled.min(MAX_BACKOFF))
         };
         now_ms().saturating_add(millis(wait))
     }
@@ -562,7 +534,7 @@ impl Spool {
     pub(crate) fn uploader_at_work(&self) -> Option<u32> {
         let pid = crate::fs::read_small(&self.path(PID), 32).ok()??;
         let pid = std::str::from_utf8(&pid).ok()?.trim().parse().ok()?;
-        let held = crate::fs::lock(&self.path("upload.lock"), Duration::ZERO)
+        let held = crate::fs::lock(&self.path(UPLOAD_LOCK), Duration::ZERO)
             .is_ok_and(|lock| lock.is_none());
         held.then_some(pid)
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{EVENTS, Prepared, Spool};
 use crate::consent::ConsentStore;
-use crate::record::Record;
+use crate::pipeline::spool::record::Record;
 use crate::{Event, TelemetryError, TelemetrySink};
 
 /// How long a record waits for another run's append to finish.
@@ -34,6 +34,8 @@ pub(crate) struct SpoolSink {
     /// `ConsentStore::still_on`).
     salt: String,
     state: Mutex<Writer>,
+    /// Whether this process looked at the upload schedule yet.
+    looked: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -67,7 +69,17 @@ impl SpoolSink {
             to,
             salt,
             state: Mutex::new(Writer::default()),
+            looked: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// [`claim_upload`](Self::claim_upload), the first time a process
+    /// asks: a run looks at the schedule once.
+    pub(crate) fn claim_upload_once(&self) -> bool {
+        !self
+            .looked
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+            && self.claim_upload()
     }
 
     /// Claims the next upload if the last append found one due (see
@@ -83,7 +95,7 @@ impl SpoolSink {
             .is_some_and(|s| self.spool.claim_upload(s));
         if claimed {
             writer.live = crate::fs::lock_as(
-                &self.spool.path("writers.lock"),
+                &self.spool.path(super::WRITERS_LOCK),
                 crate::fs::Mode::Shared,
                 Duration::from_millis(20),
             )
@@ -183,7 +195,7 @@ impl SpoolSink {
         line: &[u8],
         schedule_seen: &mut Option<super::Schedule>,
     ) -> Result<bool, TelemetryError> {
-        let lock_path = self.spool.path("spool.lock");
+        let lock_path = self.spool.path(super::SPOOL_LOCK);
         let _lock = match crate::fs::lock(&lock_path, APPEND_PATIENCE) {
             Ok(Some(lock)) => lock,
             Ok(None) => {

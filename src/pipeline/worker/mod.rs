@@ -1,20 +1,29 @@
 //! The one delivery worker: a bounded queue and a thread that drains it
 //! into a sink or an exporter. [`Background`] is it over any sink; the
 //! remote sinks are it over an exporter.
+//!
+//! - `mod.rs`: the queue and its thread ([`Worker`]);
+//! - `background.rs`: the public [`Background`] sink;
+//! - `reply.rs`: a flush's answer from the thread;
+//! - `timer.rs`: the one timer thread behind every deadline;
+//! - `block_on.rs`: running the crate's own futures on a plain thread.
+
+mod background;
+mod block_on;
+pub(crate) mod reply;
+pub(crate) mod timer;
+
+pub use background::{Background, BackgroundBuilder};
+pub(crate) use block_on::block_on;
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::marker::PhantomData;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
+use std::thread::{self};
 use std::time::{Duration, Instant};
 
-use crate::oneshot::{self, NoReply};
-use crate::{Event, TelemetryError, TelemetrySink};
+use self::reply::NoReply;
+use crate::{Event, TelemetryError};
 
 /// The default queue capacity, in events.
 pub(crate) const DEFAULT_CAPACITY: usize = 1024;
@@ -72,7 +81,7 @@ impl Default for Settings {
     }
 }
 
-type Reply = oneshot::Sender<Result<(), TelemetryError>>;
+type Reply = reply::Sender<Result<(), TelemetryError>>;
 
 enum Item {
     Event(Event, usize),
@@ -110,14 +119,14 @@ impl Shared {
 /// The thread's side, until it is started.
 struct Start {
     driver: Box<dyn Drive>,
-    done: oneshot::Sender<()>,
+    done: reply::Sender<()>,
 }
 
 struct Handle {
     shared: Arc<Shared>,
     /// Taken when the thread starts (at the first event, or eagerly).
     start: Mutex<Option<Start>>,
-    done: Mutex<Option<oneshot::Receiver<()>>>,
+    done: Mutex<Option<reply::Receiver<()>>>,
 }
 
 /// The worker: cheap to clone; the last clone's drop closes the queue and
@@ -148,7 +157,7 @@ impl Worker {
             batch_bytes: settings.batch_bytes.max(1),
             ..settings
         };
-        let (done_tx, done) = oneshot::channel();
+        let (done_tx, done) = reply::channel();
         Self {
             handle: Arc::new(Handle {
                 shared: Arc::new(Shared {
@@ -256,7 +265,7 @@ impl Worker {
                 return Ok(()); // nothing was ever accepted
             }
         }
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = reply::channel();
         {
             let mut queue = shared.lock();
             if queue.closed {
@@ -443,244 +452,3 @@ fn answer(failures: Failures, dropped: u64) -> Result<(), TelemetryError> {
     Ok(())
 }
 
-/// Drives a [`TelemetrySink`]: each event emitted, then the sink flushed
-/// (so a batching sink sends batches). A sink that panics costs its event,
-/// not the thread.
-struct SinkDriver<S>(S);
-
-impl<S: TelemetrySink + Send + 'static> Drive for SinkDriver<S> {
-    fn deliver(&mut self, batch: Vec<Event>, failures: &mut Failures) {
-        for event in &batch {
-            failures.note(guarded("emit", self.0.emit(event)));
-        }
-        failures.note(guarded("flush", self.0.flush()));
-    }
-
-    fn flush(&mut self, failures: &mut Failures) {
-        failures.note(guarded("flush", self.0.flush()));
-    }
-
-    fn thread_name(&self) -> &'static str {
-        "rtb-telemetry"
-    }
-}
-
-/// Runs one call of the sink, turning a panic into an error.
-fn guarded(
-    name: &str,
-    call: impl Future<Output = Result<(), TelemetryError>>,
-) -> Result<(), TelemetryError> {
-    match catch_unwind(AssertUnwindSafe(|| block_on(call))) {
-        Ok(result) => result,
-        Err(_) => Err(TelemetryError::sink_panicked(name)),
-    }
-}
-
-/// Runs any sink on a dedicated thread behind a bounded queue.
-///
-/// - `emit` only enqueues a copy (attr values cut to
-///   [`Event::MAX_ATTR_VALUE_BYTES`]): it never waits on I/O. The queue is
-///   bounded in events (1024 by default) and in bytes (4 MiB by default);
-///   when either is full the new event is dropped and counted
-///   ([`dropped`](Self::dropped)), and `emit` still returns `Ok`.
-/// - The thread hands events to the inner sink and calls its `flush` whenever
-///   the queue runs dry, so a batching sink sends batches. A sink that
-///   panics costs its event, not the thread.
-/// - [`flush`](TelemetrySink::flush) waits for delivery up to a deadline
-///   (2 s by default). It suspends an async caller (never blocks its thread)
-///   and returns `Ok` only when every event accepted since the previous
-///   flush was delivered: a failed or dropped event, a dead thread or the
-///   deadline give the error that says which.
-/// - Dropping the last clone closes the queue and waits for the thread to
-///   deliver what is queued, at most 500 ms by default; after that it
-///   returns anyway and the process may exit.
-///
-/// No deadline panics: `Duration::ZERO` gives up at once, `Duration::MAX`
-/// waits as long as it takes.
-///
-/// # Example
-///
-/// ```
-/// use std::time::Duration;
-/// use rtb_telemetry::{Background, Event, MemorySink, TelemetrySink};
-///
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let memory = MemorySink::new();
-/// let sink = Background::builder(memory.clone())
-///     .capacity(256)
-///     .drain_deadline(Duration::from_millis(200))
-///     .spawn()?;
-/// sink.emit(&Event::new("build", "mytool", "1.0.0", "00".repeat(32))).await?; // enqueued
-/// sink.flush().await?; // delivered
-/// assert_eq!(memory.len(), 1);
-/// assert_eq!(sink.dropped(), 0);
-/// # Ok::<(), rtb_telemetry::TelemetryError>(()) }).unwrap();
-/// ```
-pub struct Background<S> {
-    worker: Worker,
-    _sink: PhantomData<fn() -> S>,
-}
-
-impl<S> Clone for Background<S> {
-    fn clone(&self) -> Self {
-        Self {
-            worker: self.worker.clone(),
-            _sink: PhantomData,
-        }
-    }
-}
-
-impl<S> std::fmt::Debug for Background<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let settings = &self.worker.handle.shared.settings;
-        f.debug_struct("Background")
-            .field("dropped", &self.dropped())
-            .field("flush_deadline", &settings.flush_deadline)
-            .field("drain_deadline", &settings.drain_deadline)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Configures a [`Background`] sink; see [`Background::builder`].
-///
-/// # Example
-///
-/// ```
-/// use std::time::Duration;
-/// use rtb_telemetry::{Background, NoopSink};
-///
-/// let sink = Background::builder(NoopSink)
-///     .capacity(64)
-///     .max_bytes(256 * 1024)
-///     .flush_deadline(Duration::from_secs(1))
-///     .spawn()?;
-/// # let _ = sink;
-/// # Ok::<(), rtb_telemetry::TelemetryError>(())
-/// ```
-#[must_use = "nothing runs until `.spawn()`"]
-#[derive(Debug)]
-pub struct BackgroundBuilder<S> {
-    sink: S,
-    settings: Settings,
-}
-
-impl<S: TelemetrySink + Send + 'static> BackgroundBuilder<S> {
-    /// How many events may wait in the queue (at least 1; default 1024).
-    pub fn capacity(mut self, events: usize) -> Self {
-        self.settings.capacity = events.max(1);
-        self
-    }
-
-    /// How many bytes of events may wait in the queue (default 4 MiB). An
-    /// event is counted by what its queued copy holds: its strings, each
-    /// cut to [`Event::MAX_ATTR_VALUE_BYTES`], plus a small overhead.
-    pub fn max_bytes(mut self, bytes: usize) -> Self {
-        self.settings.max_bytes = bytes;
-        self
-    }
-
-    /// How long `flush` waits for delivery (default 2 s).
-    pub fn flush_deadline(mut self, deadline: Duration) -> Self {
-        self.settings.flush_deadline = deadline;
-        self
-    }
-
-    /// How long dropping the last handle waits for delivery (default 500 ms).
-    pub fn drain_deadline(mut self, deadline: Duration) -> Self {
-        self.settings.drain_deadline = deadline;
-        self
-    }
-
-    /// Starts the thread.
-    ///
-    /// # Errors
-    ///
-    /// A [`Thread`](crate::ErrorKind::Thread) error when the operating
-    /// system refuses to start a thread.
-    pub fn spawn(self) -> Result<Background<S>, TelemetryError> {
-        let worker = Worker::new(Box::new(SinkDriver(self.sink)), self.settings);
-        worker.start()?;
-        Ok(Background {
-            worker,
-            _sink: PhantomData,
-        })
-    }
-}
-
-impl<S: TelemetrySink + Send + 'static> Background<S> {
-    /// Starts `sink` on its own thread with the default settings.
-    ///
-    /// # Errors
-    ///
-    /// When the operating system refuses to start a thread.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// let sink = rtb_telemetry::Background::new(rtb_telemetry::NoopSink)?;
-    /// # let _ = sink;
-    /// # Ok::<(), rtb_telemetry::TelemetryError>(())
-    /// ```
-    pub fn new(sink: S) -> Result<Self, TelemetryError> {
-        Self::builder(sink).spawn()
-    }
-
-    /// Configures the queue and the deadlines before starting.
-    pub fn builder(sink: S) -> BackgroundBuilder<S> {
-        BackgroundBuilder {
-            sink,
-            settings: Settings::default(),
-        }
-    }
-}
-
-impl<S> Background<S> {
-    /// How many events were dropped because the queue was full (or the
-    /// thread had stopped).
-    #[must_use]
-    pub fn dropped(&self) -> u64 {
-        self.worker.dropped()
-    }
-}
-
-impl<S: TelemetrySink + Send + 'static> TelemetrySink for Background<S> {
-    /// Enqueues a bounded copy of `event`; never waits. A full queue drops
-    /// it (and counts it) and returns `Ok`: telemetry never slows the tool.
-    async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
-        self.worker.enqueue(event)
-    }
-
-    /// Waits until everything queued before this call was handed to the
-    /// inner sink and the inner sink flushed, up to the flush deadline.
-    async fn flush(&self) -> Result<(), TelemetryError> {
-        self.worker.flush().await
-    }
-}
-
-/// Wakes the thread that is blocked in [`block_on`].
-struct ThreadWaker(Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Drives a future to completion on the current thread, parking between
-/// polls: the sink's futures need no runtime. Only ever called on threads
-/// the crate owns, or from synchronous code.
-pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        thread::park();
-    }
-}

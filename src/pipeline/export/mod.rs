@@ -1,14 +1,31 @@
-//! What the remote sinks share: their options, the exporter (a blocking
-//! sender with no queue of its own), and the builder methods. The queue is
-//! the one [`Worker`](crate::background::Worker); the spool's uploader
-//! drives the exporter directly.
+//! Export: a batch of records encoded (JSON, OTLP) and sent as one request
+//! through an HTTP client, with retries. The exporter is a blocking sender
+//! with no queue of its own: the one [`Worker`](crate::pipeline::worker::Worker)
+//! drives it for the remote sinks, and the uploader drives it directly.
+//!
+//! - `endpoint.rs`: the collector's URL, checked once;
+//! - `client.rs`: what is asked of an HTTP client (public: `HttpClient`);
+//! - `bundled.rs`: the bundled one, ureq (features `http`, `native-tls`);
+//! - `retry.rs`: one request, retried while that may help;
+//! - `json.rs`, `otlp.rs`: the two encodings.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::endpoint::{Endpoint, check_header};
-use super::transport::{Failure, Headers, Reach, Retry, Transport};
-use crate::background::{Drive, Failures, Settings, Worker};
-use crate::record::{Record, batch_key};
+#[cfg(any(feature = "http", feature = "native-tls"))]
+mod bundled;
+pub(crate) mod client;
+pub(crate) mod endpoint;
+pub(crate) mod json;
+#[cfg(feature = "otlp")]
+pub(crate) mod otlp;
+pub(crate) mod retry;
+
+use self::client::{Gate, HttpClient};
+use self::endpoint::{Endpoint, check_header};
+use self::retry::{Failure, Headers, Reach, Retry, Sender};
+use crate::pipeline::spool::record::{Record, batch_key};
+use crate::pipeline::worker::{Drive, Failures, Settings, Worker};
 use crate::{Event, TelemetryError};
 
 /// The default most events in one request.
@@ -18,6 +35,7 @@ const DEFAULT_MAX_BATCH_BYTES: usize = 1024 * 1024;
 
 /// The settings every remote sink takes. Its `Debug` shows no secret: the
 /// endpoint without credentials, headers without values.
+#[derive(Clone)]
 pub(crate) struct Options {
     pub(crate) endpoint: String,
     pub(crate) headers: Vec<(String, String)>,
@@ -30,6 +48,8 @@ pub(crate) struct Options {
     pub(crate) root_pems: Vec<Vec<u8>>,
     /// Where the proxy variables are read from.
     pub(crate) env: crate::Env,
+    /// The tool's own HTTP client, if it handed one over.
+    pub(crate) client: Option<Arc<dyn HttpClient>>,
 }
 
 impl std::fmt::Debug for Options {
@@ -44,6 +64,7 @@ impl std::fmt::Debug for Options {
             .field("max_batch_bytes", &self.max_batch_bytes)
             .field("root_certificates", &self.root_pems.len())
             .field("env", &self.env)
+            .field("own_client", &self.client.is_some())
             .finish()
     }
 }
@@ -60,6 +81,7 @@ impl Options {
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             root_pems: Vec::new(),
             env: crate::Env::process(),
+            client: None,
         }
     }
 
@@ -77,9 +99,24 @@ impl Options {
         Ok(endpoint)
     }
 
+    /// Why the proxy the environment names cannot be used by the bundled
+    /// client, if it cannot (a tool's own client minds its own proxies).
+    pub(crate) fn proxy_problem(&self, endpoint: &Endpoint) -> Option<String> {
+        if self.client.is_some() {
+            return None;
+        }
+        #[cfg(any(feature = "http", feature = "native-tls"))]
+        return bundled::proxy_problem(&self.env, endpoint);
+        #[cfg(not(any(feature = "http", feature = "native-tls")))]
+        {
+            let _ = endpoint;
+            None
+        }
+    }
+
     /// `true` when an auth-looking header would go over plain `http://`.
     pub(crate) fn clear_credentials(&self, endpoint: &Endpoint) -> bool {
-        super::endpoint::credentials_in_clear(
+        endpoint::credentials_in_clear(
             endpoint,
             self.headers.iter().map(|(name, _)| name.as_str()),
         )
@@ -92,42 +129,44 @@ impl Options {
         encoding: Encoding,
     ) -> Result<Exporter, TelemetryError> {
         let endpoint = self.validate(suffix)?;
-        let shown = endpoint.shown().to_owned();
-        let mut roots = Vec::new();
-        for pem in &self.root_pems {
-            use rustls::pki_types::pem::PemObject as _;
-            for item in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
-                match item {
-                    Ok(cert) => roots.push(cert),
-                    Err(e) => {
-                        return Err(TelemetryError::config(
-                            format!("a root certificate for `{shown}` is not valid PEM: {e}"),
-                            "pass the collector's CA certificate in PEM form (-----BEGIN CERTIFICATE-----)",
-                        ));
-                    }
-                }
-            }
-        }
-        if !self.root_pems.is_empty() && roots.is_empty() {
-            return Err(TelemetryError::config(
-                format!("no certificate found in the root certificates given for `{shown}`"),
-                "pass the collector's CA certificate in PEM form (-----BEGIN CERTIFICATE-----)",
-            ));
-        }
-        let transport = Transport::new(
-            endpoint,
-            self.headers,
-            self.retry,
-            (self.connect_timeout, self.request_timeout),
-            roots,
-            &self.env,
-        )?;
+        let client = match self.client {
+            Some(client) => client,
+            None => self.bundled_client(&endpoint)?,
+        };
         Ok(Exporter {
-            transport,
+            sender: Sender::new(
+                endpoint,
+                self.headers,
+                self.retry,
+                self.request_timeout,
+                client,
+            ),
             encoding,
             max_batch: self.max_batch,
             max_batch_bytes: self.max_batch_bytes,
         })
+    }
+
+    #[cfg(any(feature = "http", feature = "native-tls"))]
+    fn bundled_client(&self, endpoint: &Endpoint) -> Result<Arc<dyn HttpClient>, TelemetryError> {
+        Ok(Arc::new(bundled::Bundled::new(&bundled::Setup {
+            endpoint,
+            connect_timeout: self.connect_timeout.min(Duration::from_secs(24 * 3600)),
+            root_pems: &self.root_pems,
+            env: &self.env,
+        })?))
+    }
+
+    #[cfg(not(any(feature = "http", feature = "native-tls")))]
+    fn bundled_client(&self, endpoint: &Endpoint) -> Result<Arc<dyn HttpClient>, TelemetryError> {
+        Err(TelemetryError::config(
+            format!(
+                "nothing can send to `{}`: this build bundles no HTTP client",
+                endpoint.shown()
+            ),
+            "build with the `http` (or `native-tls`) feature, or hand the tool's own client over \
+             with `.http_client(..)`",
+        ))
     }
 }
 
@@ -142,7 +181,7 @@ pub(crate) struct Encoding {
 /// retries. No queue and no thread: the worker or the uploader drives it.
 #[derive(Debug)]
 pub(crate) struct Exporter {
-    pub(crate) transport: Transport,
+    pub(crate) sender: Sender,
     encoding: Encoding,
     max_batch: usize,
     max_batch_bytes: usize,
@@ -150,13 +189,13 @@ pub(crate) struct Exporter {
 
 impl Exporter {
     /// Sends `batch` as one request, its key derived from its records'
-    /// ids. `gate` runs before every attempt (see [`Transport::post`]).
-    pub(crate) fn send<P: 'static>(
+    /// ids. `gate` is asked before every attempt (see [`Sender::post`]).
+    pub(crate) fn send(
         &self,
         batch: &[Record],
         deadline: Option<Instant>,
         fate: &str,
-        gate: &mut dyn FnMut() -> Option<P>,
+        gate: &mut dyn Gate,
         requests: &mut u64,
     ) -> Result<(), Failure> {
         let body = (self.encoding.encode)(batch).map_err(|error| Failure {
@@ -164,7 +203,7 @@ impl Exporter {
             reach: Reach::NotReached,
         })?;
         let key = batch_key(batch);
-        self.transport.post(
+        self.sender.post(
             self.encoding.content_type,
             &body,
             &key,
@@ -222,7 +261,7 @@ impl Drive for ExportDriver {
             let n = self.exporter.batch_len(rest);
             let sent = self
                 .exporter
-                .send(&rest[..n], None, DROPPED, &mut || Some(()), &mut 0)
+                .send(&rest[..n], None, DROPPED, &mut client::Open, &mut 0)
                 .map_err(|f| f.error);
             failures.note(sent);
             rest = &rest[n..];
@@ -266,7 +305,7 @@ macro_rules! sink_accessors {
         /// ```
         #[must_use]
         pub fn endpoint(&self) -> &str {
-            self.exporter.transport.endpoint.shown()
+            self.exporter.sender.endpoint.shown()
         }
 
         /// `true` when credentials would cross the network in clear text:
@@ -275,7 +314,7 @@ macro_rules! sink_accessors {
         /// `telemetry status` and debug mode name it.
         #[must_use]
         pub fn sends_credentials_in_clear(&self) -> bool {
-            self.exporter.transport.sends_credentials_in_clear()
+            self.exporter.sender.sends_credentials_in_clear()
         }
 
         /// Events dropped because the queue was full (1024 events or 4 MiB
@@ -318,9 +357,18 @@ macro_rules! builder_methods {
             self
         }
 
+        /// Sends through the tool's own HTTP client instead of the bundled
+        /// one (see [`HttpClient`](crate::remote::HttpClient)); the connect
+        /// timeout, the proxy variables and the root certificates are then
+        /// the client's business.
+        pub fn http_client(mut self, client: std::sync::Arc<dyn $crate::remote::HttpClient>) -> Self {
+            self.options.client = Some(client);
+            self
+        }
+
         /// Trusts the certificates in `pem` (e.g. a company CA) *instead of*
-        /// the built-in Mozilla roots. May be given more than once. Checked
-        /// by `build()`.
+        /// the roots the platform trusts. May be given more than once.
+        /// Checked by `build()`.
         pub fn root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
             self.options.root_pems.push(pem.into());
             self

@@ -1,0 +1,172 @@
+//! Advisory locks that give up instead of hanging, on separate `*.lock`
+//! files (the data files themselves are never locked), and on an open file
+//! while it is appended to.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::{hostile_safe, not_regular, planted, remove_planted, symlink_refused};
+
+/// An advisory lock held on a lock file until dropped.
+#[derive(Debug)]
+pub(crate) struct Lock {
+    _file: File,
+}
+
+/// Exclusive (one holder) or shared (many holders, no exclusive one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Exclusive,
+    Shared,
+}
+
+/// Takes the exclusive advisory lock on `path` (created 0600 if missing),
+/// trying until `patience` runs out. `Ok(None)` when another process holds
+/// it that long: the caller decides whether to go on without it.
+///
+/// Something that is not a regular file at `path` (a directory, FIFO or
+/// symlink, planted or left by a crash) is removed once and the lock file
+/// made again, so such a thing cannot stop the crate for good.
+pub(crate) fn lock(path: &Path, patience: Duration) -> io::Result<Option<Lock>> {
+    lock_as(path, Mode::Exclusive, patience)
+}
+
+/// [`lock`], shared or exclusive.
+pub(crate) fn lock_as(path: &Path, mode: Mode, patience: Duration) -> io::Result<Option<Lock>> {
+    let start = Instant::now();
+    loop {
+        let file = match open_lock_file(path) {
+            Ok(file) => file,
+            Err(e) if planted(&e) => {
+                remove_planted(path)?;
+                open_lock_file(path)?
+            }
+            Err(e) => return Err(e),
+        };
+        if !wait_for_lock(&file, mode, start, patience)? {
+            return Ok(None);
+        }
+        // `reset` removes the lock file (holding it): a lock on a file no
+        // longer at `path` locks out nobody, so take the one there now.
+        if still_at(&file, path) {
+            return Ok(Some(Lock { _file: file }));
+        }
+        if start.elapsed() >= patience {
+            return Ok(None);
+        }
+    }
+}
+
+/// Waits for `file`'s lock until `patience` (counted from `start`) runs
+/// out: `true` when it is held.
+fn wait_for_lock(file: &File, mode: Mode, start: Instant, patience: Duration) -> io::Result<bool> {
+    loop {
+        match try_lock(file, mode) {
+            Ok(()) => return Ok(true),
+            // A file system without locks (NFS or SMB mounted without them):
+            // go on unlocked, as cargo does, rather than never work there.
+            Err(fs::TryLockError::Error(e)) if no_locking_here(&e) => return Ok(true),
+            Err(fs::TryLockError::WouldBlock) => {
+                let waited = start.elapsed();
+                if waited >= patience {
+                    return Ok(false);
+                }
+                // Short waits stay short; a long one polls a few times a
+                // second at most.
+                let pause = (waited / 8).clamp(Duration::from_millis(1), Duration::from_millis(50));
+                thread::sleep(pause.min(patience.saturating_sub(waited)));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
+/// One try at `file`'s lock. (Tests inject the error a file system
+/// without locks gives.)
+fn try_lock(file: &File, mode: Mode) -> Result<(), fs::TryLockError> {
+    #[cfg(all(test, unix))]
+    if let Some(code) = super::tests::INJECTED_LOCK_ERROR.get() {
+        return Err(fs::TryLockError::Error(io::Error::from_raw_os_error(code)));
+    }
+    match mode {
+        Mode::Exclusive => file.try_lock(),
+        Mode::Shared => file.try_lock_shared(),
+    }
+}
+
+/// Whether a lock failed because the file system has no locks at all:
+/// `ENOTSUP`/`EOPNOTSUPP` (`flock` on NFS, SMB or AFP on macOS) or
+/// `ENOLCK` (no lock daemon).
+fn no_locking_here(e: &io::Error) -> bool {
+    if e.kind() == io::ErrorKind::Unsupported {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use nix::errno::Errno;
+        let code = e.raw_os_error();
+        [Errno::ENOTSUP, Errno::EOPNOTSUPP, Errno::ENOLCK]
+            .iter()
+            .any(|errno| code == Some(*errno as i32))
+    }
+    #[cfg(not(unix))]
+    false
+}
+
+/// The exclusive lock on an open `file` itself, let go when the guard is
+/// dropped; waits at most `patience` for other holders (a `TimedOut`
+/// error after that).
+pub(crate) fn hold(file: &File, patience: Duration) -> io::Result<Held<'_>> {
+    if wait_for_lock(file, Mode::Exclusive, Instant::now(), patience)? {
+        Ok(Held(file))
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "another process held the file's lock too long",
+        ))
+    }
+}
+
+/// A lock [held](hold) on an open file.
+pub(crate) struct Held<'a>(&'a File);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// Whether `path` still names the open `file`.
+fn still_at(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), fs::symlink_metadata(path)) {
+            (Ok(open), Ok(there)) => open.dev() == there.dev() && open.ino() == there.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        // Windows does not delete a file that is open without
+        // FILE_SHARE_DELETE, so the one locked is the one at `path`.
+        let _ = (file, path);
+        true
+    }
+}
+
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    hostile_safe(&mut options, false);
+    let file = options.open(path).map_err(symlink_refused)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular("the lock file"));
+    }
+    Ok(file)
+}

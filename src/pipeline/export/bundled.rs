@@ -1,0 +1,353 @@
+//! The bundled client (features `http`, `native-tls`): ureq, with the
+//! timeouts, proxies and trust roots telemetry needs, and its errors told
+//! apart by how far the request got.
+
+use std::time::Duration;
+
+use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+
+use super::client::{Answer, ClientError, HttpClient, Post};
+use super::endpoint::Endpoint;
+use crate::{Env, TelemetryError};
+
+/// ureq, set up for one collector.
+pub(crate) struct Bundled {
+    agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for Bundled {
+    // The agent holds the proxy (its credentials too): nothing of it shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bundled").finish_non_exhaustive()
+    }
+}
+
+/// What the bundled client is set up with.
+pub(crate) struct Setup<'a> {
+    pub(crate) endpoint: &'a Endpoint,
+    pub(crate) connect_timeout: Duration,
+    /// Root certificates (PEM) trusted instead of the platform's.
+    pub(crate) root_pems: &'a [Vec<u8>],
+    /// Where the proxy variables are read.
+    pub(crate) env: &'a Env,
+}
+
+impl Bundled {
+    /// The client for `setup.endpoint`. Touches no network.
+    pub(crate) fn new(setup: &Setup<'_>) -> Result<Self, TelemetryError> {
+        let endpoint = setup.endpoint;
+        let proxy = proxy(setup.env, endpoint).map_err(|why| {
+            TelemetryError::config(
+                why,
+                "fix or unset the proxy variable; nothing is sent around a proxy the user set",
+            )
+        })?;
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(setup.connect_timeout))
+            .proxy(proxy)
+            .user_agent(concat!("rtb-telemetry/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls(endpoint, setup.root_pems)?)
+            .build();
+        Ok(Self {
+            agent: config.new_agent(),
+        })
+    }
+}
+
+impl HttpClient for Bundled {
+    fn post(&self, post: &mut Post<'_>) -> Result<Answer, ClientError> {
+        let left = post.time_left();
+        if left.is_zero() {
+            return Err(ClientError::before_sending("no time left", true));
+        }
+        let mut request = self
+            .agent
+            .post(post.url())
+            .header("content-length", post.content_length().to_string());
+        for (name, value) in post.headers() {
+            request = request.header(name, value);
+        }
+        let request = request.config().timeout_global(Some(left)).build();
+        match request.send(ureq::SendBody::from_reader(post.body())) {
+            Ok(response) => {
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok());
+                Ok(Answer::new(response.status().as_u16()).retry_after(retry_after))
+                // The answer's body is not read: dropping it closes the
+                // connection, whatever it claims to hold.
+            }
+            Err(e) => Err(classify(&e)),
+        }
+    }
+}
+
+/// How far a failed request got, from what ureq says.
+fn classify(e: &ureq::Error) -> ClientError {
+    use std::io::ErrorKind as Io;
+    use ureq::Error;
+    use ureq::Timeout;
+    let cut = |text: String| {
+        let mut text = text;
+        if let Some((at, _)) = text.char_indices().nth(200) {
+            text.truncate(at);
+            text.push('…');
+        }
+        text
+    };
+    match e {
+        Error::Timeout(Timeout::Resolve | Timeout::Connect) => {
+            ClientError::before_sending("cannot connect: timed out", true)
+        }
+        Error::Timeout(_) => ClientError::after_sending("timed out"),
+        Error::HostNotFound => ClientError::before_sending("cannot resolve the host", true),
+        Error::ConnectionFailed => ClientError::before_sending("cannot connect", true),
+        Error::Io(e)
+            if matches!(
+                e.kind(),
+                Io::ConnectionRefused
+                    | Io::NetworkUnreachable
+                    | Io::HostUnreachable
+                    | Io::AddrNotAvailable
+                    | Io::NotFound
+            ) =>
+        {
+            ClientError::before_sending(cut(format!("cannot connect: {e}")), true)
+        }
+        Error::Io(e) => ClientError::after_sending(cut(format!("the exchange broke: {e}"))),
+        #[cfg(feature = "http")]
+        Error::Rustls(e) => ClientError::before_sending(cut(format!("TLS: {e}")), false),
+        #[cfg(feature = "native-tls")]
+        Error::NativeTls(e) => ClientError::before_sending(cut(format!("TLS: {e}")), false),
+        Error::Tls(e) => ClientError::before_sending(cut(format!("TLS: {e}")), false),
+        Error::ConnectProxyFailed(why) => ClientError::before_sending(
+            cut(format!("the proxy refused to connect: {why}")),
+            false,
+        ),
+        Error::InvalidProxyUrl => ClientError::before_sending("the proxy is not usable", false),
+        Error::BadUri(_) | Error::Http(_) | Error::RequireHttpsOnly(_) | Error::TlsRequired => {
+            ClientError::before_sending("the request cannot be made as configured", false)
+        }
+        Error::Protocol(e) => {
+            ClientError::after_sending(cut(format!("the answer is not HTTP: {e}")))
+        }
+        Error::LargeResponseHeader(..) => {
+            ClientError::after_sending("the answer's head is too large")
+        }
+        other => ClientError::after_sending(cut(other.to_string())),
+    }
+}
+
+/// Why the proxy the environment names for `target` cannot be used, if it
+/// cannot.
+pub(super) fn proxy_problem(env: &Env, target: &Endpoint) -> Option<String> {
+    proxy(env, target).err()
+}
+
+/// The proxy for `target` from the environment, as curl reads it:
+/// `HTTPS_PROXY` or `HTTP_PROXY` by the target's scheme, then `ALL_PROXY`
+/// (either case); `NO_PROXY` exempts hosts and their subdomains (`*` all).
+/// `http://`, `https://`, `socks4://`, `socks5://` (and `socks5h://`)
+/// proxies, with credentials in the URL; a bare `host:port` is `http://`.
+/// One that cannot be used is an error: nothing is sent around a proxy the
+/// user set, which would give away their address.
+fn proxy(env: &Env, target: &Endpoint) -> Result<Option<ureq::Proxy>, String> {
+    let get = |name: &str| {
+        env.text(name)
+            .or_else(|| env.text(&name.to_ascii_lowercase()))
+            .map(|v| (name.to_owned(), v))
+    };
+    let by_scheme = if target.is_https() {
+        "HTTPS_PROXY"
+    } else {
+        "HTTP_PROXY"
+    };
+    let Some((name, url)) = get(by_scheme).or_else(|| get("ALL_PROXY")) else {
+        return Ok(None);
+    };
+    let unusable = || {
+        format!(
+            "the proxy {name} ({}) cannot be used; nothing is sent rather than going around it",
+            crate::redact::redact_url(&url)
+        )
+    };
+    // Checked as a URL first (the field's parser): a host, a port in
+    // range; then read by ureq.
+    let full = if url.contains("://") {
+        url.clone()
+    } else {
+        format!("http://{url}")
+    };
+    let checked = full
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|uri| uri.authority().cloned())
+        .is_some_and(|authority| {
+            !authority.host().is_empty() && super::endpoint::port_in_range(&authority)
+        });
+    if !checked {
+        return Err(unusable());
+    }
+    let given = ureq::Proxy::new(&url).map_err(|_| unusable())?;
+    let mut builder = ureq::Proxy::builder(given.protocol())
+        .host(given.host())
+        .port(given.port());
+    if let Some(user) = given.username() {
+        builder = builder.username(user);
+    }
+    if let Some(password) = given.password() {
+        builder = builder.password(password);
+    }
+    // A host in NO_PROXY covers its subdomains too (curl's reading); a
+    // port in an entry is not part of the match.
+    if let Some((_, list)) = get("NO_PROXY") {
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let host = without_port(entry).trim_start_matches(['.', '*']);
+            if entry == "*" {
+                builder = builder.no_proxy("*");
+            } else if !host.is_empty() {
+                builder = builder.no_proxy(host).no_proxy(&format!(".{host}"));
+            }
+        }
+    }
+    let proxy = builder.build().map_err(|_| unusable())?;
+    Ok((!proxy.is_no_proxy(target.uri())).then_some(proxy))
+}
+
+/// A `NO_PROXY` entry without its port: `host:80` → `host`, `[::1]:80`
+/// → `[::1]`; a bare IPv6 address stays whole.
+fn without_port(entry: &str) -> &str {
+    if entry.starts_with('[') {
+        return entry.split_once("]:").map_or(entry, |(host, _)| &entry[..=host.len()]);
+    }
+    match entry.split_once(':') {
+        Some((host, port)) if !port.contains(':') => host,
+        _ => entry,
+    }
+}
+
+/// The trust roots: the collector's CA when one was given (instead of any
+/// other); else, with rustls, the roots the platform trusts (its store,
+/// `SSL_CERT_FILE`, `SSL_CERT_DIR`), Mozilla's bundled roots when it has
+/// none; with native TLS, what the system's TLS trusts.
+fn tls(endpoint: &Endpoint, root_pems: &[Vec<u8>]) -> Result<TlsConfig, TelemetryError> {
+    let shown = endpoint.shown();
+    let bad_pem = |why: &dyn std::fmt::Display| {
+        TelemetryError::config(
+            format!("a root certificate for `{shown}` is not valid PEM: {why}"),
+            "pass the collector's CA certificate in PEM form (-----BEGIN CERTIFICATE-----)",
+        )
+    };
+    let mut given = Vec::new();
+    for pem in root_pems {
+        for item in ureq::tls::parse_pem(pem) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(cert)) => given.push(cert),
+                Ok(_) => {}
+                Err(e) => return Err(bad_pem(&e)),
+            }
+        }
+    }
+    if !root_pems.is_empty() && given.is_empty() {
+        return Err(TelemetryError::config(
+            format!("no certificate found in the root certificates given for `{shown}`"),
+            "pass the collector's CA certificate in PEM form (-----BEGIN CERTIFICATE-----)",
+        ));
+    }
+    let roots = if !given.is_empty() {
+        RootCerts::new_with_certs(&given)
+    } else {
+        platform_roots(endpoint)
+    };
+    Ok(TlsConfig::builder()
+        .provider(PROVIDER)
+        .root_certs(roots)
+        .build())
+}
+
+#[cfg(feature = "http")]
+const PROVIDER: TlsProvider = TlsProvider::Rustls;
+#[cfg(not(feature = "http"))]
+const PROVIDER: TlsProvider = TlsProvider::NativeTls;
+
+/// The platform's roots for rustls: read only for an `https://` collector.
+#[cfg(feature = "http")]
+fn platform_roots(endpoint: &Endpoint) -> RootCerts {
+    if !endpoint.is_https() {
+        return RootCerts::WebPki;
+    }
+    let found = rustls_native_certs::load_native_certs();
+    let certs: Vec<ureq::tls::Certificate<'static>> = found
+        .certs
+        .iter()
+        .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
+        .collect();
+    if certs.is_empty() {
+        RootCerts::WebPki
+    } else {
+        RootCerts::new_with_certs(&certs)
+    }
+}
+
+#[cfg(not(feature = "http"))]
+fn platform_roots(_endpoint: &Endpoint) -> RootCerts {
+    RootCerts::PlatformVerifier
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: &str) -> Endpoint {
+        Endpoint::parse(url).unwrap()
+    }
+
+    #[test]
+    fn no_proxy_covers_hosts_their_subdomains_and_ignores_ports() {
+        let env = |no: &str| {
+            Env::from_vars([("HTTPS_PROXY", "http://proxy.example:3128"), ("NO_PROXY", no)])
+        };
+        let t = target("https://collector.example.com/v1");
+        assert!(proxy(&env(""), &t).unwrap().is_some());
+        for exempt in ["collector.example.com", "example.com", ".example.com", "*", "example.com:443", "a.b,example.com"] {
+            assert!(proxy(&env(exempt), &t).unwrap().is_none(), "{exempt}");
+        }
+        for not in ["other.com", "ample.com", "collector.example.co"] {
+            assert!(proxy(&env(not), &t).unwrap().is_some(), "{not}");
+        }
+    }
+
+    #[test]
+    fn the_proxy_follows_the_scheme_then_all_proxy() {
+        let env = Env::from_vars([("HTTP_PROXY", "http://h:1"), ("ALL_PROXY", "socks5://s:2")]);
+        let http = proxy(&env, &target("http://c/")).unwrap().unwrap();
+        assert_eq!(http.port(), 1);
+        let https = proxy(&env, &target("https://c/")).unwrap().unwrap();
+        assert_eq!(https.port(), 2);
+        let with_user = Env::from_vars([("HTTPS_PROXY", "http://user:pw@proxy.example")]);
+        assert!(proxy(&with_user, &target("https://c/")).unwrap().is_some());
+        let bare = Env::from_vars([("https_proxy", "proxy.example:8080")]);
+        assert_eq!(proxy(&bare, &target("https://c/")).unwrap().unwrap().port(), 8080);
+    }
+
+    #[test]
+    fn a_proxy_that_cannot_be_used_is_an_error_never_a_way_around_it() {
+        for bad in ["ftp://x:1", "http://[::1", "http://user:pw@:99999"] {
+            let env = Env::from_vars([("HTTPS_PROXY", bad)]);
+            let err = proxy(&env, &target("https://c/")).unwrap_err();
+            assert!(err.contains("nothing is sent"), "{bad}: {err}");
+            assert!(!err.contains("pw"), "{err}");
+        }
+    }
+
+    #[test]
+    fn ports_come_off_no_proxy_entries() {
+        assert_eq!(without_port("host:80"), "host");
+        assert_eq!(without_port("[::1]:80"), "[::1]");
+        assert_eq!(without_port("[::1]"), "[::1]");
+        assert_eq!(without_port("::1"), "::1");
+    }
+}

@@ -1,0 +1,167 @@
+//! OTLP/HTTP logs: a batch of records as a protobuf
+//! `ExportLogsServiceRequest`.
+//!
+//! Encoded here, field by field, rather than through the
+//! `opentelemetry-proto` types and `prost`, which are dependencies of the
+//! tests only (they decode every request with the official types): the
+//! size that saves is measured in [docs/benchmarks.md](../../../docs/benchmarks.md).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::Encoding;
+use crate::Event;
+use crate::pipeline::spool::record::Record;
+
+/// OTLP's `SEVERITY_NUMBER_INFO`.
+const SEVERITY_INFO: u64 = 9;
+
+/// Nanoseconds since the Unix epoch of an RFC 3339 timestamp, as the
+/// `time` crate reads it; 0 (unknown, to OTLP) for text that is not one,
+/// or a time before 1970.
+fn unix_nanos(timestamp: &str) -> u64 {
+    time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(|t| u64::try_from(t.unix_timestamp_nanos()).ok())
+        .unwrap_or(0)
+}
+
+pub(crate) const PROTOBUF: Encoding = Encoding {
+    content_type: "application/x-protobuf",
+    encode: |records| Ok(export_request(records)),
+};
+
+/// Protobuf's wire format, as much as this message needs.
+mod wire {
+    const VARINT: u64 = 0;
+    const FIXED64: u64 = 1;
+    const LEN: u64 = 2;
+
+    pub(super) fn varint(out: &mut Vec<u8>, mut n: u64) {
+        // The low seven bits, then a continuation bit while more follow.
+        while n >= 0x80 {
+            let [low, ..] = n.to_le_bytes();
+            out.push(low | 0x80);
+            n >>= 7;
+        }
+        let [last, ..] = n.to_le_bytes();
+        out.push(last);
+    }
+
+    fn tag(out: &mut Vec<u8>, field: u64, kind: u64) {
+        varint(out, field << 3 | kind);
+    }
+
+    /// A length-delimited field: bytes, a string or a nested message.
+    pub(super) fn bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
+        tag(out, field, LEN);
+        varint(out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+    }
+
+    /// A nested message, written by `write` (its length comes first).
+    pub(super) fn message(out: &mut Vec<u8>, field: u64, write: impl FnOnce(&mut Vec<u8>)) {
+        let mut inner = Vec::new();
+        write(&mut inner);
+        bytes(out, field, &inner);
+    }
+
+    pub(super) fn uint(out: &mut Vec<u8>, field: u64, n: u64) {
+        tag(out, field, VARINT);
+        varint(out, n);
+    }
+
+    pub(super) fn fixed64(out: &mut Vec<u8>, field: u64, n: u64) {
+        tag(out, field, FIXED64);
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+}
+
+/// `AnyValue { string_value = 1 }` as field `field`.
+fn string_value(out: &mut Vec<u8>, field: u64, text: &str) {
+    wire::message(out, field, |v| wire::bytes(v, 1, text.as_bytes()));
+}
+
+/// A `KeyValue { key = 1; value = 2 }` with a string value, as field `field`.
+fn attribute(out: &mut Vec<u8>, field: u64, key: &str, value: &str) {
+    wire::message(out, field, |kv| {
+        wire::bytes(kv, 1, key.as_bytes());
+        string_value(kv, 2, value);
+    });
+}
+
+/// One `LogRecord` (opentelemetry/proto/logs/v1/logs.proto).
+fn log_record(out: &mut Vec<u8>, id: &str, event: &Event, observed: u64) {
+    wire::fixed64(
+        out,
+        1,
+        unix_nanos(&event.timestamp_utc),
+    );
+    wire::uint(out, 2, SEVERITY_INFO);
+    wire::bytes(out, 3, b"INFO");
+    string_value(out, 5, &event.name);
+    attribute(out, 6, "tool", &event.tool);
+    attribute(out, 6, "tool_version", &event.tool_version);
+    attribute(out, 6, "machine_id", &event.machine_id);
+    attribute(out, 6, "log.record.uid", id);
+    let mut attrs: Vec<_> = event.attrs.iter().collect();
+    attrs.sort_unstable();
+    for (key, value) in attrs {
+        // The event's own fields keep their names; a clashing attr is
+        // prefixed, and so is one that starts with the prefix (so `tool`
+        // and `attr.tool` stay two keys: OTLP wants them unique).
+        if matches!(
+            key.as_str(),
+            "tool" | "tool_version" | "machine_id" | "log.record.uid"
+        ) || key.starts_with("attr.")
+        {
+            attribute(out, 6, &format!("attr.{key}"), value);
+        } else {
+            attribute(out, 6, key, value);
+        }
+    }
+    wire::fixed64(out, 11, observed);
+    wire::bytes(out, 12, event.name.as_bytes());
+}
+
+/// The `ExportLogsServiceRequest` for `records`, encoded: one
+/// `ResourceLogs` (with `service.name` and `service.version`) per tool and
+/// version, in the order they first appear, each with one `ScopeLogs`.
+pub(crate) fn export_request(records: &[Record]) -> Vec<u8> {
+    let observed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let mut groups: Vec<((&str, &str), Vec<&Record>)> = Vec::new();
+    for record in records {
+        let key = (
+            record.event.tool.as_str(),
+            record.event.tool_version.as_str(),
+        );
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, group)) => group.push(record),
+            None => groups.push((key, vec![record])),
+        }
+    }
+    let mut out = Vec::with_capacity(300 * records.len());
+    for ((tool, version), group) in groups {
+        // ResourceLogs { resource = 1; scope_logs = 2 }
+        wire::message(&mut out, 1, |resource_logs| {
+            // Resource { attributes = 1 }
+            wire::message(resource_logs, 1, |resource| {
+                attribute(resource, 1, "service.name", tool);
+                attribute(resource, 1, "service.version", version);
+            });
+            // ScopeLogs { scope = 1; log_records = 2 }
+            wire::message(resource_logs, 2, |scope_logs| {
+                // InstrumentationScope { name = 1; version = 2 }
+                wire::message(scope_logs, 1, |scope| {
+                    wire::bytes(scope, 1, b"rtb-telemetry");
+                    wire::bytes(scope, 2, env!("CARGO_PKG_VERSION").as_bytes());
+                });
+                for Record { id, event, .. } in group {
+                    wire::message(scope_logs, 2, |log| log_record(log, id, event, observed));
+                }
+            });
+        });
+    }
+    out
+}

@@ -1,0 +1,191 @@
+//! One timer thread for every deadline the crate waits for (`flush`, a
+//! worker's drain): a deadline registers its waker here, and the thread
+//! wakes it when the time comes. However many flushes wait at once, one
+//! thread, started at the first.
+//!
+//! Written here rather than taken from `futures-timer` (the well-kept
+//! crate for it): what it does beyond this — timer wheels, resets,
+//! intervals — the crate has no use for, and a build without `upload`
+//! would carry it in every tool's binary (docs/design.md, hand-written).
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+/// The timer thread's name.
+pub(crate) const THREAD: &str = "rtb-telemetry-timer";
+
+#[derive(Default)]
+struct Wheel {
+    /// By deadline, then by id: who to wake.
+    due: BTreeMap<(Instant, u64), Waker>,
+    /// Where each id waits, so it can be moved or taken back.
+    at: HashMap<u64, Instant>,
+    /// The thread could not be started: deadlines are polled instead.
+    failed: bool,
+    started: bool,
+}
+
+struct Timer {
+    wheel: Mutex<Wheel>,
+    changed: Condvar,
+}
+
+fn timer() -> &'static Timer {
+    static TIMER: OnceLock<Timer> = OnceLock::new();
+    TIMER.get_or_init(|| Timer {
+        wheel: Mutex::new(Wheel::default()),
+        changed: Condvar::new(),
+    })
+}
+
+impl Timer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Wheel> {
+        // Every critical section leaves the wheel consistent.
+        self.wheel.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The thread's loop: wake whoever is due, sleep until the next.
+    fn run(&self) {
+        let mut wheel = self.lock();
+        loop {
+            let now = Instant::now();
+            while let Some(entry) = wheel.due.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                let ((_, id), waker) = entry.remove_entry();
+                wheel.at.remove(&id);
+                waker.wake();
+            }
+            wheel = match wheel.due.keys().next().map(|(at, _)| *at) {
+                Some(at) => {
+                    self.changed
+                        .wait_timeout(wheel, at.saturating_duration_since(now))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => self
+                    .changed
+                    .wait(wheel)
+                    .unwrap_or_else(PoisonError::into_inner),
+            };
+        }
+    }
+}
+
+/// A future ready at `deadline`, woken by the timer thread.
+pub(crate) struct Deadline {
+    at: Instant,
+    id: u64,
+    registered: bool,
+}
+
+impl Deadline {
+    pub(crate) fn at(at: Instant) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self {
+            at,
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            registered: false,
+        }
+    }
+}
+
+impl Future for Deadline {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.at {
+            return Poll::Ready(());
+        }
+        let owner = timer();
+        let mut wheel = owner.lock();
+        if !wheel.started {
+            wheel.started = true;
+            let spawned = std::thread::Builder::new()
+                .name(THREAD.into())
+                .spawn(|| timer().run());
+            wheel.failed = spawned.is_err();
+        }
+        if wheel.failed {
+            // No thread to wake us: come back at once (a busy wait, but
+            // never a hang).
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let key = (self.at, self.id);
+        wheel.due.insert(key, cx.waker().clone());
+        wheel.at.insert(self.id, self.at);
+        self.registered = true;
+        drop(wheel);
+        owner.changed.notify_one();
+        Poll::Pending
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        if self.registered {
+            let mut wheel = timer().lock();
+            if let Some(at) = wheel.at.remove(&self.id) {
+                wheel.due.remove(&(at, self.id));
+            }
+        }
+    }
+}
+
+/// `future`, or `None` once `deadline` passed first (`None` deadline:
+/// as long as it takes).
+pub(crate) async fn until<F: Future>(future: F, deadline: Option<Instant>) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut deadline = deadline.map(Deadline::at);
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(out) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if deadline
+            .as_mut()
+            .is_some_and(|d| Pin::new(d).poll(cx).is_ready())
+        {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        super::super::block_on(f)
+    }
+
+    #[test]
+    fn a_deadline_ends_a_wait_that_never_ends() {
+        let start = Instant::now();
+        let out = block_on(until(
+            std::future::pending::<()>(),
+            Some(start + Duration::from_millis(30)),
+        ));
+        assert_eq!(out, None);
+        assert!(start.elapsed() >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn what_comes_first_wins() {
+        let out = block_on(until(
+            async { 7 },
+            Some(Instant::now() + Duration::from_secs(60)),
+        ));
+        assert_eq!(out, Some(7));
+    }
+}

@@ -43,18 +43,18 @@ mod telemetry;
 mod text;
 mod timestamp;
 
-pub use pipeline::worker::{Background, BackgroundBuilder};
 pub use context::{TelemetryContext, TelemetryContextBuilder};
 pub use env::Env;
 pub use error::{ErrorKind, TelemetryError};
 pub use event::Event;
 pub use machine::MachineId;
-pub use policy::{CollectionPolicy, Disabled, Enabled, Policy, RuntimePolicy};
-pub use redact::sink::Redact;
-pub use sink::{DebugSink, FileSink, IntoSink, MemorySink, NoopSink, TelemetrySink, ToolSink};
 #[cfg(feature = "upload")]
 #[cfg_attr(docsrs, doc(cfg(feature = "upload")))]
 pub use pipeline::upload::UploadReport;
+pub use pipeline::worker::{Background, BackgroundBuilder};
+pub use policy::{CollectionPolicy, Disabled, Enabled, Policy, RuntimePolicy};
+pub use redact::sink::Redact;
+pub use sink::{DebugSink, FileSink, IntoSink, MemorySink, NoopSink, TelemetrySink, ToolSink};
 #[cfg(feature = "clap")]
 #[cfg_attr(docsrs, doc(cfg(feature = "clap")))]
 pub use telemetry::Parsed;

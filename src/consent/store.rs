@@ -843,7 +843,10 @@ impl ConsentStore {
     /// first so nothing can be added to it meanwhile.
     fn delete_unsent(&self) -> Result<(), TelemetryError> {
         let mut first = None;
-        for path in [crate::pipeline::layout::spool_dir(&self.data_dir), self.events_path()] {
+        for path in [
+            crate::pipeline::layout::spool_dir(&self.data_dir),
+            self.events_path(),
+        ] {
             if let Err(e) = crate::fs::remove_all_now(&path) {
                 let e = TelemetryError::io("delete the unsent events in", &path, e);
                 first = Some(match first {

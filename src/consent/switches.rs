@@ -208,7 +208,6 @@ pub(crate) fn machine(tool: &str, env: &Env) -> Vec<(PathBuf, Said)> {
     )
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::{Said, decode, says};

@@ -24,7 +24,6 @@ pub(crate) use write::{rename, transient, write_atomic};
 #[cfg(feature = "upload")]
 pub(crate) use write::{temp_path, write_replacing, write_replacing_if};
 
-
 /// The error for "something that is not a regular file is at this path".
 fn not_regular(what: &str) -> io::Error {
     io::Error::new(

@@ -37,10 +37,7 @@ impl LocalFile {
 
     fn write(&self, event: &Event) -> Result<(), TelemetryError> {
         let ready = {
-            let mut ready = self
-                .ready
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut ready = self.ready.lock().unwrap_or_else(PoisonError::into_inner);
             ready.get_or_insert_with(|| self.prepare()).clone()
         };
         if let Err(why) = ready {
@@ -61,10 +58,7 @@ impl LocalFile {
             )
         };
         let written = {
-            let Some(_on) = self
-                .store
-                .still_on(CONSENT_PATIENCE, &self.salt)
-            else {
+            let Some(_on) = self.store.still_on(CONSENT_PATIENCE, &self.salt) else {
                 return Err(off());
             };
             crate::pipeline::worker::block_on(self.sink.emit(&crate::event::bounded_copy(event)))
@@ -92,7 +86,6 @@ impl LocalFile {
         Ok(())
     }
 }
-
 
 impl TelemetrySink for LocalFile {
     async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {

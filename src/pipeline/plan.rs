@@ -34,6 +34,13 @@ pub(crate) struct Delivery {
     pub(crate) detached: bool,
 }
 
+#[cfg_attr(
+    not(feature = "upload"),
+    expect(
+        clippy::derivable_impls,
+        reason = "with `upload`, its fields have defaults of their own"
+    )
+)]
 impl Default for Delivery {
     fn default() -> Self {
         Self {
@@ -163,6 +170,10 @@ impl Plan {
     /// telemetry, where (this being a constant) every spool, upload and
     /// HTTP function behind the check is left out of the binary.
     #[cfg(feature = "upload")]
+    #[expect(
+        clippy::unused_self,
+        reason = "asked of the plan: the build switch is its to know"
+    )]
     pub(crate) fn may_deliver(&self) -> bool {
         !BUILT_WITHOUT_TELEMETRY
     }
@@ -226,11 +237,9 @@ impl Plan {
             Destination::Collector(collector) => Recording::Spool(Box::new(
                 super::spool::SpoolSink::new(self.spool()?, store.clone(), collector.id(), salt),
             )),
-            Destination::File(path) => Recording::File(Box::new(super::local_file::LocalFile::new(
-                crate::FileSink::new(path),
-                store.clone(),
-                salt,
-            ))),
+            Destination::File(path) => Recording::File(Box::new(
+                super::local_file::LocalFile::new(crate::FileSink::new(path), store.clone(), salt),
+            )),
         })
     }
 }

@@ -333,5 +333,4 @@ impl Inner {
     fn recorder(&self) -> Option<&Recorder> {
         self.recorder.as_ref()
     }
-
 }

@@ -369,7 +369,6 @@ impl TelemetryBuilder {
     }
 }
 
-
 impl Telemetry {
     /// Debug mode, as a run starts: on or off and who decided, what waits
     /// and when it goes, and every problem, on stderr.

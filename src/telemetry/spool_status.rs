@@ -25,74 +25,73 @@ pub(super) fn show(plan: &Plan, store: &ConsentStore, out: &mut String) -> bool 
     let (send, other): (Vec<_>, Vec<_>) = records
         .into_iter()
         .partition(|(record, _)| filter.sends(record));
-        if send.is_empty() {
-            let _ = write!(out, "\nwaiting to be sent: nothing");
-        } else {
-            let _ = write!(out, "\n{}", next_upload(&spool));
-            let how = if collector.is_otlp() {
-                ": each event's record below becomes one OTLP log record (protobuf), as the \
+    if send.is_empty() {
+        let _ = write!(out, "\nwaiting to be sent: nothing");
+    } else {
+        let _ = write!(out, "\n{}", next_upload(&spool));
+        let how = if collector.is_otlp() {
+            ": each event's record below becomes one OTLP log record (protobuf), as the \
                  README's \"Where events go\" maps it"
-            } else {
-                ", each exactly as it will be sent (a request's body is a JSON array of them)"
-            };
-            let _ = write!(
-                out,
-                "\nwaiting to be sent: {}{how}:",
-                events(send.len() as u64)
-            );
-            let mut line = Vec::new();
-            for (record, _) in send.iter().take(SHOWN) {
-                line.clear();
-                if record.write_line(&mut line, true).is_ok() {
-                    let _ = write!(out, "\n{}", String::from_utf8_lossy(&line).trim_end());
-                }
-            }
-            if send.len() > SHOWN {
-                let _ = write!(
-                    out,
-                    "\n… and {} more, oldest shown first (all in {})",
-                    send.len() - SHOWN,
-                    crate::text::shown(spool.dir())
-                );
-            }
-        }
-        if !other.is_empty() {
-            let _ = write!(
-                out,
-                "\nnever to be sent: {} recorded before the latest opt-in, under another \
-                 id, for another collector, or older than {}; the next upload deletes them",
-                events(other.len() as u64),
-                human(spool.max_age)
-            );
-        }
-        if damaged > 0 {
-            let _ = write!(out, "\ndamaged spool lines (never sent): {damaged}");
-        }
-        let uploads = spool.state().uploads;
-        if uploads.is_empty() {
-            let _ = write!(out, "\nlast uploads: none yet");
         } else {
-            let _ = write!(out, "\nlast uploads (oldest first):");
-            // The state file's text, escaped: anyone with the user's
-            // rights can edit it, and none of it may drive the terminal.
-            let shown = crate::text::printable;
-            for up in &uploads {
-                let _ = write!(
-                    out,
-                    "\n  {}  {}  {} event{} in {} request{}: {}",
-                    shown(&up.at),
-                    shown(&up.endpoint),
-                    up.delivered,
-                    plural(up.delivered),
-                    up.requests,
-                    plural(up.requests),
-                    shown(&up.result)
-                );
+            ", each exactly as it will be sent (a request's body is a JSON array of them)"
+        };
+        let _ = write!(
+            out,
+            "\nwaiting to be sent: {}{how}:",
+            events(send.len() as u64)
+        );
+        let mut line = Vec::new();
+        for (record, _) in send.iter().take(SHOWN) {
+            line.clear();
+            if record.write_line(&mut line, true).is_ok() {
+                let _ = write!(out, "\n{}", String::from_utf8_lossy(&line).trim_end());
             }
         }
-        true
+        if send.len() > SHOWN {
+            let _ = write!(
+                out,
+                "\n… and {} more, oldest shown first (all in {})",
+                send.len() - SHOWN,
+                crate::text::shown(spool.dir())
+            );
+        }
     }
-
+    if !other.is_empty() {
+        let _ = write!(
+            out,
+            "\nnever to be sent: {} recorded before the latest opt-in, under another \
+                 id, for another collector, or older than {}; the next upload deletes them",
+            events(other.len() as u64),
+            human(spool.max_age)
+        );
+    }
+    if damaged > 0 {
+        let _ = write!(out, "\ndamaged spool lines (never sent): {damaged}");
+    }
+    let uploads = spool.state().uploads;
+    if uploads.is_empty() {
+        let _ = write!(out, "\nlast uploads: none yet");
+    } else {
+        let _ = write!(out, "\nlast uploads (oldest first):");
+        // The state file's text, escaped: anyone with the user's
+        // rights can edit it, and none of it may drive the terminal.
+        let shown = crate::text::printable;
+        for up in &uploads {
+            let _ = write!(
+                out,
+                "\n  {}  {}  {} event{} in {} request{}: {}",
+                shown(&up.at),
+                shown(&up.endpoint),
+                up.delivered,
+                plural(up.delivered),
+                up.requests,
+                plural(up.requests),
+                shown(&up.result)
+            );
+        }
+    }
+    true
+}
 
 /// The spool's lines of `status`: what waits, the last and the next
 /// upload, what was dropped, refused or could not be written.
@@ -217,4 +216,3 @@ fn human(d: std::time::Duration) -> String {
     };
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
-

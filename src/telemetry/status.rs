@@ -172,7 +172,6 @@ impl Telemetry {
             crate::text::shown(&store.events_path())
         );
     }
-
 }
 
 impl StatusReport {

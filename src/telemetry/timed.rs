@@ -100,4 +100,3 @@ fn milliseconds(elapsed: Duration) -> String {
     let micros = elapsed.as_micros();
     format!("{}.{:03}", micros / 1000, micros % 1000)
 }
-

@@ -7,10 +7,10 @@ mod on {
 
     use super::super::Telemetry;
     use crate::TelemetryError;
-    use crate::pipeline::plan::Recording;
-    use crate::pipeline::upload::UploadReport;
     use crate::consent::ConsentStore;
     use crate::pipeline::plan::Plan;
+    use crate::pipeline::plan::Recording;
+    use crate::pipeline::upload::UploadReport;
     use crate::pipeline::upload::process;
 
     /// In a process started as the uploader: uploads and exits, never
@@ -63,9 +63,10 @@ mod on {
             if !inner.plan.inputs.delivery.detached {
                 return;
             }
-            let (Some(sink), Some(spool)) =
-                (inner.recording().and_then(Recording::spool), inner.plan.spool())
-            else {
+            let (Some(sink), Some(spool)) = (
+                inner.recording().and_then(Recording::spool),
+                inner.plan.spool(),
+            ) else {
                 return;
             };
             if sink.claim_upload_once()

@@ -667,25 +667,28 @@ fn timed_events_carry_their_attrs_and_the_outcome_the_tool_decides() {
 /// going around it would give the user's address away.
 #[test]
 fn an_unusable_proxy_is_never_gone_around() {
-    let tool = Tool::enabled();
-    let server = Server::start(vec![]);
-    let endpoint = format!("{}/v1/events", server.url);
-    let telemetry = Telemetry::builder("mytool", "1.2.3")
-        .salt("mytool-tests")
-        .env(Env::from_vars([
-            ("MYTOOL_TELEMETRY_ENDPOINT", endpoint.as_str()),
-            ("ALL_PROXY", "socks5h://127.0.0.1:9"),
-        ]))
-        .paths(tool.consent(), tool.data())
-        .detached_upload(false)
-        .init();
-    telemetry.record("build");
-    let err = telemetry.upload_now().unwrap_err();
-    assert!(err.to_string().contains("ALL_PROXY"), "{err}");
-    assert_eq!(server.connections(), 0, "sent around the proxy");
-    assert_eq!(tool.spooled().len(), 1, "the event is kept");
-    let status = telemetry.status().to_string();
-    assert!(status.contains("ALL_PROXY"), "{status}");
+    // One that cannot be used at all, and a SOCKS proxy that is down.
+    for proxy in ["ftp://127.0.0.1:9", "socks5h://127.0.0.1:9"] {
+        let tool = Tool::enabled();
+        let server = Server::start(vec![]);
+        let endpoint = format!("{}/v1/events", server.url);
+        let telemetry = Telemetry::builder("mytool", "1.2.3")
+            .salt("mytool-tests")
+            .env(Env::from_vars([
+                ("MYTOOL_TELEMETRY_ENDPOINT", endpoint.as_str()),
+                ("ALL_PROXY", proxy),
+            ]))
+            .paths(tool.consent(), tool.data())
+            .detached_upload(false)
+            .init();
+        telemetry.record("build");
+        let err = telemetry.upload_now().unwrap_err();
+        assert!(err.to_string().contains("ALL_PROXY"), "{proxy}: {err}");
+        assert_eq!(server.connections(), 0, "{proxy}: sent around the proxy");
+        assert_eq!(tool.spooled().len(), 1, "{proxy}: the event is kept");
+        let status = telemetry.status().to_string();
+        assert!(status.contains("ALL_PROXY"), "{proxy}: {status}");
+    }
 }
 
 /// An uploader with nothing to send is done at once: it takes no lock,

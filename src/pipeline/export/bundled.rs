@@ -13,6 +13,9 @@ use crate::{Env, TelemetryError};
 /// ureq, set up for one collector.
 pub(crate) struct Bundled {
     agent: ureq::Agent,
+    /// The proxy, as errors name it: its variable and URL (credentials
+    /// redacted).
+    proxy: Option<String>,
 }
 
 impl std::fmt::Debug for Bundled {
@@ -36,22 +39,27 @@ impl Bundled {
     /// The client for `setup.endpoint`. Touches no network.
     pub(crate) fn new(setup: &Setup<'_>) -> Result<Self, TelemetryError> {
         let endpoint = setup.endpoint;
-        let proxy = proxy(setup.env, endpoint).map_err(|why| {
-            TelemetryError::config(
-                why,
-                "fix or unset the proxy variable; nothing is sent around a proxy the user set",
-            )
-        })?;
+        let (proxy, named) = match proxy(setup.env, endpoint) {
+            Ok(Some((proxy, named))) => (Some(proxy), Some(named)),
+            Ok(None) => (None, None),
+            Err(why) => {
+                return Err(TelemetryError::config(
+                    why,
+                    "fix or unset the proxy variable; nothing is sent around a proxy the user set",
+                ));
+            }
+        };
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_connect(Some(setup.connect_timeout))
             .proxy(proxy)
             .user_agent(concat!("rtb-telemetry/", env!("CARGO_PKG_VERSION")))
-            .tls_config(tls(endpoint, setup.root_pems)?)
+            .tls_config(tls(endpoint, setup.root_pems, setup.env)?)
             .build();
         Ok(Self {
             agent: config.new_agent(),
+            proxy: named,
         })
     }
 }
@@ -80,7 +88,17 @@ impl HttpClient for Bundled {
                 // The answer's body is not read: dropping it closes the
                 // connection, whatever it claims to hold.
             }
-            Err(e) => Err(classify(&e)),
+            Err(e) => {
+                let e = classify(&e);
+                Err(match &self.proxy {
+                    // What failed before sending may be the proxy: say which.
+                    Some(named) if !e.may_have_reached() => ClientError::before_sending(
+                        format!("{} (through the proxy {named})", e.message()),
+                        e.heals(),
+                    ),
+                    _ => e,
+                })
+            }
         }
     }
 }
@@ -117,16 +135,16 @@ fn classify(e: &ureq::Error) -> ClientError {
         {
             ClientError::before_sending(cut(format!("cannot connect: {e}")), true)
         }
+        Error::Io(e) if is_tls(e) => ClientError::before_sending(cut(format!("TLS: {e}")), false),
         Error::Io(e) => ClientError::after_sending(cut(format!("the exchange broke: {e}"))),
         #[cfg(feature = "http")]
         Error::Rustls(e) => ClientError::before_sending(cut(format!("TLS: {e}")), false),
         #[cfg(feature = "native-tls")]
         Error::NativeTls(e) => ClientError::before_sending(cut(format!("TLS: {e}")), false),
         Error::Tls(e) => ClientError::before_sending(cut(format!("TLS: {e}")), false),
-        Error::ConnectProxyFailed(why) => ClientError::before_sending(
-            cut(format!("the proxy refused to connect: {why}")),
-            false,
-        ),
+        Error::ConnectProxyFailed(why) => {
+            ClientError::before_sending(cut(format!("the proxy refused to connect: {why}")), false)
+        }
         Error::InvalidProxyUrl => ClientError::before_sending("the proxy is not usable", false),
         Error::BadUri(_) | Error::Http(_) | Error::RequireHttpsOnly(_) | Error::TlsRequired => {
             ClientError::before_sending("the request cannot be made as configured", false)
@@ -139,6 +157,24 @@ fn classify(e: &ureq::Error) -> ClientError {
         }
         other => ClientError::after_sending(cut(other.to_string())),
     }
+}
+
+/// Whether an I/O error is the TLS handshake failing (a certificate nobody
+/// trusts, no common protocol): not something waiting can fix.
+fn is_tls(e: &std::io::Error) -> bool {
+    let Some(inner) = e.get_ref() else {
+        return false;
+    };
+    #[cfg(feature = "http")]
+    if inner.downcast_ref::<rustls::Error>().is_some() {
+        return true;
+    }
+    #[cfg(feature = "native-tls")]
+    if inner.downcast_ref::<native_tls::Error>().is_some() {
+        return true;
+    }
+    let _ = inner;
+    false
 }
 
 /// Why the proxy the environment names for `target` cannot be used, if it
@@ -154,7 +190,7 @@ pub(super) fn proxy_problem(env: &Env, target: &Endpoint) -> Option<String> {
 /// proxies, with credentials in the URL; a bare `host:port` is `http://`.
 /// One that cannot be used is an error: nothing is sent around a proxy the
 /// user set, which would give away their address.
-fn proxy(env: &Env, target: &Endpoint) -> Result<Option<ureq::Proxy>, String> {
+fn proxy(env: &Env, target: &Endpoint) -> Result<Option<(ureq::Proxy, String)>, String> {
     let get = |name: &str| {
         env.text(name)
             .or_else(|| env.text(&name.to_ascii_lowercase()))
@@ -214,14 +250,17 @@ fn proxy(env: &Env, target: &Endpoint) -> Result<Option<ureq::Proxy>, String> {
         }
     }
     let proxy = builder.build().map_err(|_| unusable())?;
-    Ok((!proxy.is_no_proxy(target.uri())).then_some(proxy))
+    let named = format!("{name} ({})", crate::redact::redact_url(&url));
+    Ok((!proxy.is_no_proxy(target.uri())).then_some((proxy, named)))
 }
 
 /// A `NO_PROXY` entry without its port: `host:80` → `host`, `[::1]:80`
 /// → `[::1]`; a bare IPv6 address stays whole.
 fn without_port(entry: &str) -> &str {
     if entry.starts_with('[') {
-        return entry.split_once("]:").map_or(entry, |(host, _)| &entry[..=host.len()]);
+        return entry
+            .split_once("]:")
+            .map_or(entry, |(host, _)| &entry[..=host.len()]);
     }
     match entry.split_once(':') {
         Some((host, port)) if !port.contains(':') => host,
@@ -233,7 +272,7 @@ fn without_port(entry: &str) -> &str {
 /// other); else, with rustls, the roots the platform trusts (its store,
 /// `SSL_CERT_FILE`, `SSL_CERT_DIR`), Mozilla's bundled roots when it has
 /// none; with native TLS, what the system's TLS trusts.
-fn tls(endpoint: &Endpoint, root_pems: &[Vec<u8>]) -> Result<TlsConfig, TelemetryError> {
+fn tls(endpoint: &Endpoint, root_pems: &[Vec<u8>], env: &Env) -> Result<TlsConfig, TelemetryError> {
     let shown = endpoint.shown();
     let bad_pem = |why: &dyn std::fmt::Display| {
         TelemetryError::config(
@@ -257,10 +296,10 @@ fn tls(endpoint: &Endpoint, root_pems: &[Vec<u8>]) -> Result<TlsConfig, Telemetr
             "pass the collector's CA certificate in PEM form (-----BEGIN CERTIFICATE-----)",
         ));
     }
-    let roots = if !given.is_empty() {
-        RootCerts::new_with_certs(&given)
+    let roots = if given.is_empty() {
+        platform_roots(endpoint, env)
     } else {
-        platform_roots(endpoint)
+        RootCerts::new_with_certs(&given)
     };
     Ok(TlsConfig::builder()
         .provider(PROVIDER)
@@ -273,15 +312,33 @@ const PROVIDER: TlsProvider = TlsProvider::Rustls;
 #[cfg(not(feature = "http"))]
 const PROVIDER: TlsProvider = TlsProvider::NativeTls;
 
-/// The platform's roots for rustls: read only for an `https://` collector.
+/// The platform's roots for rustls, as `rustls-native-certs` finds them
+/// (the system's store), or the files `SSL_CERT_FILE` and `SSL_CERT_DIR`
+/// name in the tool's environment, as OpenSSL reads them; Mozilla's when
+/// there are none. Read only for an `https://` collector.
 #[cfg(feature = "http")]
-fn platform_roots(endpoint: &Endpoint) -> RootCerts {
+fn platform_roots(endpoint: &Endpoint, env: &Env) -> RootCerts {
     if !endpoint.is_https() {
         return RootCerts::WebPki;
     }
-    let found = rustls_native_certs::load_native_certs();
+    let file = env.text("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    let dirs: Vec<std::path::PathBuf> = env
+        .var("SSL_CERT_DIR")
+        .map(|dirs| std::env::split_paths(&dirs).collect())
+        .unwrap_or_default();
+    let found = if file.is_some() || !dirs.is_empty() {
+        // What a variable names is read only if it can be read without
+        // blocking (a FIFO or device there would hold the uploader).
+        let file = file.filter(|f| std::fs::metadata(f).is_ok_and(|m| m.is_file()));
+        let mut found = rustls_native_certs::load_certs_from_paths(file.as_deref(), None).certs;
+        for dir in dirs.iter().filter(|dir| only_regular_files(dir)) {
+            found.extend(rustls_native_certs::load_certs_from_paths(None, Some(dir)).certs);
+        }
+        found
+    } else {
+        rustls_native_certs::load_native_certs().certs
+    };
     let certs: Vec<ureq::tls::Certificate<'static>> = found
-        .certs
         .iter()
         .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
         .collect();
@@ -292,8 +349,23 @@ fn platform_roots(endpoint: &Endpoint) -> RootCerts {
     }
 }
 
+/// Whether `dir` holds regular files only (links to them included), and
+/// at most 4096 entries.
+#[cfg(feature = "http")]
+fn only_regular_files(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        let entries: Vec<_> = entries.take(4097).collect();
+        entries.len() <= 4096
+            && entries.iter().all(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| std::fs::metadata(e.path()).is_ok_and(|m| m.is_file()))
+            })
+    })
+}
+
+/// With native TLS, what the system's TLS trusts.
 #[cfg(not(feature = "http"))]
-fn platform_roots(_endpoint: &Endpoint) -> RootCerts {
+fn platform_roots(_endpoint: &Endpoint, _env: &Env) -> RootCerts {
     RootCerts::PlatformVerifier
 }
 
@@ -308,11 +380,21 @@ mod tests {
     #[test]
     fn no_proxy_covers_hosts_their_subdomains_and_ignores_ports() {
         let env = |no: &str| {
-            Env::from_vars([("HTTPS_PROXY", "http://proxy.example:3128"), ("NO_PROXY", no)])
+            Env::from_vars([
+                ("HTTPS_PROXY", "http://proxy.example:3128"),
+                ("NO_PROXY", no),
+            ])
         };
         let t = target("https://collector.example.com/v1");
         assert!(proxy(&env(""), &t).unwrap().is_some());
-        for exempt in ["collector.example.com", "example.com", ".example.com", "*", "example.com:443", "a.b,example.com"] {
+        for exempt in [
+            "collector.example.com",
+            "example.com",
+            ".example.com",
+            "*",
+            "example.com:443",
+            "a.b,example.com",
+        ] {
             assert!(proxy(&env(exempt), &t).unwrap().is_none(), "{exempt}");
         }
         for not in ["other.com", "ample.com", "collector.example.co"] {
@@ -323,14 +405,22 @@ mod tests {
     #[test]
     fn the_proxy_follows_the_scheme_then_all_proxy() {
         let env = Env::from_vars([("HTTP_PROXY", "http://h:1"), ("ALL_PROXY", "socks5://s:2")]);
-        let http = proxy(&env, &target("http://c/")).unwrap().unwrap();
+        let (http, named) = proxy(&env, &target("http://c/")).unwrap().unwrap();
         assert_eq!(http.port(), 1);
-        let https = proxy(&env, &target("https://c/")).unwrap().unwrap();
+        assert!(named.starts_with("HTTP_PROXY"), "{named}");
+        let (https, _) = proxy(&env, &target("https://c/")).unwrap().unwrap();
         assert_eq!(https.port(), 2);
         let with_user = Env::from_vars([("HTTPS_PROXY", "http://user:pw@proxy.example")]);
         assert!(proxy(&with_user, &target("https://c/")).unwrap().is_some());
         let bare = Env::from_vars([("https_proxy", "proxy.example:8080")]);
-        assert_eq!(proxy(&bare, &target("https://c/")).unwrap().unwrap().port(), 8080);
+        assert_eq!(
+            proxy(&bare, &target("https://c/"))
+                .unwrap()
+                .unwrap()
+                .0
+                .port(),
+            8080
+        );
     }
 
     #[test]

@@ -209,13 +209,11 @@ impl<'a> Body<'a> {
         }
         if !self.opened {
             self.opened = true;
-            match self.gate.pass() {
-                Some(pass) => self.held = Some(pass),
-                None => {
-                    self.stopped = true;
-                    return Err(turned_off());
-                }
-            }
+            let Some(pass) = self.gate.pass() else {
+                self.stopped = true;
+                return Err(turned_off());
+            };
+            self.held = Some(pass);
         }
         Ok(())
     }

@@ -126,12 +126,13 @@ impl Endpoint {
             None => path,
         };
         let mut parts = self.uri.clone().into_parts();
-        parts.path_and_query = Some(path_and_query.parse().map_err(|e: http::uri::InvalidUri| {
-            TelemetryError::config(
-                format!("`{suffix}` cannot be joined to `{}`: {e}", self.shown),
-                "give the collector's base URL",
-            )
-        })?);
+        parts.path_and_query =
+            Some(path_and_query.parse().map_err(|e: http::uri::InvalidUri| {
+                TelemetryError::config(
+                    format!("`{suffix}` cannot be joined to `{}`: {e}", self.shown),
+                    "give the collector's base URL",
+                )
+            })?);
         let uri = Uri::from_parts(parts).map_err(|e| {
             TelemetryError::config(
                 format!("`{suffix}` cannot be joined to `{}`: {e}", self.shown),

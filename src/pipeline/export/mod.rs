@@ -116,10 +116,7 @@ impl Options {
 
     /// `true` when an auth-looking header would go over plain `http://`.
     pub(crate) fn clear_credentials(&self, endpoint: &Endpoint) -> bool {
-        endpoint::credentials_in_clear(
-            endpoint,
-            self.headers.iter().map(|(name, _)| name.as_str()),
-        )
+        endpoint::credentials_in_clear(endpoint, self.headers.iter().map(|(name, _)| name.as_str()))
     }
 
     /// Validates everything and builds the exporter. Touches no network.
@@ -158,6 +155,10 @@ impl Options {
     }
 
     #[cfg(not(any(feature = "http", feature = "native-tls")))]
+    #[expect(
+        clippy::unused_self,
+        reason = "the twin of the bundled build's, which reads the options"
+    )]
     fn bundled_client(&self, endpoint: &Endpoint) -> Result<Arc<dyn HttpClient>, TelemetryError> {
         Err(TelemetryError::config(
             format!(
@@ -361,7 +362,10 @@ macro_rules! builder_methods {
         /// one (see [`HttpClient`](crate::remote::HttpClient)); the connect
         /// timeout, the proxy variables and the root certificates are then
         /// the client's business.
-        pub fn http_client(mut self, client: std::sync::Arc<dyn $crate::remote::HttpClient>) -> Self {
+        pub fn http_client(
+            mut self,
+            client: std::sync::Arc<dyn $crate::remote::HttpClient>,
+        ) -> Self {
             self.options.client = Some(client);
             self
         }

@@ -91,11 +91,7 @@ fn attribute(out: &mut Vec<u8>, field: u64, key: &str, value: &str) {
 
 /// One `LogRecord` (opentelemetry/proto/logs/v1/logs.proto).
 fn log_record(out: &mut Vec<u8>, id: &str, event: &Event, observed: u64) {
-    wire::fixed64(
-        out,
-        1,
-        unix_nanos(&event.timestamp_utc),
-    );
+    wire::fixed64(out, 1, unix_nanos(&event.timestamp_utc));
     wire::uint(out, 2, SEVERITY_INFO);
     wire::bytes(out, 3, b"INFO");
     string_value(out, 5, &event.name);

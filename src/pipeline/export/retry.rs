@@ -286,7 +286,12 @@ impl Sender {
         deadline: Instant,
         gate: &mut dyn Gate,
     ) -> Outcome {
-        let mut post = Post::new(self.endpoint.url(), headers, Body::new(body, gate), deadline);
+        let mut post = Post::new(
+            self.endpoint.url(),
+            headers,
+            Body::new(body, gate),
+            deadline,
+        );
         let result = self.client.post(&mut post);
         if post.stopped() {
             return Outcome::Stopped;

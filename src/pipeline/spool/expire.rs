@@ -44,7 +44,8 @@ impl Spool {
         if old.is_empty() {
             return 0;
         }
-        let Ok(Some(_upload)) = crate::fs::lock(&self.path(super::UPLOAD_LOCK), Duration::ZERO) else {
+        let Ok(Some(_upload)) = crate::fs::lock(&self.path(super::UPLOAD_LOCK), Duration::ZERO)
+        else {
             return 0; // an uploader is at work, and deletes them itself
         };
         let mut expired = 0;

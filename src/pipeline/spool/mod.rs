@@ -22,8 +22,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::TelemetryError;
 use self::record::Record;
+use crate::TelemetryError;
 
 pub(crate) mod expire;
 pub(crate) mod record;
@@ -54,8 +54,8 @@ const MAX_ENTRIES: usize = 10_000;
 pub(crate) const MAX_FILE: u64 = 256 * 1024 * 1024;
 
 pub(crate) use crate::pipeline::layout::spool::{
-    BACKLOG, BATCH, CONTROL, EVENTS, LAUNCH, NEXT, PID, SPOOL_LOCK, STATE, STATE_LOCK,
-    UPLOAD_LOCK, WRITERS_LOCK,
+    BACKLOG, BATCH, CONTROL, EVENTS, LAUNCH, NEXT, PID, SPOOL_LOCK, STATE, STATE_LOCK, UPLOAD_LOCK,
+    WRITERS_LOCK,
 };
 
 /// Which spool directory this is: see [`Spool::identity`].

@@ -76,10 +76,7 @@ impl SpoolSink {
     /// [`claim_upload`](Self::claim_upload), the first time a process
     /// asks: a run looks at the schedule once.
     pub(crate) fn claim_upload_once(&self) -> bool {
-        !self
-            .looked
-            .swap(true, std::sync::atomic::Ordering::AcqRel)
-            && self.claim_upload()
+        !self.looked.swap(true, std::sync::atomic::Ordering::AcqRel) && self.claim_upload()
     }
 
     /// Claims the next upload if the last append found one due (see

@@ -8,14 +8,14 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::pipeline::layout::spool::CLAIMED;
-use crate::pipeline::spool::{self, BACKLOG, EVENTS, Line, PID, Spool, SpoolId, now_ms};
 use crate::TelemetryError;
 use crate::consent::{ConsentStore, Pass};
-use crate::pipeline::spool::record::Record;
 use crate::pipeline::export::Exporter;
 use crate::pipeline::export::client::Gate;
 use crate::pipeline::export::retry::{Failure, Reach};
+use crate::pipeline::layout::spool::CLAIMED;
+use crate::pipeline::spool::record::Record;
+use crate::pipeline::spool::{self, BACKLOG, EVENTS, Line, PID, Spool, SpoolId, now_ms};
 
 /// What one uploader run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -123,7 +123,10 @@ pub(crate) fn upload(up: &Upload<'_>) -> Result<UploadReport, TelemetryError> {
     let writers = up
         .wait_for_writers
         .min(up.deadline.saturating_duration_since(Instant::now()));
-    let _ = crate::fs::lock(&spool.path(crate::pipeline::layout::spool::WRITERS_LOCK), writers);
+    let _ = crate::fs::lock(
+        &spool.path(crate::pipeline::layout::spool::WRITERS_LOCK),
+        writers,
+    );
     spool.sweep();
     let result = clear_planted(spool).and_then(|()| {
         Run {

@@ -220,4 +220,3 @@ impl<S: TelemetrySink + Send + 'static> TelemetrySink for Background<S> {
         self.worker.flush().await
     }
 }
-

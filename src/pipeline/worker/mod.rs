@@ -451,4 +451,3 @@ fn answer(failures: Failures, dropped: u64) -> Result<(), TelemetryError> {
     }
     Ok(())
 }
-

@@ -54,7 +54,7 @@ pub use pipeline::upload::UploadReport;
 pub use pipeline::worker::{Background, BackgroundBuilder};
 pub use policy::{CollectionPolicy, Disabled, Enabled, Policy, RuntimePolicy};
 pub use redact::sink::Redact;
-pub use sink::{DebugSink, FileSink, IntoSink, MemorySink, NoopSink, TelemetrySink, ToolSink};
+pub use sink::{DebugSink, FileSink, IntoSink, MemorySink, NoopSink, TelemetrySink};
 #[cfg(feature = "clap")]
 #[cfg_attr(docsrs, doc(cfg(feature = "clap")))]
 pub use telemetry::Parsed;

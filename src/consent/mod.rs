@@ -1,24 +1,39 @@
 //! The run-time half of the two-level opt-in: the user's decision, the
-//! environment's opt-outs, a first-run notice, and the `telemetry` verbs.
+//! off switches, a first-run notice, and the `telemetry` verbs.
 //!
-//! The effective policy is decided in this order; the first that applies wins:
+//! The effective policy is decided in this order; the first that applies
+//! wins ([`PolicySource`] names it, and `telemetry status` shows it):
 //!
 //! | # | rule | result |
 //! |---|---|---|
-//! | 1 | `DO_NOT_TRACK` set to anything but empty, `0` or `false` | off |
-//! | 2 | `<TOOL>_TELEMETRY_DISABLED` set (to anything) | off |
-//! | 3 | the decision stored by `telemetry enable` / `disable` | on / off |
-//! | 4 | otherwise (no decision, or an unreadable file) | off |
+//! | 1 | a build made with `--cfg rtb_telemetry_disabled` | off |
+//! | 2 | `DO_NOT_TRACK` set to anything but empty, `0` or `false` | off |
+//! | 3 | `<TOOL>_TELEMETRY_DISABLED` set (to anything) | off |
+//! | 4 | the machine's switch: `<tool>/telemetry` saying `off` in a system configuration directory (`XDG_CONFIG_DIRS`, …) | off |
+//! | 5 | the project's switch: `.<tool>-telemetry` saying `off` in the working directory or above (physical path and `$PWD`) | off |
+//! | 6 | the tool's own setting ([`ConsentStore::off_by_setting`]) | off |
+//! | 7 | the decision stored by `telemetry enable` / `disable` | on / off |
+//! | 8 | a consent file that cannot be used (damaged, of a newer format, another user's or others can write it) | off |
+//! | 9 | otherwise (no decision yet) | off |
 //!
-//! Environment variables only ever turn telemetry off. `<TOOL>` is the tool
-//! name upper-cased with every non-alphanumeric character turned into `_`
-//! ([`env_prefix`]). `<TOOL>_TELEMETRY_DEBUG=1` prints each event to stderr
-//! as one JSON line instead of recording it.
+//! Only the user's own `enable` turns telemetry on; everything else only
+//! turns it off. `<TOOL>` is the tool name upper-cased with every
+//! non-alphanumeric character turned into `_` ([`env_prefix`]).
+//! `<TOOL>_TELEMETRY_DEBUG=1` prints each event to stderr as one JSON line
+//! instead of recording it.
+//!
+//! - `store.rs`: [`ConsentStore`], and what the user does to it;
+//! - `file.rs`: the stored file and its lock;
+//! - `decision.rs`: the decision — sources, precedence, the checks a run
+//!   makes that it still stands;
+//! - `switches.rs`: the project's and the machine's off switches;
+//! - `cleanup.rs`: deleting what waits to be sent after an opt-out;
+//! - `notice.rs`, `verbs.rs`, `status.rs`: the notice, the verbs, `status`.
 //!
 //! # Example
 //!
 //! ```
-//! use rtb_telemetry::FileSink;
+//! use rtb_telemetry::{FileSink, TelemetryContext};
 //! use rtb_telemetry::consent::ConsentStore;
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -27,7 +42,8 @@
 //! let store = ConsentStore::at("mytool", dir.path().join("telemetry.json"), dir.path().join("data"));
 //! store.show_notice_once(1, "mytool collects anonymous usage data if you opt in: `mytool telemetry enable`.")?;
 //!
-//! let telemetry = store.context(
+//! let telemetry = TelemetryContext::from_consent(
+//!     &store,
 //!     env!("CARGO_PKG_VERSION"),
 //!     "mytool-telemetry-v1",
 //!     FileSink::new(store.events_path()),
@@ -37,23 +53,22 @@
 //! # Ok::<(), rtb_telemetry::TelemetryError>(()) }).unwrap();
 //! ```
 
-mod env;
+mod cleanup;
+mod decision;
+mod file;
+mod naming;
 mod notice;
+mod status;
 mod store;
 pub(crate) mod switches;
 mod verbs;
 
-pub use env::{Effective, PolicySource, env_prefix};
 #[cfg(feature = "upload")]
-pub(crate) use store::Pass;
-pub use store::{ConsentStore, Decision, StoredConsent};
-pub use verbs::{CommandReport, StatusReport, TelemetryCommand};
+pub(crate) use decision::Pass;
+pub use decision::{Effective, PolicySource, env_prefix};
+pub use file::{Decision, StoredConsent};
+pub use status::StatusReport;
+pub use store::ConsentStore;
+pub use verbs::{CommandReport, TelemetryCommand};
 
-/// `verb` as users of `tool` type it, in backticks: after `verbs` (how the
-/// tool mounted the verbs, up to the verb), else `<tool> telemetry`.
-pub(crate) fn verb_as(tool: &str, verbs: Option<&str>, verb: &str) -> String {
-    match verbs.map(str::trim).filter(|v| !v.is_empty()) {
-        Some(command) => format!("`{command} {verb}`"),
-        None => format!("`{tool} telemetry {verb}`"),
-    }
-}
+pub(crate) use naming::verb_as;

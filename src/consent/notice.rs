@@ -1,7 +1,8 @@
 //! The first-run notice: shown once, on an interactive terminal, never in CI.
 
-use super::env::in_ci;
-use super::store::{ConsentStore, Decision};
+use super::decision::in_ci;
+use super::file::Decision;
+use super::store::ConsentStore;
 use crate::TelemetryError;
 
 impl ConsentStore {

@@ -12,6 +12,7 @@ use crate::{
 };
 
 mod builder;
+mod consented;
 
 pub use builder::TelemetryContextBuilder;
 

@@ -3,10 +3,9 @@
 //! A sink *emits* events that a [`TelemetryContext`](crate::TelemetryContext)
 //! *records*. These ship with the crate: [`NoopSink`] (discards),
 //! [`MemorySink`] (keeps them for tests), [`FileSink`] (appends JSON Lines),
-//! [`DebugSink`] (prints them), [`ToolSink`] (a sink or, in debug mode,
-//! `DebugSink`); and around them [`Background`](crate::Background) (a
+//! [`DebugSink`] (prints them); and around them [`Background`](crate::Background) (a
 //! queue and a thread), [`Redact`](crate::Redact) (scrubs) and, with the
-//! `http` feature, the remote sinks `HttpSink` and `OtlpSink`.
+//! `upload` feature, the remote sinks `HttpSink` and `OtlpSink`.
 
 use crate::{Event, TelemetryError};
 use std::future::Future;
@@ -17,7 +16,7 @@ mod file;
 mod memory;
 mod noop;
 
-pub use debug::{DebugSink, ToolSink};
+pub use debug::DebugSink;
 pub use dynamic::IntoSink;
 pub use file::FileSink;
 pub use memory::MemorySink;

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use cucumber::{given, then, when};
 use rtb_telemetry::consent::{ConsentStore, Effective, PolicySource, TelemetryCommand};
-use rtb_telemetry::{Env, FileSink};
+use rtb_telemetry::{Env, FileSink, TelemetryContext};
 
 use crate::steps::TelemetryWorld;
 
@@ -185,7 +185,8 @@ fn built_without(world: &mut TelemetryWorld) {
 #[when(expr = "the tool records {string} through its local file")]
 async fn records_locally(world: &mut TelemetryWorld, name: String) {
     let store = world.consent.in_env(false);
-    let ctx = store.context("1.0.0", SALT, FileSink::new(store.events_path()));
+    let ctx =
+        TelemetryContext::from_consent(&store, "1.0.0", SALT, FileSink::new(store.events_path()));
     ctx.record(&name).await.expect("record");
     ctx.flush().await.expect("flush");
 }

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use rtb_telemetry::consent::{ConsentStore, PolicySource};
-use rtb_telemetry::{Env, ErrorKind, FileSink, MachineId, MemorySink};
+use rtb_telemetry::{Env, ErrorKind, FileSink, MachineId, MemorySink, TelemetryContext};
 
 use crate::support::block_on;
 
@@ -91,7 +91,7 @@ fn the_nonce_exists_only_once_enabled_and_survives_disable() {
 
     // The context's events carry the id derived from exactly that salt.
     let memory = MemorySink::new();
-    let ctx = store.context("1.0.0", "base", memory.clone());
+    let ctx = TelemetryContext::from_consent(&store, "1.0.0", "base", memory.clone());
     block_on(ctx.record("run")).unwrap();
     assert_eq!(
         memory.snapshot()[0].machine_id,
@@ -165,7 +165,8 @@ fn reset_deletes_data_and_decision_and_is_harmless_when_there_is_none() {
     let store = store_in(&dir);
     store.reset().unwrap(); // nothing to delete
     store.enable().unwrap();
-    let ctx = store.context("1.0.0", "salt", FileSink::new(store.events_path()));
+    let ctx =
+        TelemetryContext::from_consent(&store, "1.0.0", "salt", FileSink::new(store.events_path()));
     block_on(ctx.record("run")).unwrap();
     assert!(store.events_path().exists());
     store.reset().unwrap();
@@ -182,10 +183,10 @@ fn debug_mode_routes_events_away_from_the_sink() {
     let debug = store
         .clone()
         .with_env(Env::from_vars([("MYTOOL_TELEMETRY_DEBUG", "1")]));
-    let ctx = debug.context("1.0.0", "salt", memory.clone());
+    let ctx = TelemetryContext::from_consent(&debug, "1.0.0", "salt", memory.clone());
     block_on(ctx.record("run")).unwrap();
     assert!(memory.is_empty(), "debug mode writes nothing");
-    let ctx = store.context("1.0.0", "salt", memory.clone());
+    let ctx = TelemetryContext::from_consent(&store, "1.0.0", "salt", memory.clone());
     block_on(ctx.record("run")).unwrap();
     assert_eq!(memory.len(), 1);
 }

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Barrier};
 
 use rtb_telemetry::consent::{ConsentStore, Decision, StatusReport};
-use rtb_telemetry::{Env, NoopSink};
+use rtb_telemetry::{Env, NoopSink, TelemetryContext};
 
 fn store_in(dir: &std::path::Path) -> ConsentStore {
     ConsentStore::at(
@@ -39,7 +39,7 @@ fn run_racing_disable_never_reverts_the_opt_out() {
             std::thread::spawn(move || {
                 gate.wait();
                 // What `mytool run` does first: resolve the policy and salt.
-                let _ = store.context("1.0.0", "salt", NoopSink);
+                let _ = TelemetryContext::from_consent(&store, "1.0.0", "salt", NoopSink);
             })
         };
         let disable = {
@@ -95,7 +95,7 @@ fn reading_never_writes() {
     for _ in 0..10 {
         let _ = store.effective_policy();
         let _ = store.salt("salt");
-        let _ = store.context("1.0.0", "salt", NoopSink);
+        let _ = TelemetryContext::from_consent(&store, "1.0.0", "salt", NoopSink);
         let _ = StatusReport::new(&store, "salt", "x");
     }
     assert_eq!(std::fs::read(store.file()).unwrap(), before);

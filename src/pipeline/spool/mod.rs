@@ -16,34 +16,29 @@
 //! the collector, or a crash. See [`upload`].
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 use self::record::Record;
 use crate::TelemetryError;
 
 pub(crate) mod expire;
+mod health;
+mod launch;
 pub(crate) mod record;
+mod schedule;
+mod state;
 mod writer;
 
+pub(crate) use schedule::{DEFAULT_INTERVAL, Schedule, now_ms};
+pub(crate) use state::UploadLog;
 pub(crate) use writer::SpoolSink;
 
 /// The default bound on the spool's size.
 pub(crate) const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
 /// The default bound on a spooled event's age.
 pub(crate) const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
-/// The default least time between two uploads while the collector answers.
-pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
-/// The longest wait after failed uploads.
-pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(3600);
-/// The wait after the first failed upload (jittered down to half).
-const FIRST_BACKOFF: Duration = Duration::from_secs(60);
-/// How long a started uploader holds the schedule before its own result
-/// replaces it (it lives at most 25 s).
-const LEASE: Duration = Duration::from_secs(30);
 /// Temporary files and launch tokens older than this were left by a crash.
 const STALE: Duration = Duration::from_secs(600);
 /// The most entries of the spool directory listed; a spool of ours holds a
@@ -82,123 +77,11 @@ pub(crate) struct Spool {
     pub(crate) interval: Duration,
 }
 
-/// What the uploader last did, what was lost, and when to upload next:
-/// `spool/state.json`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub(crate) struct State {
-    pub(crate) last_attempt: Option<String>,
-    pub(crate) last_success: Option<String>,
-    pub(crate) last_error: Option<String>,
-    pub(crate) delivered: u64,
-    /// Events not spooled because the spool was full.
-    pub(crate) dropped_full: u64,
-    /// Events that could not be written (a full disk, an unwritable spool).
-    pub(crate) write_errors: u64,
-    pub(crate) last_write_error: Option<String>,
-    /// Events deleted unsent because they were older than the age bound.
-    pub(crate) expired: u64,
-    /// Torn or garbled lines skipped.
-    pub(crate) skipped: u64,
-    /// Events the collector refused for good, set aside (deleted unsent).
-    pub(crate) rejected: u64,
-    pub(crate) last_rejection: Option<String>,
-    /// Events never sent because they were recorded before the latest
-    /// opt-in, or under another id.
-    pub(crate) discarded: u64,
-    /// Uploads attempted (uploader runs that took the lock).
-    pub(crate) attempts: u64,
-    /// Uploader processes started by runs.
-    pub(crate) launches: u64,
-    /// Failed uploads in a row.
-    pub(crate) failures: u32,
-    /// The last uploads that sent something or failed, oldest first (at
-    /// most [`UPLOAD_LOG`]): for `telemetry show`.
-    pub(crate) uploads: Vec<UploadLog>,
-}
-
-/// How many uploads `state.json` remembers.
-pub(crate) const UPLOAD_LOG: usize = 10;
-
-/// One upload, as `telemetry show` lists it. `Debug` is written by hand:
-/// the endpoint is stored without credentials, but `state.json` is a file
-/// anyone with the user's rights can edit, so `Debug` shows none of it.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub(crate) struct UploadLog {
-    /// When it ended (RFC 3339 UTC).
-    pub(crate) at: String,
-    /// Where to, without credentials.
-    pub(crate) endpoint: String,
-    /// Events the collector accepted.
-    pub(crate) delivered: u64,
-    /// Requests made.
-    pub(crate) requests: u64,
-    /// `delivered`, or what failed.
-    pub(crate) result: String,
-}
-
-impl std::fmt::Debug for UploadLog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UploadLog")
-            .field("at", &self.at)
-            .field("endpoint", &"[hidden]")
-            .field("delivered", &self.delivered)
-            .field("requests", &self.requests)
-            .field("result", &self.result)
-            .finish()
-    }
-}
-
-impl State {
-    /// Remembers an upload, forgetting the oldest beyond [`UPLOAD_LOG`];
-    /// long texts are cut, so the state file stays small.
-    pub(crate) fn log_upload(&mut self, mut entry: UploadLog) {
-        for text in [&mut entry.endpoint, &mut entry.result] {
-            if let Some((cut, _)) = text.char_indices().nth(300) {
-                text.truncate(cut);
-                text.push('…');
-            }
-        }
-        self.uploads.push(entry);
-        let excess = self.uploads.len().saturating_sub(UPLOAD_LOG);
-        self.uploads.drain(..excess);
-    }
-}
-
 /// What one listing of the spool says.
 pub(crate) struct Usage {
     pub(crate) bytes: u64,
     pub(crate) schedule: Schedule,
     pub(crate) crowded: bool,
-}
-
-/// When the next upload is due, as the spool's `next-<ms>` file says.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Schedule {
-    /// The earliest time found; `None`: no schedule yet (due now).
-    pub(crate) next: Option<u64>,
-    all: Vec<u64>,
-}
-
-impl Schedule {
-    fn note(&mut self, name: &str) {
-        if let Some(at) = name.strip_prefix(NEXT).and_then(|n| n.parse::<u64>().ok()) {
-            self.all.push(at);
-            self.next = Some(self.next.map_or(at, |n| n.min(at)));
-        }
-    }
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Spool {
@@ -387,17 +270,6 @@ impl Spool {
         })
     }
 
-    /// The schedule, from the directory listing.
-    pub(crate) fn schedule(&self) -> Schedule {
-        let mut schedule = Schedule::default();
-        if let Ok(entries) = fs::read_dir(&self.dir) {
-            for entry in entries.filter_map(Result::ok).take(MAX_ENTRIES) {
-                schedule.note(&entry.file_name().to_string_lossy());
-            }
-        }
-        schedule
-    }
-
     /// Events waiting: the lines of all record files (a torn last line
     /// counts).
     pub(crate) fn waiting(&self) -> u64 {
@@ -407,261 +279,6 @@ impl Spool {
             .map(|bytes| lines(&bytes))
             .sum()
     }
-
-    /// Reads `state.json` (defaults when missing or unreadable).
-    pub(crate) fn state(&self) -> State {
-        crate::fs::read_small(&self.path(STATE), 64 * 1024)
-            .ok()
-            .flatten()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
-    }
-
-    /// Changes `state.json` under its lock; `false` when it could not.
-    /// Never creates the spool directory: a state without a spool (after
-    /// an opt-out deleted it) is not written. `patience` bounds the wait
-    /// for the lock: short on a command's path.
-    pub(crate) fn update_state(&self, patience: Duration, change: impl FnOnce(&mut State)) -> bool {
-        if !self.dir.is_dir() || self.check().is_err() {
-            return false;
-        }
-        let Ok(Some(_lock)) = crate::fs::lock(&self.path(STATE_LOCK), patience) else {
-            return false;
-        };
-        let mut state = self.state();
-        change(&mut state);
-        let Ok(mut bytes) = serde_json::to_vec_pretty(&state) else {
-            return false;
-        };
-        // Under a file-size limit, the upload log gives way first (oldest
-        // first), so the counters are still kept.
-        while crate::fs::fits(0, bytes.len() + 1).is_err() && !state.uploads.is_empty() {
-            state.uploads.remove(0);
-            let Ok(fewer) = serde_json::to_vec_pretty(&state) else {
-                return false;
-            };
-            bytes = fewer;
-        }
-        bytes.push(b'\n');
-        let path = self.path(STATE);
-        // Not synced: what it holds is for `status`, and a crash that
-        // loses the last count loses nothing else.
-        let written = crate::fs::write_replacing(&path, &bytes, 0o600, false);
-        match written {
-            Ok(()) => true,
-            // Something planted at the state file: remove it, once.
-            Err(e) if e.kind() == io::ErrorKind::IsADirectory || path.is_dir() => {
-                crate::fs::remove_planted(&path).is_ok()
-                    && crate::fs::write_replacing(&path, &bytes, 0o600, false).is_ok()
-            }
-            Err(_) => false,
-        }
-    }
-
-    /// Takes the next upload for the caller, if `schedule` (as a run's
-    /// append just read it) says one is due: the schedule file is renamed
-    /// to the lease's time, and of many runs at once only one rename
-    /// succeeds. `false` when none is due, or the schedule cannot be moved
-    /// (then no uploader is started either).
-    pub(crate) fn claim_upload(&self, schedule: &Schedule) -> bool {
-        let now = now_ms();
-        // A time further ahead than any schedule the crate writes (a clock
-        // that was wrong, a planted file) counts as due, so it cannot stop
-        // uploads for good.
-        let furthest =
-            now.saturating_add(millis(self.interval.max(MAX_BACKOFF).max(LEASE)) + 60_000);
-        if schedule
-            .next
-            .is_some_and(|next| next > now && next <= furthest)
-        {
-            return false;
-        }
-        let lease = now.saturating_add(millis(self.interval.max(LEASE)));
-        let Some(next) = schedule.next else {
-            // The first upload ever (or the file was lost): decided under
-            // the state lock, looking again, so one run creates it.
-            let Ok(Some(_lock)) =
-                crate::fs::lock(&self.path(STATE_LOCK), Duration::from_millis(50))
-            else {
-                return false;
-            };
-            return self.schedule().next.is_none()
-                && create_marker(&self.path(&format!("{NEXT}{lease}")), true).is_ok();
-        };
-        let from = self.path(&format!("{NEXT}{next}"));
-        // Of many runs that found the same schedule, one rename succeeds.
-        crate::fs::rename(&from, &self.path(&format!("{NEXT}{lease}"))).is_ok()
-    }
-
-    /// Sets the next upload's time (the uploader, when it is done):
-    /// renames the schedule file, or creates one.
-    pub(crate) fn set_next_upload(&self, at: u64) {
-        let target = self.path(&format!("{NEXT}{at}"));
-        let mut names = self.schedule().all;
-        names.sort_unstable();
-        let renamed = names
-            .first()
-            .is_some_and(|n| crate::fs::rename(&self.path(&format!("{NEXT}{n}")), &target).is_ok());
-        for n in names.iter().skip(usize::from(renamed)) {
-            if *n != at {
-                let _ = fs::remove_file(self.path(&format!("{NEXT}{n}")));
-            }
-        }
-        if !renamed {
-            let _ = create_marker(&target, false);
-        }
-    }
-
-    /// The next upload's time after an upload that ended `ok` (the
-    /// interval) or failed for the `failures`th time in a row (a backoff
-    /// from a minute, doubling, at most an hour, jittered down to half).
-    pub(crate) fn next_upload(&self, ok: bool, failures: u32) -> u64 {
-        let wait = if ok {
-            self.interval
-        } else {
-            let doubled = FIRST_BACKOFF.saturating_mul(1 << failures.saturating_sub(1).min(12));
-            crate::pipeline::export::retry::jitter(doubled.min(MAX_BACKOFF))
-        };
-        now_ms().saturating_add(millis(wait))
-    }
-
-    /// The process id of the uploader at work, if one is: its `upload.pid`,
-    /// but only while `upload.lock` is held (a killed uploader's file is
-    /// stale).
-    ///
-    /// The id is read as a number: the file is anyone's with the user's
-    /// rights to edit, and what it holds is never printed as text.
-    pub(crate) fn uploader_at_work(&self) -> Option<u32> {
-        let pid = crate::fs::read_small(&self.path(PID), 32).ok()??;
-        let pid = std::str::from_utf8(&pid).ok()?.trim().parse().ok()?;
-        let held = crate::fs::lock(&self.path(UPLOAD_LOCK), Duration::ZERO)
-            .is_ok_and(|lock| lock.is_none());
-        held.then_some(pid)
-    }
-
-    /// Creates a one-time launch token for an uploader about to be
-    /// started: only a process that presents it acts as the uploader, and
-    /// only once.
-    pub(crate) fn new_launch(&self) -> Option<String> {
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options.open(self.path(&format!("{LAUNCH}{token}"))).ok()?;
-        Some(token)
-    }
-
-    /// Uses up the launch token `token`: `true` once, for the process the
-    /// crate started with it; `false` for anything else.
-    pub(crate) fn consume_launch(&self, token: &str) -> bool {
-        let well_formed = token.len() == 32
-            && token
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        well_formed
-            && self.check().is_ok()
-            && fs::remove_file(self.path(&format!("{LAUNCH}{token}"))).is_ok()
-    }
-
-    /// Deletes temporary files and launch tokens left by crashes.
-    pub(crate) fn sweep(&self) {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return;
-        };
-        let now = SystemTime::now();
-        for entry in entries.filter_map(Result::ok) {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if !(name.ends_with(".tmp") || name.starts_with(LAUNCH)) {
-                continue;
-            }
-            let old = fs::symlink_metadata(entry.path())
-                .ok()
-                .and_then(|m| m.modified().ok())
-                .and_then(|m| now.duration_since(m).ok())
-                .is_some_and(|age| age > STALE);
-            if old {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
-
-    /// What keeps events from being spooled or sent, one line each, for
-    /// `status`: a directory that is not the user's own, something that is
-    /// not a regular file at one of the crate's names, and (tried with a
-    /// one-byte file that is removed again) a spool that cannot be written.
-    pub(crate) fn health(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if let Err(e) = self.check() {
-            problems.push(format!(
-                "the spool directory {} is refused: {}; events are not spooled or sent",
-                self.dir.display(),
-                e.io_kind()
-                    .map_or_else(|| e.one_line(), |_| source_text(&e))
-            ));
-            return problems;
-        }
-        for name in CONTROL {
-            let path = self.path(name);
-            if let Ok(meta) = fs::symlink_metadata(&path)
-                && !meta.is_file()
-            {
-                problems.push(format!(
-                    "{} is not a regular file (a directory, link or FIFO is there); the next \
-                     upload removes it if it is a link, a FIFO or an empty directory — \
-                     anything else, remove it yourself",
-                    path.display()
-                ));
-            }
-        }
-        if let Err(e) = self.probe_write() {
-            problems.push(format!("events cannot be spooled: {e}"));
-        }
-        problems
-    }
-
-    /// Writes one byte to a temporary file in the spool directory (or the
-    /// nearest directory above it that exists, where the first run would
-    /// create it) and removes it again.
-    fn probe_write(&self) -> Result<(), String> {
-        let Some(dir) = self.dir.ancestors().find(|d| d.is_dir()) else {
-            return Ok(());
-        };
-        let probe = crate::fs::temp_path(&dir.join("probe"));
-        let written = (|| {
-            crate::fs::fits(0, 1)?;
-            let mut options = fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            let mut file = options.open(&probe)?;
-            file.write_all(b"x")?;
-            file.sync_all()
-        })();
-        let _ = fs::remove_file(&probe);
-        written.map_err(|e| format!("{e} (writing in {})", dir.display()))
-    }
-}
-
-/// Creates the empty file at `path` (mode 0600, like every file of the
-/// spool), failing if one is there when `new`.
-fn create_marker(path: &Path, new: bool) -> io::Result<File> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true);
-    if new {
-        options.create_new(true);
-    } else {
-        options.create(true).truncate(false);
-    }
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
-}
-
-/// The message of an I/O error's cause, without the crate's prefix.
-fn source_text(e: &TelemetryError) -> String {
-    use std::error::Error as _;
-    e.source()
-        .map_or_else(|| e.one_line(), std::string::ToString::to_string)
 }
 
 /// A file name as text.
@@ -748,75 +365,4 @@ pub(crate) fn open_append_read(path: &Path) -> io::Result<(File, u64)> {
         ));
     }
     Ok((file, meta.len()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_upload_logs_debug_shows_no_endpoint() {
-        let log = UploadLog {
-            endpoint: "https://user:pw@collector.example/?api_key=K".into(),
-            ..UploadLog::default()
-        };
-        let shown = format!("{log:?}");
-        assert!(
-            !shown.contains("collector.example") && !shown.contains("pw"),
-            "{shown}"
-        );
-        assert!(shown.contains("[hidden]"), "{shown}");
-    }
-
-    fn spool() -> (tempfile::TempDir, Spool) {
-        let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::new(dir.path());
-        fs::create_dir_all(spool.dir()).unwrap();
-        (dir, spool)
-    }
-
-    fn next_files(spool: &Spool) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(spool.dir())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(NEXT))
-            .collect();
-        names.sort();
-        names
-    }
-
-    #[test]
-    fn of_many_runs_that_find_an_upload_due_one_claims_it() {
-        let (_dir, spool) = spool();
-        let seen = spool.usage().unwrap().schedule;
-        assert_eq!(seen.next, None, "no schedule yet: due");
-        let claims = (0..8).filter(|_| spool.claim_upload(&seen)).count();
-        assert_eq!(claims, 1);
-        let after = spool.usage().unwrap().schedule;
-        assert!(after.next.unwrap() > now_ms(), "the lease moved it on");
-        assert!(!spool.claim_upload(&after), "not due during the lease");
-    }
-
-    #[test]
-    fn a_schedule_far_in_the_future_counts_as_due() {
-        let (_dir, spool) = spool();
-        fs::File::create(spool.path("next-99999999999999")).unwrap();
-        let seen = spool.usage().unwrap().schedule;
-        assert!(
-            spool.claim_upload(&seen),
-            "a clock that was wrong cannot stop uploads"
-        );
-        assert_eq!(next_files(&spool).len(), 1);
-        assert_ne!(next_files(&spool), ["next-99999999999999"]);
-    }
-
-    #[test]
-    fn set_next_upload_leaves_one_schedule() {
-        let (_dir, spool) = spool();
-        for n in ["next-5", "next-7", "next-x"] {
-            fs::File::create(spool.path(n)).unwrap();
-        }
-        spool.set_next_upload(42);
-        assert_eq!(next_files(&spool), ["next-42", "next-x"]);
-    }
 }

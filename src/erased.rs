@@ -161,9 +161,9 @@ impl TelemetryContext {
 }
 
 /// Lets an erased context share a typed context's sink.
-struct Shared<S>(Arc<Active<S>>);
+struct ActiveSink<S>(Arc<Active<S>>);
 
-impl<S: crate::TelemetrySink> crate::TelemetrySink for Shared<S> {
+impl<S: crate::TelemetrySink> crate::TelemetrySink for ActiveSink<S> {
     fn emit(
         &self,
         event: &crate::Event,
@@ -200,7 +200,7 @@ impl<S: crate::TelemetrySink + 'static, P: Policy> crate::TelemetryContext<S, P>
     #[must_use]
     pub fn into_erased(self) -> TelemetryContext {
         let slot = self.active().map(|active| {
-            let sink: Arc<dyn TelemetrySink> = Arc::new(Shared(Arc::clone(active)));
+            let sink: Arc<dyn TelemetrySink> = Arc::new(ActiveSink(Arc::clone(active)));
             Arc::new(active.with_sink(sink))
         });
         crate::TelemetryContext::from_slot(slot)

@@ -165,7 +165,7 @@ pub struct Effective {
 /// checked under the consent lock, which it holds while it lives.
 #[cfg(feature = "upload")]
 #[derive(Debug)]
-pub(crate) struct Pass {
+pub(crate) struct HeldDecision {
     _lock: crate::fs::Lock,
     /// The salt of the decision: `<base>:<per-install value>`.
     pub(crate) salt: String,
@@ -202,7 +202,7 @@ impl ConsentStore {
     /// off, or the lock cannot be had within `patience`: the caller must
     /// then not send, spool or write state.
     #[cfg(feature = "upload")]
-    pub(crate) fn pass(&self, base_salt: &str, patience: Duration) -> Option<Pass> {
+    pub(crate) fn pass(&self, base_salt: &str, patience: Duration) -> Option<HeldDecision> {
         // No consent file (a `reset`): off, and no lock file created for
         // it either (taking the lock would bring one back after `reset`).
         fs::symlink_metadata(&self.file).ok()?;
@@ -213,7 +213,7 @@ impl ConsentStore {
         let stored = stored?;
         let nonce = stored.install_id?;
         let salt = format!("{base_salt}:{nonce}");
-        Some(Pass {
+        Some(HeldDecision {
             _lock: lock,
             machine_id: crate::machine::derive_stable(&salt),
             salt,
@@ -265,7 +265,7 @@ impl ConsentStore {
     /// the machine's file, the project's file, the tool's setting (in that
     /// order, the first that applies).
     pub(crate) fn switched_off(&self) -> Option<PolicySource> {
-        use super::switches::Said;
+        use super::switches::SwitchSays;
         if self.env.built_without_telemetry() {
             return Some(PolicySource::Build);
         }
@@ -276,10 +276,10 @@ impl ConsentStore {
         if self.env.var(&variable).is_some() {
             return Some(PolicySource::ToolVariable(variable));
         }
-        if let Some((path, Said::Off)) = self.machine_switch().first() {
+        if let Some((path, SwitchSays::Off)) = self.machine_switch().first() {
             return Some(PolicySource::MachineFile(path.clone()));
         }
-        if let Some((path, Said::Off)) = self.project_switch().found.first() {
+        if let Some((path, SwitchSays::Off)) = self.project_switch().found.first() {
             return Some(PolicySource::ProjectFile(path.clone()));
         }
         self.tool_switch.clone().map(PolicySource::ToolSetting)
@@ -287,7 +287,7 @@ impl ConsentStore {
 
     /// The project's switch files, off first: looked for once per store.
     /// The machine's switch files, off first: looked for once per store.
-    pub(super) fn machine_switch(&self) -> &[(PathBuf, super::switches::Said)] {
+    pub(super) fn machine_switch(&self) -> &[(PathBuf, super::switches::SwitchSays)] {
         self.machine_switch
             .get_or_init(|| super::switches::machine(&self.tool, &self.env))
     }
@@ -301,14 +301,14 @@ impl ConsentStore {
     /// nothing), and a project's switch that could not be looked for in
     /// full: `status` says so.
     pub(crate) fn switch_problems(&self) -> Vec<String> {
-        use super::switches::Said;
+        use super::switches::SwitchSays;
         let project = self.project_switch();
         self.machine_switch()
             .iter()
             .chain(&project.found)
             .filter_map(|(path, said)| match said {
-                Said::Off => None,
-                Said::Other(why) => Some(format!(
+                SwitchSays::Off => None,
+                SwitchSays::Other(why) => Some(format!(
                     "{} {why}, so it changes nothing",
                     crate::text::shown(path)
                 )),

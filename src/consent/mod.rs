@@ -64,7 +64,7 @@ pub(crate) mod switches;
 mod verbs;
 
 #[cfg(feature = "upload")]
-pub(crate) use decision::Pass;
+pub(crate) use decision::HeldDecision;
 pub use decision::{Effective, PolicySource, env_prefix};
 pub use file::{Decision, StoredConsent};
 pub use status::StatusReport;

@@ -63,7 +63,7 @@ pub struct ConsentStore {
     /// The machine's switch files, looked for once (every record checks
     /// the decision; the files are not read again each time).
     pub(super) machine_switch:
-        std::sync::Arc<std::sync::OnceLock<Vec<(PathBuf, super::switches::Said)>>>,
+        std::sync::Arc<std::sync::OnceLock<Vec<(PathBuf, super::switches::SwitchSays)>>>,
     /// The version of the file last read that said "enabled": a later check
     /// that finds the same version need not read it again.
     /// With the install nonce it held.

@@ -7,7 +7,7 @@ use crate::Env;
 
 /// What a switch file says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Said {
+pub(crate) enum SwitchSays {
     /// `off` (any case; white space, a byte-order mark, UTF-16 and `#`
     /// comment lines ignored), or a file that is there but cannot be read:
     /// whoever put it there meant something, and off is the safe reading.
@@ -44,14 +44,14 @@ fn decode(bytes: &[u8]) -> String {
 
 /// What `text` says: `off` alone on the one line that is neither blank
 /// nor a `#` comment.
-pub(crate) fn says(text: &str) -> Said {
+pub(crate) fn says(text: &str) -> SwitchSays {
     let mut lines = text
         .lines()
         .map(|line| line.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'))
         .filter(|line| !line.is_empty() && !line.starts_with('#'));
     match (lines.next(), lines.next()) {
-        (Some(line), None) if line.eq_ignore_ascii_case("off") => Said::Off,
-        _ => Said::Other("says something other than `off`"),
+        (Some(line), None) if line.eq_ignore_ascii_case("off") => SwitchSays::Off,
+        _ => SwitchSays::Other("says something other than `off`"),
     }
 }
 
@@ -59,28 +59,28 @@ pub(crate) fn says(text: &str) -> Said {
 /// it is a regular file of at most 4 KiB, without blocking, following a
 /// symlink only when `follow` (the project's file, which anyone who
 /// writes to a repository can plant, never does).
-fn read_switch(path: &Path, follow: bool) -> Option<Said> {
+fn read_switch(path: &Path, follow: bool) -> Option<SwitchSays> {
     use std::io::ErrorKind;
     match crate::fs::read_small_bytes(path, 4096, follow) {
         Ok(None) => None,
         Ok(Some(bytes)) => Some(says(&decode(&bytes))),
         Err(e) => Some(match e.kind() {
             ErrorKind::InvalidInput | ErrorKind::InvalidData if follow => {
-                Said::Other("is not a regular file of at most 4 KiB")
+                SwitchSays::Other("is not a regular file of at most 4 KiB")
             }
-            ErrorKind::InvalidInput | ErrorKind::InvalidData => Said::Other(
+            ErrorKind::InvalidInput | ErrorKind::InvalidData => SwitchSays::Other(
                 "is not a regular file of at most 4 KiB (a symbolic link is not followed)",
             ),
             // There, but not readable (permissions, a link loop, I/O).
-            _ => Said::Off,
+            _ => SwitchSays::Off,
         }),
     }
 }
 
 /// Every switch in `found`, off first: the first that says `off` decides
 /// (any off wins), and the others are problems `status` shows.
-fn off_first(mut found: Vec<(PathBuf, Said)>) -> Vec<(PathBuf, Said)> {
-    found.sort_by_key(|(_, said)| *said != Said::Off);
+fn off_first(mut found: Vec<(PathBuf, SwitchSays)>) -> Vec<(PathBuf, SwitchSays)> {
+    found.sort_by_key(|(_, said)| *said != SwitchSays::Off);
     found
 }
 
@@ -88,7 +88,7 @@ fn off_first(mut found: Vec<(PathBuf, Said)>) -> Vec<(PathBuf, Said)> {
 #[derive(Debug, Default)]
 pub(crate) struct Project {
     /// Every `.<tool>-telemetry` found, off first.
-    pub(crate) found: Vec<(PathBuf, Said)>,
+    pub(crate) found: Vec<(PathBuf, SwitchSays)>,
     /// Why the look may have missed one (a deleted working directory).
     pub(crate) problem: Option<String>,
 }
@@ -196,7 +196,7 @@ fn system_dirs(env: &Env) -> Vec<PathBuf> {
 
 /// The machine's switches: `<tool>/telemetry` in each system
 /// configuration directory, off first.
-pub(crate) fn machine(tool: &str, env: &Env) -> Vec<(PathBuf, Said)> {
+pub(crate) fn machine(tool: &str, env: &Env) -> Vec<(PathBuf, SwitchSays)> {
     off_first(
         system_dirs(env)
             .into_iter()
@@ -210,7 +210,7 @@ pub(crate) fn machine(tool: &str, env: &Env) -> Vec<(PathBuf, Said)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Said, decode, says};
+    use super::{SwitchSays, decode, says};
     use proptest::prelude::*;
 
     fn case(word: &str, upper: &[bool]) -> String {
@@ -243,7 +243,7 @@ mod tests {
                 2 => [vec![0xFF, 0xFE], text.encode_utf16().flat_map(u16::to_le_bytes).collect()].concat(),
                 _ => [vec![0xFE, 0xFF], text.encode_utf16().flat_map(u16::to_be_bytes).collect()].concat(),
             };
-            prop_assert_eq!(says(&decode(&bytes)), Said::Off);
+            prop_assert_eq!(says(&decode(&bytes)), SwitchSays::Off);
         }
 
         /// One more line that is not blank, a comment or `off` itself (any
@@ -257,8 +257,8 @@ mod tests {
             prop_assume!(!trimmed.is_empty() && !trimmed.starts_with('#'));
             prop_assume!(!trimmed.contains('\n') && !trimmed.contains('\r'));
             let text = if first { format!("{other}\noff") } else { format!("off\n{other}") };
-            prop_assert_ne!(says(&text), Said::Off);
-            prop_assert_eq!(says(&other) == Said::Off, trimmed.eq_ignore_ascii_case("off"));
+            prop_assert_ne!(says(&text), SwitchSays::Off);
+            prop_assert_eq!(says(&other) == SwitchSays::Off, trimmed.eq_ignore_ascii_case("off"));
         }
     }
 }

@@ -23,9 +23,9 @@ pub(crate) mod retry;
 
 use self::client::{Gate, HttpClient};
 use self::endpoint::{Endpoint, check_header};
-use self::retry::{Failure, Headers, Reach, Retry, Sender};
+use self::retry::{Headers, NotDelivered, Reach, Retry, Sender};
 use crate::pipeline::spool::record::{Record, batch_key};
-use crate::pipeline::worker::{Drive, Failures, Settings, Worker};
+use crate::pipeline::worker::{Drive, Settings, SinceFlush, Worker};
 use crate::{Event, TelemetryError};
 
 /// The default most events in one request.
@@ -198,8 +198,8 @@ impl Exporter {
         fate: &str,
         gate: &mut dyn Gate,
         requests: &mut u64,
-    ) -> Result<(), Failure> {
-        let body = (self.encoding.encode)(batch).map_err(|error| Failure {
+    ) -> Result<(), NotDelivered> {
+        let body = (self.encoding.encode)(batch).map_err(|error| NotDelivered {
             error,
             reach: Reach::NotReached,
         })?;
@@ -255,7 +255,7 @@ struct ExportDriver {
 }
 
 impl Drive for ExportDriver {
-    fn deliver(&mut self, batch: Vec<Event>, failures: &mut Failures) {
+    fn deliver(&mut self, batch: Vec<Event>, failures: &mut SinceFlush) {
         let records: Vec<Record> = batch.into_iter().map(Record::from_bounded).collect();
         let mut rest = records.as_slice();
         while !rest.is_empty() {

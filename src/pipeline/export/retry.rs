@@ -83,7 +83,7 @@ pub(crate) enum Reach {
 
 /// Why a POST did not deliver.
 #[derive(Debug)]
-pub(crate) struct Failure {
+pub(crate) struct NotDelivered {
     pub(crate) error: TelemetryError,
     pub(crate) reach: Reach,
 }
@@ -179,8 +179,8 @@ impl Sender {
         fate: &str,
         gate: &mut dyn Gate,
         requests: &mut u64,
-    ) -> Result<(), Failure> {
-        let fail = |status, reason: &str, reach| Failure {
+    ) -> Result<(), NotDelivered> {
+        let fail = |status, reason: &str, reach| NotDelivered {
             error: TelemetryError::delivered_or(
                 self.endpoint.shown().to_owned(),
                 status,

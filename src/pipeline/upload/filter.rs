@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::consent::Pass;
+use crate::consent::HeldDecision;
 use crate::pipeline::spool;
 use crate::pipeline::spool::record::Record;
 
@@ -25,7 +25,7 @@ pub(super) enum Verdict {
 }
 
 impl Filter {
-    pub(crate) fn new(pass: &Pass, max_age: Duration, to: &str) -> Self {
+    pub(crate) fn new(pass: &HeldDecision, max_age: Duration, to: &str) -> Self {
         let cutoff = SystemTime::now()
             .checked_sub(max_age)
             .unwrap_or(SystemTime::UNIX_EPOCH);

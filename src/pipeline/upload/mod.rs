@@ -7,7 +7,7 @@ pub(crate) mod process;
 mod run;
 
 pub(crate) use filter::Filter;
-use run::Run;
+use run::InProgress;
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -53,7 +53,7 @@ const MAX_STRIKES: u32 = 5;
 const CONSENT_PATIENCE: Duration = Duration::from_secs(1);
 
 /// What an upload needs besides the spool.
-pub(crate) struct Upload<'a> {
+pub(crate) struct Job<'a> {
     pub(crate) spool: &'a Spool,
     pub(crate) exporter: &'a Exporter,
     /// The destination's id: only events recorded for it are sent.
@@ -82,7 +82,7 @@ pub(crate) struct Upload<'a> {
 /// - A batch refused for good (a 4xx other than 408/429, 413 included) is
 ///   split in halves, down to single events, which are set aside and
 ///   counted: one bad event never holds back the rest.
-pub(crate) fn upload(up: &Upload<'_>) -> Result<UploadReport, TelemetryError> {
+pub(crate) fn upload(up: &Job<'_>) -> Result<UploadReport, TelemetryError> {
     let mut report = UploadReport::default();
     let spool = up.spool;
     if !spool.dir().is_dir() {
@@ -128,7 +128,7 @@ pub(crate) fn upload(up: &Upload<'_>) -> Result<UploadReport, TelemetryError> {
     );
     spool.sweep();
     let result = clear_planted(spool).and_then(|()| {
-        Run {
+        InProgress {
             up,
             report: &mut report,
             filter: None,
@@ -162,7 +162,7 @@ fn clear_planted(spool: &Spool) -> Result<(), TelemetryError> {
 
 /// Records the attempt in the state file and schedules the next one, if
 /// telemetry is still on.
-fn finish(up: &Upload<'_>, report: &UploadReport, result: &Result<(), TelemetryError>) {
+fn finish(up: &Job<'_>, report: &UploadReport, result: &Result<(), TelemetryError>) {
     let Some(_pass) = up.store.pass(up.base_salt, CONSENT_PATIENCE) else {
         return; // turned off meanwhile: write nothing
     };

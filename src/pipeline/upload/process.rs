@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Upload, UploadReport, upload};
+use super::{Job, UploadReport, upload};
 use crate::TelemetryError;
 use crate::consent::ConsentStore;
 use crate::pipeline::plan::Plan;
@@ -77,7 +77,7 @@ pub(crate) fn upload_once(
             "set the tool's endpoint, or the OTEL_EXPORTER_OTLP_* variables",
         ));
     };
-    upload(&Upload {
+    upload(&Job {
         spool: &spool,
         exporter: &collector.exporter(UPLOAD_BUDGET)?,
         to: &collector.id(),

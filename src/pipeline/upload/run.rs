@@ -7,16 +7,16 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::filter::{Filter, Verdict};
-use super::{CONSENT_PATIENCE, KEPT, MAX_REFUSALS, MAX_STRIKES, Upload, UploadReport};
+use super::{CONSENT_PATIENCE, Job, KEPT, MAX_REFUSALS, MAX_STRIKES, UploadReport};
 use crate::TelemetryError;
 use crate::pipeline::export::client::Gate;
-use crate::pipeline::export::retry::{Failure, Reach};
+use crate::pipeline::export::retry::{NotDelivered, Reach};
 use crate::pipeline::layout::spool::CLAIMED;
 use crate::pipeline::spool::record::Record;
 use crate::pipeline::spool::{self, BACKLOG, EVENTS, Line, SpoolId, now_ms};
 
-pub(super) struct Run<'a, 'b> {
-    pub(super) up: &'a Upload<'b>,
+pub(super) struct InProgress<'a, 'b> {
+    pub(super) up: &'a Job<'b>,
     pub(super) report: &'a mut UploadReport,
     /// The decision the records were filtered by: every request checks it
     /// still holds (not only that telemetry is on: a `reset` and `enable`
@@ -32,7 +32,7 @@ struct Batch {
     records: Vec<Line>,
 }
 
-impl Run<'_, '_> {
+impl InProgress<'_, '_> {
     pub(super) fn go(&mut self) -> Result<(), TelemetryError> {
         let spool = self.up.spool;
         let Some(pass) = self.up.store.pass(self.up.base_salt, CONSENT_PATIENCE) else {
@@ -82,7 +82,7 @@ impl Run<'_, '_> {
                     self.report.delivered += batch.records.len() as u64;
                     self.remove(&batch.path)?;
                 }
-                Err(Failure {
+                Err(NotDelivered {
                     reach: Reach::Refused,
                     error,
                 }) => {
@@ -107,11 +107,11 @@ impl Run<'_, '_> {
                         queue.push_front(a);
                     }
                 }
-                Err(Failure {
+                Err(NotDelivered {
                     reach: Reach::Stopped,
                     ..
                 }) => return Ok(()),
-                Err(Failure {
+                Err(NotDelivered {
                     reach: Reach::NotReached,
                     error,
                 }) => {
@@ -124,7 +124,7 @@ impl Run<'_, '_> {
                     first_failure.get_or_insert(error);
                     break;
                 }
-                Err(Failure {
+                Err(NotDelivered {
                     reach: Reach::MaybeReached,
                     error,
                 }) => {
@@ -365,7 +365,7 @@ impl Run<'_, '_> {
 
     /// One request, consent checked before each attempt and held while it
     /// runs.
-    fn send(&mut self, batch: &Batch) -> Result<(), Failure> {
+    fn send(&mut self, batch: &Batch) -> Result<(), NotDelivered> {
         let records = records_of(&batch.records);
         let up = self.up;
         let mut requests = 0;
@@ -440,7 +440,7 @@ impl Run<'_, '_> {
 /// held while the body is written, and checked again (one `stat` while
 /// nothing changed) between the body's chunks.
 struct Decision<'a> {
-    pub(super) up: &'a Upload<'a>,
+    pub(super) up: &'a Job<'a>,
     filter: Option<&'a Filter>,
     /// The salt of the decision a try went ahead under.
     salt: Option<String>,

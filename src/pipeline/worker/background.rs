@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-use super::{Drive, Failures, Settings, Worker, block_on};
+use super::{Drive, Settings, SinceFlush, Worker, block_on};
 use crate::{Event, TelemetryError, TelemetrySink};
 
 /// Drives a [`TelemetrySink`]: each event emitted, then the sink flushed
@@ -13,14 +13,14 @@ use crate::{Event, TelemetryError, TelemetrySink};
 struct SinkDriver<S>(S);
 
 impl<S: TelemetrySink + Send + 'static> Drive for SinkDriver<S> {
-    fn deliver(&mut self, batch: Vec<Event>, failures: &mut Failures) {
+    fn deliver(&mut self, batch: Vec<Event>, failures: &mut SinceFlush) {
         for event in &batch {
             failures.note(guarded("emit", self.0.emit(event)));
         }
         failures.note(guarded("flush", self.0.flush()));
     }
 
-    fn flush(&mut self, failures: &mut Failures) {
+    fn flush(&mut self, failures: &mut SinceFlush) {
         failures.note(guarded("flush", self.0.flush()));
     }
 

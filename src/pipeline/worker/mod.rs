@@ -38,10 +38,10 @@ pub(crate) const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(2);
 pub(crate) trait Drive: Send + 'static {
     /// Delivers `batch`, in order, noting what failed. Runs on the worker's
     /// thread only, so it may block.
-    fn deliver(&mut self, batch: Vec<Event>, failures: &mut Failures);
+    fn deliver(&mut self, batch: Vec<Event>, failures: &mut SinceFlush);
 
     /// Delivers whatever the driven thing buffers (a flush was asked for).
-    fn flush(&mut self, failures: &mut Failures) {
+    fn flush(&mut self, failures: &mut SinceFlush) {
         let _ = failures;
     }
 
@@ -102,14 +102,14 @@ struct Queue {
     dropped_since_flush: u64,
 }
 
-struct Shared {
+struct QueueState {
     queue: Mutex<Queue>,
     ready: Condvar,
     dropped: AtomicU64,
     settings: Settings,
 }
 
-impl Shared {
+impl QueueState {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         // Every critical section leaves the queue consistent.
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
@@ -123,7 +123,7 @@ struct Start {
 }
 
 struct Handle {
-    shared: Arc<Shared>,
+    shared: Arc<QueueState>,
     /// Taken when the thread starts (at the first event, or eagerly).
     start: Mutex<Option<Start>>,
     done: Mutex<Option<reply::Receiver<()>>>,
@@ -160,7 +160,7 @@ impl Worker {
         let (done_tx, done) = reply::channel();
         Self {
             handle: Arc::new(Handle {
-                shared: Arc::new(Shared {
+                shared: Arc::new(QueueState {
                     queue: Mutex::new(Queue::default()),
                     ready: Condvar::new(),
                     dropped: AtomicU64::new(0),
@@ -323,7 +323,7 @@ impl Drop for Handle {
 
 /// Marks the queue closed and empties it when the thread ends, however it
 /// ends, so waiting flushes learn at once that nobody will answer.
-struct Closing(Arc<Shared>);
+struct Closing(Arc<QueueState>);
 
 impl Drop for Closing {
     fn drop(&mut self) {
@@ -337,12 +337,12 @@ impl Drop for Closing {
 
 /// What went wrong since the last flush request, for its answer.
 #[derive(Default)]
-pub(crate) struct Failures {
+pub(crate) struct SinceFlush {
     count: u64,
     last: Option<TelemetryError>,
 }
 
-impl Failures {
+impl SinceFlush {
     pub(crate) fn note(&mut self, result: Result<(), TelemetryError>) {
         if let Err(e) = result {
             self.count += 1;
@@ -354,9 +354,9 @@ impl Failures {
 /// The thread's loop: wait for a batch (full, lingered long enough, asked
 /// for by a flush, or the last before closing), deliver it, answer flushes,
 /// stop when every handle is gone and the queue is empty.
-fn run(driver: &mut dyn Drive, shared: &Shared) {
+fn run(driver: &mut dyn Drive, shared: &QueueState) {
     let settings = &shared.settings;
-    let mut failures = Failures::default();
+    let mut failures = SinceFlush::default();
     loop {
         let (batch, flush) = {
             let mut queue = shared.lock();
@@ -437,7 +437,7 @@ fn take(settings: &Settings, queue: &mut Queue) -> (Vec<Event>, Option<(Reply, u
 }
 
 /// A flush's answer: `Ok` only if nothing failed or was dropped.
-fn answer(failures: Failures, dropped: u64) -> Result<(), TelemetryError> {
+fn answer(failures: SinceFlush, dropped: u64) -> Result<(), TelemetryError> {
     if let Some(last) = failures.last {
         return Err(last.repeated(failures.count));
     }

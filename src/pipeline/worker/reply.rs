@@ -15,9 +15,9 @@ struct Slot<T> {
     closed: bool,
 }
 
-type Shared<T> = Arc<Mutex<Slot<T>>>;
+type SlotRef<T> = Arc<Mutex<Slot<T>>>;
 
-fn lock<T>(shared: &Shared<T>) -> std::sync::MutexGuard<'_, Slot<T>> {
+fn lock<T>(shared: &SlotRef<T>) -> std::sync::MutexGuard<'_, Slot<T>> {
     // Every critical section leaves the slot consistent.
     shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -25,12 +25,12 @@ fn lock<T>(shared: &Shared<T>) -> std::sync::MutexGuard<'_, Slot<T>> {
 /// The sending half; dropping it unsent wakes the receiver with
 /// [`NoReply::Gone`].
 pub(crate) struct Sender<T> {
-    shared: Shared<T>,
+    shared: SlotRef<T>,
 }
 
 /// The receiving half: a future of the value.
 pub(crate) struct Receiver<T> {
-    shared: Shared<T>,
+    shared: SlotRef<T>,
 }
 
 pub(crate) fn channel<T>() -> (Sender<T>, Receiver<T>) {

@@ -466,3 +466,52 @@ fn exporters_never_block_an_async_caller() {
         "the executor was blocked for {largest:?}"
     );
 }
+
+/// `examples/own_client.rs`: a tool's own client (minreq) carries the
+/// request in place of the bundled one, headers and body whole, and a
+/// refusal comes back as the collector's answer.
+#[cfg(all(feature = "clap", feature = "otlp"))]
+#[test]
+fn a_tools_own_client_carries_the_events() {
+    let server = Server::start(vec![Answer::Status(200, vec![])]);
+    let out = std::process::Command::new(crate::support::example("own_client"))
+        .arg(format!("{}/v1/events", server.url))
+        .output()
+        .expect("own_client runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("minreq carried 1 request(s)"), "{stdout}");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let request = &requests[0];
+    assert_eq!(request.path, "/v1/events");
+    assert!(request.header("Idempotency-Key").is_some(), "{request:?}");
+    let body = String::from_utf8_lossy(&request.body);
+    assert_eq!(body.matches("\"own_client\"").count(), 2, "{body}");
+    assert!(
+        body.contains("\"init\"") && body.contains("\"exit\""),
+        "{body}"
+    );
+
+    // A collector that refuses: the example fails with the crate's error.
+    let refusing = Server::start(vec![Answer::Status(400, vec![])]);
+    let out = std::process::Command::new(crate::support::example("own_client"))
+        .arg(format!("{}/v1/events", refusing.url))
+        .output()
+        .expect("own_client runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("minreq carried 1 request(s)"));
+    assert_eq!(refusing.requests().len(), 1);
+    // Nothing listening: the client says it never reached a collector.
+    let out = std::process::Command::new(crate::support::example("own_client"))
+        .arg(refused_url())
+        .output()
+        .expect("own_client runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.to_lowercase().contains("refused"), "{stderr}");
+}

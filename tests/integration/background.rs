@@ -329,31 +329,44 @@ fn threads_named(prefix: &str) -> usize {
     })
 }
 
+/// 1,000 flushes awaited at once on a runtime, each with its deadline
+/// pending: one timer thread wakes them all (there used to be one thread
+/// per wait), and every flush still completes once the sink answers.
 #[cfg(target_os = "linux")]
 #[test]
-fn no_thread_waits_out_a_deadline_after_its_flush_was_answered() {
-    let sink = Background::builder(MemorySink::new())
-        .flush_deadline(Duration::from_secs(30))
-        .spawn()
+fn a_thousand_awaited_flushes_share_one_timer_thread() {
+    let gate = Arc::new(Barrier::new(2));
+    let sink = Background::builder(GateSink {
+        gate: gate.clone(),
+        first: Arc::new(AtomicUsize::new(0)),
+        memory: MemorySink::new(),
+    })
+    .flush_deadline(Duration::from_secs(60))
+    .spawn()
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
         .unwrap();
-    for i in 0..1_000 {
-        block_on(sink.emit(&event(&i.to_string()))).unwrap();
-        block_on(sink.flush()).unwrap();
-    }
-    // Timer threads end as soon as their flush is answered; give the last
-    // few a moment to go.
-    let mut timers = threads_named("rtb-telemetry-t");
-    for _ in 0..100 {
-        if timers <= 8 {
-            break;
+    runtime.block_on(async {
+        // The worker holds its first event: every flush below waits.
+        sink.emit(&event("held")).await.unwrap();
+        let flushes: Vec<_> = (0..1_000)
+            .map(|_| {
+                let sink = sink.clone();
+                tokio::spawn(async move { sink.flush().await })
+            })
+            .collect();
+        // Let every task reach its wait.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let timers = threads_named("rtb-telemetry-t");
+        eprintln!("1,000 pending flushes: {timers} timer threads");
+        assert_eq!(timers, 1, "timer threads for 1,000 flushes");
+        assert!(flushes.iter().all(|f| !f.is_finished()), "they all wait");
+        gate.wait();
+        for flush in flushes {
+            flush.await.unwrap().unwrap();
         }
-        std::thread::sleep(Duration::from_millis(20));
-        timers = threads_named("rtb-telemetry-t");
-    }
-    eprintln!("after 1,000 answered flushes with a 30 s deadline: {timers} timer threads alive");
-    // Other tests' timers may be alive too; 1,000 sleeping ones would not fit.
-    assert!(
-        timers <= 8,
-        "{timers} timer threads wait out deadlines already met"
-    );
+    });
 }

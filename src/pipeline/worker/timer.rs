@@ -3,10 +3,15 @@
 //! wakes it when the time comes. However many flushes wait at once, one
 //! thread, started at the first.
 //!
-//! Written here rather than taken from `futures-timer` (the well-kept
-//! crate for it): what it does beyond this — timer wheels, resets,
-//! intervals — the crate has no use for, and a build without `upload`
-//! would carry it in every tool's binary (docs/design.md, hand-written).
+//! Written here rather than taken from `futures-timer` 3.0.4, the
+//! well-kept crate for it, which also runs one thread for all timers: when
+//! that thread cannot be started (a process or thread limit, a sandbox),
+//! its `Delay::poll` panics ("timer has gone away", `native/delay.rs:126`),
+//! and its lock is unwrapped on every reset and drop. Telemetry must never
+//! panic in its host; here a thread that cannot be started means deadlines
+//! are polled instead (`a_timer_without_its_thread_still_ends_waits`). The
+//! rest of what it offers (resets, a heap of timers) the crate does not use.
+//! docs/design.md, "hand-written, and why".
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -83,15 +88,21 @@ pub(crate) struct Deadline {
     at: Instant,
     id: u64,
     registered: bool,
+    owner: &'static Timer,
 }
 
 impl Deadline {
     pub(crate) fn at(at: Instant) -> Self {
+        Self::on(timer(), at)
+    }
+
+    fn on(owner: &'static Timer, at: Instant) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         Self {
             at,
             id: NEXT.fetch_add(1, Ordering::Relaxed),
             registered: false,
+            owner,
         }
     }
 }
@@ -103,7 +114,7 @@ impl Future for Deadline {
         if Instant::now() >= self.at {
             return Poll::Ready(());
         }
-        let owner = timer();
+        let owner = self.owner;
         let mut wheel = owner.lock();
         if !wheel.started {
             wheel.started = true;
@@ -131,7 +142,7 @@ impl Future for Deadline {
 impl Drop for Deadline {
     fn drop(&mut self) {
         if self.registered {
-            let mut wheel = timer().lock();
+            let mut wheel = self.owner.lock();
             if let Some(at) = wheel.at.remove(&self.id) {
                 wheel.due.remove(&(at, self.id));
             }
@@ -178,6 +189,30 @@ mod tests {
         ));
         assert_eq!(out, None);
         assert!(start.elapsed() >= Duration::from_millis(30));
+    }
+
+    /// The thread could not be started: a wait still ends at its deadline
+    /// (polled), and nothing panics.
+    #[test]
+    fn a_timer_without_its_thread_still_ends_waits() {
+        let owner: &'static Timer = Box::leak(Box::new(Timer {
+            wheel: Mutex::new(Wheel {
+                started: true,
+                failed: true,
+                ..Wheel::default()
+            }),
+            changed: Condvar::new(),
+        }));
+        let start = Instant::now();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            block_on(Deadline::on(owner, start + Duration::from_millis(20)));
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("the wait ended without a timer thread");
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        assert!(owner.lock().due.is_empty(), "nothing waits for a thread");
     }
 
     #[test]

@@ -34,6 +34,8 @@ mod opt_out_race;
 #[cfg(feature = "otlp")]
 mod otlp_sink;
 mod processes;
+#[cfg(all(feature = "http", feature = "clap", feature = "otlp"))]
+mod proxy;
 mod redact;
 #[cfg(feature = "otlp")]
 mod secrets;

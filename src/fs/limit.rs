@@ -2,11 +2,8 @@
 //! fail, the kernel ends the process (`SIGXFSZ`), so every write of the
 //! crate is checked against it first.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::time::Duration;
-
-use super::hold;
 
 /// The process's file-size limit (the soft `RLIMIT_FSIZE`, `ulimit -f`),
 /// read once: `None` when there is none. A write that would take a file
@@ -68,10 +65,10 @@ pub(crate) fn write_stderr(bytes: &[u8]) -> io::Result<()> {
         let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
             return Ok(()); // closed: nothing to write to
         };
-        let file = File::from(fd);
+        let file = std::fs::File::from(fd);
         match file.metadata() {
             Ok(meta) if meta.is_file() => {
-                let _held = hold(&file, LIMIT_PATIENCE)?;
+                let _held = super::hold(&file, LIMIT_PATIENCE)?;
                 let len = file.metadata()?.len();
                 // Appended (`2>>`) or written at its offset: past either is
                 // past the limit.

@@ -13,7 +13,7 @@ use super::{hostile_safe, not_regular, planted, remove_planted, symlink_refused}
 /// An advisory lock held on a lock file until dropped.
 #[derive(Debug)]
 pub(crate) struct Lock {
-    _file: File,
+    _held: Flocked,
 }
 
 /// Exclusive (one holder) or shared (many holders, no exclusive one).
@@ -46,13 +46,13 @@ pub(crate) fn lock_as(path: &Path, mode: Mode, patience: Duration) -> io::Result
             }
             Err(e) => return Err(e),
         };
-        if !wait_for_lock(&file, mode, start, patience)? {
+        let Some(held) = wait_for_lock(file, mode, start, patience)? else {
             return Ok(None);
-        }
+        };
         // `reset` removes the lock file (holding it): a lock on a file no
         // longer at `path` locks out nobody, so take the one there now.
-        if still_at(&file, path) {
-            return Ok(Some(Lock { _file: file }));
+        if still_at(held.file(), path) {
+            return Ok(Some(Lock { _held: held }));
         }
         if start.elapsed() >= patience {
             return Ok(None);
@@ -61,39 +61,115 @@ pub(crate) fn lock_as(path: &Path, mode: Mode, patience: Duration) -> io::Result
 }
 
 /// Waits for `file`'s lock until `patience` (counted from `start`) runs
-/// out: `true` when it is held.
-fn wait_for_lock(file: &File, mode: Mode, start: Instant, patience: Duration) -> io::Result<bool> {
+/// out: `Some` while it is held.
+fn wait_for_lock(
+    mut file: File,
+    mode: Mode,
+    start: Instant,
+    patience: Duration,
+) -> io::Result<Option<Flocked>> {
     loop {
-        match try_lock(file, mode) {
-            Ok(()) => return Ok(true),
+        file = match try_lock(file, mode) {
+            Ok(held) => return Ok(Some(held)),
             // A file system without locks (NFS or SMB mounted without them):
             // go on unlocked, as cargo does, rather than never work there.
-            Err(fs::TryLockError::Error(e)) if no_locking_here(&e) => return Ok(true),
-            Err(fs::TryLockError::WouldBlock) => {
+            Err((file, Tried::Error(e))) if no_locking_here(&e) => {
+                return Ok(Some(Flocked::Unlocked(file)));
+            }
+            Err((file, Tried::WouldBlock)) => {
                 let waited = start.elapsed();
                 if waited >= patience {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 // Short waits stay short; a long one polls a few times a
                 // second at most.
                 let pause = (waited / 8).clamp(Duration::from_millis(1), Duration::from_millis(50));
                 thread::sleep(pause.min(patience.saturating_sub(waited)));
+                file
             }
-            Err(fs::TryLockError::Error(e)) => return Err(e),
+            Err((_, Tried::Error(e))) => return Err(e),
         }
     }
 }
 
-/// One try at `file`'s lock. (Tests inject the error a file system
-/// without locks gives.)
-fn try_lock(file: &File, mode: Mode) -> Result<(), fs::TryLockError> {
+/// Why one try at a lock failed.
+enum Tried {
+    /// Someone else holds it.
+    WouldBlock,
+    Error(io::Error),
+}
+
+/// A file whose advisory lock is held, let go when dropped; or one on a
+/// file system without locks, held unlocked.
+#[derive(Debug)]
+enum Flocked {
+    /// `flock(2)`: nix's, safe (std's `File::lock` needs Rust 1.89, above
+    /// the crate's MSRV, and fs4's `rustix` moves hosts' `errno`).
+    #[cfg(unix)]
+    Locked(nix::fcntl::Flock<File>),
+    /// `LockFileEx`, through std: on Windows the crate needs Rust 1.89
+    /// (Cargo.toml, `rust-version`).
+    #[cfg(not(unix))]
+    Locked(File),
+    Unlocked(File),
+}
+
+impl Flocked {
+    fn file(&self) -> &File {
+        match self {
+            Self::Locked(held) => held,
+            Self::Unlocked(file) => file,
+        }
+    }
+}
+
+#[cfg(not(unix))]
+impl Drop for Flocked {
+    fn drop(&mut self) {
+        if let Self::Locked(file) = self {
+            #[allow(clippy::incompatible_msrv, reason = "Windows needs 1.89: Cargo.toml")]
+            let _ = file.unlock();
+        }
+    }
+}
+
+/// One try at `file`'s lock, giving the file back when it fails. (Tests
+/// inject the error a file system without locks gives.)
+fn try_lock(file: File, mode: Mode) -> Result<Flocked, (File, Tried)> {
     #[cfg(all(test, unix))]
     if let Some(code) = super::tests::INJECTED_LOCK_ERROR.get() {
-        return Err(fs::TryLockError::Error(io::Error::from_raw_os_error(code)));
+        return Err((file, Tried::Error(io::Error::from_raw_os_error(code))));
     }
-    match mode {
-        Mode::Exclusive => file.try_lock(),
-        Mode::Shared => file.try_lock_shared(),
+    #[cfg(unix)]
+    {
+        use nix::errno::Errno;
+        use nix::fcntl::{Flock, FlockArg};
+        let arg = match mode {
+            Mode::Exclusive => FlockArg::LockExclusiveNonblock,
+            Mode::Shared => FlockArg::LockSharedNonblock,
+        };
+        Flock::lock(file, arg)
+            .map(Flocked::Locked)
+            .map_err(|(file, errno)| {
+                if errno == Errno::EWOULDBLOCK {
+                    (file, Tried::WouldBlock)
+                } else {
+                    (file, Tried::Error(errno.into()))
+                }
+            })
+    }
+    #[cfg(not(unix))]
+    {
+        #[allow(clippy::incompatible_msrv, reason = "Windows needs 1.89: Cargo.toml")]
+        let tried = match mode {
+            Mode::Exclusive => file.try_lock(),
+            Mode::Shared => file.try_lock_shared(),
+        };
+        match tried {
+            Ok(()) => Ok(Flocked::Locked(file)),
+            Err(fs::TryLockError::WouldBlock) => Err((file, Tried::WouldBlock)),
+            Err(fs::TryLockError::Error(e)) => Err((file, Tried::Error(e))),
+        }
     }
 }
 
@@ -120,8 +196,14 @@ fn no_locking_here(e: &io::Error) -> bool {
 /// dropped; waits at most `patience` for other holders (a `TimedOut`
 /// error after that).
 pub(crate) fn hold(file: &File, patience: Duration) -> io::Result<Held<'_>> {
-    if wait_for_lock(file, Mode::Exclusive, Instant::now(), patience)? {
-        Ok(Held(file))
+    // A second handle on the same open file: its lock is the file's, and
+    // goes with it.
+    let handle = file.try_clone()?;
+    if let Some(held) = wait_for_lock(handle, Mode::Exclusive, Instant::now(), patience)? {
+        Ok(Held {
+            _held: held,
+            _file: std::marker::PhantomData,
+        })
     } else {
         Err(io::Error::new(
             io::ErrorKind::TimedOut,
@@ -130,13 +212,10 @@ pub(crate) fn hold(file: &File, patience: Duration) -> io::Result<Held<'_>> {
     }
 }
 
-/// A lock [held](hold) on an open file.
-pub(crate) struct Held<'a>(&'a File);
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
-    }
+/// A lock [held](hold) on an open file, let go when dropped.
+pub(crate) struct Held<'a> {
+    _held: Flocked,
+    _file: std::marker::PhantomData<&'a File>,
 }
 
 /// Whether `path` still names the open `file`.

@@ -37,8 +37,8 @@ fn not_regular(what: &str) -> io::Error {
 #[cfg(unix)]
 fn hostile_safe(options: &mut OpenOptions, follow: bool) {
     use std::os::unix::fs::OpenOptionsExt;
-    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
-    options.custom_flags(nofollow | libc::O_NONBLOCK);
+    let nofollow = if follow { 0 } else { nix::libc::O_NOFOLLOW };
+    options.custom_flags(nofollow | nix::libc::O_NONBLOCK);
 }
 
 #[cfg(not(unix))]
@@ -47,7 +47,7 @@ fn hostile_safe(_: &mut OpenOptions, _follow: bool) {}
 /// `open` failed because the last component is a symlink (`O_NOFOLLOW`).
 fn symlink_refused(e: io::Error) -> io::Error {
     #[cfg(unix)]
-    if e.raw_os_error() == Some(libc::ELOOP) {
+    if e.raw_os_error() == Some(nix::libc::ELOOP) {
         return io::Error::new(
             io::ErrorKind::InvalidInput,
             "the path is a symbolic link, which telemetry files never follow",

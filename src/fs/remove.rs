@@ -19,7 +19,7 @@ pub(crate) fn planted(e: &io::Error) -> bool {
 
 #[cfg(unix)]
 fn is_eloop(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(libc::ELOOP)
+    e.raw_os_error() == Some(nix::libc::ELOOP)
 }
 
 #[cfg(not(unix))]

@@ -369,8 +369,8 @@ fn one_uploader_at_a_time() {
     let telemetry = tool.telemetry(&format!("{}/v1/events", server.url));
     telemetry.record("e");
     std::fs::create_dir_all(tool.spool()).unwrap();
-    let held = std::fs::File::create(tool.spool().join("upload.lock")).unwrap();
-    held.lock().unwrap();
+    let held =
+        crate::support::hold_lock(std::fs::File::create(tool.spool().join("upload.lock")).unwrap());
     let report = telemetry.upload_now().unwrap();
     assert!(!report.ran, "another uploader holds the lock");
     assert!(server.requests().is_empty());

@@ -176,7 +176,7 @@ fn reset_never_removes_a_lock_file_someone_else_holds() {
         .write(true)
         .open(&lock_path)
         .unwrap();
-    held.lock().unwrap();
+    let held = crate::support::hold_lock(held);
     // It waits, gives up on the lock and still forgets the decision (an
     // opt-out is never lost), but leaves the lock alone.
     let _ = store.reset();

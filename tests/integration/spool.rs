@@ -588,8 +588,8 @@ fn a_stale_upload_pid_does_not_say_an_upload_is_at_work() {
     let status = tool.telemetry(endpoint).status().to_string();
     assert!(!status.contains("uploading now"), "{status}");
     // While the lock is held, it is at work.
-    let held = std::fs::File::create(tool.spool().join("upload.lock")).unwrap();
-    held.lock().unwrap();
+    let _held =
+        crate::support::hold_lock(std::fs::File::create(tool.spool().join("upload.lock")).unwrap());
     let status = tool.telemetry(endpoint).status().to_string();
     assert!(
         status.contains("uploading now (process 4194999)"),
@@ -660,8 +660,9 @@ mod state_text {
             std::fs::write(tool.spool().join("state.json"), state.to_string()).unwrap();
             std::fs::write(tool.spool().join("upload.pid"), &pid).unwrap();
             // The uploader is "at work" (its lock held), so its pid is shown.
-            let lock = std::fs::File::create(tool.spool().join("upload.lock")).unwrap();
-            lock.try_lock().unwrap();
+            let _lock = crate::support::hold_lock(
+                std::fs::File::create(tool.spool().join("upload.lock")).unwrap(),
+            );
             let telemetry = tool.telemetry("http://127.0.0.1:9/e");
             for verb in [
                 rtb_telemetry::consent::TelemetryCommand::Status,

@@ -219,3 +219,29 @@ pub(crate) fn launch_tokens(spool: &std::path::Path) -> usize {
             .count()
     })
 }
+
+/// `file`'s exclusive advisory lock, held (as another process would hold
+/// it) until dropped.
+pub(crate) struct HeldLock {
+    #[cfg(unix)]
+    _lock: nix::fcntl::Flock<std::fs::File>,
+    #[cfg(not(unix))]
+    _lock: std::fs::File,
+}
+
+/// Takes `file`'s exclusive lock, waiting for it: `flock` on Unix (as the
+/// crate does), `LockFileEx` through std on Windows.
+pub(crate) fn hold_lock(file: std::fs::File) -> HeldLock {
+    #[cfg(unix)]
+    {
+        use nix::fcntl::{Flock, FlockArg};
+        HeldLock {
+            _lock: Flock::lock(file, FlockArg::LockExclusive).expect("the lock"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        file.lock().expect("the lock");
+        HeldLock { _lock: file }
+    }
+}

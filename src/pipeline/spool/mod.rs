@@ -110,7 +110,11 @@ impl Spool {
         }
         #[cfg(not(unix))]
         {
-            let created = meta.created().ok()?.duration_since(UNIX_EPOCH).ok()?;
+            let created = meta
+                .created()
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?;
             Some(SpoolId(
                 created.as_secs(),
                 u64::from(created.subsec_nanos()),
@@ -354,7 +358,7 @@ pub(crate) fn open_append_read(path: &Path) -> io::Result<(File, u64)> {
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        options.custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK);
     }
     let file = options.open(path)?;
     let meta = file.metadata()?;

@@ -1,4 +1,4 @@
-//! A host tool pinned at `clap = "=4.5.20"`, with the telemetry verbs.
+//! A host tool pinned at hexyl 0.17's versions, with the telemetry verbs.
 
 use clap::{Parser, Subcommand};
 use rtb_telemetry::Telemetry;

@@ -20,8 +20,10 @@ DOC = os.path.join(ROOT, "docs", "licences.md")
 FEATURES = [
     ("none", []),
     ("`clap`", ["clap"]),
+    ("`upload`", ["upload"]),
     ("`http`", ["http"]),
     ("`http`, `otlp`", ["http", "otlp"]),
+    ("`native-tls`, `otlp`", ["native-tls", "otlp"]),
 ]
 TARGETS = ["x86_64-unknown-linux-gnu", "x86_64-pc-windows-msvc", "aarch64-apple-darwin"]
 BEGIN, END = "<!-- licences:begin -->", "<!-- licences:end -->"

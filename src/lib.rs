@@ -10,18 +10,13 @@
 //! - [`erased`]: the same with a sink chosen at run time.
 //! - [`consent`]: the user's decision, `DO_NOT_TRACK` and friends, the
 //!   first-run notice, and the `telemetry` verbs.
-//! - [`Background`], [`Redact`] and (features `http`, `otlp`) `remote`:
+//! - [`Background`], [`Redact`] and (feature `upload` and those that
+//!   imply it) `remote`:
 //!   delivery to collectors that never holds up the tool.
 //! - [`Event`], [`MachineId`], [`TelemetryError`], [`Env`].
 //!
-//! # Features
-//!
-//! | feature | adds |
-//! |---|---|
-//! | `clap` | `consent::TelemetryCommand` is a `clap::Subcommand` |
-//! | `http` | remote delivery: `remote::HttpSink` (JSON over HTTP(S), rustls) and the uploader |
-//! | `otlp` | `remote::OtlpSink` (OTLP/HTTP logs) and the `OTEL_EXPORTER_OTLP_*` variables; implies `http` |
-#![forbid(unsafe_code)]
+//! The features are listed in the README's "Features", above.
+
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod consent;

@@ -87,3 +87,45 @@ fn the_docs_name_only_error_codes_that_exist() {
         }
     }
 }
+
+/// Paths the docs show as sample input (what the scrubber rewrites), not
+/// as files of the crate.
+const EXAMPLE_PATHS: &[&str] = &["src/lib/mod.rs"];
+
+/// Every file path the README and `docs/` name (`src/…`, `tests/…`,
+/// `examples/…`, `benches/…`, `docs/…`, `.ci/…`) exists: a moved or
+/// renamed file cannot leave the docs pointing at nothing.
+#[test]
+fn every_path_the_docs_name_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for (file, text) in documents() {
+        if file.ends_with("CHANGELOG.md") || file.ends_with("migrating.md") {
+            continue; // history, and upstream's layout
+        }
+        for prefix in ["src/", "tests/", "examples/", "benches/", "docs/", ".ci/"] {
+            for (i, _) in text.match_indices(prefix) {
+                // Part of a longer path or word (`../shared/…`, `a/src/`).
+                let before = text[..i].chars().next_back();
+                if before.is_some_and(|c| c.is_alphanumeric() || "/._-".contains(c)) {
+                    continue;
+                }
+                let path: String = text[i..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || "/._-".contains(*c))
+                    .collect();
+                let path = path.trim_end_matches(['.', '-']);
+                if path.len() == prefix.len() {
+                    continue; // the folder itself, named in prose
+                }
+                if !EXAMPLE_PATHS.contains(&path) && !root.join(path).exists() {
+                    missing.push(format!("{file}: {path}"));
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(missing.is_empty(), "paths named that do not exist:\n{}", missing.join("\n"));
+    assert!(checked > 30, "only {checked} paths found: is the scan broken?");
+}

@@ -189,11 +189,16 @@ impl Formatter for LineSafe {
 }
 
 fn sorted<S: Serializer>(attrs: &HashMap<String, String>, ser: S) -> Result<S::Ok, S::Error> {
-    // Keys are unique, so an unstable sort is deterministic (and smaller
-    // code than a `BTreeMap`).
+    ser.collect_map(by_key(attrs))
+}
+
+/// The attrs in key order. Not generic (one copy of the sort in a tool's
+/// binary, whatever serializers call it); keys are unique, so an unstable
+/// sort is deterministic (and smaller code than a `BTreeMap`).
+fn by_key(attrs: &HashMap<String, String>) -> Vec<(&String, &String)> {
     let mut sorted: Vec<(&String, &String)> = attrs.iter().collect();
     sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    ser.collect_map(sorted)
+    sorted
 }
 
 impl Event {

@@ -104,9 +104,10 @@ enum Tried {
 #[derive(Debug)]
 enum Flocked {
     /// `flock(2)`: nix's, safe (std's `File::lock` needs Rust 1.89, above
-    /// the crate's MSRV, and fs4's `rustix` moves hosts' `errno`).
+    /// the crate's MSRV, and fs4's `rustix` moves hosts' `errno`). Always
+    /// `Some` until dropped (see `Drop`).
     #[cfg(unix)]
-    Locked(nix::fcntl::Flock<File>),
+    Locked(Option<nix::fcntl::Flock<File>>),
     /// `LockFileEx`, through std: on Windows the crate needs Rust 1.89
     /// (Cargo.toml, `rust-version`).
     #[cfg(not(unix))]
@@ -117,8 +118,31 @@ enum Flocked {
 impl Flocked {
     fn file(&self) -> &File {
         match self {
+            #[cfg(unix)]
+            Self::Locked(Some(held)) => held,
+            #[cfg(unix)]
+            Self::Locked(None) => unreachable!("taken only when dropped"),
+            #[cfg(not(unix))]
             Self::Locked(held) => held,
             Self::Unlocked(file) => file,
+        }
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Flocked {
+    /// nix's `Flock` panics when its own `Drop` cannot unlock (`EIO` from
+    /// NFS or a FUSE file system), in whatever thread drops it — the
+    /// host's, for `FileSink`. So it is unlocked here, and one that cannot
+    /// be is forgotten: its descriptor stays open (the kernel lets go of
+    /// the lock with the process), and nothing panics
+    /// (`file_sink::an_unlock_that_fails_is_no_panic`).
+    fn drop(&mut self) {
+        if let Self::Locked(held) = self
+            && let Some(flock) = held.take()
+            && let Err((flock, _)) = flock.unlock()
+        {
+            std::mem::forget(flock);
         }
     }
 }
@@ -149,7 +173,7 @@ fn try_lock(file: File, mode: Mode) -> Result<Flocked, (File, Tried)> {
             Mode::Shared => FlockArg::LockSharedNonblock,
         };
         Flock::lock(file, arg)
-            .map(Flocked::Locked)
+            .map(|held| Flocked::Locked(Some(held)))
             .map_err(|(file, errno)| {
                 if errno == Errno::EWOULDBLOCK {
                     (file, Tried::WouldBlock)

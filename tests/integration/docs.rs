@@ -126,6 +126,13 @@ fn every_path_the_docs_name_exists() {
             }
         }
     }
-    assert!(missing.is_empty(), "paths named that do not exist:\n{}", missing.join("\n"));
-    assert!(checked > 30, "only {checked} paths found: is the scan broken?");
+    assert!(
+        missing.is_empty(),
+        "paths named that do not exist:\n{}",
+        missing.join("\n")
+    );
+    assert!(
+        checked > 30,
+        "only {checked} paths found: is the scan broken?"
+    );
 }

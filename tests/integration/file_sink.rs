@@ -177,3 +177,62 @@ fn a_buffered_event_that_cannot_be_written_is_refused_and_earlier_ones_kept() {
     });
     assert_eq!(names_in(&path), ["accepted"]);
 }
+
+/// A file system whose unlock fails (`flock(LOCK_UN)` → `EIO`, as NFS or a
+/// FUSE file system can): `FileSink` (which locks each write, in the
+/// host's thread) and the consent verbs go on, and nothing panics. nix's
+/// `Flock` panics in its `Drop` then; the crate never lets it. The failure
+/// is injected with an `LD_PRELOAD` shim built by gcc.
+#[cfg(all(target_os = "linux", feature = "clap", feature = "otlp"))]
+#[test]
+fn an_unlock_that_fails_is_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("shim.c");
+    std::fs::write(
+        &source,
+        r#"#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <sys/file.h>
+int flock(int fd, int op) {
+    static int (*real)(int, int);
+    if (!real) real = (int (*)(int, int))dlsym(RTLD_NEXT, "flock");
+    if (op & LOCK_UN) { errno = EIO; return -1; }
+    return real(fd, op);
+}
+"#,
+    )
+    .unwrap();
+    let shim = dir.path().join("shim.so");
+    let built = std::process::Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&shim)
+        .arg(&source)
+        .arg("-ldl")
+        .status()
+        .expect("gcc runs (a fresh machine has it)");
+    assert!(built.success(), "the shim builds");
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let runs: [(&str, &[&str]); 3] = [
+        ("quickstart", &[]),
+        ("mytool", &["telemetry", "enable"]),
+        ("mytool", &["telemetry", "disable"]),
+    ];
+    for (example, args) in runs {
+        let out = std::process::Command::new(crate::support::example(example))
+            .args(args)
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("LD_PRELOAD", &shim)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !stderr.contains("panicked"),
+            "{example} {args:?}: {:?}\n{stderr}",
+            out.status
+        );
+    }
+}

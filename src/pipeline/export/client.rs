@@ -203,6 +203,13 @@ impl<'a> Body<'a> {
         Ok(self.bytes)
     }
 
+    /// Checks the decision now, and holds it until the body is written
+    /// (before the client connects): `false` when the request must not be
+    /// sent.
+    pub(crate) fn hold(&mut self) -> bool {
+        self.open().is_ok()
+    }
+
     fn open(&mut self) -> io::Result<()> {
         if self.stopped {
             return Err(turned_off());

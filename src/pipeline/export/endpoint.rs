@@ -196,12 +196,21 @@ const FRAMING: &[&str] = &[
 /// writes itself. The value never appears in the error.
 pub(crate) fn check_header(name: &str, value: &str) -> Result<(), TelemetryError> {
     if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        // Shown only up to the first character a name cannot hold: what
+        // follows may be a secret (`Authorization: Basic …` written where
+        // `Authorization=Basic …` was meant).
+        let valid = name
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)))
+            .unwrap_or(name.len());
         return Err(TelemetryError::config(
             format!(
-                "`{}` is not a valid HTTP header name",
-                crate::text::printable(name)
+                "a header name starting `{}` is not a valid HTTP header name (the rest is \
+                 not shown: it may hold a secret)",
+                crate::text::printable(&name[..valid])
             ),
-            "header names are letters, digits and `-`, e.g. `x-api-key`",
+            "header names are letters, digits and `-`, e.g. `x-api-key`; in \
+             OTEL_EXPORTER_OTLP_HEADERS write `name=value` pairs (a `:` in a name usually \
+             means `name: value` was written)",
         ));
     }
     if FRAMING.iter().any(|f| name.eq_ignore_ascii_case(f)) {
@@ -311,6 +320,15 @@ mod tests {
             no_path.join("/v1/logs").unwrap().url(),
             "http://h:4318/v1/logs"
         );
+    }
+
+    #[test]
+    fn a_bad_header_name_never_shows_what_follows_it() {
+        let err = check_header("Authorization: Basic dXNlcjpTRUNSRVQ", "x").unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("dXNlcjpTRUNSRVQ"), "{shown}");
+        assert!(!shown.contains("Basic"), "{shown}");
+        assert!(shown.contains("`Authorization`"), "{shown}");
     }
 
     #[test]

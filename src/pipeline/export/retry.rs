@@ -160,12 +160,13 @@ impl Sender {
     /// [`Retry`] says; gives up when the next try could not finish before
     /// `deadline`. On failure, `fate` says what becomes of the events.
     ///
-    /// `gate` is asked before every try, and again as the try's body
-    /// starts to be written: `None` stops at once (no request is written).
-    /// What it returns is held while the body is written (not while the
-    /// answer is awaited), and between the body's chunks it is asked
-    /// whether the decision still stands: an opt-out while a large body is
-    /// written stops it unfinished.
+    /// `gate` is asked before every try, before the client connects:
+    /// `None` stops at once (nothing is written, not even the request's
+    /// head). What it returns is held from then until the body is written
+    /// (through name resolution, connecting and TLS; not while the answer
+    /// is awaited), and between the body's chunks it is asked whether the
+    /// decision still stands: an opt-out while a large body is written
+    /// stops it unfinished.
     #[expect(
         clippy::too_many_arguments,
         reason = "what one request is, what to say on failure, and two hooks: each distinct"
@@ -211,11 +212,6 @@ impl Sender {
             fail(None, "telemetry was turned off; not sent", reach)
         };
         loop {
-            // Asked (and let go) before the try; asked again, and held,
-            // while its body is written.
-            if gate.pass().is_none() {
-                return Err(stopped(reached_before));
-            }
             let by = Instant::now() + self.request_timeout;
             let by = deadline.map_or(by, |d| d.min(by));
             let outcome = self.post_once(&headers, body, by, gate);
@@ -292,6 +288,12 @@ impl Sender {
             Body::new(body, gate),
             deadline,
         );
+        // The decision is checked, and held, before the client connects: a
+        // client writes the request's head (its headers, credentials
+        // among them) before it reads the body.
+        if !post.body().hold() {
+            return Outcome::Stopped;
+        }
         let result = self.client.post(&mut post);
         if post.stopped() {
             return Outcome::Stopped;
@@ -376,8 +378,66 @@ pub(crate) fn jitter(delay: Duration) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use super::jitter;
+    use std::any::Any;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
+
+    use super::super::client::{Answer, ClientError, Gate, HttpClient, Post};
+    use super::super::endpoint::Endpoint;
+    use super::{Retry, Sender, jitter};
+
+    /// A client that counts the requests it was handed.
+    struct Counting(Arc<AtomicUsize>);
+
+    impl HttpClient for Counting {
+        fn post(&self, post: &mut Post<'_>) -> Result<Answer, ClientError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            let _ = post.body().all_at_once();
+            Ok(Answer::new(200))
+        }
+    }
+
+    /// Open for its first `passes` asks, closed after (an opt-out).
+    struct ClosesAfter(usize);
+
+    impl Gate for ClosesAfter {
+        fn pass(&mut self) -> Option<Box<dyn Any>> {
+            if self.0 == 0 {
+                return None;
+            }
+            self.0 -= 1;
+            Some(Box::new(()))
+        }
+    }
+
+    /// An opt-out between two checks of the decision: the client is never
+    /// handed the request (it would write the head, credentials and all,
+    /// before reading the body).
+    #[test]
+    fn no_request_reaches_the_client_once_the_gate_is_closed() {
+        for (passes, handed) in [(0, 0), (1, 1)] {
+            let count = Arc::new(AtomicUsize::new(0));
+            let sender = Sender::new(
+                Endpoint::parse("https://user:pw@collector.example/v1").unwrap(),
+                vec![],
+                Retry::default(),
+                Duration::from_secs(1),
+                Arc::new(Counting(count.clone())),
+            );
+            let result = sender.post(
+                "application/json",
+                b"[]",
+                "KEY",
+                None,
+                "kept",
+                &mut ClosesAfter(passes),
+                &mut 0,
+            );
+            assert_eq!(count.load(Ordering::SeqCst), handed, "{passes} passes");
+            assert_eq!(result.is_ok(), handed == 1, "{passes} passes");
+        }
+    }
 
     #[test]
     fn jitter_never_panics_and_stays_in_range() {

@@ -13,7 +13,6 @@
 //! rest of what it offers (resets, a heap of timers) the crate does not use.
 //! docs/design.md, "hand-written, and why".
 
-use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,13 +25,26 @@ pub(crate) const THREAD: &str = "rtb-telemetry-timer";
 
 #[derive(Default)]
 struct Wheel {
-    /// By deadline, then by id: who to wake.
-    due: BTreeMap<(Instant, u64), Waker>,
-    /// Where each id waits, so it can be moved or taken back.
-    at: HashMap<u64, Instant>,
+    /// Who to wake, and when: unordered (a few entries at a time, a
+    /// thousand at most in practice; a scan costs less than a tree's code
+    /// in every tool's binary).
+    due: Vec<Due>,
     /// The thread could not be started: deadlines are polled instead.
     failed: bool,
     started: bool,
+}
+
+struct Due {
+    at: Instant,
+    id: u64,
+    waker: Waker,
+}
+
+impl Wheel {
+    /// The entry of `id`, if it waits.
+    fn find(&self, id: u64) -> Option<usize> {
+        self.due.iter().position(|d| d.id == id)
+    }
 }
 
 struct Timer {
@@ -59,15 +71,15 @@ impl Timer {
         let mut wheel = self.lock();
         loop {
             let now = Instant::now();
-            while let Some(entry) = wheel.due.first_entry() {
-                if entry.key().0 > now {
-                    break;
+            let mut i = 0;
+            while i < wheel.due.len() {
+                if wheel.due[i].at <= now {
+                    wheel.due.swap_remove(i).waker.wake();
+                } else {
+                    i += 1;
                 }
-                let ((_, id), waker) = entry.remove_entry();
-                wheel.at.remove(&id);
-                waker.wake();
             }
-            wheel = match wheel.due.keys().next().map(|(at, _)| *at) {
+            wheel = match wheel.due.iter().map(|d| d.at).min() {
                 Some(at) => {
                     self.changed
                         .wait_timeout(wheel, at.saturating_duration_since(now))
@@ -129,9 +141,14 @@ impl Future for Deadline {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let key = (self.at, self.id);
-        wheel.due.insert(key, cx.waker().clone());
-        wheel.at.insert(self.id, self.at);
+        match wheel.find(self.id) {
+            Some(i) => wheel.due[i].waker.clone_from(cx.waker()),
+            None => wheel.due.push(Due {
+                at: self.at,
+                id: self.id,
+                waker: cx.waker().clone(),
+            }),
+        }
         self.registered = true;
         drop(wheel);
         owner.changed.notify_one();
@@ -143,8 +160,8 @@ impl Drop for Deadline {
     fn drop(&mut self) {
         if self.registered {
             let mut wheel = self.owner.lock();
-            if let Some(at) = wheel.at.remove(&self.id) {
-                wheel.due.remove(&(at, self.id));
+            if let Some(i) = wheel.find(self.id) {
+                wheel.due.swap_remove(i);
             }
         }
     }

@@ -160,7 +160,7 @@ impl Telemetry {
 
     /// Records an event with attributes. The name, the keys and the values
     /// pass through the default redaction ([`Redact`]) and are cut to
-    /// [`Event::MAX_ATTR_VALUE_BYTES`]; still, pass nothing that identifies
+    /// [`Event::MAX_ATTR_VALUE_BYTES`](crate::Event::MAX_ATTR_VALUE_BYTES); still, pass nothing that identifies
     /// a person.
     ///
     /// # Example

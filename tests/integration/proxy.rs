@@ -103,7 +103,7 @@ fn an_upload_goes_through_a_real_http_proxy() {
     let endpoint = format!("{}/v1/events", server.url);
     let vars = [
         ("MYTOOL_TELEMETRY_ENDPOINT", endpoint.as_str()),
-        ("HTTP_PROXY", proxy.url.as_str()),
+        ("http_proxy", proxy.url.as_str()),
     ];
     let telemetry = telemetry(&tool, &vars);
     telemetry.record("through");
@@ -129,11 +129,11 @@ fn an_upload_goes_through_a_real_http_proxy() {
     let strict = Tinyproxy::start("ConnectPort 443\nConnectPort 563\n");
     let vars = [
         ("MYTOOL_TELEMETRY_ENDPOINT", endpoint.as_str()),
-        ("HTTP_PROXY", strict.url.as_str()),
+        ("http_proxy", strict.url.as_str()),
     ];
     let telemetry = self::telemetry(&tool, &vars);
     let err = telemetry.upload_now().unwrap_err().to_string();
-    assert!(err.contains("HTTP_PROXY"), "{err}");
+    assert!(err.contains("http_proxy"), "{err}");
     assert_eq!(server.requests().len(), 1, "sent around the proxy");
     assert_eq!(tool.spooled().len(), 1, "the event waits");
 }
@@ -183,7 +183,7 @@ fn no_proxy_goes_around_a_real_proxy() {
     let endpoint = format!("{}/v1/events", server.url);
     let vars = [
         ("MYTOOL_TELEMETRY_ENDPOINT", endpoint.as_str()),
-        ("HTTP_PROXY", proxy.url.as_str()),
+        ("http_proxy", proxy.url.as_str()),
         ("NO_PROXY", "example.com, 127.0.0.1"),
     ];
     let telemetry = telemetry(&tool, &vars);

@@ -810,6 +810,9 @@ fn usage_errors_help_and_version_are_recorded_by_kind_with_claps_exit_code() {
         assert_eq!(on.status.code(), without.status.code(), "{args:?}");
         assert_eq!(on.stdout, without.stdout, "{args:?}");
         assert_eq!(on.stderr, without.stderr, "{args:?}");
+        // The first run's uploader (the collector is down) may be sealing
+        // the records into a batch right now: let it finish.
+        wait_for_uploaders(home.path(), Duration::from_secs(10));
         let (records, _) = spooled(home.path());
         let last = records.last().expect("recorded");
         assert_eq!(last["event"]["name"], event, "{args:?}");

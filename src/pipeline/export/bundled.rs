@@ -70,6 +70,21 @@ impl HttpClient for Bundled {
         if left.is_zero() {
             return Err(ClientError::before_sending("no time left", true));
         }
+        // ureq resolves the collector's name on a thread of its own when a
+        // timeout is set, and panics when it cannot start one (a process or
+        // thread limit): a thread is tried first, so that failure is an
+        // error here, not a panic in the tool. (A limit reached in the
+        // moment between is not covered.)
+        if let Err(e) = std::thread::Builder::new()
+            .name("rtb-telemetry-probe".into())
+            .spawn(|| ())
+            .and_then(|probe| probe.join().map_err(|_| std::io::Error::other("probe")))
+        {
+            return Err(ClientError::before_sending(
+                format!("cannot start a thread to resolve the collector's name: {e}"),
+                true,
+            ));
+        }
         let mut request = self
             .agent
             .post(post.url())
@@ -184,17 +199,24 @@ pub(super) fn proxy_problem(env: &Env, target: &Endpoint) -> Option<String> {
 }
 
 /// The proxy for `target` from the environment, as curl reads it:
-/// `HTTPS_PROXY` or `HTTP_PROXY` by the target's scheme, then `ALL_PROXY`
-/// (either case); `NO_PROXY` exempts hosts and their subdomains (`*` all).
+/// `https_proxy` or `http_proxy` by the target's scheme, then `all_proxy`,
+/// each lower case first, then upper case — except `HTTP_PROXY`, which
+/// curl never reads in upper case (a CGI program's `HTTP_PROXY` comes from
+/// a request's `Proxy:` header: "httpoxy"); `no_proxy` exempts hosts and
+/// their subdomains (`*` all; no CIDR ranges).
 /// `http://`, `https://`, `socks4://`, `socks5://` (and `socks5h://`)
 /// proxies, with credentials in the URL; a bare `host:port` is `http://`.
 /// One that cannot be used is an error: nothing is sent around a proxy the
 /// user set, which would give away their address.
 fn proxy(env: &Env, target: &Endpoint) -> Result<Option<(ureq::Proxy, String)>, String> {
     let get = |name: &str| {
-        env.text(name)
-            .or_else(|| env.text(&name.to_ascii_lowercase()))
-            .map(|v| (name.to_owned(), v))
+        let lower = name.to_ascii_lowercase();
+        env.text(&lower).map(|v| (lower, v)).or_else(|| {
+            (name != "HTTP_PROXY")
+                .then(|| env.text(name))
+                .flatten()
+                .map(|v| (name.to_owned(), v))
+        })
     };
     let by_scheme = if target.is_https() {
         "HTTPS_PROXY"
@@ -246,6 +268,10 @@ fn proxy(env: &Env, target: &Endpoint) -> Result<Option<(ureq::Proxy, String)>, 
                 builder = builder.no_proxy("*");
             } else if !host.is_empty() {
                 builder = builder.no_proxy(host).no_proxy(&format!(".{host}"));
+                // A bare IPv6 address matches the bracketed host of a URL.
+                if host.parse::<std::net::Ipv6Addr>().is_ok() {
+                    builder = builder.no_proxy(&format!("[{host}]"));
+                }
             }
         }
     }
@@ -400,14 +426,32 @@ mod tests {
         for not in ["other.com", "ample.com", "collector.example.co"] {
             assert!(proxy(&env(not), &t).unwrap().is_some(), "{not}");
         }
+        // IPv6, bare or bracketed, with or without a port.
+        let v6 = target("https://[::1]:4318/v1");
+        for exempt in ["::1", "[::1]", "[::1]:4318"] {
+            assert!(proxy(&env(exempt), &v6).unwrap().is_none(), "{exempt}");
+        }
     }
 
     #[test]
     fn the_proxy_follows_the_scheme_then_all_proxy() {
-        let env = Env::from_vars([("HTTP_PROXY", "http://h:1"), ("ALL_PROXY", "socks5://s:2")]);
+        let env = Env::from_vars([("http_proxy", "http://h:1"), ("ALL_PROXY", "socks5://s:2")]);
         let (http, named) = proxy(&env, &target("http://c/")).unwrap().unwrap();
         assert_eq!(http.port(), 1);
-        assert!(named.starts_with("HTTP_PROXY"), "{named}");
+        assert!(named.starts_with("http_proxy"), "{named}");
+        // Upper-case HTTP_PROXY is never read (httpoxy), as curl does.
+        let upper = Env::from_vars([("HTTP_PROXY", "http://h:1")]);
+        assert!(proxy(&upper, &target("http://c/")).unwrap().is_none());
+        // Lower case first.
+        let both = Env::from_vars([("HTTPS_PROXY", "http://h:1"), ("https_proxy", "http://h:3")]);
+        assert_eq!(
+            proxy(&both, &target("https://c/"))
+                .unwrap()
+                .unwrap()
+                .0
+                .port(),
+            3
+        );
         let (https, _) = proxy(&env, &target("https://c/")).unwrap().unwrap();
         assert_eq!(https.port(), 2);
         let with_user = Env::from_vars([("HTTPS_PROXY", "http://user:pw@proxy.example")]);

@@ -181,6 +181,9 @@ impl Sender {
         gate: &mut dyn Gate,
         requests: &mut u64,
     ) -> Result<(), NotDelivered> {
+        if crate::env::BUILT_WITHOUT_TELEMETRY {
+            return Err(self.built_without_telemetry(fate));
+        }
         let fail = |status, reason: &str, reach| NotDelivered {
             error: TelemetryError::delivered_or(
                 self.endpoint.shown().to_owned(),
@@ -272,6 +275,21 @@ impl Sender {
             std::thread::sleep(wait);
             delay = delay.saturating_mul(2).min(self.retry.max_delay);
             attempt += 1;
+        }
+    }
+
+    /// A packager's build sends nothing, even through a sink a tool built
+    /// by hand; and this way no HTTP code is in its binary.
+    fn built_without_telemetry(&self, fate: &str) -> NotDelivered {
+        NotDelivered {
+            error: TelemetryError::delivered_or(
+                self.endpoint.shown().to_owned(),
+                None,
+                "this build has no telemetry (built with `--cfg rtb_telemetry_disabled`): \
+                 nothing is sent",
+                fate,
+            ),
+            reach: Reach::Stopped,
         }
     }
 

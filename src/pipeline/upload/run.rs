@@ -414,6 +414,8 @@ impl InProgress<'_, '_> {
             Some((base, n)) => (base, n.parse::<u32>().unwrap_or(0)),
             None => (stem, 0),
         };
+        // The count comes from a file name anyone could have written.
+        let strikes = strikes.min(MAX_STRIKES);
         if strikes + 1 >= MAX_STRIKES {
             let error = TelemetryError::delivery(
                 self.up.exporter.sender.endpoint.shown(),

@@ -29,8 +29,9 @@ struct Wheel {
     /// thousand at most in practice; a scan costs less than a tree's code
     /// in every tool's binary).
     due: Vec<Due>,
-    /// The thread could not be started: deadlines are polled instead.
-    failed: bool,
+    /// The thread could not be started: deadlines are polled instead,
+    /// and starting it is tried again a second after (a limit may lift).
+    failed: Option<Instant>,
     started: bool,
 }
 
@@ -128,14 +129,17 @@ impl Future for Deadline {
         }
         let owner = self.owner;
         let mut wheel = owner.lock();
-        if !wheel.started {
+        let retry = wheel
+            .failed
+            .is_some_and(|at| at.elapsed() >= std::time::Duration::from_secs(1));
+        if !wheel.started || retry {
             wheel.started = true;
             let spawned = std::thread::Builder::new()
                 .name(THREAD.into())
-                .spawn(|| timer().run());
-            wheel.failed = spawned.is_err();
+                .spawn(move || owner.run());
+            wheel.failed = spawned.is_err().then(Instant::now);
         }
-        if wheel.failed {
+        if wheel.failed.is_some() {
             // No thread to wake us: come back at once (a busy wait, but
             // never a hang).
             cx.waker().wake_by_ref();
@@ -215,7 +219,7 @@ mod tests {
         let owner: &'static Timer = Box::leak(Box::new(Timer {
             wheel: Mutex::new(Wheel {
                 started: true,
-                failed: true,
+                failed: Some(Instant::now()),
                 ..Wheel::default()
             }),
             changed: Condvar::new(),

@@ -35,7 +35,7 @@ impl LocalFile {
         }
     }
 
-    fn write(&self, event: &Event) -> Result<(), TelemetryError> {
+    pub(crate) fn write(&self, event: &Event) -> Result<(), TelemetryError> {
         let ready = {
             let mut ready = self.ready.lock().unwrap_or_else(PoisonError::into_inner);
             ready.get_or_insert_with(|| self.prepare()).clone()

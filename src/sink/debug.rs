@@ -17,11 +17,18 @@ use crate::{Event, TelemetryError, TelemetrySink};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DebugSink;
 
-impl TelemetrySink for DebugSink {
-    async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
+impl DebugSink {
+    /// Prints `event` now (what `emit` does, without a future).
+    pub(crate) fn print(event: &Event) -> Result<(), TelemetryError> {
         let mut line = Vec::with_capacity(256);
         crate::event::write_json_line(&mut line, event)
             .map_err(|e| TelemetryError::serde(format_args!("event `{}`", event.name), e))?;
         crate::fs::write_stderr(&line).map_err(|e| TelemetryError::io("write to", "<stderr>", e))
+    }
+}
+
+impl TelemetrySink for DebugSink {
+    async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
+        Self::print(event)
     }
 }

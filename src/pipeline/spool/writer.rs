@@ -109,7 +109,7 @@ impl SpoolSink {
         writer.live = None;
     }
 
-    fn append(&self, event: &Event) -> Result<(), TelemetryError> {
+    pub(crate) fn append(&self, event: &Event) -> Result<(), TelemetryError> {
         let mut writer = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(why) = &writer.stopped {
             return Err(TelemetryError::config(

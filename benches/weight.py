@@ -311,8 +311,8 @@ def main():
     for key, base, limit in LIMITS:
         extra = size_of[key] - size_of[base]
         if extra > limit:
-            failed.append(f"{key}: +{extra / 1e6:.3f} MB over {base} > {limit / 1e6:.1f} MB")
-        print(f"bound: {key} over {base}: {extra / 1e6:+.3f} MB (at most {limit / 1e6:.1f} MB)")
+            failed.append(f"{key}: +{extra / 1e6:.3f} MB over {base} > {limit / 1e6:.2f} MB")
+        print(f"bound: {key} over {base}: {extra / 1e6:+.3f} MB (at most {limit / 1e6:.2f} MB)")
     shutil.rmtree(work, ignore_errors=True)
     if failed:
         print("FAIL: " + "; ".join(failed), file=sys.stderr)

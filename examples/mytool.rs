@@ -9,14 +9,54 @@
 //! Also `OTEL_EXPORTER_OTLP_ENDPOINT` (OTLP), `MYTOOL_TELEMETRY_DEBUG=1` (print, don't send),
 //! `MYTOOL_TELEMETRY_DISABLED=1` and `DO_NOT_TRACK=1` (off); without an endpoint, a local file.
 
-use clap::{Parser, Subcommand};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
 use rtb_telemetry::consent::TelemetryCommand;
 use rtb_telemetry::{Parsed, Telemetry};
 
+rtb_telemetry::catalog! {
+    /// Everything mytool can send: `mytool telemetry show --catalog` prints it.
+    pub catalog Mytool: version 1;
+
+    /// How a command ended.
+    pub enum Outcome { Ok = "ok", Failed = "failed" }
+
+    /// How many inputs a command was given.
+    pub buckets Inputs = [0, 1, 2, 10, 100];
+
+    value_enum Format;
+
+    /// `mytool run` ended.
+    pub event Run = "run" {
+        /// How it ended.
+        outcome: Outcome,
+        /// How long it took.
+        duration_ms: Duration,
+        /// The output format asked for (`--format`).
+        format: Format,
+        /// How many inputs it was given, by bucket.
+        inputs: Inputs,
+        /// Whether `--dry-run` was given.
+        dry_run: bool,
+    }
+}
+
 const NOTICE: &str = "\
-mytool can send anonymous usage data (the command, its duration, mytool's version, a
-salted hash of this machine's id) to help its authors. Nothing is collected unless you
-opt in with `mytool telemetry enable`. Details: docs/privacy.md.";
+mytool can send anonymous usage data (which command ran, how it ended and how long it
+took, mytool's version, a salted hash of this machine's id) to help its authors; every
+event and value it can send is listed by `mytool telemetry show --catalog`. Nothing is
+collected unless you opt in with `mytool telemetry enable`. Details: docs/privacy.md.";
+
+/// `--format`: also a value of the catalogue, named as clap names it.
+#[derive(Clone, Copy, Default, ValueEnum)]
+pub enum Format {
+    /// Lines of text.
+    #[default]
+    Text,
+    /// JSON.
+    Json,
+}
 
 /// An example tool using rtb-telemetry.
 #[derive(Parser)]
@@ -32,26 +72,54 @@ enum Command {
     #[command(subcommand)]
     Telemetry(TelemetryCommand),
     /// Do mytool's work (and record a `run` event if telemetry is on).
-    Run,
+    Run {
+        /// How to print the result.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+        /// Say what would be done, do nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// What to work on (never recorded: only how many, by bucket).
+        inputs: Vec<String>,
+    },
 }
 
 fn main() {
     // First thing in `main`: in the detached uploader, this uploads and exits.
     let telemetry = Telemetry::builder("mytool", env!("CARGO_PKG_VERSION"))
+        .catalog::<Mytool>()
         .salt("mytool-telemetry-v1")
         .notice(1, NOTICE)
         .init();
-    // `Cli::parse()`, plus the subcommand's name (`command`) and, when
-    // clap refuses the line or shows help, a `usage_error`/`help` event
-    // with clap's error kind (never the arguments); exit codes unchanged.
-    let Parsed { cli, command } = telemetry.parse::<Cli>();
+    // `Cli::parse()`; when clap refuses the line or shows help, a
+    // `usage_error`/`help` event with clap's error kind (never the
+    // arguments); exit codes unchanged.
+    let Parsed { cli, .. } = telemetry.parse::<Cli>();
     match cli.command {
         Command::Telemetry(verb) => println!("{}", telemetry.command(verb)),
-        Command::Run => {
-            let work = telemetry.time(&command, || -> Result<(), String> {
-                println!("mytool: working…");
-                Ok(())
-            });
+        Command::Run {
+            format,
+            dry_run,
+            inputs,
+        } => {
+            let work = telemetry.time(
+                || -> Result<(), String> {
+                    println!("mytool: working on {} input(s)…", inputs.len());
+                    Ok(())
+                },
+                // Only declared values: the handle accepts nothing else.
+                |result, took| Run {
+                    outcome: if result.is_ok() {
+                        Outcome::Ok
+                    } else {
+                        Outcome::Failed
+                    },
+                    duration_ms: took,
+                    format,
+                    inputs: Inputs::from(inputs.len()),
+                    dry_run,
+                },
+            );
             println!("mytool: {}", if work.is_ok() { "done" } else { "failed" });
         }
     }

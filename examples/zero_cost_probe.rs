@@ -12,7 +12,10 @@
 //! Modes: `poll/{baseline,disabled,runtime_disabled,enabled_noop}` and
 //! `async/{baseline,disabled,runtime_disabled,baseline_attrs,disabled_attrs,
 //! runtime_disabled_attrs,disabled_flush,runtime_disabled_flush,
-//! enabled_noop,erased_noop}`. The second argument is the number of
+//! enabled_noop,erased_noop,baseline_typed,disabled_typed,
+//! runtime_disabled_typed,enabled_typed_noop,enabled_attrs_noop}` (the
+//! `typed` ones record a declared event of three attrs; `enabled_attrs_noop`
+//! the same three attrs by name, in a map built per call). The second argument is the number of
 //! iterations. See `docs/zero-cost.md` for the method and the figures.
 
 use std::collections::HashMap;
@@ -26,6 +29,73 @@ use std::task::{Context, Poll, Waker};
 use rtb_telemetry::{
     CollectionPolicy, NoopSink, Policy, TelemetryContext, TelemetryError, TelemetrySink, erased,
 };
+
+rtb_telemetry::catalog! {
+    /// The probe's catalogue.
+    pub catalog Probe: version 1;
+    /// How it ended.
+    pub enum Outcome { Ok = "ok", Failed = "failed" }
+    /// A count, by bucket.
+    pub buckets Files = [0, 1, 10, 100];
+    /// A build ended.
+    pub event Build = "build" { outcome: Outcome, files: Files, release: bool }
+}
+
+/// The event a typed loop records: its fields from `black_box`, as a
+/// caller's values would be.
+#[inline]
+fn build() -> Build {
+    Build {
+        outcome: black_box(Outcome::Ok),
+        files: Files(black_box(42)),
+        release: black_box(true),
+    }
+}
+
+/// The baseline for a typed record: the caller makes the event either way,
+/// and it is dropped before the await.
+#[inline(never)]
+async fn async_baseline_typed(n: u64) -> u64 {
+    let mut ok = 0;
+    for _ in 0..n {
+        black_box(build());
+        ok += u64::from(
+            std::future::ready(Ok::<(), TelemetryError>(()))
+                .await
+                .is_ok(),
+        );
+    }
+    ok
+}
+
+#[inline(never)]
+async fn async_record_typed<P: Policy>(ctx: &TelemetryContext<NoopSink, P>, n: u64) -> u64 {
+    let mut ok = 0;
+    for _ in 0..n {
+        ok += u64::from(ctx.record_event(build()).await.is_ok());
+    }
+    ok
+}
+
+/// The same three attrs by name, as `record_with_attrs` takes them.
+#[inline(never)]
+async fn async_record_same_attrs<P: Policy>(ctx: &TelemetryContext<NoopSink, P>, n: u64) -> u64 {
+    let mut ok = 0;
+    for _ in 0..n {
+        let event = build();
+        let attrs = HashMap::from([
+            ("outcome".to_owned(), event.outcome.as_str().to_owned()),
+            ("files".to_owned(), "10".to_owned()),
+            ("release".to_owned(), event.release.to_string()),
+        ]);
+        ok += u64::from(
+            ctx.record_with_attrs(black_box("build"), attrs)
+                .await
+                .is_ok(),
+        );
+    }
+    ok
+}
 
 fn poll_once<F: Future<Output = Result<(), TelemetryError>>>(fut: F) -> bool {
     matches!(
@@ -152,6 +222,15 @@ fn main() -> ExitCode {
         "async/disabled_flush" => runtime.block_on(async_flush(&disabled, n)),
         "async/runtime_disabled_flush" => runtime.block_on(async_flush(&runtime_disabled, n)),
         "async/enabled_noop" => runtime.block_on(async_record(&builder().enabled(), n)),
+        "async/baseline_typed" => runtime.block_on(async_baseline_typed(n)),
+        "async/disabled_typed" => runtime.block_on(async_record_typed(&disabled, n)),
+        "async/runtime_disabled_typed" => {
+            runtime.block_on(async_record_typed(&runtime_disabled, n))
+        }
+        "async/enabled_typed_noop" => runtime.block_on(async_record_typed(&builder().enabled(), n)),
+        "async/enabled_attrs_noop" => {
+            runtime.block_on(async_record_same_attrs(&builder().enabled(), n))
+        }
         "async/erased_noop" => {
             let ctx: erased::TelemetryContext = builder()
                 .sink(Arc::new(NoopSink))

@@ -10,8 +10,10 @@ use serde_json::ser::Formatter;
 /// which (salted, hashed) machine, and when.
 ///
 /// Serialised, an event is one JSON object with the six fields below in this
-/// order; `attrs` come out in sorted key order, so the same event always gives
-/// the same bytes. Reading a line back with serde gives the same `Event`.
+/// order (a seventh, `catalog_version`, only for an event of a declared
+/// [catalogue](crate::catalog)); `attrs` come out in sorted key order, so the
+/// same event always gives the same bytes. Reading a line back with serde
+/// gives the same `Event`.
 ///
 /// # Example
 ///
@@ -47,6 +49,12 @@ pub struct Event {
     /// responsible for passing only values that identify no one.
     #[serde(serialize_with = "sorted")]
     pub attrs: HashMap<String, String>,
+    /// The version of the [catalogue](crate::catalog) that declares this
+    /// event, for an event recorded typed
+    /// ([`record_event`](crate::TelemetryContext::record_event)); `None`
+    /// (and absent from the JSON) for one recorded by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_version: Option<u32>,
 }
 
 impl Event {
@@ -93,6 +101,7 @@ impl Event {
             machine_id,
             timestamp_utc: crate::timestamp::rfc3339_utc(SystemTime::now()),
             attrs,
+            catalog_version: None,
         }
     }
 
@@ -228,6 +237,7 @@ pub(crate) fn bounded_copy(event: &Event) -> Event {
         machine_id: cut(&event.machine_id),
         timestamp_utc: cut(&event.timestamp_utc),
         attrs: event.attrs.iter().map(|(k, v)| (cut(k), cut(v))).collect(),
+        catalog_version: event.catalog_version,
     }
 }
 

@@ -8,6 +8,8 @@
 //! - [`TelemetrySink`] and the built-in sinks, [`NoopSink`], [`MemorySink`],
 //!   [`FileSink`] and [`DebugSink`].
 //! - [`erased`]: the same with a sink chosen at run time.
+//! - [`catalog`] and [`catalog!`]: declaring, in types, every event a tool
+//!   can send.
 //! - [`consent`]: the user's decision, `DO_NOT_TRACK` and friends, the
 //!   first-run notice, and the `telemetry` verbs.
 //! - [`Background`], [`Redact`] and (feature `upload` and those that
@@ -19,6 +21,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod catalog;
 pub mod consent;
 mod context;
 mod env;

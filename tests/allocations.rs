@@ -119,6 +119,61 @@ fn enabled_record_into_noop_sink_allocates_nothing_in_steady_state() {
     assert_eq!(allocations(|| ctx.record_with_attrs("build", attrs)), 0);
 }
 
+rtb_telemetry::catalog! {
+    pub catalog Alloc: version 1;
+    pub enum Outcome { Ok = "ok", Failed = "failed" }
+    pub buckets Files = [0, 1, 10, 100];
+    pub event Build = "build" { outcome: Outcome, files: Files, release: bool }
+    pub event Test = "test" { outcome: Outcome }
+}
+
+/// A typed record allocates no more than `record_with_attrs` with the same
+/// attrs (issue 28): once warm, nothing at all, as the same event's
+/// strings are reused; by name, the caller's map and its six strings.
+#[test]
+fn a_typed_record_allocates_no_more_than_the_same_attrs_by_name() {
+    let ctx = TelemetryContext::builder()
+        .tool("t")
+        .tool_version("1")
+        .salt(SALT)
+        .enabled();
+    let build = || Build {
+        outcome: Outcome::Ok,
+        files: Files(3),
+        release: false,
+    };
+    allocations(|| ctx.record("warm-up"));
+    // Once per context: its first typed record notes the catalogue for the
+    // OTLP exporter (an entry and the tool's name; with `otlp` only).
+    let registration = allocations(|| {
+        ctx.record_event(Test {
+            outcome: Outcome::Ok,
+        })
+    });
+    assert!(registration <= 6 + 3, "{registration}");
+    allocations(|| ctx.record("warm-up"));
+    let by_name = allocations(|| {
+        let attrs = std::collections::HashMap::from([
+            ("outcome".to_owned(), "ok".to_owned()),
+            ("files".to_owned(), "1".to_owned()),
+            ("release".to_owned(), "false".to_owned()),
+        ]);
+        ctx.record_with_attrs("build", attrs)
+    });
+    let first = allocations(|| ctx.record_event(build()));
+    let again = allocations(|| ctx.record_event(build()));
+    println!("by name: {by_name}, typed: {first} then {again}");
+    assert!(first <= by_name, "typed {first} > by name {by_name}");
+    assert_eq!(again, 0, "the same event again reuses its strings");
+    // Another event, then back: each switch writes its attrs afresh.
+    let other = allocations(|| {
+        ctx.record_event(Test {
+            outcome: Outcome::Failed,
+        })
+    });
+    assert!(other <= by_name);
+}
+
 #[test]
 fn the_erased_path_costs_at_most_the_boxed_future() {
     let sink: Arc<dyn erased::TelemetrySink> = Arc::new(NoopSink);

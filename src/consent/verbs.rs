@@ -48,7 +48,14 @@ pub enum TelemetryCommand {
     /// Forget the decision, delete local telemetry data, and start a new anonymous id.
     Reset,
     /// Show what is waiting to be sent, exactly as it will be sent, and the last uploads.
-    Show,
+    Show {
+        /// Show instead every event the tool can send, its attrs and their values: its declared catalogue.
+        #[cfg_attr(feature = "clap", arg(long))]
+        catalog: bool,
+        /// With --catalog: print it as JSON, the catalogue a collector checks events against.
+        #[cfg_attr(feature = "clap", arg(long, requires = "catalog"))]
+        json: bool,
+    },
 }
 
 /// What a `telemetry` verb did: the text to print, and the error if the
@@ -171,18 +178,33 @@ impl TelemetryCommand {
     /// assert_eq!(verb(&["wc", "--telemetry", "status", "x"]), None);
     /// ```
     pub fn from_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<Self> {
-        let args: Vec<std::ffi::OsString> = args.into_iter().skip(1).take(3).collect();
-        let verb = match args.as_slice() {
-            [flag, verb] if flag == "--telemetry" => verb.to_str()?.to_owned(),
-            [flag] => flag.to_str()?.strip_prefix("--telemetry=")?.to_owned(),
+        let args: Vec<std::ffi::OsString> = args.into_iter().skip(1).take(5).collect();
+        let (verb, rest) = match args.as_slice() {
+            [flag, verb, rest @ ..] if flag == "--telemetry" => (verb.to_str()?.to_owned(), rest),
+            [flag, rest @ ..] => (
+                flag.to_str()?.strip_prefix("--telemetry=")?.to_owned(),
+                rest,
+            ),
             _ => return None,
         };
-        match verb.as_str() {
-            "status" => Some(Self::Status),
-            "enable" => Some(Self::Enable),
-            "disable" => Some(Self::Disable),
-            "reset" => Some(Self::Reset),
-            "show" => Some(Self::Show),
+        let rest: Vec<&str> = rest.iter().map(|a| a.to_str()).collect::<Option<_>>()?;
+        match (verb.as_str(), rest.as_slice()) {
+            ("status", []) => Some(Self::Status),
+            ("enable", []) => Some(Self::Enable),
+            ("disable", []) => Some(Self::Disable),
+            ("reset", []) => Some(Self::Reset),
+            ("show", []) => Some(Self::Show {
+                catalog: false,
+                json: false,
+            }),
+            ("show", ["--catalog"]) => Some(Self::Show {
+                catalog: true,
+                json: false,
+            }),
+            ("show", ["--catalog", "--json"] | ["--json", "--catalog"]) => Some(Self::Show {
+                catalog: true,
+                json: true,
+            }),
             _ => None,
         }
     }
@@ -219,14 +241,29 @@ impl TelemetryCommand {
         show: &dyn Fn(&StatusReport, &mut String),
     ) -> CommandReport {
         let tool = store.tool();
-        if self == Self::Show {
-            return CommandReport::text(show_text(store, base_salt, destination, decorate, show));
+        match self {
+            Self::Show {
+                catalog: true,
+                json,
+            } => {
+                return CommandReport::text(crate::catalog::show(tool, None, json));
+            }
+            Self::Show { .. } => {
+                return CommandReport::text(show_text(
+                    store,
+                    base_salt,
+                    destination,
+                    decorate,
+                    show,
+                ));
+            }
+            _ => {}
         }
         if let (Self::Enable, Some(source)) = (self, store.switched_off()) {
             return refuse_enable(store, base_salt, destination, decorate, &source);
         }
         let (note, result) = match self {
-            Self::Status | Self::Show => (String::new(), Ok(())),
+            Self::Status | Self::Show { .. } => (String::new(), Ok(())),
             Self::Enable => {
                 let result = store.enable();
                 let note = if store.effective_policy().policy.is_enabled() {
@@ -258,7 +295,7 @@ impl TelemetryCommand {
                     Self::Enable => "enable",
                     Self::Disable => "disable",
                     Self::Reset => "reset",
-                    Self::Status | Self::Show => "status",
+                    Self::Status | Self::Show { .. } => "status",
                 };
                 let help = e
                     .help()

@@ -3,9 +3,11 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
+use crate::catalog::{Attrs, Catalog, CatalogEvent};
 use crate::{
     Disabled, Enabled, Event, MachineId, NoopSink, Policy, RuntimePolicy, TelemetryError,
     TelemetrySink,
@@ -73,6 +75,8 @@ pub(crate) struct Active<S> {
     /// An event kept between calls so that recording reuses its buffers
     /// instead of allocating five strings each time.
     spare: Mutex<Option<Box<Spare>>>,
+    /// Whether a typed record has put its catalogue in the registry.
+    registered: AtomicBool,
     pub(crate) sink: S,
 }
 
@@ -80,6 +84,9 @@ pub(crate) struct Active<S> {
 struct Spare {
     event: Event,
     minute: i64,
+    /// The typed event whose attrs `event.attrs` holds (the same keys come
+    /// again for the same event: their strings are reused).
+    typed: Option<&'static str>,
 }
 
 impl<S> Active<S> {
@@ -89,6 +96,7 @@ impl<S> Active<S> {
             tool_version,
             machine_id,
             spare: Mutex::new(None),
+            registered: AtomicBool::new(false),
             sink,
         }
     }
@@ -110,6 +118,30 @@ impl<S> Active<S> {
 
     /// The spare event filled in for `name`, stamped now.
     fn event(&self, name: &str, attrs: Option<HashMap<String, String>>) -> Box<Spare> {
+        let mut spare = self.stamped(name);
+        match attrs {
+            Some(attrs) => spare.event.attrs = attrs,
+            None => spare.event.attrs.clear(),
+        }
+        spare.typed = None;
+        spare.event.catalog_version = None;
+        spare
+    }
+
+    /// The spare event filled in for the declared event `event`.
+    fn typed_event<E: CatalogEvent>(&self, event: &E) -> Box<Spare> {
+        let mut spare = self.stamped(E::NAME);
+        if spare.typed != Some(E::NAME) {
+            spare.event.attrs.clear();
+            spare.typed = Some(E::NAME);
+        }
+        event.write_attrs(&mut Attrs::new(&mut spare.event.attrs));
+        spare.event.catalog_version = Some(<E::Catalog as Catalog>::VERSION);
+        spare
+    }
+
+    /// The spare event with `name` and the time; attrs as the last left them.
+    fn stamped(&self, name: &str) -> Box<Spare> {
         let spare = self
             .spare
             .lock()
@@ -125,6 +157,7 @@ impl<S> Active<S> {
                     HashMap::new(),
                 ),
                 minute: i64::MIN,
+                typed: None,
             })
         });
         let event = &mut spare.event;
@@ -135,10 +168,6 @@ impl<S> Active<S> {
             SystemTime::now(),
             &mut spare.minute,
         );
-        match attrs {
-            Some(attrs) => spare.event.attrs = attrs,
-            None => spare.event.attrs.clear(),
-        }
         spare
     }
 
@@ -157,11 +186,25 @@ impl<S: TelemetrySink> Active<S> {
         attrs: Option<HashMap<String, String>>,
     ) -> impl Future<Output = Result<(), TelemetryError>> + Send + 'a {
         let spare = self.event(event_name, attrs);
-        async move {
-            let result = self.sink.emit(&spare.event).await;
-            self.give_back(spare);
-            result
+        self.emit(spare)
+    }
+
+    fn record_typed<'a, E: CatalogEvent>(
+        &'a self,
+        event: &E,
+    ) -> impl Future<Output = Result<(), TelemetryError>> + Send + use<'a, S, E> {
+        if !self.registered.load(Ordering::Relaxed) {
+            crate::catalog::registry::register::<E::Catalog>(&self.tool);
+            self.registered.store(true, Ordering::Relaxed);
         }
+        let spare = self.typed_event(event);
+        self.emit(spare)
+    }
+
+    async fn emit(&self, spare: Box<Spare>) -> Result<(), TelemetryError> {
+        let result = self.sink.emit(&spare.event).await;
+        self.give_back(spare);
+        result
     }
 }
 
@@ -236,6 +279,45 @@ impl<S: TelemetrySink, P: Policy> TelemetryContext<S, P> {
     ) -> impl Future<Output = Result<(), TelemetryError>> + Send + 'a {
         P::call_with(&self.slot, attrs, move |active: &Arc<Active<S>>, attrs| {
             active.record(event_name, Some(attrs))
+        })
+    }
+
+    /// Records a declared event (see [`catalog`](crate::catalog)): its
+    /// name, its attrs as the catalogue types them, and the catalogue's
+    /// version. Values come from declared sets, so nothing is scrubbed.
+    /// When collection is off, `event` is dropped unread, at no cost.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the sink's `emit` returns.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::{MemorySink, TelemetryContext};
+    ///
+    /// rtb_telemetry::catalog! {
+    ///     pub catalog Mytool: version 1;
+    ///     pub event Build = "build" { release: bool }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let sink = MemorySink::new();
+    /// let ctx = TelemetryContext::builder()
+    ///     .tool("mytool").tool_version("1.0.0").salt("s")
+    ///     .sink(sink.clone())
+    ///     .enabled();
+    /// ctx.record_event(Build { release: true }).await?;
+    /// assert_eq!(sink.snapshot()[0].attrs["release"], "true");
+    /// # Ok::<(), rtb_telemetry::TelemetryError>(()) }).unwrap();
+    /// ```
+    #[inline]
+    pub fn record_event<E: CatalogEvent>(
+        &self,
+        event: E,
+    ) -> impl Future<Output = Result<(), TelemetryError>> + Send + '_ {
+        P::call_with(&self.slot, event, move |active: &Arc<Active<S>>, event| {
+            active.record_typed(&event)
         })
     }
 

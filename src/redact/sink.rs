@@ -32,6 +32,10 @@ enum Rule {
 /// (key and value) and leaves the name alone. The tool, its version, the
 /// id and the time are the crate's and are never rewritten.
 ///
+/// An event of a declared [catalogue](crate::catalog) (its
+/// `catalog_version` set) passes unchanged: its values come from declared
+/// sets, and the scrubber is not even started for it.
+///
 /// Callers remain responsible for what they put in events; this is a
 /// safety net for free text, not a licence to send it.
 ///
@@ -134,6 +138,11 @@ fn scrub_text(scrubber: &OnceLock<Scrubber>, text: &str) -> String {
 
 impl<S: TelemetrySink> TelemetrySink for Redact<S> {
     async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
+        // A typed event's values come from its catalogue's declared sets
+        // (see `catalog`): there is nothing to scrub.
+        if event.catalog_version.is_some() {
+            return self.inner.emit(event).await;
+        }
         let mut event = event.clone();
         match &self.rule {
             Rule::Default(scrubber) => {
@@ -155,5 +164,41 @@ impl<S: TelemetrySink> TelemetrySink for Redact<S> {
 
     fn flush(&self) -> impl std::future::Future<Output = Result<(), TelemetryError>> + Send {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemorySink;
+
+    /// A typed event never starts the scrubber (issue 28): its values come
+    /// from declared sets. The same text, untyped, does.
+    #[test]
+    fn a_typed_event_is_never_scrubbed() {
+        let run = |catalog_version| {
+            let memory = MemorySink::new();
+            let sink = Redact::new(memory.clone());
+            let mut event = Event::new("build", "mytool", "1.0.0", "00".repeat(32))
+                .with_attr("outcome", "token=abcdef1234567890 at /home/ada/x");
+            event.catalog_version = catalog_version;
+            crate::pipeline::worker::block_on(sink.emit(&event)).unwrap();
+            let Rule::Default(scrubber) = &sink.rule else {
+                unreachable!("Redact::new uses the default rule")
+            };
+            (
+                scrubber.get().is_some(),
+                memory.snapshot()[0].attrs["outcome"].clone(),
+            )
+        };
+        let (compiled, value) = run(Some(1));
+        assert!(!compiled, "a typed record started the scrubber");
+        assert_eq!(value, "token=abcdef1234567890 at /home/ada/x");
+        let (compiled, value) = run(None);
+        assert!(
+            compiled,
+            "an untyped record with a secret in it must be scrubbed"
+        );
+        assert!(!value.contains("abcdef1234567890"), "{value}");
     }
 }

@@ -13,9 +13,11 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use crate::catalog::{Catalog, CatalogEvent, CatalogSpec, Untyped};
 use crate::consent::ConsentStore;
 use crate::pipeline::plan::{Plan, Recording};
 use crate::{Redact, RuntimePolicy, TelemetryContext};
@@ -79,9 +81,53 @@ pub use timed::{Timed, TimedWith};
 ///     # let _ = result;
 /// }
 /// ```
-#[derive(Clone)]
-pub struct Telemetry {
+///
+/// # With a catalogue
+///
+/// [`catalog::<C>()`](TelemetryBuilder::catalog) makes a handle that
+/// records only `C`'s declared events (see [`catalog`](crate::catalog));
+/// `record(name)` and the other untyped calls are not there to call:
+///
+/// ```
+/// # use rtb_telemetry::{Env, Telemetry, consent::ConsentStore};
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+/// # ConsentStore::at("mytool", &file, &data).enable().unwrap();
+/// rtb_telemetry::catalog! {
+///     pub catalog Mytool: version 1;
+///     /// How a command ended.
+///     pub enum Outcome { Ok = "ok", Failed = "failed" }
+///     /// `mytool build` ended.
+///     pub event Build = "build" { outcome: Outcome, took: std::time::Duration }
+/// }
+///
+/// let telemetry = Telemetry::builder("mytool", "1.0.0")
+///     .catalog::<Mytool>()
+///     # .env(Env::from_vars::<_, &str, &str>([])).paths(&file, &data)
+///     .init();
+/// let built: Result<u32, String> = telemetry.time(
+///     || Ok(42),
+///     |result, took| Build {
+///         outcome: if result.is_ok() { Outcome::Ok } else { Outcome::Failed },
+///         took,
+///     },
+/// );
+/// assert_eq!(built, Ok(42));
+/// let line = std::fs::read_to_string(data.join("events.jsonl")).unwrap();
+/// assert!(line.contains(r#""outcome":"ok""#) && line.contains(r#""catalog_version":1"#));
+/// ```
+pub struct Telemetry<C = Untyped> {
     inner: Arc<Inner>,
+    catalog: PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for Telemetry<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            catalog: PhantomData,
+        }
+    }
 }
 
 struct Inner {
@@ -92,6 +138,8 @@ struct Inner {
     notice: Option<(u32, String)>,
     /// `None` when there is nowhere to keep a decision (no home directory).
     store: Option<ConsentStore>,
+    /// The catalogue the handle was made with, described on demand.
+    catalog: Option<fn() -> CatalogSpec>,
     /// What this run does, resolved once by `init()`.
     plan: Plan,
     /// Present only when this run records.
@@ -113,7 +161,9 @@ impl Telemetry {
     pub fn builder(tool: &str, tool_version: &str) -> TelemetryBuilder {
         TelemetryBuilder::new(tool, tool_version)
     }
+}
 
+impl<C> Telemetry<C> {
     /// Shows the notice set with [`notice`](TelemetryBuilder::notice) and
     /// [`defer_notice`](TelemetryBuilder::defer_notice), under the same
     /// rules as `init()` would have (once per version, on a terminal, never
@@ -136,6 +186,61 @@ impl Telemetry {
         self.inner.recorder().is_some()
     }
 
+    /// Records `name` with `attrs` through the untyped path (the crate's
+    /// own events, e.g. clap's usage errors, whatever the handle's type).
+    fn record_named(&self, name: &str, attrs: HashMap<String, String>) {
+        let Some(recorder) = self.inner.recorder() else {
+            return;
+        };
+        let outcome =
+            crate::pipeline::worker::block_on(recorder.context.record_with_attrs(name, attrs));
+        if let Err(e) = outcome {
+            self.debug_problem(&e.one_line());
+        }
+        self.after_record();
+    }
+
+    fn debug_problem(&self, problem: &str) {
+        if self.inner.recorder().is_some() && self.inner.plan.debug {
+            eprintln_best_effort(&format!("{}: telemetry: {problem}", self.inner.tool));
+        }
+    }
+}
+
+impl<C: Catalog> Telemetry<C> {
+    /// Records `event`, one of `C`'s declared events: synchronous, touches
+    /// only local disk, never fails (a problem is counted and shown in
+    /// debug mode). Its values come from declared sets: nothing is
+    /// scrubbed. See the [example](Telemetry#with-a-catalogue).
+    pub fn record<E: CatalogEvent<Catalog = C>>(&self, event: E) {
+        let Some(recorder) = self.inner.recorder() else {
+            return;
+        };
+        let outcome = crate::pipeline::worker::block_on(recorder.context.record_event(event));
+        if let Err(e) = outcome {
+            self.debug_problem(&e.one_line());
+        }
+        self.after_record();
+    }
+
+    /// Runs `work`, then records the event `event` makes of its result and
+    /// how long it took, and returns the result. See the
+    /// [example](Telemetry#with-a-catalogue).
+    pub fn time<T, E: CatalogEvent<Catalog = C>>(
+        &self,
+        work: impl FnOnce() -> T,
+        event: impl FnOnce(&T, Duration) -> E,
+    ) -> T {
+        let start = Instant::now();
+        let result = work();
+        if self.inner.recorder().is_some() {
+            self.record(event(&result, start.elapsed()));
+        }
+        result
+    }
+}
+
+impl Telemetry {
     /// Records an event named `name` (typically the command that ran).
     /// Synchronous, needs no runtime, touches only local disk, never fails:
     /// a problem is counted and shown in debug mode.
@@ -183,19 +288,14 @@ impl Telemetry {
         K: Into<String>,
         V: Into<String>,
     {
-        let Some(recorder) = self.inner.recorder() else {
+        if self.inner.recorder().is_none() {
             return;
-        };
+        }
         let attrs: HashMap<String, String> = attrs
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
-        let outcome =
-            crate::pipeline::worker::block_on(recorder.context.record_with_attrs(name, attrs));
-        if let Err(e) = outcome {
-            self.debug_problem(&e.one_line());
-        }
-        self.after_record();
+        self.record_named(name, attrs);
     }
 
     /// Times `work`, then records `name` with `duration_ms` (milliseconds,
@@ -306,19 +406,13 @@ impl Telemetry {
             attrs: Vec::new(),
         }
     }
-
-    fn debug_problem(&self, problem: &str) {
-        if self.inner.recorder().is_some() && self.inner.plan.debug {
-            eprintln_best_effort(&format!("{}: telemetry: {problem}", self.inner.tool));
-        }
-    }
 }
 
 fn eprintln_best_effort(line: &str) {
     crate::fs::to_stderr(format!("{line}\n").as_bytes());
 }
 
-impl fmt::Debug for Telemetry {
+impl<C> fmt::Debug for Telemetry<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Telemetry")
             .field("tool", &self.inner.tool)

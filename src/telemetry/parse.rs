@@ -6,6 +6,7 @@
 use std::ffi::OsString;
 
 use super::Telemetry;
+use crate::catalog::CommandName;
 
 /// A parsed command line: the tool's own value, and the path of the
 /// subcommand that ran (`"run"`, `"remote add"`; empty for a tool without
@@ -51,11 +52,13 @@ use super::Telemetry;
 pub struct Parsed<C> {
     /// What the tool's own parser made of the command line.
     pub cli: C,
-    /// The subcommand that ran, its names joined by spaces.
-    pub command: String,
+    /// The subcommand that ran, its names joined by spaces: a `&str`
+    /// (`&command`), and a declared value for a [catalogue](crate::catalog)
+    /// (its values are `C`'s subcommand paths).
+    pub command: CommandName<C>,
 }
 
-impl Telemetry {
+impl<Cat> Telemetry<Cat> {
     /// Parses the process's command line into `C` exactly as `C::parse()`
     /// does — the same messages, the same exit codes — and also says
     /// which subcommand ran ([`Parsed::command`]) and records the command
@@ -107,11 +110,17 @@ impl Telemetry {
             .try_get_matches_from_mut(args)
             .and_then(|mut matches| {
                 let path = subcommand_path(&matches);
-                C::from_arg_matches_mut(&mut matches).map(|cli| Parsed { cli, command: path })
+                C::from_arg_matches_mut(&mut matches).map(|cli| Parsed {
+                    cli,
+                    command: CommandName::new(path),
+                })
             });
         parsed.map_err(|e| {
             let e = e.format(&mut command);
-            self.record_with_attrs(event_of(e.kind()), [("kind", kind_name(e.kind()))]);
+            self.record_named(
+                event_of(e.kind()),
+                [("kind".to_owned(), kind_name(e.kind()))].into(),
+            );
             e
         })
     }

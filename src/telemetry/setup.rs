@@ -1,11 +1,13 @@
 //! Setting up: [`TelemetryBuilder`] and `init`.
 
+use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::Arc;
 #[cfg(feature = "upload")]
 use std::time::Duration;
 
 use super::{Inner, Recorder, Telemetry, eprintln_best_effort};
+use crate::catalog::{Catalog, Described, Untyped};
 use crate::consent::{ConsentStore, env_prefix};
 use crate::pipeline::destination;
 use crate::pipeline::plan::{Delivery, Inputs, Plan, Problem};
@@ -32,7 +34,7 @@ use crate::{CollectionPolicy, Env, Redact, TelemetryContext};
 /// ```
 #[must_use = "nothing is set up until `.init()`"]
 #[derive(Debug)]
-pub struct TelemetryBuilder {
+pub struct TelemetryBuilder<C = Untyped> {
     tool: String,
     tool_version: String,
     salt: Option<String>,
@@ -47,6 +49,7 @@ pub struct TelemetryBuilder {
     tool_data_dir: Option<PathBuf>,
     off_by_setting: Option<String>,
     verbs: Option<String>,
+    catalog: PhantomData<fn() -> C>,
 }
 
 impl TelemetryBuilder {
@@ -64,9 +67,48 @@ impl TelemetryBuilder {
             tool_data_dir: None,
             off_by_setting: None,
             verbs: None,
+            catalog: PhantomData,
         }
     }
 
+    /// Makes the handle record only catalogue `C`'s declared events (see
+    /// [`catalog`](crate::catalog)): `telemetry.record(Build { … })`,
+    /// never a name or a free string. `telemetry show --catalog` then
+    /// describes `C` (and the events the crate records itself), every event
+    /// carries `C::VERSION`, and OTLP gets typed values.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// rtb_telemetry::catalog! {
+    ///     pub catalog Mytool: version 1;
+    ///     pub event Build = "build" { release: bool }
+    /// }
+    /// let telemetry = rtb_telemetry::Telemetry::builder("mytool", "1.0.0")
+    ///     .catalog::<Mytool>()
+    ///     .init();
+    /// telemetry.record(Build { release: false });
+    /// ```
+    pub fn catalog<C: Catalog>(self) -> TelemetryBuilder<C> {
+        TelemetryBuilder {
+            tool: self.tool,
+            tool_version: self.tool_version,
+            salt: self.salt,
+            notice: self.notice,
+            defer_notice: self.defer_notice,
+            settings: self.settings,
+            delivery: self.delivery,
+            env: self.env,
+            paths: self.paths,
+            tool_data_dir: self.tool_data_dir,
+            off_by_setting: self.off_by_setting,
+            verbs: self.verbs,
+            catalog: PhantomData,
+        }
+    }
+}
+
+impl<C: Described> TelemetryBuilder<C> {
     /// The salt mixed into the machine id; one per tool, kept forever
     /// (default: `"<tool>-telemetry"`).
     pub fn salt(mut self, salt: impl Into<String>) -> Self {
@@ -285,7 +327,7 @@ impl TelemetryBuilder {
     /// In a process started as the detached uploader, this uploads and
     /// exits the process.
     #[must_use = "recording goes through the handle"]
-    pub fn init(self) -> Telemetry {
+    pub fn init(self) -> Telemetry<C> {
         let store = self.store();
         let mut plan = Plan::resolve(
             Inputs {
@@ -303,15 +345,18 @@ impl TelemetryBuilder {
         // A process started as the uploader uploads and exits here: it
         // never returns into the tool, whatever else is wrong.
         super::upload::run_uploader_if_started(&plan, store.as_ref().ok());
+        let catalog = C::describe(&self.tool);
         let handle = |store, plan, recorder| Telemetry {
             inner: Arc::new(Inner {
                 tool: self.tool.clone(),
                 verbs: self.verbs.clone(),
                 notice: self.notice.clone().filter(|_| self.defer_notice),
                 store,
+                catalog,
                 plan,
                 recorder,
             }),
+            catalog: PhantomData,
         };
         let Ok(store) = store else {
             return handle(None, plan, None);
@@ -369,7 +414,7 @@ impl TelemetryBuilder {
     }
 }
 
-impl Telemetry {
+impl<C> Telemetry<C> {
     /// Debug mode, as a run starts: on or off and who decided, what waits
     /// and when it goes, and every problem, on stderr.
     fn tell_debug(&self) {

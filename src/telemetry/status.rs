@@ -21,7 +21,7 @@ mod spool {
     pub(super) fn decorate(_: &Plan, _: &ConsentStore, _: &mut StatusReport) {}
 }
 
-impl Telemetry {
+impl<Cat> Telemetry<Cat> {
     /// Runs a `telemetry` verb (see [`TelemetryCommand`], a ready clap
     /// subcommand with the `clap` feature) and says what to print. Never
     /// fails: print the report and exit 0.
@@ -45,6 +45,16 @@ impl Telemetry {
     #[must_use]
     pub fn command(&self, verb: TelemetryCommand) -> CommandReport {
         let inner = &*self.inner;
+        if let TelemetryCommand::Show {
+            catalog: true,
+            json,
+        } = verb
+        {
+            let spec = inner
+                .catalog
+                .map(|describe| crate::catalog::with_own_events(describe()));
+            return CommandReport::text(crate::catalog::show(&inner.tool, spec.as_ref(), json));
+        }
         if let Some(store) = &inner.store {
             return verb.execute(
                 store,
@@ -59,7 +69,7 @@ impl Telemetry {
         let why = &inner.plan.problems().join("; ");
         match verb {
             TelemetryCommand::Status => CommandReport::text(status.to_string()),
-            TelemetryCommand::Show => CommandReport::text(format!(
+            TelemetryCommand::Show { .. } => CommandReport::text(format!(
                 "telemetry: disabled\ndecided by: {}\ntelemetry is off: nothing is recorded or \
                  sent, so there is nothing to show",
                 status.source

@@ -55,7 +55,7 @@ mod on {
         }
     }
 
-    impl Telemetry {
+    impl<C> Telemetry<C> {
         /// After a record: once per process, if events go to a collector
         /// and an upload is due, start the uploader.
         pub(in crate::telemetry) fn after_record(&self) {
@@ -115,7 +115,7 @@ mod on {
 }
 
 #[cfg(not(feature = "upload"))]
-impl super::Telemetry {
+impl<C> super::Telemetry<C> {
     /// Without `upload` there is no uploader to start.
     #[expect(
         clippy::unused_self,

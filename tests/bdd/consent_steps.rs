@@ -316,7 +316,10 @@ fn verb_is(world: &mut TelemetryWorld, verb: String) {
         Some("enable") => Some(TelemetryCommand::Enable),
         Some("disable") => Some(TelemetryCommand::Disable),
         Some("reset") => Some(TelemetryCommand::Reset),
-        Some("show") => Some(TelemetryCommand::Show),
+        Some("show") => Some(TelemetryCommand::Show {
+            catalog: false,
+            json: false,
+        }),
         _ => None,
     };
     assert_eq!(world.consent.verb, Some(expected));

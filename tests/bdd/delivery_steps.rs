@@ -33,6 +33,20 @@ pub(crate) struct DeliveryWorld {
 /// `Server` without `Debug`.
 pub(crate) struct ServerHandle(Server);
 
+impl ServerHandle {
+    pub(crate) fn new(server: Server) -> Self {
+        Self(server)
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.0.url
+    }
+
+    pub(crate) fn requests(&self) -> Vec<crate::loopback::Request> {
+        self.0.requests()
+    }
+}
+
 impl std::fmt::Debug for ServerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0.url)
@@ -197,7 +211,10 @@ fn show(world: &TelemetryWorld) -> String {
     let report = world
         .delivery
         .run()
-        .command(rtb_telemetry::consent::TelemetryCommand::Show);
+        .command(rtb_telemetry::consent::TelemetryCommand::Show {
+            catalog: false,
+            json: false,
+        });
     assert!(report.error().is_none(), "{report}");
     report.to_string()
 }

@@ -3,6 +3,8 @@
 //! A `harness = false` test target: it fails the test run when any step
 //! fails, is skipped, or has no definition.
 
+#[cfg(feature = "http")]
+mod catalog_steps;
 mod consent_steps;
 #[cfg(feature = "http")]
 mod delivery_steps;

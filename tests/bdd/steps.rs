@@ -26,6 +26,8 @@ pub(crate) struct TelemetryWorld {
     pub(crate) consent: crate::consent_steps::ConsentWorld,
     #[cfg(feature = "http")]
     pub(crate) delivery: crate::delivery_steps::DeliveryWorld,
+    #[cfg(feature = "http")]
+    pub(crate) catalog: crate::catalog_steps::CatalogWorld,
 }
 
 impl TelemetryWorld {

@@ -757,7 +757,12 @@ fn show_and_status_say_when_the_next_upload_is_due() {
     let telemetry = tool.telemetry(&down);
     telemetry.record("first");
     for text in [
-        telemetry.command(TelemetryCommand::Show).to_string(),
+        telemetry
+            .command(TelemetryCommand::Show {
+                catalog: false,
+                json: false,
+            })
+            .to_string(),
         telemetry.status().to_string(),
     ] {
         assert!(
@@ -768,7 +773,12 @@ fn show_and_status_say_when_the_next_upload_is_due() {
     assert!(telemetry.upload_now().is_err(), "the collector refuses");
     let telemetry = tool.telemetry(&down);
     for text in [
-        telemetry.command(TelemetryCommand::Show).to_string(),
+        telemetry
+            .command(TelemetryCommand::Show {
+                catalog: false,
+                json: false,
+            })
+            .to_string(),
         telemetry.status().to_string(),
     ] {
         assert!(

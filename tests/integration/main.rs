@@ -4,6 +4,8 @@
 
 mod acceptance;
 mod background;
+#[cfg(all(feature = "http", feature = "clap", feature = "otlp"))]
+mod catalog;
 mod consent;
 mod disabled;
 mod docs;

@@ -85,7 +85,10 @@ fn no_public_debug_shows_a_secret() {
     clean("TelemetryError (Display)", &err.to_string());
     // What `show` prints: the endpoint of each upload, without credentials.
     let shown = telemetry
-        .command(rtb_telemetry::consent::TelemetryCommand::Show)
+        .command(rtb_telemetry::consent::TelemetryCommand::Show {
+            catalog: false,
+            json: false,
+        })
         .to_string();
     assert!(shown.contains("last uploads"), "{shown}");
     clean("telemetry show", &shown);

@@ -666,7 +666,10 @@ mod state_text {
             let telemetry = tool.telemetry("http://127.0.0.1:9/e");
             for verb in [
                 rtb_telemetry::consent::TelemetryCommand::Status,
-                rtb_telemetry::consent::TelemetryCommand::Show,
+                rtb_telemetry::consent::TelemetryCommand::Show {
+            catalog: false,
+            json: false,
+        },
             ] {
                 let text = telemetry.command(verb).to_string();
                 prop_assert_eq!(drives_a_terminal(&text), None, "{:?}: {:?}", verb, text);

@@ -800,7 +800,7 @@ fn usage_errors_help_and_version_are_recorded_by_kind_with_claps_exit_code() {
     };
     let cases: [(&[&str], &str, &str); 4] = [
         (&["--secret-flag-XYZ"], "usage_error", "unknown_argument"),
-        (&["run", "extra-XYZ"], "usage_error", "unknown_argument"),
+        (&["run", "--extra-XYZ"], "usage_error", "unknown_argument"),
         (&["--help"], "help", "display_help"),
         (&["--version"], "version", "display_version"),
     ];

@@ -10,7 +10,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Encoding;
 use crate::Event;
+use crate::catalog::{AttrKind, EventSpec};
 use crate::pipeline::spool::record::Record;
+
+/// The resource attribute that carries a typed event's catalogue version.
+pub(crate) const CATALOG_VERSION: &str = "rtb.catalog.version";
 
 /// OTLP's `SEVERITY_NUMBER_INFO`.
 const SEVERITY_INFO: u64 = 9;
@@ -89,8 +93,42 @@ fn attribute(out: &mut Vec<u8>, field: u64, key: &str, value: &str) {
     });
 }
 
-/// One `LogRecord` (opentelemetry/proto/logs/v1/logs.proto).
-fn log_record(out: &mut Vec<u8>, id: &str, event: &Event, observed: u64) {
+/// A `KeyValue` whose value is typed as `kind` says (`AnyValue {
+/// bool_value = 2; int_value = 3 }`); a string when it has no kind or the
+/// value is not of it.
+fn typed_attribute(out: &mut Vec<u8>, key: &str, value: &str, kind: Option<&AttrKind>) {
+    let typed = |kv: &mut Vec<u8>| match kind {
+        Some(AttrKind::Bool) if matches!(value, "true" | "false") => {
+            wire::message(kv, 2, |v| wire::uint(v, 2, u64::from(value == "true")));
+            true
+        }
+        Some(kind) => match kind.as_int(value) {
+            // Non-negative: an int64's varint is the same as a uint64's.
+            Some(n) => {
+                wire::message(kv, 2, |v| wire::uint(v, 3, n.unsigned_abs()));
+                true
+            }
+            None => false,
+        },
+        None => false,
+    };
+    wire::message(out, 6, |kv| {
+        wire::bytes(kv, 1, key.as_bytes());
+        if !typed(kv) {
+            string_value(kv, 2, value);
+        }
+    });
+}
+
+/// One `LogRecord` (opentelemetry/proto/logs/v1/logs.proto); attrs typed
+/// by `declared`, the event's declaration in its catalogue, when known.
+fn log_record(
+    out: &mut Vec<u8>,
+    id: &str,
+    event: &Event,
+    observed: u64,
+    declared: Option<&EventSpec>,
+) {
     wire::fixed64(out, 1, unix_nanos(&event.timestamp_utc));
     wire::uint(out, 2, SEVERITY_INFO);
     wire::bytes(out, 3, b"INFO");
@@ -105,32 +143,42 @@ fn log_record(out: &mut Vec<u8>, id: &str, event: &Event, observed: u64) {
         // The event's own fields keep their names; a clashing attr is
         // prefixed, and so is one that starts with the prefix (so `tool`
         // and `attr.tool` stay two keys: OTLP wants them unique).
+        let kind = declared
+            .and_then(|d| d.attrs.iter().find(|a| a.name == *key))
+            .map(|a| &a.kind);
         if matches!(
             key.as_str(),
             "tool" | "tool_version" | "machine_id" | "log.record.uid"
         ) || key.starts_with("attr.")
         {
-            attribute(out, 6, &format!("attr.{key}"), value);
+            typed_attribute(out, &format!("attr.{key}"), value, kind);
         } else {
-            attribute(out, 6, key, value);
+            typed_attribute(out, key, value, kind);
         }
     }
     wire::fixed64(out, 11, observed);
     wire::bytes(out, 12, event.name.as_bytes());
 }
 
+/// A resource: a tool, its version, and the catalogue's version.
+type Resource<'a> = (&'a str, &'a str, Option<u32>);
+
 /// The `ExportLogsServiceRequest` for `records`, encoded: one
-/// `ResourceLogs` (with `service.name` and `service.version`) per tool and
-/// version, in the order they first appear, each with one `ScopeLogs`.
+/// `ResourceLogs` (with `service.name`, `service.version` and, for typed
+/// events, `rtb.catalog.version`) per tool, version and catalogue version,
+/// in the order they first appear, each with one `ScopeLogs`. A typed
+/// event's numbers and booleans go as `int_value`/`bool_value` when this
+/// process knows its catalogue (the tool's own binary does).
 pub(crate) fn export_request(records: &[Record]) -> Vec<u8> {
     let observed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-    let mut groups: Vec<((&str, &str), Vec<&Record>)> = Vec::new();
+    let mut groups: Vec<(Resource<'_>, Vec<&Record>)> = Vec::new();
     for record in records {
         let key = (
             record.event.tool.as_str(),
             record.event.tool_version.as_str(),
+            record.event.catalog_version,
         );
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, group)) => group.push(record),
@@ -138,13 +186,20 @@ pub(crate) fn export_request(records: &[Record]) -> Vec<u8> {
         }
     }
     let mut out = Vec::with_capacity(300 * records.len());
-    for ((tool, version), group) in groups {
+    for ((tool, version, catalog_version), group) in groups {
+        let catalog = catalog_version.and_then(|v| crate::catalog::registry::lookup(tool, v));
         // ResourceLogs { resource = 1; scope_logs = 2 }
         wire::message(&mut out, 1, |resource_logs| {
             // Resource { attributes = 1 }
             wire::message(resource_logs, 1, |resource| {
                 attribute(resource, 1, "service.name", tool);
                 attribute(resource, 1, "service.version", version);
+                if let Some(v) = catalog_version {
+                    wire::message(resource, 1, |kv| {
+                        wire::bytes(kv, 1, CATALOG_VERSION.as_bytes());
+                        wire::message(kv, 2, |value| wire::uint(value, 3, u64::from(v)));
+                    });
+                }
             });
             // ScopeLogs { scope = 1; log_records = 2 }
             wire::message(resource_logs, 2, |scope_logs| {
@@ -154,7 +209,10 @@ pub(crate) fn export_request(records: &[Record]) -> Vec<u8> {
                     wire::bytes(scope, 2, env!("CARGO_PKG_VERSION").as_bytes());
                 });
                 for Record { id, event, .. } in group {
-                    wire::message(scope_logs, 2, |log| log_record(log, id, event, observed));
+                    let declared = catalog.as_deref().and_then(|c| c.event(&event.name));
+                    wire::message(scope_logs, 2, |log| {
+                        log_record(log, id, event, observed, declared);
+                    });
                 }
             });
         });

@@ -1,0 +1,559 @@
+//! What a tool can send, declared in Rust: a typed event catalogue.
+//!
+//! A tool declares every event it can send with [`catalog!`](crate::catalog!),
+//! and each event's attrs with their types. Only four kinds of value exist,
+//! and none of them is a free string or a raw number:
+//!
+//! | declared as | on the JSON wire | in OTLP | [`AttrKind`] |
+//! |---|---|---|---|
+//! | an `enum` of the catalogue (`Ok = "ok"`), a clap `ValueEnum` (`value_enum Format;`), [`CommandName<Cli>`] | the value's name | `string_value` | `Enum` |
+//! | `bool` | `"true"`, `"false"` | `bool_value` | `Bool` |
+//! | `buckets Files = [0, 1, 10, 100]` | the bucket's lower bound, `"10"` | `int_value` | `Buckets` |
+//! | [`Duration`](std::time::Duration) | whole milliseconds, `"1234"` | `int_value` | `DurationMs` |
+//!
+//! A [`Telemetry`](crate::Telemetry) made with
+//! [`catalog::<C>()`](crate::TelemetryBuilder::catalog) records only `C`'s
+//! events; a [`TelemetryContext`](crate::TelemetryContext) records any
+//! catalogue's with [`record_event`](crate::TelemetryContext::record_event).
+//! Every typed event carries its catalogue's version
+//! ([`Event::catalog_version`](crate::Event::catalog_version)), skips the
+//! scrubber (its values come from declared sets), and is described, with
+//! the rest of the catalogue, by `telemetry show --catalog` (`--json` for
+//! collectors, which [check](CatalogSpec::filter) what they receive
+//! against it: see `docs/catalog.md`).
+//!
+//! The untyped `record(name)` / `record_with_attrs(name, map)` stay for
+//! tools without a catalogue.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use rtb_telemetry::{MemorySink, TelemetryContext};
+//!
+//! rtb_telemetry::catalog! {
+//!     /// What mytool can send.
+//!     pub catalog Mytool: version 1;
+//!
+//!     /// How a command ended.
+//!     pub enum Outcome { Ok = "ok", Failed = "failed" }
+//!
+//!     /// How many files a command read.
+//!     pub buckets Files = [0, 1, 10, 100];
+//!
+//!     /// `mytool build` ended.
+//!     pub event Build = "build" {
+//!         /// How it ended.
+//!         outcome: Outcome,
+//!         /// How long it took.
+//!         took: Duration,
+//!         /// How many files it read, by bucket.
+//!         files: Files,
+//!         /// Whether `--release` was given.
+//!         release: bool,
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let sink = MemorySink::new();
+//! let ctx = TelemetryContext::builder()
+//!     .tool("mytool").tool_version("1.0.0").salt("s")
+//!     .sink(sink.clone())
+//!     .enabled();
+//! ctx.record_event(Build {
+//!     outcome: Outcome::Ok,
+//!     took: Duration::from_millis(1234),
+//!     files: Files(42),
+//!     release: true,
+//! })
+//! .await?;
+//! let event = &sink.snapshot()[0];
+//! assert_eq!(event.name, "build");
+//! assert_eq!(event.attrs["files"], "10"); // the bucket 10..100
+//! assert_eq!(event.attrs["took"], "1234");
+//! assert_eq!(event.catalog_version, Some(1));
+//!
+//! // What `telemetry show --catalog` prints, from the same declaration:
+//! let spec = rtb_telemetry::catalog::CatalogSpec::of::<Mytool>();
+//! assert_eq!(spec.events[0].attrs[0].name, "outcome");
+//! # Ok::<(), rtb_telemetry::TelemetryError>(()) }).unwrap();
+//! ```
+//!
+//! # What does not compile
+//!
+//! A free string as an attr:
+//!
+//! ```compile_fail,E0277
+//! rtb_telemetry::catalog! {
+//!     pub catalog Mytool: version 1;
+//!     pub event Build = "build" {
+//!         branch: String, // error: `String` is not a declared value
+//!     }
+//! }
+//! ```
+//!
+//! A number without buckets:
+//!
+//! ```compile_fail,E0277
+//! rtb_telemetry::catalog! {
+//!     pub catalog Mytool: version 1;
+//!     pub event Build = "build" {
+//!         files: u64, // error: `u64` is not a declared value
+//!     }
+//! }
+//! ```
+//!
+//! An event by name, through a handle made with a catalogue:
+//!
+//! ```compile_fail,E0277
+//! # rtb_telemetry::catalog! {
+//! #     pub catalog Mytool: version 1;
+//! #     pub event Build = "build" {}
+//! # }
+//! let telemetry = rtb_telemetry::Telemetry::builder("mytool", "1.0.0")
+//!     .catalog::<Mytool>()
+//!     .init();
+//! telemetry.record("deploy"); // error: `&str` is not an event of `Mytool`
+//! ```
+//!
+//! Another catalogue's event:
+//!
+//! ```compile_fail,E0271
+//! # rtb_telemetry::catalog! {
+//! #     pub catalog Mytool: version 1;
+//! #     pub event Build = "build" {}
+//! # }
+//! # mod other {
+//! #     rtb_telemetry::catalog! {
+//! #         pub catalog Other: version 1;
+//! #         pub event Deploy = "deploy" {}
+//! #     }
+//! # }
+//! let telemetry = rtb_telemetry::Telemetry::builder("mytool", "1.0.0")
+//!     .catalog::<Mytool>()
+//!     .init();
+//! telemetry.record(other::Deploy {}); // error: `Deploy` is `Other`'s
+//! ```
+//!
+//! The same, with what is declared, compiles:
+//!
+//! ```
+//! # rtb_telemetry::catalog! {
+//! #     pub catalog Mytool: version 1;
+//! #     pub buckets Files = [0, 10];
+//! #     pub event Build = "build" { files: Files }
+//! # }
+//! let telemetry = rtb_telemetry::Telemetry::builder("mytool", "1.0.0")
+//!     .catalog::<Mytool>()
+//!     .init();
+//! telemetry.record(Build { files: Files(3) });
+//! ```
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+mod macros;
+pub(crate) mod registry;
+mod spec;
+#[cfg(feature = "clap")]
+mod values_clap;
+
+pub use spec::{AttrKind, AttrSpec, CatalogSpec, EventSpec, Undeclared};
+#[cfg(feature = "clap")]
+#[cfg_attr(docsrs, doc(cfg(feature = "clap")))]
+pub use values_clap::CommandName;
+#[cfg(feature = "clap")]
+#[doc(hidden)]
+pub use values_clap::{value_enum_kind, write_value_enum};
+
+/// A tool's catalogue: its version and the events it declares. Made by
+/// [`catalog!`](crate::catalog!); the type has no values.
+pub trait Catalog: 'static {
+    /// The catalogue's version: raise it when events, attrs or values are
+    /// added. Every typed event carries it.
+    const VERSION: u32;
+
+    /// Every declared event, in declaration order.
+    fn events() -> Vec<EventSpec>;
+}
+
+/// One declared event: a struct made by [`catalog!`](crate::catalog!)
+/// whose fields are its attrs.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a declared event",
+    label = "not an event of a catalogue",
+    note = "a handle made with a catalogue records only its declared events (structs made by `rtb_telemetry::catalog!`), never a name or a string"
+)]
+pub trait CatalogEvent: Send + 'static {
+    /// The catalogue that declares it.
+    type Catalog: Catalog;
+
+    /// The event's name on the wire.
+    const NAME: &'static str;
+
+    /// Puts each attr into `attrs`.
+    #[doc(hidden)]
+    fn write_attrs(&self, attrs: &mut Attrs<'_>);
+
+    /// The event as the catalogue describes it.
+    fn spec() -> EventSpec;
+}
+
+/// No catalogue: the handle records events by name
+/// ([`Telemetry::record`](crate::Telemetry::record)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Untyped {}
+
+/// A value an attr may take: one of the four kinds in the [module's
+/// table](self). Implemented for `bool` and [`Duration`], and by
+/// [`catalog!`](crate::catalog!) for the catalogue's `enum`s, `buckets`
+/// and clap `value_enum`s; it cannot be implemented by hand (free strings
+/// and raw numbers stay out by construction).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a declared value: an attr is a catalogue `enum`, `buckets`, `bool`, `Duration` or a clap `value_enum`",
+    label = "not a declared value",
+    note = "declare the values it can take in `rtb_telemetry::catalog!` (an `enum` with fixed names, or `buckets` for a number)"
+)]
+pub trait AttrValue: sealed::Declared {
+    /// What values the attr can take, for the catalogue.
+    fn kind() -> AttrKind;
+
+    /// Appends the value as the JSON wire carries it.
+    #[doc(hidden)]
+    fn write(&self, out: &mut String);
+}
+
+#[doc(hidden)]
+pub mod sealed {
+    /// Only the crate and [`catalog!`](crate::catalog!) implement
+    /// [`AttrValue`](super::AttrValue).
+    pub trait Declared {}
+}
+
+/// What a builder knows of its catalogue: none, or `C`'s.
+#[doc(hidden)]
+pub trait Described {
+    /// `C`'s description, registered for the exporters (typed values).
+    fn describe(tool: &str) -> Option<fn() -> CatalogSpec>;
+}
+
+impl Described for Untyped {
+    fn describe(_: &str) -> Option<fn() -> CatalogSpec> {
+        None
+    }
+}
+
+impl<C: Catalog> Described for C {
+    fn describe(tool: &str) -> Option<fn() -> CatalogSpec> {
+        registry::register::<C>(tool);
+        Some(CatalogSpec::of::<C>)
+    }
+}
+
+/// Where an event's attrs are written: reuses the strings of the event
+/// recorded before it, so a typed record allocates nothing once warm.
+#[doc(hidden)]
+pub struct Attrs<'a> {
+    map: &'a mut std::collections::HashMap<String, String>,
+}
+
+impl<'a> Attrs<'a> {
+    pub(crate) fn new(map: &'a mut std::collections::HashMap<String, String>) -> Self {
+        Self { map }
+    }
+
+    /// Sets `key` to `value`.
+    #[inline]
+    pub fn put<V: AttrValue>(&mut self, key: &'static str, value: &V) {
+        if let Some(slot) = self.map.get_mut(key) {
+            slot.clear();
+            value.write(slot);
+        } else {
+            let mut slot = String::new();
+            value.write(&mut slot);
+            self.map.insert(key.to_owned(), slot);
+        }
+    }
+}
+
+impl sealed::Declared for bool {}
+impl AttrValue for bool {
+    fn kind() -> AttrKind {
+        AttrKind::Bool
+    }
+    #[inline]
+    fn write(&self, out: &mut String) {
+        out.push_str(if *self { "true" } else { "false" });
+    }
+}
+
+impl sealed::Declared for Duration {}
+impl AttrValue for Duration {
+    fn kind() -> AttrKind {
+        AttrKind::DurationMs
+    }
+    #[inline]
+    fn write(&self, out: &mut String) {
+        write_u64(out, u64::try_from(self.as_millis()).unwrap_or(u64::MAX));
+    }
+}
+
+/// `n` in decimal, without `fmt`'s machinery.
+#[doc(hidden)]
+#[inline]
+pub fn write_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // `n % 10` is below 10.
+        digits[at] = b'0' + u8::try_from(n % 10).unwrap_or(0);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
+}
+
+/// The lower bound of the bucket `n` falls in (`bounds` ascend from 0).
+#[doc(hidden)]
+#[inline]
+#[must_use]
+pub fn bucket_of(bounds: &[u64], n: u64) -> u64 {
+    let at = bounds.partition_point(|&b| b <= n);
+    bounds[at.saturating_sub(1)]
+}
+
+/// Compile-time checks of a declaration, called by [`catalog!`](crate::catalog!).
+#[doc(hidden)]
+pub mod check {
+    /// A name the wire and every backend take: 1–64 bytes of `a-z`,
+    /// `0-9`, `_`, `.`, `-`, starting with a letter.
+    #[must_use]
+    pub const fn name(name: &str) -> bool {
+        let b = name.as_bytes();
+        if b.is_empty() || b.len() > 64 || !b[0].is_ascii_lowercase() {
+            return false;
+        }
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            if !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'.' | b'-')) {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    const fn same(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// No two of `names` are the same.
+    #[must_use]
+    pub const fn distinct(names: &[&str]) -> bool {
+        let mut i = 0;
+        while i < names.len() {
+            let mut j = i + 1;
+            while j < names.len() {
+                if same(names[i], names[j]) {
+                    return false;
+                }
+                j += 1;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// An enum's value: 1–64 bytes, printable ASCII, no quote or backslash.
+    #[must_use]
+    pub const fn value(value: &str) -> bool {
+        let b = value.as_bytes();
+        if b.is_empty() || b.len() > 64 {
+            return false;
+        }
+        let mut i = 0;
+        while i < b.len() {
+            if !(b[i].is_ascii_graphic() || b[i] == b' ') || matches!(b[i], b'"' | b'\\') {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// Buckets start at 0 and ascend strictly.
+    #[must_use]
+    pub const fn buckets(bounds: &[u64]) -> bool {
+        if bounds.is_empty() || bounds[0] != 0 {
+            return false;
+        }
+        let mut i = 1;
+        while i < bounds.len() {
+            if bounds[i] <= bounds[i - 1] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+}
+
+/// What [`catalog!`](crate::catalog!) expands to needs from the crate.
+#[doc(hidden)]
+pub mod __private {
+    #[cfg(feature = "clap")]
+    pub use clap;
+    pub use std::{concat, stringify, vec};
+}
+
+/// What `telemetry show --catalog [--json]` prints for `tool`, whose
+/// handle was made with `spec` (`None`: no catalogue).
+pub(crate) fn show(tool: &str, spec: Option<&CatalogSpec>, json: bool) -> String {
+    #[derive(serde::Serialize)]
+    struct Shown<'a> {
+        tool: &'a str,
+        #[serde(flatten)]
+        spec: Option<&'a CatalogSpec>,
+    }
+    match (spec, json) {
+        (_, true) => {
+            let mut out = Vec::new();
+            let shown = Shown { tool, spec };
+            // Names and docs are the tool's own; escaped as event text is.
+            match crate::event::write_json(&mut out, &shown) {
+                Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+                Err(e) => format!("{{\"tool\":{tool:?},\"error\":{:?}}}", e.to_string()),
+            }
+        }
+        (Some(spec), false) => spec.to_text(tool),
+        (None, false) => format!(
+            "{tool} declares no catalogue: it records events by name, with attrs of its \
+             choosing (scrubbed of paths, secrets and names). `{tool} telemetry show` lists \
+             what waits to be sent."
+        ),
+    }
+}
+
+/// `spec` with the events the crate records itself when a tool parses
+/// with [`Telemetry::parse`](crate::Telemetry::parse): clap's refusals,
+/// help and version, by kind.
+#[cfg(not(feature = "clap"))]
+pub(crate) fn with_own_events(spec: CatalogSpec) -> CatalogSpec {
+    spec
+}
+
+/// `spec` with the events the crate records itself when a tool parses
+/// with [`Telemetry::parse`](crate::Telemetry::parse): clap's refusals,
+/// help and version, by kind.
+#[cfg(feature = "clap")]
+pub(crate) fn with_own_events(mut spec: CatalogSpec) -> CatalogSpec {
+    {
+        let kinds = |names: &[&str]| AttrKind::Enum(names.iter().map(|&n| n.to_owned()).collect());
+        let kind_attr = |names: &[&str]| {
+            vec![AttrSpec::new(
+                "kind",
+                "clap's error kind, never what was typed.",
+                kinds(names),
+            )]
+        };
+        spec.events.push(EventSpec::new(
+            "usage_error",
+            "clap refused the command line (recorded by rtb-telemetry's `parse`).",
+            kind_attr(&[
+                "invalid_value",
+                "unknown_argument",
+                "invalid_subcommand",
+                "no_equals",
+                "value_validation",
+                "too_many_values",
+                "too_few_values",
+                "wrong_number_of_values",
+                "argument_conflict",
+                "missing_required_argument",
+                "missing_subcommand",
+                "invalid_utf8",
+                "io",
+                "format",
+            ]),
+        ));
+        spec.events.push(EventSpec::new(
+            "help",
+            "Help was shown (recorded by rtb-telemetry's `parse`).",
+            kind_attr(&[
+                "display_help",
+                "display_help_on_missing_argument_or_subcommand",
+            ]),
+        ));
+        spec.events.push(EventSpec::new(
+            "version",
+            "The version was shown (recorded by rtb-telemetry's `parse`).",
+            kind_attr(&["display_version"]),
+        ));
+    }
+    spec
+}
+
+/// The text of `doc` lines (`/// …` comments), joined with spaces.
+pub(crate) fn doc_text(lines: &str) -> String {
+    let mut out = String::new();
+    for line in lines.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let _ = write!(out, "{line}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_buckets() {
+        for n in [0, 7, 10, 99, 12_345, u64::MAX] {
+            let mut s = String::new();
+            write_u64(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
+        let b = [0, 1, 10, 100];
+        assert_eq!(
+            [0, 1, 9, 10, 99, 100, u64::MAX].map(|n| bucket_of(&b, n)),
+            [0, 1, 1, 10, 10, 100, 100]
+        );
+    }
+
+    #[test]
+    fn declarations_are_checked() {
+        assert!(check::name("run") && check::name("usage_error") && check::name("a.b-c9"));
+        assert!(
+            !check::name("") && !check::name("Run") && !check::name("9a") && !check::name("a b")
+        );
+        assert!(check::distinct(&["a", "b", "ab"]) && !check::distinct(&["a", "b", "a"]));
+        assert!(
+            check::buckets(&[0, 1, 10])
+                && !check::buckets(&[1, 10])
+                && !check::buckets(&[0, 10, 10])
+        );
+        assert!(
+            check::value("ok") && !check::value("") && !check::value("a\"b") && !check::value("é")
+        );
+    }
+}

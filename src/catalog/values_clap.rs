@@ -1,0 +1,173 @@
+//! Values a tool's clap types already declare: a `ValueEnum` (by
+//! `value_enum Format;` in [`catalog!`](crate::catalog!)) and the
+//! subcommand that ran ([`CommandName`]), with no hand-kept list of names.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use super::{AttrKind, AttrValue, sealed};
+
+/// The names of a `ValueEnum`'s values, as clap spells them.
+#[doc(hidden)]
+#[must_use]
+pub fn value_enum_kind<T: clap::ValueEnum>() -> AttrKind {
+    AttrKind::Enum(
+        T::value_variants()
+            .iter()
+            .filter_map(T::to_possible_value)
+            .map(|v| v.get_name().to_owned())
+            .collect(),
+    )
+}
+
+/// Appends the name clap gives `value`.
+#[doc(hidden)]
+pub fn write_value_enum<T: clap::ValueEnum>(value: &T, out: &mut String) {
+    if let Some(v) = value.to_possible_value() {
+        out.push_str(v.get_name());
+    }
+}
+
+/// The subcommand that ran, as `C`'s clap definition names it (`run`,
+/// `telemetry enable`; empty when none was given): an attr whose values
+/// are every subcommand path of `C`, read from clap, with no list to keep.
+///
+/// [`Telemetry::parse`](crate::Telemetry::parse) gives one in
+/// [`Parsed::command`](crate::Parsed::command).
+///
+/// # Example
+///
+/// ```
+/// use clap::Parser;
+/// use rtb_telemetry::catalog::{AttrKind, AttrValue, CommandName};
+///
+/// #[derive(Parser)]
+/// #[command(name = "mytool")]
+/// enum Cli { Build, Test }
+///
+/// assert_eq!(
+///     <CommandName<Cli> as AttrValue>::kind(),
+///     AttrKind::Enum(vec!["build".into(), "test".into()]),
+/// );
+/// ```
+pub struct CommandName<C> {
+    path: String,
+    cli: PhantomData<fn() -> C>,
+}
+
+impl<C> CommandName<C> {
+    /// The subcommand path clap matched, `C`'s by construction.
+    pub(crate) fn new(path: String) -> Self {
+        Self {
+            path,
+            cli: PhantomData,
+        }
+    }
+
+    /// The path, e.g. `telemetry enable`.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.path
+    }
+}
+
+impl<C: clap::CommandFactory> CommandName<C> {
+    /// `path` when it is one of `C`'s subcommand paths (`"build"`,
+    /// `"telemetry enable"`), e.g. for a tool that parses with clap itself.
+    #[must_use]
+    pub fn of(path: &str) -> Option<Self> {
+        let known = paths(&C::command());
+        known
+            .iter()
+            .any(|p| p == path)
+            .then(|| Self::new(path.to_owned()))
+    }
+}
+
+/// Every subcommand path of `command`, depth first; `""` first when it can
+/// run without one.
+fn paths(command: &clap::Command) -> Vec<String> {
+    let mut out = Vec::new();
+    if !command.is_subcommand_required_set() || !command.has_subcommands() {
+        out.push(String::new());
+    }
+    walk(command, "", &mut out);
+    out
+}
+
+fn walk(command: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+    for sub in command.get_subcommands() {
+        let path = if prefix.is_empty() {
+            sub.get_name().to_owned()
+        } else {
+            format!("{prefix} {}", sub.get_name())
+        };
+        if !sub.is_subcommand_required_set() || !sub.has_subcommands() {
+            out.push(path.clone());
+        }
+        walk(sub, &path, out);
+    }
+}
+
+impl<C> Deref for CommandName<C> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.path
+    }
+}
+
+impl<C> AsRef<str> for CommandName<C> {
+    fn as_ref(&self) -> &str {
+        &self.path
+    }
+}
+
+impl<C> Clone for CommandName<C> {
+    fn clone(&self) -> Self {
+        Self::new(self.path.clone())
+    }
+}
+
+impl<C> PartialEq for CommandName<C> {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+    }
+}
+
+impl<C> Eq for CommandName<C> {}
+
+impl<C> PartialEq<str> for CommandName<C> {
+    fn eq(&self, other: &str) -> bool {
+        self.path == other
+    }
+}
+
+impl<C> PartialEq<&str> for CommandName<C> {
+    fn eq(&self, other: &&str) -> bool {
+        self.path == *other
+    }
+}
+
+impl<C> fmt::Debug for CommandName<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.path, f)
+    }
+}
+
+impl<C> fmt::Display for CommandName<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.path)
+    }
+}
+
+impl<C> sealed::Declared for CommandName<C> {}
+impl<C: clap::CommandFactory + 'static> AttrValue for CommandName<C> {
+    fn kind() -> AttrKind {
+        AttrKind::Enum(paths(&C::command()))
+    }
+    #[inline]
+    fn write(&self, out: &mut String) {
+        out.push_str(&self.path);
+    }
+}

@@ -85,11 +85,9 @@ macro_rules! __catalog_items {
     (($catalog:ident, $version:literal) [$($event:ident)*]) => {
         impl $crate::catalog::Catalog for $catalog {
             const VERSION: u32 = $version;
-            fn events() -> ::std::vec::Vec<$crate::catalog::EventSpec> {
-                $crate::catalog::__private::vec![
-                    $(<$event as $crate::catalog::CatalogEvent>::spec()),*
-                ]
-            }
+            const EVENTS: &'static [$crate::catalog::EventDecl] = &[
+                $(<$event as $crate::catalog::CatalogEvent>::DECL),*
+            ];
         }
         const _: () = ::core::assert!(
             $crate::catalog::check::distinct(&[
@@ -240,19 +238,17 @@ macro_rules! __catalog_items {
                 $( _attrs.put($crate::catalog::__private::stringify!($attr), &self.$attr); )*
             }
 
-            fn spec() -> $crate::catalog::EventSpec {
-                $crate::catalog::EventSpec::new(
-                    $wire,
-                    $crate::catalog::__private::concat!($($doc, "\n"),*),
-                    $crate::catalog::__private::vec![
-                        $( $crate::catalog::AttrSpec::new(
-                            $crate::catalog::__private::stringify!($attr),
-                            $crate::catalog::__private::concat!($($adoc, "\n"),*),
-                            <$ty as $crate::catalog::AttrValue>::kind(),
-                        ) ),*
-                    ],
-                )
-            }
+            const DECL: $crate::catalog::EventDecl = $crate::catalog::EventDecl {
+                name: $wire,
+                doc: $crate::catalog::__private::concat!($($doc, "\n"),*),
+                attrs: &[
+                    $( $crate::catalog::AttrDecl {
+                        name: $crate::catalog::__private::stringify!($attr),
+                        doc: $crate::catalog::__private::concat!($($adoc, "\n"),*),
+                        kind: <$ty as $crate::catalog::AttrValue>::kind,
+                    } ),*
+                ],
+            };
         }
 
         $crate::__catalog_items! { ($catalog, $version) [$($event)* $name] $($rest)* }

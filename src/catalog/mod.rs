@@ -173,8 +173,16 @@ pub trait Catalog: 'static {
     /// added. Every typed event carries it.
     const VERSION: u32;
 
-    /// Every declared event, in declaration order.
-    fn events() -> Vec<EventSpec>;
+    /// Every declared event, as data (one table per catalogue, not code
+    /// per event).
+    #[doc(hidden)]
+    const EVENTS: &'static [EventDecl];
+
+    /// Every declared event, described, in declaration order.
+    #[must_use]
+    fn events() -> Vec<EventSpec> {
+        Self::EVENTS.iter().map(EventSpec::from_decl).collect()
+    }
 }
 
 /// One declared event: a struct made by [`catalog!`](crate::catalog!)
@@ -191,12 +199,38 @@ pub trait CatalogEvent: Send + 'static {
     /// The event's name on the wire.
     const NAME: &'static str;
 
+    /// The event as data.
+    #[doc(hidden)]
+    const DECL: EventDecl;
+
     /// Puts each attr into `attrs`.
     #[doc(hidden)]
     fn write_attrs(&self, attrs: &mut Attrs<'_>);
 
     /// The event as the catalogue describes it.
-    fn spec() -> EventSpec;
+    #[must_use]
+    fn spec() -> EventSpec {
+        EventSpec::from_decl(&Self::DECL)
+    }
+}
+
+/// An event's declaration as [`catalog!`](crate::catalog!) writes it: static
+/// data, described on demand by [`EventSpec::from_decl`].
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct EventDecl {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub attrs: &'static [AttrDecl],
+}
+
+/// An attr's declaration: its name, doc and how to describe its values.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct AttrDecl {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub kind: fn() -> AttrKind,
 }
 
 /// No catalogue: the handle records events by name
@@ -265,12 +299,19 @@ impl<'a> Attrs<'a> {
     /// Sets `key` to `value`.
     #[inline]
     pub fn put<V: AttrValue>(&mut self, key: &'static str, value: &V) {
+        self.put_with(key, &|out| value.write(out));
+    }
+
+    /// Sets `key` to what `write` writes: not generic, so a catalogue's
+    /// events share one copy of the map's code.
+    #[inline(never)]
+    fn put_with(&mut self, key: &'static str, write: &dyn Fn(&mut String)) {
         if let Some(slot) = self.map.get_mut(key) {
             slot.clear();
-            value.write(slot);
+            write(slot);
         } else {
             let mut slot = String::new();
-            value.write(&mut slot);
+            write(&mut slot);
             self.map.insert(key.to_owned(), slot);
         }
     }

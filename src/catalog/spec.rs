@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Catalog, CatalogEvent};
+use super::{Catalog, CatalogEvent, EventDecl};
 use crate::Event;
 
 /// A catalogue, described: its version and every event it declares. The
@@ -330,14 +330,22 @@ fn cell(text: &str) -> String {
 }
 
 impl EventSpec {
-    /// The description of event `E`'s struct, made by the macro.
+    /// The description of a declaration made by the macro.
     #[doc(hidden)]
     #[must_use]
-    pub fn new(name: &'static str, doc: &'static str, attrs: Vec<AttrSpec>) -> Self {
+    pub fn from_decl(decl: &EventDecl) -> Self {
         Self {
-            name: name.to_owned(),
-            doc: super::doc_text(doc),
-            attrs,
+            name: decl.name.to_owned(),
+            doc: super::doc_text(decl.doc),
+            attrs: decl
+                .attrs
+                .iter()
+                .map(|a| AttrSpec {
+                    name: a.name.to_owned(),
+                    doc: super::doc_text(a.doc),
+                    kind: (a.kind)(),
+                })
+                .collect(),
         }
     }
 
@@ -346,15 +354,25 @@ impl EventSpec {
     pub fn of<E: CatalogEvent>() -> Self {
         E::spec()
     }
-}
 
-impl AttrSpec {
-    #[doc(hidden)]
-    #[must_use]
-    pub fn new(name: &'static str, doc: &'static str, kind: AttrKind) -> Self {
+    /// An event the crate records itself.
+    #[cfg(feature = "clap")]
+    pub(crate) fn new(name: &str, doc: &str, attrs: Vec<AttrSpec>) -> Self {
         Self {
             name: name.to_owned(),
-            doc: super::doc_text(doc),
+            doc: doc.to_owned(),
+            attrs,
+        }
+    }
+}
+
+#[cfg(feature = "clap")]
+impl AttrSpec {
+    /// An attr of an event the crate records itself.
+    pub(crate) fn new(name: &str, doc: &str, kind: AttrKind) -> Self {
+        Self {
+            name: name.to_owned(),
+            doc: doc.to_owned(),
             kind,
         }
     }

@@ -128,15 +128,22 @@ impl<S> Active<S> {
         spare
     }
 
-    /// The spare event filled in for the declared event `event`.
-    fn typed_event<E: CatalogEvent>(&self, event: &E) -> Box<Spare> {
-        let mut spare = self.stamped(E::NAME);
-        if spare.typed != Some(E::NAME) {
+    /// The spare event filled in for a declared event: `name` of catalogue
+    /// `version`, its attrs put by `write`. Not generic: one copy of the
+    /// code however many events a catalogue declares.
+    fn declared_event(
+        &self,
+        name: &'static str,
+        version: u32,
+        write: &dyn Fn(&mut Attrs<'_>),
+    ) -> Box<Spare> {
+        let mut spare = self.stamped(name);
+        if spare.typed != Some(name) {
             spare.event.attrs.clear();
-            spare.typed = Some(E::NAME);
+            spare.typed = Some(name);
         }
-        event.write_attrs(&mut Attrs::new(&mut spare.event.attrs));
-        spare.event.catalog_version = Some(<E::Catalog as Catalog>::VERSION);
+        write(&mut Attrs::new(&mut spare.event.attrs));
+        spare.event.catalog_version = Some(version);
         spare
     }
 
@@ -197,7 +204,20 @@ impl<S: TelemetrySink> Active<S> {
             crate::catalog::registry::register::<E::Catalog>(&self.tool);
             self.registered.store(true, Ordering::Relaxed);
         }
-        let spare = self.typed_event(event);
+        self.record_declared(E::NAME, <E::Catalog as Catalog>::VERSION, &|attrs| {
+            event.write_attrs(attrs);
+        })
+    }
+
+    /// Records a declared event; the future is the same type for every
+    /// event.
+    fn record_declared<'a>(
+        &'a self,
+        name: &'static str,
+        version: u32,
+        write: &dyn Fn(&mut Attrs<'_>),
+    ) -> impl Future<Output = Result<(), TelemetryError>> + Send + use<'a, S> {
+        let spare = self.declared_event(name, version, write);
         self.emit(spare)
     }
 
@@ -318,6 +338,19 @@ impl<S: TelemetrySink, P: Policy> TelemetryContext<S, P> {
     ) -> impl Future<Output = Result<(), TelemetryError>> + Send + '_ {
         P::call_with(&self.slot, event, move |active: &Arc<Active<S>>, event| {
             active.record_typed(&event)
+        })
+    }
+
+    /// [`record_event`](Self::record_event) without a type per event: the
+    /// facade's, whose catalogue was registered when it was made.
+    pub(crate) fn record_declared<'a>(
+        &'a self,
+        name: &'static str,
+        version: u32,
+        write: &'a dyn Fn(&mut Attrs<'_>),
+    ) -> impl Future<Output = Result<(), TelemetryError>> + Send + 'a {
+        P::call(&self.slot, move |active: &'a Arc<Active<S>>| {
+            active.record_declared(name, version, write)
         })
     }
 

@@ -17,7 +17,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::catalog::{Catalog, CatalogEvent, CatalogSpec, Untyped};
+use crate::catalog::{Attrs, Catalog, CatalogEvent, CatalogSpec, Untyped};
 use crate::consent::ConsentStore;
 use crate::pipeline::plan::{Plan, Recording};
 use crate::{Redact, RuntimePolicy, TelemetryContext};
@@ -200,6 +200,21 @@ impl<C> Telemetry<C> {
         self.after_record();
     }
 
+    /// Records a declared event: one copy of this code for every event
+    /// (only the closure that writes its attrs is the event's own).
+    fn record_declared(&self, name: &'static str, version: u32, write: &dyn Fn(&mut Attrs<'_>)) {
+        let Some(recorder) = self.inner.recorder() else {
+            return;
+        };
+        let outcome = crate::pipeline::worker::block_on(
+            recorder.context.record_declared(name, version, write),
+        );
+        if let Err(e) = outcome {
+            self.debug_problem(&e.one_line());
+        }
+        self.after_record();
+    }
+
     fn debug_problem(&self, problem: &str) {
         if self.inner.recorder().is_some() && self.inner.plan.debug {
             eprintln_best_effort(&format!("{}: telemetry: {problem}", self.inner.tool));
@@ -212,15 +227,12 @@ impl<C: Catalog> Telemetry<C> {
     /// only local disk, never fails (a problem is counted and shown in
     /// debug mode). Its values come from declared sets: nothing is
     /// scrubbed. See the [example](Telemetry#with-a-catalogue).
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "an event is made to be recorded: `record(Build { .. })`, as the context's"
+    )]
     pub fn record<E: CatalogEvent<Catalog = C>>(&self, event: E) {
-        let Some(recorder) = self.inner.recorder() else {
-            return;
-        };
-        let outcome = crate::pipeline::worker::block_on(recorder.context.record_event(event));
-        if let Err(e) = outcome {
-            self.debug_problem(&e.one_line());
-        }
-        self.after_record();
+        self.record_declared(E::NAME, C::VERSION, &|attrs| event.write_attrs(attrs));
     }
 
     /// Runs `work`, then records the event `event` makes of its result and

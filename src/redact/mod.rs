@@ -6,18 +6,20 @@
 
 //!
 //! - `scrubber.rs`: the default rule, [`Scrubber`];
+//! - `probe.rs`: what a text holds, checked before any pattern runs;
 //! - `names.rs`: the user's names it removes;
 //! - `url.rs`: URLs shown without credentials;
 //! - `sink.rs`: [`Redact`](crate::Redact), the sink that applies a rule.
 
 mod names;
+mod probe;
 mod scrubber;
 pub(crate) mod sink;
 mod url;
 
 pub(crate) use names::user_names;
+pub(crate) use probe::may_need_scrubbing;
 pub use scrubber::Scrubber;
-pub(crate) use scrubber::may_need_scrubbing;
 pub(crate) use url::redact_url;
 
 /// The default rule's scrubber: replaces what looks like a secret, an

@@ -1,0 +1,93 @@
+//! What the crate adds of its own to a tool's catalogue: `telemetry show
+//! --catalog [--json]`, and the events `Telemetry::parse` records.
+
+use super::CatalogSpec;
+#[cfg(feature = "clap")]
+use super::{AttrKind, AttrSpec, EventSpec};
+
+/// What `telemetry show --catalog [--json]` prints for `tool`, whose
+/// handle was made with `spec` (`None`: no catalogue).
+pub(crate) fn show(tool: &str, spec: Option<&CatalogSpec>, json: bool) -> String {
+    #[derive(serde::Serialize)]
+    struct Shown<'a> {
+        tool: &'a str,
+        #[serde(flatten)]
+        spec: Option<&'a CatalogSpec>,
+    }
+    match (spec, json) {
+        (_, true) => {
+            let mut out = Vec::new();
+            let shown = Shown { tool, spec };
+            // Names and docs are the tool's own; escaped as event text is.
+            match crate::event::write_json(&mut out, &shown) {
+                Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+                Err(e) => format!("{{\"tool\":{tool:?},\"error\":{:?}}}", e.to_string()),
+            }
+        }
+        (Some(spec), false) => spec.to_text(tool),
+        (None, false) => format!(
+            "{tool} declares no catalogue: it records events by name, with attrs of its \
+             choosing (scrubbed of paths, secrets and names). `{tool} telemetry show` lists \
+             what waits to be sent."
+        ),
+    }
+}
+
+/// `spec` with the events the crate records itself when a tool parses
+/// with [`Telemetry::parse`](crate::Telemetry::parse): clap's refusals,
+/// help and version, by kind.
+#[cfg(not(feature = "clap"))]
+pub(crate) fn with_own_events(spec: CatalogSpec) -> CatalogSpec {
+    spec
+}
+
+/// `spec` with the events the crate records itself when a tool parses
+/// with [`Telemetry::parse`](crate::Telemetry::parse): clap's refusals,
+/// help and version, by kind.
+#[cfg(feature = "clap")]
+pub(crate) fn with_own_events(mut spec: CatalogSpec) -> CatalogSpec {
+    {
+        let kinds = |names: &[&str]| AttrKind::Enum(names.iter().map(|&n| n.to_owned()).collect());
+        let kind_attr = |names: &[&str]| {
+            vec![AttrSpec::new(
+                "kind",
+                "clap's error kind, never what was typed.",
+                kinds(names),
+            )]
+        };
+        spec.events.push(EventSpec::new(
+            "usage_error",
+            "clap refused the command line (recorded by rtb-telemetry's `parse`).",
+            kind_attr(&[
+                "invalid_value",
+                "unknown_argument",
+                "invalid_subcommand",
+                "no_equals",
+                "value_validation",
+                "too_many_values",
+                "too_few_values",
+                "wrong_number_of_values",
+                "argument_conflict",
+                "missing_required_argument",
+                "missing_subcommand",
+                "invalid_utf8",
+                "io",
+                "format",
+            ]),
+        ));
+        spec.events.push(EventSpec::new(
+            "help",
+            "Help was shown (recorded by rtb-telemetry's `parse`).",
+            kind_attr(&[
+                "display_help",
+                "display_help_on_missing_argument_or_subcommand",
+            ]),
+        ));
+        spec.events.push(EventSpec::new(
+            "version",
+            "The version was shown (recorded by rtb-telemetry's `parse`).",
+            kind_attr(&["display_version"]),
+        ));
+    }
+    spec
+}

@@ -109,6 +109,62 @@ fn record(c: &mut Criterion) {
     group.finish();
 }
 
+rtb_telemetry::catalog! {
+    /// The bench's catalogue.
+    pub catalog Bench: version 1;
+    /// How it ended.
+    pub enum Outcome { Ok = "ok", Failed = "failed" }
+    /// A count, by bucket.
+    pub buckets Files = [0, 1, 10, 100];
+    /// A build ended.
+    pub event Build = "build" { outcome: Outcome, files: Files, release: bool }
+}
+
+/// A declared event next to the same three attrs by name (issue 28),
+/// awaited in an `async fn` on a current-thread runtime, as users call
+/// them; the callgrind counts of the same pair are in `.ci/zero-cost`.
+fn typed(c: &mut Criterion) {
+    let mut group = c.benchmark_group("typed");
+    group.throughput(Throughput::Elements(1));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let noop = builder!().enabled();
+    group.bench_function("enabled/typed_noop", |b| {
+        b.to_async(&runtime).iter(|| async {
+            noop.record_event(Build {
+                outcome: black_box(Outcome::Ok),
+                files: Files(black_box(42)),
+                release: black_box(true),
+            })
+            .await
+        });
+    });
+    group.bench_function("enabled/attrs_noop", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let attrs = std::collections::HashMap::from([
+                ("outcome".to_owned(), black_box(Outcome::Ok).as_str().to_owned()),
+                ("files".to_owned(), "10".to_owned()),
+                ("release".to_owned(), black_box(true).to_string()),
+            ]);
+            noop.record_with_attrs(black_box("build"), attrs).await
+        });
+    });
+    let disabled = builder!().disabled();
+    group.bench_function("disabled/typed", |b| {
+        b.to_async(&runtime).iter(|| async {
+            disabled
+                .record_event(Build {
+                    outcome: black_box(Outcome::Ok),
+                    files: Files(black_box(42)),
+                    release: black_box(true),
+                })
+                .await
+        });
+    });
+    group.finish();
+}
+
 fn file(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -224,5 +280,5 @@ mod seed {
     }
 }
 
-criterion_group!(benches, record, file);
+criterion_group!(benches, record, typed, file);
 criterion_main!(benches);

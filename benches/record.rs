@@ -143,7 +143,10 @@ fn typed(c: &mut Criterion) {
     group.bench_function("enabled/attrs_noop", |b| {
         b.to_async(&runtime).iter(|| async {
             let attrs = std::collections::HashMap::from([
-                ("outcome".to_owned(), black_box(Outcome::Ok).as_str().to_owned()),
+                (
+                    "outcome".to_owned(),
+                    black_box(Outcome::Ok).as_str().to_owned(),
+                ),
                 ("files".to_owned(), "10".to_owned()),
                 ("release".to_owned(), black_box(true).to_string()),
             ]);

@@ -68,7 +68,7 @@ macro_rules! catalog {
         $($items:tt)*
     ) => {
         $(#[doc = $doc])*
-        #[doc = ""]
+        #[doc = "\n\nA telemetry catalogue: `telemetry show --catalog` lists its events."]
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         $vis enum $catalog {}
 
@@ -107,7 +107,7 @@ macro_rules! __catalog_items {
         $($rest:tt)*
     ) => {
         $(#[doc = $doc])*
-        #[doc = ""]
+        #[doc = "\n\nValues an attr of a telemetry catalogue can take."]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         $vis enum $name {
             $( $(#[doc = $vdoc])* #[doc = $crate::catalog::__private::concat!("\n\nSent as `", $value, "`.")] $variant, )+
@@ -129,7 +129,7 @@ macro_rules! __catalog_items {
             ::core::assert!($crate::catalog::check::distinct(&[$($value),+]), "two values of the enum have the same name");
         };
 
-        impl $crate::catalog::sealed::Declared for $name {}
+        impl $crate::catalog::__sealed::Declared for $name {}
         impl $crate::catalog::AttrValue for $name {
             fn kind() -> $crate::catalog::AttrKind {
                 $crate::catalog::AttrKind::Enum($crate::catalog::__private::vec![
@@ -165,7 +165,7 @@ macro_rules! __catalog_items {
 
         const _: () = ::core::assert!(
             $crate::catalog::check::buckets(&[$($bound),+]),
-            "buckets start at 0 and ascend"
+            "buckets start at 0, ascend, and are at most i64::MAX"
         );
 
         impl ::core::convert::From<usize> for $name {
@@ -174,7 +174,7 @@ macro_rules! __catalog_items {
             }
         }
 
-        impl $crate::catalog::sealed::Declared for $name {}
+        impl $crate::catalog::__sealed::Declared for $name {}
         impl $crate::catalog::AttrValue for $name {
             fn kind() -> $crate::catalog::AttrKind {
                 $crate::catalog::AttrKind::Buckets(::std::vec::Vec::from(Self::BOUNDS))
@@ -194,7 +194,7 @@ macro_rules! __catalog_items {
         value_enum $name:ty ;
         $($rest:tt)*
     ) => {
-        impl $crate::catalog::sealed::Declared for $name {}
+        impl $crate::catalog::__sealed::Declared for $name {}
         impl $crate::catalog::AttrValue for $name {
             fn kind() -> $crate::catalog::AttrKind {
                 $crate::catalog::value_enum_kind::<$name>()
@@ -221,7 +221,7 @@ macro_rules! __catalog_items {
         #[doc = $crate::catalog::__private::concat!("\n\nThe event `", $wire, "` of [`", $crate::catalog::__private::stringify!($catalog), "`].")]
         #[derive(Clone)]
         $vis struct $name {
-            $( $(#[doc = $adoc])* #[doc = ""] pub $attr: $ty, )*
+            $( $(#[doc = $adoc])* #[doc = $crate::catalog::__private::concat!("\n\nThe attr `", $crate::catalog::__private::stringify!($attr), "`.")] pub $attr: $ty, )*
         }
 
         const _: () = {

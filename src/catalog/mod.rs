@@ -235,6 +235,11 @@ pub struct AttrDecl {
     pub kind: fn() -> AttrKind,
 }
 
+/// How [`CommandName`] names a subcommand the tool does not define (what a
+/// tool that takes external subcommands was given): never the word typed.
+#[cfg(feature = "clap")]
+pub const EXTERNAL: &str = "(external)";
+
 /// No catalogue: the handle records events by name
 /// ([`Telemetry::record`](crate::Telemetry::record)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,7 +255,7 @@ pub enum Untyped {}
     label = "not a declared value",
     note = "declare the values it can take in `rtb_telemetry::catalog!` (an `enum` with fixed names, or `buckets` for a number)"
 )]
-pub trait AttrValue: sealed::Declared {
+pub trait AttrValue: __sealed::Declared {
     /// What values the attr can take, for the catalogue.
     fn kind() -> AttrKind;
 
@@ -260,7 +265,7 @@ pub trait AttrValue: sealed::Declared {
 }
 
 #[doc(hidden)]
-pub mod sealed {
+pub mod __sealed {
     /// Only the crate and [`catalog!`](crate::catalog!) implement
     /// [`AttrValue`](super::AttrValue).
     pub trait Declared {}
@@ -291,11 +296,19 @@ impl<C: Catalog> Described for C {
 #[doc(hidden)]
 pub struct Attrs<'a> {
     map: &'a mut std::collections::HashMap<String, String>,
+    /// How many attrs were put (an event's keys are distinct).
+    written: usize,
 }
 
 impl<'a> Attrs<'a> {
     pub(crate) fn new(map: &'a mut std::collections::HashMap<String, String>) -> Self {
-        Self { map }
+        Self { map, written: 0 }
+    }
+
+    /// Whether the map holds only what was put: no key of an earlier
+    /// event is left over.
+    pub(crate) fn only_written(&self) -> bool {
+        self.map.len() == self.written
     }
 
     /// Sets `key` to `value`.
@@ -308,6 +321,7 @@ impl<'a> Attrs<'a> {
     /// events share one copy of the map's code.
     #[inline(never)]
     fn put_with(&mut self, key: &'static str, write: &dyn Fn(&mut String)) {
+        self.written += 1;
         if let Some(slot) = self.map.get_mut(key) {
             slot.clear();
             write(slot);
@@ -319,7 +333,7 @@ impl<'a> Attrs<'a> {
     }
 }
 
-impl sealed::Declared for bool {}
+impl __sealed::Declared for bool {}
 impl AttrValue for bool {
     fn kind() -> AttrKind {
         AttrKind::Bool
@@ -330,14 +344,16 @@ impl AttrValue for bool {
     }
 }
 
-impl sealed::Declared for Duration {}
+impl __sealed::Declared for Duration {}
 impl AttrValue for Duration {
     fn kind() -> AttrKind {
         AttrKind::DurationMs
     }
     #[inline]
     fn write(&self, out: &mut String) {
-        write_u64(out, u64::try_from(self.as_millis()).unwrap_or(u64::MAX));
+        // At most `i64::MAX` (OTLP's `int_value`): 292 million years.
+        let millis = u64::try_from(self.as_millis()).unwrap_or(u64::MAX);
+        write_u64(out, millis.min(i64::MAX.unsigned_abs()));
     }
 }
 
@@ -441,10 +457,11 @@ pub mod check {
         true
     }
 
-    /// Buckets start at 0 and ascend strictly.
+    /// Buckets start at 0, ascend strictly, and fit an `i64` (OTLP's
+    /// `int_value`).
     #[must_use]
     pub const fn buckets(bounds: &[u64]) -> bool {
-        if bounds.is_empty() || bounds[0] != 0 {
+        if bounds.is_empty() || bounds[0] != 0 || bounds[bounds.len() - 1] > i64::MAX as u64 {
             return false;
         }
         let mut i = 1;

@@ -55,7 +55,14 @@ pub(crate) fn with_own_events(mut spec: CatalogSpec) -> CatalogSpec {
                 kinds(names),
             )]
         };
-        spec.events.push(EventSpec::new(
+        // A tool's own event of the same name wins (a collector keeps the
+        // first of a name): the crate's is not added.
+        let mut push = |event: EventSpec| {
+            if spec.event(&event.name).is_none() {
+                spec.events.push(event);
+            }
+        };
+        push(EventSpec::new(
             "usage_error",
             "clap refused the command line (recorded by rtb-telemetry's `parse`).",
             kind_attr(&[
@@ -75,7 +82,7 @@ pub(crate) fn with_own_events(mut spec: CatalogSpec) -> CatalogSpec {
                 "format",
             ]),
         ));
-        spec.events.push(EventSpec::new(
+        push(EventSpec::new(
             "help",
             "Help was shown (recorded by rtb-telemetry's `parse`).",
             kind_attr(&[
@@ -83,7 +90,7 @@ pub(crate) fn with_own_events(mut spec: CatalogSpec) -> CatalogSpec {
                 "display_help_on_missing_argument_or_subcommand",
             ]),
         ));
-        spec.events.push(EventSpec::new(
+        push(EventSpec::new(
             "version",
             "The version was shown (recorded by rtb-telemetry's `parse`).",
             kind_attr(&["display_version"]),

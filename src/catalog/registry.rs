@@ -16,6 +16,11 @@ use super::CatalogSpec;
 struct Entry {
     tool: String,
     version: u32,
+    /// Which catalogue; a second one for the same tool and version makes
+    /// the entry ambiguous, and its values go as strings (never as another
+    /// catalogue's types).
+    catalog: std::any::TypeId,
+    ambiguous: std::sync::atomic::AtomicBool,
     describe: fn() -> CatalogSpec,
     spec: OnceLock<Arc<CatalogSpec>>,
 }
@@ -31,16 +36,24 @@ pub(crate) fn register<C: Catalog>(_: &str) {}
 /// Notes that `tool` records with catalogue `C`.
 #[cfg(feature = "otlp")]
 pub(crate) fn register<C: Catalog>(tool: &str) {
+    let catalog = std::any::TypeId::of::<C>();
     let mut entries = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
-    if entries
+    if let Some(entry) = entries
         .iter()
-        .any(|e| e.tool == tool && e.version == C::VERSION)
+        .find(|e| e.tool == tool && e.version == C::VERSION)
     {
+        if entry.catalog != catalog {
+            entry
+                .ambiguous
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         return;
     }
     entries.push(Arc::new(Entry {
         tool: tool.to_owned(),
         version: C::VERSION,
+        catalog,
+        ambiguous: std::sync::atomic::AtomicBool::new(false),
         describe: CatalogSpec::of::<C>,
         spec: OnceLock::new(),
     }));
@@ -55,7 +68,48 @@ pub(crate) fn lookup(tool: &str, version: u32) -> Option<Arc<CatalogSpec>> {
         .iter()
         .find(|e| e.tool == tool && e.version == version)
         .cloned()?;
+    if entry.ambiguous.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
     Some(Arc::clone(
         entry.spec.get_or_init(|| Arc::new((entry.describe)())),
     ))
+}
+
+#[cfg(all(test, feature = "otlp"))]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "declarations only: their types are what is registered"
+)]
+mod tests {
+    mod a {
+        crate::catalog! {
+            pub catalog A: version 7;
+            pub buckets N = [0, 10];
+            pub event E = "e" { n: N }
+        }
+    }
+    mod b {
+        crate::catalog! {
+            pub catalog B: version 7;
+            pub enum N { Ten = "10" }
+            pub event E = "e" { n: N }
+        }
+    }
+
+    /// Two catalogues for one tool and version: neither's types are used
+    /// (values go as strings), never one's for the other's events.
+    #[test]
+    fn two_catalogues_of_one_version_type_nothing() {
+        super::register::<a::A>("registry-test");
+        assert!(super::lookup("registry-test", 7).is_some());
+        super::register::<a::A>("registry-test");
+        assert!(
+            super::lookup("registry-test", 7).is_some(),
+            "the same one again"
+        );
+        super::register::<b::B>("registry-test");
+        assert!(super::lookup("registry-test", 7).is_none());
+    }
 }

@@ -73,7 +73,7 @@ pub struct AttrSpec {
 }
 
 /// The values an attr can take.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", content = "values", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AttrKind {
@@ -85,6 +85,40 @@ pub enum AttrKind {
     Buckets(Vec<u64>),
     /// Whole milliseconds.
     DurationMs,
+    /// A kind this version of the crate does not know (a newer tool's
+    /// catalogue): read, so the rest of the catalogue is; its values are
+    /// never allowed, so a collector drops them and counts them.
+    Unknown,
+}
+
+/// Read by hand: a kind this version does not know is
+/// [`Unknown`](AttrKind::Unknown) whatever its `values`, so a newer
+/// catalogue reads (the rest of it is kept).
+impl<'de> Deserialize<'de> for AttrKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(rename = "type")]
+            kind: String,
+            #[serde(default)]
+            values: serde_json::Value,
+        }
+        fn values<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+            raw: &Raw,
+            what: &str,
+        ) -> Result<T, E> {
+            serde_json::from_value(raw.values.clone())
+                .map_err(|e| E::custom(format!("{what}: {e}")))
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        Ok(match raw.kind.as_str() {
+            "enum" => Self::Enum(values::<_, D::Error>(&raw, "an enum's values")?),
+            "bool" => Self::Bool,
+            "buckets" => Self::Buckets(values::<_, D::Error>(&raw, "buckets")?),
+            "duration_ms" => Self::DurationMs,
+            _ => Self::Unknown,
+        })
+    }
 }
 
 impl AttrKind {
@@ -95,7 +129,8 @@ impl AttrKind {
             Self::Enum(names) => names.iter().any(|n| n == value),
             Self::Bool => matches!(value, "true" | "false"),
             Self::Buckets(bounds) => number(value).is_some_and(|n| bounds.contains(&n)),
-            Self::DurationMs => number(value).is_some(),
+            Self::DurationMs => number(value).is_some_and(|n| i64::try_from(n).is_ok()),
+            Self::Unknown => false,
         }
     }
 
@@ -107,7 +142,7 @@ impl AttrKind {
             Self::Buckets(_) | Self::DurationMs => {
                 number(value).and_then(|n| i64::try_from(n).ok())
             }
-            Self::Enum(_) | Self::Bool => None,
+            Self::Enum(_) | Self::Bool | Self::Unknown => None,
         }
     }
 }
@@ -307,20 +342,22 @@ impl CatalogSpec {
 /// An attr's values, as a person reads them.
 fn values(kind: &AttrKind) -> String {
     match kind {
-        AttrKind::Enum(names) => format!("one of {}", names.join(", ")),
+        AttrKind::Enum(names) => format!("one of {}", crate::text::printable(&names.join(", "))),
         AttrKind::Bool => "true or false".to_owned(),
         AttrKind::Buckets(bounds) => {
             let mut ranges = Vec::new();
+            // Saturating: a catalogue read from elsewhere may not ascend.
             for (i, low) in bounds.iter().enumerate() {
                 ranges.push(match bounds.get(i + 1) {
-                    Some(high) if *high == low + 1 => format!("{low}"),
-                    Some(high) => format!("{low}–{}", high - 1),
+                    Some(high) if *high == low.saturating_add(1) => format!("{low}"),
+                    Some(high) => format!("{low}–{}", high.saturating_sub(1)),
                     None => format!("{low}+"),
                 });
             }
             format!("a count by bucket: {}", ranges.join(", "))
         }
         AttrKind::DurationMs => "a duration, in whole milliseconds".to_owned(),
+        AttrKind::Unknown => "values of a kind this version does not know".to_owned(),
     }
 }
 
@@ -398,6 +435,24 @@ mod tests {
         ] {
             assert_eq!(number(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_newer_catalogues_unknown_kind_reads_and_allows_nothing() {
+        let json = r#"{"version":9,"events":[{"name":"run","attrs":[
+            {"name":"h","type":"histogram","values":[1,2]},
+            {"name":"ok","type":"bool"}]}]}"#;
+        let spec: CatalogSpec = serde_json::from_str(json).unwrap();
+        assert_eq!(spec.events[0].attrs[0].kind, AttrKind::Unknown);
+        assert!(!AttrKind::Unknown.allows("1"));
+        let mut event = Event::new("run", "t", "1", "0")
+            .with_attr("h", "1")
+            .with_attr("ok", "true");
+        assert_eq!(spec.filter(&mut event).unwrap().len(), 1);
+        assert_eq!(event.attrs.len(), 1);
+        // A hostile catalogue's buckets render without overflow.
+        let hostile = AttrKind::Buckets(vec![0, 0, u64::MAX, 1]);
+        assert!(values(&hostile).starts_with("a count by bucket"));
     }
 
     #[test]

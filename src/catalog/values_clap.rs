@@ -6,26 +6,41 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use super::{AttrKind, AttrValue, sealed};
+use super::{__sealed, AttrKind, AttrValue};
+
+/// The names of a `ValueEnum`'s values, as clap spells them: those of
+/// `value_variants` that clap names (not `#[value(skip)]`) with a name a
+/// catalogue takes (`check::value`: printable ASCII, no quote).
+fn declared_names<T: clap::ValueEnum + 'static>()
+-> impl Iterator<Item = clap::builder::PossibleValue> {
+    T::value_variants()
+        .iter()
+        .filter_map(T::to_possible_value)
+        .filter(|v| super::check::value(v.get_name()))
+}
 
 /// The names of a `ValueEnum`'s values, as clap spells them.
 #[doc(hidden)]
 #[must_use]
-pub fn value_enum_kind<T: clap::ValueEnum>() -> AttrKind {
+pub fn value_enum_kind<T: clap::ValueEnum + 'static>() -> AttrKind {
     AttrKind::Enum(
-        T::value_variants()
-            .iter()
-            .filter_map(T::to_possible_value)
+        declared_names::<T>()
             .map(|v| v.get_name().to_owned())
             .collect(),
     )
 }
 
-/// Appends the name clap gives `value`.
+/// Appends the name clap gives `value` when it is one of the declared
+/// names; nothing (an empty value, which no catalogue declares) for a
+/// skipped variant, a name a catalogue refuses, or a hand-written
+/// `to_possible_value` that names something `value_variants` does not.
 #[doc(hidden)]
-pub fn write_value_enum<T: clap::ValueEnum>(value: &T, out: &mut String) {
-    if let Some(v) = value.to_possible_value() {
-        out.push_str(v.get_name());
+pub fn write_value_enum<T: clap::ValueEnum + 'static>(value: &T, out: &mut String) {
+    let Some(name) = value.to_possible_value() else {
+        return;
+    };
+    if declared_names::<T>().any(|v| v.get_name() == name.get_name()) {
+        out.push_str(name.get_name());
     }
 }
 
@@ -86,7 +101,8 @@ impl<C: clap::CommandFactory> CommandName<C> {
 }
 
 /// Every subcommand path of `command`, depth first; `""` first when it can
-/// run without one.
+/// run without one; `<path> (external)` where it takes subcommands it does
+/// not define (never named: they are what the user typed).
 fn paths(command: &clap::Command) -> Vec<String> {
     let mut out = Vec::new();
     if !command.is_subcommand_required_set() || !command.has_subcommands() {
@@ -97,6 +113,13 @@ fn paths(command: &clap::Command) -> Vec<String> {
 }
 
 fn walk(command: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+    if command.is_allow_external_subcommands_set() {
+        out.push(if prefix.is_empty() {
+            super::EXTERNAL.to_owned()
+        } else {
+            format!("{prefix} {}", super::EXTERNAL)
+        });
+    }
     for sub in command.get_subcommands() {
         let path = if prefix.is_empty() {
             sub.get_name().to_owned()
@@ -161,7 +184,7 @@ impl<C> fmt::Display for CommandName<C> {
     }
 }
 
-impl<C> sealed::Declared for CommandName<C> {}
+impl<C> __sealed::Declared for CommandName<C> {}
 impl<C: clap::CommandFactory + 'static> AttrValue for CommandName<C> {
     fn kind() -> AttrKind {
         AttrKind::Enum(paths(&C::command()))

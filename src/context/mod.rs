@@ -1,10 +1,10 @@
 //! The context: what a tool holds to record events, and its builder.
 
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
 use crate::catalog::{Attrs, Catalog, CatalogEvent};
@@ -75,8 +75,9 @@ pub(crate) struct Active<S> {
     /// An event kept between calls so that recording reuses its buffers
     /// instead of allocating five strings each time.
     spare: Mutex<Option<Box<Spare>>>,
-    /// Whether a typed record has put its catalogue in the registry.
-    registered: AtomicBool,
+    /// The catalogue the first typed record put in the registry (another
+    /// catalogue's records go to the registry, which keeps each once).
+    registered: OnceLock<TypeId>,
     pub(crate) sink: S,
 }
 
@@ -84,9 +85,6 @@ pub(crate) struct Active<S> {
 struct Spare {
     event: Event,
     minute: i64,
-    /// The typed event whose attrs `event.attrs` holds (the same keys come
-    /// again for the same event: their strings are reused).
-    typed: Option<&'static str>,
 }
 
 impl<S> Active<S> {
@@ -96,7 +94,7 @@ impl<S> Active<S> {
             tool_version,
             machine_id,
             spare: Mutex::new(None),
-            registered: AtomicBool::new(false),
+            registered: OnceLock::new(),
             sink,
         }
     }
@@ -123,7 +121,6 @@ impl<S> Active<S> {
             Some(attrs) => spare.event.attrs = attrs,
             None => spare.event.attrs.clear(),
         }
-        spare.typed = None;
         spare.event.catalog_version = None;
         spare
     }
@@ -138,11 +135,15 @@ impl<S> Active<S> {
         write: &dyn Fn(&mut Attrs<'_>),
     ) -> Box<Spare> {
         let mut spare = self.stamped(name);
-        if spare.typed != Some(name) {
+        // The last event's strings are reused where its keys come again
+        // (the same event: every one); any other key it left makes the map
+        // longer than what was written, and is cleared.
+        let mut attrs = Attrs::new(&mut spare.event.attrs);
+        write(&mut attrs);
+        if !attrs.only_written() {
             spare.event.attrs.clear();
-            spare.typed = Some(name);
+            write(&mut Attrs::new(&mut spare.event.attrs));
         }
-        write(&mut Attrs::new(&mut spare.event.attrs));
         spare.event.catalog_version = Some(version);
         spare
     }
@@ -164,7 +165,6 @@ impl<S> Active<S> {
                     HashMap::new(),
                 ),
                 minute: i64::MIN,
-                typed: None,
             })
         });
         let event = &mut spare.event;
@@ -200,9 +200,10 @@ impl<S: TelemetrySink> Active<S> {
         &'a self,
         event: &E,
     ) -> impl Future<Output = Result<(), TelemetryError>> + Send + use<'a, S, E> {
-        if !self.registered.load(Ordering::Relaxed) {
+        let catalog = TypeId::of::<E::Catalog>();
+        if self.registered.get() != Some(&catalog) {
             crate::catalog::registry::register::<E::Catalog>(&self.tool);
-            self.registered.store(true, Ordering::Relaxed);
+            let _ = self.registered.set(catalog);
         }
         self.record_declared(E::NAME, <E::Catalog as Catalog>::VERSION, &|attrs| {
             event.write_attrs(attrs);

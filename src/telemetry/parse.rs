@@ -109,7 +109,7 @@ impl<Cat> Telemetry<Cat> {
         let parsed = command
             .try_get_matches_from_mut(args)
             .and_then(|mut matches| {
-                let path = subcommand_path(&matches);
+                let path = subcommand_path(&matches, &command);
                 C::from_arg_matches_mut(&mut matches).map(|cli| Parsed {
                     cli,
                     command: CommandName::new(path),
@@ -127,17 +127,25 @@ impl<Cat> Telemetry<Cat> {
 }
 
 /// The names of the subcommands in `matches`, outermost first.
-fn subcommand_path(matches: &clap::ArgMatches) -> String {
+/// The names of the subcommands that matched, as `command` defines them
+/// (an alias as its name). A subcommand the tool does not define — what a
+/// tool that takes external subcommands (`git foo`) was given — is what the
+/// user typed: it is never named, only marked as
+/// [`EXTERNAL`](crate::catalog::EXTERNAL).
+fn subcommand_path(matches: &clap::ArgMatches, command: &clap::Command) -> String {
     let mut names = Vec::new();
-    let mut at = matches;
+    let (mut at, mut defined) = (matches, command);
     while let Some((name, inner)) = at.subcommand() {
-        names.push(name);
-        at = inner;
+        let Some(sub) = defined.find_subcommand(name) else {
+            names.push(crate::catalog::EXTERNAL);
+            break;
+        };
+        names.push(sub.get_name());
+        (at, defined) = (inner, sub);
     }
     names.join(" ")
 }
 
-/// The event a refused command line is recorded as.
 fn event_of(kind: clap::error::ErrorKind) -> &'static str {
     use clap::error::ErrorKind;
     match kind {

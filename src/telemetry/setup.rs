@@ -328,6 +328,8 @@ impl<C: Described> TelemetryBuilder<C> {
     /// exits the process.
     #[must_use = "recording goes through the handle"]
     pub fn init(self) -> Telemetry<C> {
+        // First: the uploader (below) encodes with the catalogue's types.
+        let catalog = C::describe(&self.tool);
         let store = self.store();
         let mut plan = Plan::resolve(
             Inputs {
@@ -345,7 +347,6 @@ impl<C: Described> TelemetryBuilder<C> {
         // A process started as the uploader uploads and exits here: it
         // never returns into the tool, whatever else is wrong.
         super::upload::run_uploader_if_started(&plan, store.as_ref().ok());
-        let catalog = C::describe(&self.tool);
         let handle = |store, plan, recorder| Telemetry {
             inner: Arc::new(Inner {
                 tool: self.tool.clone(),

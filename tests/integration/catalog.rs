@@ -308,3 +308,189 @@ fn the_privacy_pages_table_is_generated_from_mytools_catalogue() {
         "docs/privacy.md's table differs from mytool's catalogue; it should read:\n{expected}"
     );
 }
+
+/// The detached uploader — the tool started again — encodes OTLP with the
+/// catalogue's types, as the run itself would (the adversary found it sent
+/// strings: the catalogue was noted only after the uploader had run).
+#[test]
+fn the_uploader_sends_typed_otlp_values() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(vec![]);
+    let run = |args: &[&str]| {
+        Command::new(crate::support::mytool())
+            .args(args)
+            .env_clear()
+            .env("HOME", home.path())
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.url)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["telemetry", "enable"]).status.success());
+    assert!(run(&["run", "a", "b", "--format", "json"]).status.success());
+    let start = std::time::Instant::now();
+    while server.requests().is_empty() && start.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let requests = server.requests();
+    assert!(!requests.is_empty(), "the uploader sent nothing");
+    assert_eq!(requests[0].path, "/v1/logs");
+    let export = ExportLogsServiceRequest::decode(requests[0].body.as_slice()).unwrap();
+    let logs = &export.resource_logs[0];
+    let resource = &logs.resource.as_ref().unwrap().attributes;
+    assert_eq!(any(resource, "rtb.catalog.version"), &Value::IntValue(1));
+    let attrs = &logs.scope_logs[0].log_records[0].attributes;
+    assert_eq!(any(attrs, "inputs"), &Value::IntValue(2));
+    assert_eq!(any(attrs, "dry_run"), &Value::BoolValue(false));
+    assert_eq!(any(attrs, "format"), &Value::StringValue("json".into()));
+    assert!(matches!(any(attrs, "duration_ms"), Value::IntValue(_)));
+}
+
+/// Two catalogues' events of the same name through one context: each
+/// carries its own attrs, never the other's left in the reused event.
+#[test]
+fn events_of_the_same_name_keep_their_own_attrs() {
+    mod other {
+        rtb_telemetry::catalog! {
+            pub catalog Other: version 1;
+            pub event Build = "build" { cached: bool }
+        }
+    }
+    let sink = MemorySink::new();
+    let ctx = context(sink.clone());
+    let v1 = || v1::Build {
+        outcome: v1::Outcome::Ok,
+        files: v1::Files(1),
+        took: Duration::ZERO,
+        release: true,
+    };
+    block_on(async {
+        ctx.record_event(v1()).await.unwrap();
+        ctx.record_event(other::Build { cached: true })
+            .await
+            .unwrap();
+        ctx.record_with_attrs("build", [("x".into(), "y".into())].into())
+            .await
+            .unwrap();
+        ctx.record_event(v1()).await.unwrap();
+    });
+    let keys: Vec<Vec<String>> = sink
+        .snapshot()
+        .iter()
+        .map(|e| {
+            let mut k: Vec<String> = e.attrs.keys().cloned().collect();
+            k.sort();
+            k
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            vec!["files", "outcome", "release", "took"],
+            vec!["cached"],
+            vec!["x"],
+            vec!["files", "outcome", "release", "took"],
+        ]
+    );
+}
+
+/// A tool that takes subcommands it does not define (`git foo`): what the
+/// user typed there is never a value; it is named `(external)`, a value
+/// the catalogue declares.
+#[test]
+fn an_external_subcommand_is_never_named() {
+    use clap::Parser;
+    use rtb_telemetry::catalog::{AttrKind, AttrValue, CommandName};
+
+    #[derive(Parser)]
+    #[command(name = "gitlike", allow_external_subcommands = true)]
+    enum Cli {
+        Status,
+        #[command(external_subcommand)]
+        Other(Vec<String>),
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let telemetry = rtb_telemetry::Telemetry::builder("gitlike", "1.0.0")
+        .env(rtb_telemetry::Env::from_vars::<_, &str, &str>([]))
+        .paths(dir.path().join("c.json"), dir.path().join("d"))
+        .init();
+    let typed = "/home/ada/secret-project token=abcdef1234567890";
+    let parsed = telemetry
+        .try_parse_from::<Cli, _, _>(["gitlike", typed, "x"])
+        .unwrap();
+    assert_eq!(parsed.command, "(external)");
+    // The tool still gets what was typed; telemetry does not.
+    assert!(matches!(&parsed.cli, Cli::Other(args) if args[0] == typed));
+    let known = telemetry
+        .try_parse_from::<Cli, _, _>(["gitlike", "status"])
+        .unwrap();
+    assert_eq!(known.command, "status");
+    assert_eq!(
+        <CommandName<Cli> as AttrValue>::kind(),
+        AttrKind::Enum(vec!["(external)".into(), "status".into()])
+    );
+}
+
+/// A clap value that is skipped, or a name a catalogue refuses (a
+/// terminal's escape sequence), is never written.
+#[test]
+fn only_declared_value_enum_names_are_written() {
+    use rtb_telemetry::catalog::{AttrKind, AttrValue};
+
+    #[derive(Clone, Copy, clap::ValueEnum)]
+    enum Mode {
+        Fast,
+        #[value(skip)]
+        Hidden,
+        #[value(name = "\u{1b}]0;pwned\u{7}")]
+        Escape,
+    }
+    rtb_telemetry::catalog! {
+        pub catalog Modes: version 1;
+        value_enum Mode;
+        pub event Ran = "ran" { mode: Mode }
+    }
+    assert_eq!(
+        <Mode as AttrValue>::kind(),
+        AttrKind::Enum(vec!["fast".into()])
+    );
+    let sink = MemorySink::new();
+    let ctx = context(sink.clone());
+    block_on(async {
+        for mode in [Mode::Fast, Mode::Hidden, Mode::Escape] {
+            ctx.record_event(Ran { mode }).await.unwrap();
+        }
+    });
+    let values: Vec<String> = sink
+        .snapshot()
+        .iter()
+        .map(|e| e.attrs["mode"].clone())
+        .collect();
+    assert_eq!(values, ["fast", "", ""]);
+}
+
+/// A tool that declares an event named as one the crate records itself
+/// (`help`) keeps its own; the catalogue lists the name once.
+#[test]
+fn a_declared_event_wins_over_the_crates_own_of_that_name() {
+    rtb_telemetry::catalog! {
+        pub catalog Helpful: version 1;
+        /// The tool's own help event.
+        pub event Help = "help" { verbose: bool }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let telemetry = rtb_telemetry::Telemetry::builder("helpful", "1.0.0")
+        .catalog::<Helpful>()
+        .env(rtb_telemetry::Env::from_vars::<_, &str, &str>([]))
+        .paths(dir.path().join("c.json"), dir.path().join("d"))
+        .init();
+    let json = telemetry
+        .command(rtb_telemetry::consent::TelemetryCommand::Show {
+            catalog: true,
+            json: true,
+        })
+        .to_string();
+    let spec: CatalogSpec = serde_json::from_str(&json).unwrap();
+    let names: Vec<&str> = spec.events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["help", "usage_error", "version"]);
+    assert_eq!(spec.events[0].attrs[0].name, "verbose");
+}

@@ -40,13 +40,19 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 # Bounds: (case, over which case, bytes). Issue 27 asks for 0.5 MB, 1.0 MB
-# and 1.2 MB; measured on 2026-12-07 the crate is at 0.535, 1.035 and
+# and 1.2 MB; measured on 2026-12-07 the crate was at 0.535, 1.035 and
 # 1.659 MB (docs/benchmarks.md, weight: where the bytes are), so these
 # bounds hold what was measured with a little room, and the issue's stay
-# open. Lowering a bound here is the way to show a cut landed.
+# open. Raised on 2026-12-07 (issue 28) from 0.55 and 1.05: the typed
+# catalogue (a field on every event, OTLP's typed values and the registry
+# behind them) and the scrubber's per-pattern compilation (which made its
+# cold start 3.5x quicker) added 20 and 28 KB (0.555 and 1.063 measured),
+# and a stripped binary's size moves by whole 4 KiB pages as its layout
+# does: the room is two pages. Lowering a bound here is the way to show a
+# cut landed.
 LIMITS = [
-    ("default", "bare", 0.55e6),
-    ("http,otlp", "ureq", 1.05e6),
+    ("default", "bare", 0.57e6),
+    ("http,otlp", "ureq", 1.07e6),
     ("native-tls,otlp", "bare", 1.70e6),
 ]
 
@@ -161,10 +167,13 @@ NOT_DELIVERY = re.compile(r"upload::process::(started_as_uploader|marker)\b")
 def delivery_code(binary):
     """Functions of the delivery code that have a body of their own: at an
     address no other symbol names (an alias of a body that live code
-    shares is not code of its own). Drop glue is not counted: the
-    compiler makes it for every type a live value may hold (an unused
-    spool writer in the handle, a `Vec<u8>` wrapper of rustls's that got
-    a shared body's name), and it runs no part of delivery."""
+    shares is not code of its own). Drop glue is not counted, nor the
+    `Drop::drop` impls only drop glue calls: the compiler makes it for
+    every type a live value may hold (an unused spool writer in the
+    handle, a `Vec<u8>` wrapper of rustls's that got a shared body's
+    name), and it runs only when a value of the type exists, which the
+    build without telemetry never makes (whether the impl is inlined into
+    the glue is the optimiser's choice: it was, until 2026-12-07)."""
     out = subprocess.run(["nm", "-C", binary], capture_output=True, text=True, check=True).stdout
     by_address = {}
     for line in out.splitlines():
@@ -173,7 +182,12 @@ def delivery_code(binary):
             by_address.setdefault(parts[0], []).append(parts[2])
     own = []
     for names in by_address.values():
-        names = [n for n in names if not n.startswith("core::ptr::drop_in_place")]
+        names = [
+            n
+            for n in names
+            if not n.startswith("core::ptr::drop_in_place")
+            and not n.endswith(" as core::ops::drop::Drop>::drop")
+        ]
         ours = [n for n in names if DELIVERY.search(n) and not NOT_DELIVERY.search(n)]
         if names and ours and len(ours) == len(names):
             own.extend(ours)

@@ -274,20 +274,26 @@ pub mod __sealed {
 /// What a builder knows of its catalogue: none, or `C`'s.
 #[doc(hidden)]
 pub trait Described {
-    /// `C`'s description, registered for the exporters (typed values).
-    fn describe(tool: &str) -> Option<fn() -> CatalogSpec>;
+    /// Notes `tool`'s catalogue for the exporters (typed values).
+    fn register(tool: &str);
+    /// The catalogue, described; `None` without one. Generic, so a tool
+    /// without a catalogue links none of the description's code.
+    fn spec() -> Option<CatalogSpec>;
 }
 
 impl Described for Untyped {
-    fn describe(_: &str) -> Option<fn() -> CatalogSpec> {
+    fn register(_: &str) {}
+    fn spec() -> Option<CatalogSpec> {
         None
     }
 }
 
 impl<C: Catalog> Described for C {
-    fn describe(tool: &str) -> Option<fn() -> CatalogSpec> {
+    fn register(tool: &str) {
         registry::register::<C>(tool);
-        Some(CatalogSpec::of::<C>)
+    }
+    fn spec() -> Option<CatalogSpec> {
+        Some(CatalogSpec::of::<C>())
     }
 }
 

@@ -121,51 +121,135 @@ impl<'a> Probe<'a> {
     }
 
     pub(super) fn might_match(&self, group: &str) -> bool {
-        match group {
-            "pem" => self.has(&["-----BEGIN "]),
-            "flag" => {
-                self.has(&["-"]) && self.has_any_case(&["pass", "pwd", "token", "secret", "key"])
-            }
-            "bearer" => self.has(&[" ", "\t"]) && self.has_any_case(&["bearer", "basic", "token"]),
-            "kv" => {
-                self.has(&["=", ":"])
-                    && self.has_any_case(&[
-                        "pass",
-                        "pwd",
-                        "token",
-                        "secret",
-                        "key",
-                        "credential",
-                        "auth",
-                        "cookie",
-                        "session",
-                    ])
-            }
-            "kvspace" => {
-                self.has(&[" ", "\t"]) && self.has_any_case(&["password", "secret", "token", "key"])
-            }
-            "jwt" => self.has(&["eyJ"]),
-            "github" => self.has(&["gh", "github_pat_"]),
-            "aws" => self.has(&[
-                "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA",
-            ]),
-            "slack" => self.has(&["xox"]),
-            "vendor" => self.has(&["sk-", "sk_", "pk_", "rk_", "glpat-", "npm_", "AIza"]),
-            "url" => self.has(&["://"]),
-            "email" => self.has(&["@"]),
-            "winpath" => self.has(&[":\\", ":/", "\\\\"]),
-            "varpath" => self.has(&["%", "$", "~"]),
-            "relpath" => self.has(&["./", ".\\"]),
-            "pre" => self.has(&["/"]),
-            "slashes" => self.has(&["/", "\\"]),
-            // Three dots: four pieces.
-            "ipv4" => self.text.split(|&b| b == b'.').count() >= 4,
-            "ipv6" => self.has(&[":"]),
-            // A pattern without a condition here is always tried.
-            _ => true,
+        // Three dots: four pieces.
+        if group == "ipv4" {
+            return self.text.split(|&b| b == b'.').count() >= 4;
         }
+        // A pattern without a condition here is always tried.
+        CONDITIONS
+            .iter()
+            .find(|c| c.group == group)
+            .is_none_or(|c| {
+                self.has(c.any_of) && (c.keywords.is_empty() || self.has_any_case(c.keywords))
+            })
     }
 }
+
+/// A pattern's necessary condition: the text holds one of `any_of` as
+/// written, and (when given) one of `keywords` in any ASCII case. Data,
+/// not code: one loop checks them all.
+struct Condition {
+    group: &'static str,
+    any_of: &'static [&'static str],
+    keywords: &'static [&'static str],
+}
+
+const SECRET_WORDS: &[&str] = &["pass", "pwd", "token", "secret", "key"];
+
+const CONDITIONS: &[Condition] = &[
+    Condition {
+        group: "pem",
+        any_of: &["-----BEGIN "],
+        keywords: &[],
+    },
+    Condition {
+        group: "flag",
+        any_of: &["-"],
+        keywords: SECRET_WORDS,
+    },
+    Condition {
+        group: "bearer",
+        any_of: &[" ", "\t"],
+        keywords: &["bearer", "basic", "token"],
+    },
+    Condition {
+        group: "kv",
+        any_of: &["=", ":"],
+        keywords: &[
+            "pass",
+            "pwd",
+            "token",
+            "secret",
+            "key",
+            "credential",
+            "auth",
+            "cookie",
+            "session",
+        ],
+    },
+    Condition {
+        group: "kvspace",
+        any_of: &[" ", "\t"],
+        keywords: &["password", "secret", "token", "key"],
+    },
+    Condition {
+        group: "jwt",
+        any_of: &["eyJ"],
+        keywords: &[],
+    },
+    Condition {
+        group: "github",
+        any_of: &["gh", "github_pat_"],
+        keywords: &[],
+    },
+    Condition {
+        group: "aws",
+        any_of: &[
+            "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA",
+        ],
+        keywords: &[],
+    },
+    Condition {
+        group: "slack",
+        any_of: &["xox"],
+        keywords: &[],
+    },
+    Condition {
+        group: "vendor",
+        any_of: &["sk-", "sk_", "pk_", "rk_", "glpat-", "npm_", "AIza"],
+        keywords: &[],
+    },
+    Condition {
+        group: "url",
+        any_of: &["://"],
+        keywords: &[],
+    },
+    Condition {
+        group: "email",
+        any_of: &["@"],
+        keywords: &[],
+    },
+    Condition {
+        group: "winpath",
+        any_of: &[":\\", ":/", "\\\\"],
+        keywords: &[],
+    },
+    Condition {
+        group: "varpath",
+        any_of: &["%", "$", "~"],
+        keywords: &[],
+    },
+    Condition {
+        group: "relpath",
+        any_of: &["./", ".\\"],
+        keywords: &[],
+    },
+    Condition {
+        group: "pre",
+        any_of: &["/"],
+        keywords: &[],
+    },
+    Condition {
+        group: "slashes",
+        any_of: &["/", "\\"],
+        keywords: &[],
+    },
+    Condition {
+        group: "ipv6",
+        any_of: &[":"],
+        keywords: &[],
+    },
+];
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)

@@ -17,7 +17,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::catalog::{Attrs, Catalog, CatalogEvent, CatalogSpec, Untyped};
+use crate::catalog::{Attrs, Catalog, CatalogEvent, Untyped};
 use crate::consent::ConsentStore;
 use crate::pipeline::plan::{Plan, Recording};
 use crate::{Redact, RuntimePolicy, TelemetryContext};
@@ -138,8 +138,6 @@ struct Inner {
     notice: Option<(u32, String)>,
     /// `None` when there is nowhere to keep a decision (no home directory).
     store: Option<ConsentStore>,
-    /// The catalogue the handle was made with, described on demand.
-    catalog: Option<fn() -> CatalogSpec>,
     /// What this run does, resolved once by `init()`.
     plan: Plan,
     /// Present only when this run records.

@@ -329,7 +329,7 @@ impl<C: Described> TelemetryBuilder<C> {
     #[must_use = "recording goes through the handle"]
     pub fn init(self) -> Telemetry<C> {
         // First: the uploader (below) encodes with the catalogue's types.
-        let catalog = C::describe(&self.tool);
+        C::register(&self.tool);
         let store = self.store();
         let mut plan = Plan::resolve(
             Inputs {
@@ -353,7 +353,6 @@ impl<C: Described> TelemetryBuilder<C> {
                 verbs: self.verbs.clone(),
                 notice: self.notice.clone().filter(|_| self.defer_notice),
                 store,
-                catalog,
                 plan,
                 recorder,
             }),

@@ -21,7 +21,7 @@ mod spool {
     pub(super) fn decorate(_: &Plan, _: &ConsentStore, _: &mut StatusReport) {}
 }
 
-impl<Cat> Telemetry<Cat> {
+impl<Cat: crate::catalog::Described> Telemetry<Cat> {
     /// Runs a `telemetry` verb (see [`TelemetryCommand`], a ready clap
     /// subcommand with the `clap` feature) and says what to print. Never
     /// fails: print the report and exit 0.
@@ -50,9 +50,7 @@ impl<Cat> Telemetry<Cat> {
             json,
         } = verb
         {
-            let spec = inner
-                .catalog
-                .map(|describe| crate::catalog::with_own_events(describe()));
+            let spec = Cat::spec().map(crate::catalog::with_own_events);
             return CommandReport::text(crate::catalog::show(&inner.tool, spec.as_ref(), json));
         }
         if let Some(store) = &inner.store {
@@ -89,7 +87,9 @@ impl<Cat> Telemetry<Cat> {
             }
         }
     }
+}
 
+impl<Cat> Telemetry<Cat> {
     /// What `telemetry status` shows: on or off and who decided, the id,
     /// where events go, events waiting, the last and the next upload,
     /// what was dropped, refused or could not be written, and every

@@ -72,9 +72,9 @@ pub struct AttrSpec {
     pub kind: AttrKind,
 }
 
-/// The values an attr can take.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", content = "values", rename_all = "snake_case")]
+/// The values an attr can take. In JSON, `"type"` (`enum`, `bool`,
+/// `buckets`, `duration_ms`) and, for the first and third, `"values"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AttrKind {
     /// One of these names.
@@ -89,6 +89,29 @@ pub enum AttrKind {
     /// catalogue): read, so the rest of the catalogue is; its values are
     /// never allowed, so a collector drops them and counts them.
     Unknown,
+}
+
+/// Written by hand, as read below (serde's derive for an adjacently tagged
+/// enum did not compile before serde 1.0.185, the crate's floor).
+impl Serialize for AttrKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(None)?;
+        match self {
+            Self::Enum(names) => {
+                map.serialize_entry("type", "enum")?;
+                map.serialize_entry("values", names)?;
+            }
+            Self::Bool => map.serialize_entry("type", "bool")?,
+            Self::Buckets(bounds) => {
+                map.serialize_entry("type", "buckets")?;
+                map.serialize_entry("values", bounds)?;
+            }
+            Self::DurationMs => map.serialize_entry("type", "duration_ms")?,
+            Self::Unknown => map.serialize_entry("type", "unknown")?,
+        }
+        map.end()
+    }
 }
 
 /// Read by hand: a kind this version does not know is

@@ -11,7 +11,7 @@ use serde_json::ser::Formatter;
 ///
 /// Serialised, an event is one JSON object with the six fields below in this
 /// order (a seventh, `catalog_version`, only for an event of a declared
-/// [catalogue](crate::catalog)); `attrs` come out in sorted key order, so the
+/// [catalogue](mod@crate::catalog)); `attrs` come out in sorted key order, so the
 /// same event always gives the same bytes. Reading a line back with serde
 /// gives the same `Event`.
 ///
@@ -49,7 +49,7 @@ pub struct Event {
     /// responsible for passing only values that identify no one.
     #[serde(serialize_with = "sorted")]
     pub attrs: HashMap<String, String>,
-    /// The version of the [catalogue](crate::catalog) that declares this
+    /// The version of the [catalogue](mod@crate::catalog) that declares this
     /// event, for an event recorded typed
     /// ([`record_event`](crate::TelemetryContext::record_event)); `None`
     /// (and absent from the JSON) for one recorded by name.

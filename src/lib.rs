@@ -8,7 +8,7 @@
 //! - [`TelemetrySink`] and the built-in sinks, [`NoopSink`], [`MemorySink`],
 //!   [`FileSink`] and [`DebugSink`].
 //! - [`erased`]: the same with a sink chosen at run time.
-//! - [`catalog`] and [`catalog!`]: declaring, in types, every event a tool
+//! - [`catalog`](mod@catalog) and [`catalog!`]: declaring, in types, every event a tool
 //!   can send.
 //! - [`consent`]: the user's decision, `DO_NOT_TRACK` and friends, the
 //!   first-run notice, and the `telemetry` verbs.

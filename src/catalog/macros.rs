@@ -2,7 +2,7 @@
 //! step outside cargo.
 
 /// Declares a tool's telemetry catalogue: every event it can send, and
-/// each event's attrs with their types (see [the module](crate::catalog)).
+/// each event's attrs with their types (see [the module](mod@crate::catalog)).
 ///
 /// ```text
 /// /// docs…

@@ -9,7 +9,7 @@
 //! | an `enum` of the catalogue (`Ok = "ok"`), a clap `ValueEnum` (`value_enum Format;`), [`CommandName<Cli>`] | the value's name | `string_value` | `Enum` |
 //! | `bool` | `"true"`, `"false"` | `bool_value` | `Bool` |
 //! | `buckets Files = [0, 1, 10, 100]` | the bucket's lower bound, `"10"` | `int_value` | `Buckets` |
-//! | [`Duration`](std::time::Duration) | whole milliseconds, `"1234"` | `int_value` | `DurationMs` |
+//! | [`Duration`] | whole milliseconds, `"1234"` | `int_value` | `DurationMs` |
 //!
 //! A [`Telemetry`](crate::Telemetry) made with
 //! [`catalog::<C>()`](crate::TelemetryBuilder::catalog) records only `C`'s

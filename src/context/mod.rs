@@ -303,7 +303,7 @@ impl<S: TelemetrySink, P: Policy> TelemetryContext<S, P> {
         })
     }
 
-    /// Records a declared event (see [`catalog`](crate::catalog)): its
+    /// Records a declared event (see [`catalog`](mod@crate::catalog)): its
     /// name, its attrs as the catalogue types them, and the catalogue's
     /// version. Values come from declared sets, so nothing is scrubbed.
     /// When collection is off, `event` is dropped unread, at no cost.

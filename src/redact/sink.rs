@@ -32,7 +32,7 @@ enum Rule {
 /// (key and value) and leaves the name alone. The tool, its version, the
 /// id and the time are the crate's and are never rewritten.
 ///
-/// An event of a declared [catalogue](crate::catalog) (its
+/// An event of a declared [catalogue](mod@crate::catalog) (its
 /// `catalog_version` set) passes unchanged: its values come from declared
 /// sets, and the scrubber is not even started for it.
 ///

@@ -85,7 +85,7 @@ pub use timed::{Timed, TimedWith};
 /// # With a catalogue
 ///
 /// [`catalog::<C>()`](TelemetryBuilder::catalog) makes a handle that
-/// records only `C`'s declared events (see [`catalog`](crate::catalog));
+/// records only `C`'s declared events (see [`catalog`](mod@crate::catalog));
 /// `record(name)` and the other untyped calls are not there to call:
 ///
 /// ```

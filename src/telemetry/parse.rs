@@ -53,7 +53,7 @@ pub struct Parsed<C> {
     /// What the tool's own parser made of the command line.
     pub cli: C,
     /// The subcommand that ran, its names joined by spaces: a `&str`
-    /// (`&command`), and a declared value for a [catalogue](crate::catalog)
+    /// (`&command`), and a declared value for a [catalogue](mod@crate::catalog)
     /// (its values are `C`'s subcommand paths).
     pub command: CommandName<C>,
 }

@@ -72,7 +72,7 @@ impl TelemetryBuilder {
     }
 
     /// Makes the handle record only catalogue `C`'s declared events (see
-    /// [`catalog`](crate::catalog)): `telemetry.record(Build { … })`,
+    /// [`catalog`](mod@crate::catalog)): `telemetry.record(Build { … })`,
     /// never a name or a free string. `telemetry show --catalog` then
     /// describes `C` (and the events the crate records itself), every event
     /// carries `C::VERSION`, and OTLP gets typed values.

@@ -1,7 +1,7 @@
 //! What a text holds, checked before any pattern is compiled or run: the
 //! shortcut that leaves plain words and numbers alone
 //! ([`may_need_scrubbing`]), and each pattern's necessary condition
-//! ([`Probe`]).
+//! ([`Condition`]).
 
 /// Words the secret patterns start from (lower case): a text holding none
 /// of them, and none of the characters below, cannot match any pattern.
@@ -74,97 +74,76 @@ pub(crate) fn may_need_scrubbing(text: &str, names: &[String]) -> bool {
     if dots >= 3 {
         return true;
     }
-    let lower = text.as_bytes();
-    let has = |needle: &[u8]| {
-        needle.is_empty()
-            || lower
-                .windows(needle.len())
-                .any(|w| w.eq_ignore_ascii_case(needle))
-    };
-    let keyword = (0..lower.len()).any(|i| {
-        let rest = &lower[i..];
-        KEYWORDS
-            .iter()
-            .any(|k| rest.len() >= k.len() && rest[..k.len()].eq_ignore_ascii_case(k.as_bytes()))
-    });
-    keyword
+    let text = text.as_bytes();
+    KEYWORDS
+        .iter()
+        .any(|k| contains_any_case(text, k.as_bytes()))
         || names
             .iter()
-            .any(|n| !n.is_ascii() || has(n.trim().as_bytes()))
+            .any(|n| !n.is_ascii() || contains_any_case(text, n.trim().as_bytes()))
 }
 
-/// What a text holds that the patterns need: each pattern is tried only on
-/// a text with every character or word without which it cannot match (a
-/// necessary condition, never a sufficient one; the patterns' own
-/// case-insensitivity is ASCII-only, as `regex-lite`'s is).
-pub(super) struct Probe<'a> {
-    text: &'a [u8],
-    lower: Vec<u8>,
-}
-
-impl<'a> Probe<'a> {
-    pub(super) fn new(text: &'a str) -> Self {
-        Self {
-            text: text.as_bytes(),
-            lower: text.as_bytes().to_ascii_lowercase(),
-        }
-    }
-
-    /// `text` holds one of `needles` as written.
-    fn has(&self, needles: &[&str]) -> bool {
-        needles.iter().any(|n| contains(self.text, n.as_bytes()))
-    }
-
-    /// `text` holds one of `needles` (lower case) in any ASCII case.
-    fn has_any_case(&self, needles: &[&str]) -> bool {
-        needles.iter().any(|n| contains(&self.lower, n.as_bytes()))
-    }
-
-    pub(super) fn might_match(&self, group: &str) -> bool {
-        // Three dots: four pieces.
-        if group == "ipv4" {
-            return self.text.split(|&b| b == b'.').count() >= 4;
-        }
-        // A pattern without a condition here is always tried.
-        CONDITIONS
-            .iter()
-            .find(|c| c.group == group)
-            .is_none_or(|c| {
-                self.has(c.any_of) && (c.keywords.is_empty() || self.has_any_case(c.keywords))
-            })
-    }
-}
-
-/// A pattern's necessary condition: the text holds one of `any_of` as
-/// written, and (when given) one of `keywords` in any ASCII case. Data,
-/// not code: one loop checks them all.
-struct Condition {
+/// A pattern's necessary condition: a text it could match holds one of
+/// `any_of` as written, at least `dots` dots, and (when given) one of
+/// `keywords` in any ASCII case (the patterns' own case-insensitivity is
+/// ASCII-only, as `regex-lite`'s is). Never sufficient: the pattern
+/// decides. Data, not code: one check serves them all.
+#[derive(Debug)]
+pub(super) struct Condition {
     group: &'static str,
     any_of: &'static [&'static str],
     keywords: &'static [&'static str],
+    dots: usize,
+}
+
+impl Condition {
+    /// The condition of the pattern whose capture group is `group`; `None`
+    /// (always tried) for a pattern without one.
+    pub(super) fn of(group: &str) -> Option<&'static Self> {
+        CONDITIONS.iter().find(|c| c.group == group)
+    }
+
+    /// Whether `text` could hold a match.
+    pub(super) fn holds(&self, text: &str) -> bool {
+        let text = text.as_bytes();
+        self.any_of.iter().any(|n| contains(text, n.as_bytes()))
+            && (self.dots == 0
+                || text
+                    .iter()
+                    .filter(|&&b| b == b'.')
+                    .nth(self.dots - 1)
+                    .is_some())
+            && (self.keywords.is_empty()
+                || self
+                    .keywords
+                    .iter()
+                    .any(|k| contains_any_case(text, k.as_bytes())))
+    }
+}
+
+const fn needs(group: &'static str, any_of: &'static [&'static str]) -> Condition {
+    Condition {
+        group,
+        any_of,
+        keywords: &[],
+        dots: 0,
+    }
 }
 
 const SECRET_WORDS: &[&str] = &["pass", "pwd", "token", "secret", "key"];
+const BLANKS: &[&str] = &[" ", "\t"];
 
 const CONDITIONS: &[Condition] = &[
+    needs("pem", &["-----BEGIN "]),
     Condition {
-        group: "pem",
-        any_of: &["-----BEGIN "],
-        keywords: &[],
-    },
-    Condition {
-        group: "flag",
-        any_of: &["-"],
         keywords: SECRET_WORDS,
+        ..needs("flag", &["-"])
     },
     Condition {
-        group: "bearer",
-        any_of: &[" ", "\t"],
         keywords: &["bearer", "basic", "token"],
+        ..needs("bearer", BLANKS)
     },
     Condition {
-        group: "kv",
-        any_of: &["=", ":"],
         keywords: &[
             "pass",
             "pwd",
@@ -176,81 +155,48 @@ const CONDITIONS: &[Condition] = &[
             "cookie",
             "session",
         ],
+        ..needs("kv", &["=", ":"])
     },
     Condition {
-        group: "kvspace",
-        any_of: &[" ", "\t"],
         keywords: &["password", "secret", "token", "key"],
+        ..needs("kvspace", BLANKS)
     },
-    Condition {
-        group: "jwt",
-        any_of: &["eyJ"],
-        keywords: &[],
-    },
-    Condition {
-        group: "github",
-        any_of: &["gh", "github_pat_"],
-        keywords: &[],
-    },
-    Condition {
-        group: "aws",
-        any_of: &[
+    needs("jwt", &["eyJ"]),
+    needs("github", &["gh", "github_pat_"]),
+    needs(
+        "aws",
+        &[
             "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA",
         ],
-        keywords: &[],
-    },
+    ),
+    needs("slack", &["xox"]),
+    needs(
+        "vendor",
+        &["sk-", "sk_", "pk_", "rk_", "glpat-", "npm_", "AIza"],
+    ),
+    needs("url", &["://"]),
+    needs("email", &["@"]),
+    needs("winpath", &[":\\", ":/", "\\\\"]),
+    needs("varpath", &["%", "$", "~"]),
+    needs("relpath", &["./", ".\\"]),
+    needs("pre", &["/"]),
+    needs("slashes", &["/", "\\"]),
+    // Three dots.
     Condition {
-        group: "slack",
-        any_of: &["xox"],
-        keywords: &[],
+        dots: 3,
+        ..needs("ipv4", &["."])
     },
-    Condition {
-        group: "vendor",
-        any_of: &["sk-", "sk_", "pk_", "rk_", "glpat-", "npm_", "AIza"],
-        keywords: &[],
-    },
-    Condition {
-        group: "url",
-        any_of: &["://"],
-        keywords: &[],
-    },
-    Condition {
-        group: "email",
-        any_of: &["@"],
-        keywords: &[],
-    },
-    Condition {
-        group: "winpath",
-        any_of: &[":\\", ":/", "\\\\"],
-        keywords: &[],
-    },
-    Condition {
-        group: "varpath",
-        any_of: &["%", "$", "~"],
-        keywords: &[],
-    },
-    Condition {
-        group: "relpath",
-        any_of: &["./", ".\\"],
-        keywords: &[],
-    },
-    Condition {
-        group: "pre",
-        any_of: &["/"],
-        keywords: &[],
-    },
-    Condition {
-        group: "slashes",
-        any_of: &["/", "\\"],
-        keywords: &[],
-    },
-    Condition {
-        group: "ipv6",
-        any_of: &[":"],
-        keywords: &[],
-    },
+    needs("ipv6", &[":"]),
 ];
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `haystack` holds `needle` in any ASCII case (no lower-case copy made).
+fn contains_any_case(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || haystack
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
 }

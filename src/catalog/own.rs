@@ -46,54 +46,40 @@ pub(crate) fn with_own_events(spec: CatalogSpec) -> CatalogSpec {
 /// help and version, by kind.
 #[cfg(feature = "clap")]
 pub(crate) fn with_own_events(mut spec: CatalogSpec) -> CatalogSpec {
-    {
-        let kinds = |names: &[&str]| AttrKind::Enum(names.iter().map(|&n| n.to_owned()).collect());
-        let kind_attr = |names: &[&str]| {
+    use crate::telemetry::parse::{KINDS, event_of, kind_name};
+    for (name, doc) in [
+        (
+            "usage_error",
+            "clap refused the command line (recorded by rtb-telemetry's `parse`).",
+        ),
+        (
+            "help",
+            "Help was shown (recorded by rtb-telemetry's `parse`).",
+        ),
+        (
+            "version",
+            "The version was shown (recorded by rtb-telemetry's `parse`).",
+        ),
+    ] {
+        // A tool's own event of the same name wins (a collector keeps the
+        // first of a name): the crate's is not added.
+        if spec.event(name).is_some() {
+            continue;
+        }
+        // The kinds `parse` records under this name, named as it names them.
+        let kinds = KINDS
+            .iter()
+            .filter(|&&k| event_of(k) == name)
+            .map(|&k| kind_name(k))
+            .collect();
+        spec.events.push(EventSpec::new(
+            name,
+            doc,
             vec![AttrSpec::new(
                 "kind",
                 "clap's error kind, never what was typed.",
-                kinds(names),
-            )]
-        };
-        // A tool's own event of the same name wins (a collector keeps the
-        // first of a name): the crate's is not added.
-        let mut push = |event: EventSpec| {
-            if spec.event(&event.name).is_none() {
-                spec.events.push(event);
-            }
-        };
-        push(EventSpec::new(
-            "usage_error",
-            "clap refused the command line (recorded by rtb-telemetry's `parse`).",
-            kind_attr(&[
-                "invalid_value",
-                "unknown_argument",
-                "invalid_subcommand",
-                "no_equals",
-                "value_validation",
-                "too_many_values",
-                "too_few_values",
-                "wrong_number_of_values",
-                "argument_conflict",
-                "missing_required_argument",
-                "missing_subcommand",
-                "invalid_utf8",
-                "io",
-                "format",
-            ]),
-        ));
-        push(EventSpec::new(
-            "help",
-            "Help was shown (recorded by rtb-telemetry's `parse`).",
-            kind_attr(&[
-                "display_help",
-                "display_help_on_missing_argument_or_subcommand",
-            ]),
-        ));
-        push(EventSpec::new(
-            "version",
-            "The version was shown (recorded by rtb-telemetry's `parse`).",
-            kind_attr(&["display_version"]),
+                AttrKind::Enum(kinds),
+            )],
         ));
     }
     spec

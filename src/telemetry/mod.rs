@@ -23,7 +23,7 @@ use crate::pipeline::plan::{Plan, Recording};
 use crate::{Redact, RuntimePolicy, TelemetryContext};
 
 #[cfg(feature = "clap")]
-mod parse;
+pub(crate) mod parse;
 mod setup;
 mod status;
 mod timed;

@@ -146,7 +146,34 @@ fn subcommand_path(matches: &clap::ArgMatches, command: &clap::Command) -> Strin
     names.join(" ")
 }
 
-fn event_of(kind: clap::error::ErrorKind) -> &'static str {
+/// Every error kind clap has (4.5), for the catalogue's description of
+/// the events `parse` records. A kind a later clap adds is recorded by its
+/// name all the same, and a collector counts it as undeclared.
+pub(crate) const KINDS: &[clap::error::ErrorKind] = {
+    use clap::error::ErrorKind as K;
+    &[
+        K::InvalidValue,
+        K::UnknownArgument,
+        K::InvalidSubcommand,
+        K::NoEquals,
+        K::ValueValidation,
+        K::TooManyValues,
+        K::TooFewValues,
+        K::WrongNumberOfValues,
+        K::ArgumentConflict,
+        K::MissingRequiredArgument,
+        K::MissingSubcommand,
+        K::InvalidUtf8,
+        K::DisplayHelp,
+        K::DisplayHelpOnMissingArgumentOrSubcommand,
+        K::DisplayVersion,
+        K::Io,
+        K::Format,
+    ]
+};
+
+/// The event `parse` records for a refusal of `kind`.
+pub(crate) fn event_of(kind: clap::error::ErrorKind) -> &'static str {
     use clap::error::ErrorKind;
     match kind {
         ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => "help",
@@ -156,7 +183,7 @@ fn event_of(kind: clap::error::ErrorKind) -> &'static str {
 }
 
 /// clap's error kind in snake case: `UnknownArgument` → `unknown_argument`.
-fn kind_name(kind: clap::error::ErrorKind) -> String {
+pub(crate) fn kind_name(kind: clap::error::ErrorKind) -> String {
     let mut name = String::new();
     for c in format!("{kind:?}").chars() {
         if c.is_ascii_uppercase() {

@@ -92,6 +92,10 @@ pub(super) enum OnDisk {
     Unusable(TelemetryError),
 }
 
+/// What a change to the file makes of what is on disk: the fields to
+/// write, or `None` to leave the file as it is.
+pub(super) type Change = Option<Map<String, Value>>;
+
 /// The consent file at one path, as a tool reads and writes it (`tool` and
 /// `verbs` name the tool and its verbs in messages).
 pub(super) struct StoredFile<'a> {
@@ -202,7 +206,7 @@ impl StoredFile<'_> {
         &self,
         insist: bool,
         patience: Duration,
-        change: impl FnOnce(OnDisk) -> Result<Option<Map<String, Value>>, TelemetryError>,
+        change: impl FnOnce(OnDisk) -> Result<Change, TelemetryError>,
     ) -> Result<(), TelemetryError> {
         let _lock = self.lock(insist, patience)?;
         self.write_change(change)
@@ -237,7 +241,7 @@ impl StoredFile<'_> {
     /// Writes what `change` makes of the file; the caller holds the lock.
     pub(super) fn write_change(
         &self,
-        change: impl FnOnce(OnDisk) -> Result<Option<Map<String, Value>>, TelemetryError>,
+        change: impl FnOnce(OnDisk) -> Result<Change, TelemetryError>,
     ) -> Result<(), TelemetryError> {
         let Some(fields) = change(self.read().0)? else {
             return Ok(());

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::file::{
-    Decision, FORMAT_VERSION, OnDisk, StoredConsent, StoredFile, new_install_id, now, to_fields,
+    Change, Decision, FORMAT_VERSION, OnDisk, StoredConsent, StoredFile, new_install_id, now,
+    to_fields,
 };
 use crate::{Env, TelemetryError};
 
@@ -254,12 +255,7 @@ impl ConsentStore {
         &self,
         insist: bool,
         patience: Duration,
-        change: impl FnOnce(
-            OnDisk,
-        ) -> Result<
-            Option<serde_json::Map<String, serde_json::Value>>,
-            TelemetryError,
-        >,
+        change: impl FnOnce(OnDisk) -> Result<Change, TelemetryError>,
     ) -> Result<(), TelemetryError> {
         self.stored().update(insist, patience, change)
     }
@@ -276,12 +272,7 @@ impl ConsentStore {
     /// Writes what `change` makes of the file; the caller holds the lock.
     pub(super) fn write_change(
         &self,
-        change: impl FnOnce(
-            OnDisk,
-        ) -> Result<
-            Option<serde_json::Map<String, serde_json::Value>>,
-            TelemetryError,
-        >,
+        change: impl FnOnce(OnDisk) -> Result<Change, TelemetryError>,
     ) -> Result<(), TelemetryError> {
         self.stored().write_change(change)
     }

@@ -13,7 +13,7 @@ pub(crate) type Custom = dyn Fn(&str, &str) -> Option<String> + Send + Sync;
 #[derive(Clone)]
 enum Rule {
     /// The default: a [`Scrubber`] on the event name, every attr key and
-    /// every attr value, compiled at the first text that needs it.
+    /// every attr value, built at the first text that needs it.
     Default(Arc<OnceLock<Scrubber>>),
     /// The author's rule, on attrs.
     Custom(Arc<Custom>),
@@ -26,9 +26,10 @@ enum Rule {
 /// secrets and tokens, URLs, e-mail addresses, paths, IP addresses and the
 /// current user's names are replaced by `[secret]`, `[url]`, `[email]`,
 /// `[path]`, `[ip]` and `[user]`, and each is cut to
-/// [`Event::MAX_ATTR_VALUE_BYTES`]. The scrubber is compiled at the first
-/// text that could hold any of these: a number or a plain word costs
-/// nothing. [`Redact::with_rule`] takes your own rule, which sees each attr
+/// [`Event::MAX_ATTR_VALUE_BYTES`]. The scrubber is built at the first
+/// text that could hold any of these, and each of its patterns compiled
+/// the first time a text holds what that pattern needs: a number or a
+/// plain word costs nothing. [`Redact::with_rule`] takes your own rule, which sees each attr
 /// (key and value) and leaves the name alone. The tool, its version, the
 /// id and the time are the crate's and are never rewritten.
 ///

@@ -30,7 +30,10 @@
 ///
 /// # Example
 ///
+/// (`value_enum` needs the `clap` feature.)
+///
 /// ```
+/// # #[cfg(feature = "clap")] {
 /// use std::time::Duration;
 ///
 /// #[derive(Clone, Copy, clap::ValueEnum)]
@@ -59,6 +62,7 @@
 /// assert_eq!(run.outcome.as_str(), "ok");
 /// let spec = rtb_telemetry::catalog::CatalogSpec::of::<Mytool>();
 /// assert!(spec.to_text("mytool").contains("format: one of text, json"));
+/// # }
 /// ```
 #[macro_export]
 macro_rules! catalog {
@@ -194,6 +198,7 @@ macro_rules! __catalog_items {
         value_enum $name:ty ;
         $($rest:tt)*
     ) => {
+        $crate::__catalog_needs_clap!();
         impl $crate::catalog::__sealed::Declared for $name {}
         impl $crate::catalog::AttrValue for $name {
             fn kind() -> $crate::catalog::AttrKind {
@@ -252,5 +257,26 @@ macro_rules! __catalog_items {
         }
 
         $crate::__catalog_items! { ($catalog, $version) [$($event)* $name] $($rest)* }
+    };
+}
+
+/// Nothing: `value_enum` has what it needs.
+#[cfg(feature = "clap")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __catalog_needs_clap {
+    () => {};
+}
+
+/// `value_enum` without the `clap` feature: a clear error, not a missing
+/// function.
+#[cfg(not(feature = "clap"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __catalog_needs_clap {
+    () => {
+        ::core::compile_error!(
+            "`value_enum` in `rtb_telemetry::catalog!` needs rtb-telemetry's `clap` feature"
+        );
     };
 }

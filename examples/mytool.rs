@@ -82,6 +82,13 @@ enum Command {
         /// What to work on (never recorded: only how many, by bucket).
         inputs: Vec<String>,
     },
+    /// Panic, to see what a panic records (`mytool telemetry show`): where,
+    /// never the message.
+    Crash {
+        /// Panic on this many threads at once (then on the main thread).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
 }
 
 fn main() {
@@ -90,6 +97,7 @@ fn main() {
         .catalog::<Mytool>()
         .salt("mytool-telemetry-v1")
         .notice(1, NOTICE)
+        .count_panics()
         .init();
     // `Cli::parse()`; when clap refuses the line or shows help, a
     // `usage_error`/`help` event with clap's error kind (never the
@@ -122,5 +130,29 @@ fn main() {
             );
             println!("mytool: {}", if work.is_ok() { "done" } else { "failed" });
         }
+        Command::Crash { threads } => crash(threads),
     }
+}
+
+/// Panics with a message that names the user's home: telemetry keeps only
+/// where (`mytool@<version>/examples/mytool.rs:<line>:<column>`).
+fn crash(threads: usize) {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(threads));
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let start = std::sync::Arc::clone(&start);
+            let home = home.clone();
+            std::thread::spawn(move || {
+                start.wait(); // all at once
+                panic!("worker could not read {home}/.config/mytool/input");
+            })
+        })
+        .collect();
+    for worker in workers {
+        let _ = worker.join();
+    }
+    let path = format!("{home}/.config/mytool/no-such-settings.toml");
+    let read = std::fs::read_to_string(&path);
+    let _settings = read.unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
 }

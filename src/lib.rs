@@ -30,6 +30,7 @@ mod error;
 mod event;
 mod fs;
 mod machine;
+mod panics;
 mod pipeline;
 mod policy;
 pub mod redact;

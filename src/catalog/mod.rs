@@ -159,7 +159,7 @@ mod spec;
 #[cfg(feature = "clap")]
 mod values_clap;
 
-pub(crate) use own::{show, with_own_events};
+pub(crate) use own::{panics_untyped, show, with_own_events, with_panic};
 pub use spec::{AttrKind, AttrSpec, CatalogSpec, EventSpec, Undeclared};
 #[cfg(feature = "clap")]
 #[cfg_attr(docsrs, doc(cfg(feature = "clap")))]
@@ -274,6 +274,8 @@ pub mod __sealed {
 /// What a builder knows of its catalogue: none, or `C`'s.
 #[doc(hidden)]
 pub trait Described {
+    /// The catalogue's version; `None` without one.
+    const VERSION: Option<u32>;
     /// Notes `tool`'s catalogue for the exporters (typed values).
     fn register(tool: &str);
     /// The catalogue, described; `None` without one. Generic, so a tool
@@ -282,6 +284,7 @@ pub trait Described {
 }
 
 impl Described for Untyped {
+    const VERSION: Option<u32> = None;
     fn register(_: &str) {}
     fn spec() -> Option<CatalogSpec> {
         None
@@ -289,6 +292,7 @@ impl Described for Untyped {
 }
 
 impl<C: Catalog> Described for C {
+    const VERSION: Option<u32> = Some(C::VERSION);
     fn register(tool: &str) {
         registry::register::<C>(tool);
     }

@@ -1,9 +1,7 @@
 //! What the crate adds of its own to a tool's catalogue: `telemetry show
 //! --catalog [--json]`, and the events `Telemetry::parse` records.
 
-use super::CatalogSpec;
-#[cfg(feature = "clap")]
-use super::{AttrKind, AttrSpec, EventSpec};
+use super::{AttrKind, AttrSpec, CatalogSpec, EventSpec};
 
 /// What `telemetry show --catalog [--json]` prints for `tool`, whose
 /// handle was made with `spec` (`None`: no catalogue).
@@ -31,6 +29,41 @@ pub(crate) fn show(tool: &str, spec: Option<&CatalogSpec>, json: bool) -> String
              what waits to be sent."
         ),
     }
+}
+
+/// `spec` with the `panic` event (for a tool that counts panics), unless
+/// the tool declares an event of that name itself.
+pub(crate) fn with_panic(mut spec: CatalogSpec) -> CatalogSpec {
+    use crate::panics::{COUNT, EVENT, PLACE};
+    if spec.event(EVENT).is_none() {
+        spec.events.push(EventSpec::new(
+            EVENT,
+            "The tool panicked (recorded by rtb-telemetry's panic hook): where, and how many \
+             times; never the message.",
+            vec![
+                AttrSpec::new(
+                    PLACE,
+                    "crate@version/path:line:column, the path inside the crate.",
+                    AttrKind::Place,
+                ),
+                AttrSpec::new(
+                    COUNT,
+                    "Panics at this place since the last upload.",
+                    AttrKind::Count,
+                ),
+            ],
+        ));
+    }
+    spec
+}
+
+/// What `show --catalog` says of panics in a tool without a catalogue.
+pub(crate) fn panics_untyped(tool: &str) -> String {
+    format!(
+        "\n{tool} also counts its panics: an event named `panic` with `place` \
+         (crate@version/path:line:column, the path inside the crate) and `count`; never the \
+         message."
+    )
 }
 
 /// `spec` with the events the crate records itself when a tool parses

@@ -54,7 +54,8 @@ pub(crate) fn register<C: Catalog>(tool: &str) {
         version: C::VERSION,
         catalog,
         ambiguous: std::sync::atomic::AtomicBool::new(false),
-        describe: CatalogSpec::of::<C>,
+        // With the crate's `panic` event: its count goes as an integer.
+        describe: || super::with_panic(CatalogSpec::of::<C>()),
         spec: OnceLock::new(),
     }));
 }

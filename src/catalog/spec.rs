@@ -73,7 +73,8 @@ pub struct AttrSpec {
 }
 
 /// The values an attr can take. In JSON, `"type"` (`enum`, `bool`,
-/// `buckets`, `duration_ms`) and, for the first and third, `"values"`.
+/// `buckets`, `duration_ms`, `count`, `place`) and, for `enum` and
+/// `buckets`, `"values"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AttrKind {
@@ -85,6 +86,13 @@ pub enum AttrKind {
     Buckets(Vec<u64>),
     /// Whole milliseconds.
     DurationMs,
+    /// How many times: a whole number from 1 (a `panic`'s `count`).
+    Count,
+    /// Where in which crate a panic happened:
+    /// `<crate>@<version>/<path>:<line>:<column>`, each path component of
+    /// ASCII letters, digits and `._+-` and none `..` (a `panic`'s
+    /// `place`). Never an absolute path, a user's name or a message.
+    Place,
     /// A kind this version of the crate does not know (a newer tool's
     /// catalogue): read, so the rest of the catalogue is; its values are
     /// never allowed, so a collector drops them and counts them.
@@ -108,6 +116,8 @@ impl Serialize for AttrKind {
                 map.serialize_entry("values", bounds)?;
             }
             Self::DurationMs => map.serialize_entry("type", "duration_ms")?,
+            Self::Count => map.serialize_entry("type", "count")?,
+            Self::Place => map.serialize_entry("type", "place")?,
             Self::Unknown => map.serialize_entry("type", "unknown")?,
         }
         map.end()
@@ -139,6 +149,8 @@ impl<'de> Deserialize<'de> for AttrKind {
             "bool" => Self::Bool,
             "buckets" => Self::Buckets(values::<_, D::Error>(&raw, "buckets")?),
             "duration_ms" => Self::DurationMs,
+            "count" => Self::Count,
+            "place" => Self::Place,
             _ => Self::Unknown,
         })
     }
@@ -153,6 +165,8 @@ impl AttrKind {
             Self::Bool => matches!(value, "true" | "false"),
             Self::Buckets(bounds) => number(value).is_some_and(|n| bounds.contains(&n)),
             Self::DurationMs => number(value).is_some_and(|n| i64::try_from(n).is_ok()),
+            Self::Count => number(value).is_some_and(|n| n > 0 && i64::try_from(n).is_ok()),
+            Self::Place => crate::panics::is_place(value),
             Self::Unknown => false,
         }
     }
@@ -162,10 +176,10 @@ impl AttrKind {
     #[cfg(feature = "otlp")]
     pub(crate) fn as_int(&self, value: &str) -> Option<i64> {
         match self {
-            Self::Buckets(_) | Self::DurationMs => {
+            Self::Buckets(_) | Self::DurationMs | Self::Count => {
                 number(value).and_then(|n| i64::try_from(n).ok())
             }
-            Self::Enum(_) | Self::Bool | Self::Unknown => None,
+            Self::Enum(_) | Self::Bool | Self::Place | Self::Unknown => None,
         }
     }
 }
@@ -380,6 +394,8 @@ fn values(kind: &AttrKind) -> String {
             format!("a count by bucket: {}", ranges.join(", "))
         }
         AttrKind::DurationMs => "a duration, in whole milliseconds".to_owned(),
+        AttrKind::Count => "a count, from 1".to_owned(),
+        AttrKind::Place => "a place in the code, crate@version/path:line:column".to_owned(),
         AttrKind::Unknown => "values of a kind this version does not know".to_owned(),
     }
 }
@@ -416,7 +432,6 @@ impl EventSpec {
     }
 
     /// An event the crate records itself.
-    #[cfg(feature = "clap")]
     pub(crate) fn new(name: &str, doc: &str, attrs: Vec<AttrSpec>) -> Self {
         Self {
             name: name.to_owned(),
@@ -426,7 +441,6 @@ impl EventSpec {
     }
 }
 
-#[cfg(feature = "clap")]
 impl AttrSpec {
     /// An attr of an event the crate records itself.
     pub(crate) fn new(name: &str, doc: &str, kind: AttrKind) -> Self {

@@ -234,6 +234,29 @@ impl ConsentStore {
         self.still_ours(salt).then_some(lock)
     }
 
+    /// [`still_on`](Self::still_on) for a panic hook: the decision read
+    /// from the file every time, never through the cache another thread
+    /// may hold the lock of.
+    pub(crate) fn still_on_from_hook(
+        &self,
+        patience: Duration,
+        salt: &str,
+    ) -> Option<crate::fs::Lock> {
+        fs::symlink_metadata(&self.file).ok()?;
+        let lock = crate::fs::lock_as(&self.lock_path(), crate::fs::Mode::Shared, patience)
+            .ok()
+            .flatten()?;
+        self.still_ours_from_file(salt).then_some(lock)
+    }
+
+    /// [`still_ours`](Self::still_ours), the decision read from the file.
+    pub(crate) fn still_ours_from_file(&self, salt: &str) -> bool {
+        self.resolve()
+            .1
+            .and_then(|stored| stored.install_id)
+            .is_some_and(|nonce| is_ours(salt, &nonce))
+    }
+
     /// Whether telemetry is still on by the decision the run started with
     /// (`salt`: see [`still_on`](Self::still_on)), read without the lock
     /// (the file is only ever replaced whole). When the file is still the
@@ -244,10 +267,7 @@ impl ConsentStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
-        let ours = |nonce: &str| {
-            salt.strip_suffix(nonce)
-                .is_some_and(|base| base.ends_with(':'))
-        };
+        let ours = |nonce: &str| is_ours(salt, nonce);
         if let (Some((seen, nonce)), Ok(meta)) = (seen, fs::metadata(&self.file))
             && crate::fs::Fingerprint::of(&meta) == seen
             && self.switched_off().is_none()
@@ -448,4 +468,10 @@ impl ConsentStore {
             ),
         })
     }
+}
+
+/// Whether `salt` was made with `nonce` (`<base>:<nonce>`).
+fn is_ours(salt: &str, nonce: &str) -> bool {
+    salt.strip_suffix(nonce)
+        .is_some_and(|base| base.ends_with(':'))
 }

@@ -81,9 +81,11 @@ fn wait_for_lock(
                 if waited >= patience {
                     return Ok(None);
                 }
-                // Short waits stay short; a long one polls a few times a
+                // Short waits stay short (a panic hook's few milliseconds
+                // are tried a dozen times); a long one polls a few times a
                 // second at most.
-                let pause = (waited / 8).clamp(Duration::from_millis(1), Duration::from_millis(50));
+                let first = (patience / 16).min(Duration::from_millis(1));
+                let pause = (waited / 8).clamp(first, Duration::from_millis(50));
                 thread::sleep(pause.min(patience.saturating_sub(waited)));
                 file
             }
@@ -272,4 +274,26 @@ fn open_lock_file(path: &Path) -> io::Result<File> {
         return Err(not_regular("the lock file"));
     }
     Ok(file)
+}
+
+/// `mutex`, if no other thread holds it for longer than `patience`: tried,
+/// never waited on (a panic hook's in-process locks: the holder may be the
+/// panicking thread itself, or a thread that never lets go). A poisoned
+/// lock is taken (every critical section of the crate leaves its data
+/// whole).
+pub(crate) fn try_mutex<T>(
+    mutex: &std::sync::Mutex<T>,
+    patience: Duration,
+) -> Option<std::sync::MutexGuard<'_, T>> {
+    let start = Instant::now();
+    loop {
+        match mutex.try_lock() {
+            Ok(guard) => return Some(guard),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => return Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if start.elapsed() < patience => {
+                thread::sleep(Duration::from_micros(50));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        }
+    }
 }

@@ -15,7 +15,7 @@ mod write;
 #[cfg(feature = "upload")]
 pub(crate) use limit::test_pause;
 pub(crate) use limit::{LIMIT_PATIENCE, fits, size_limit, to_stderr, write_stderr};
-pub(crate) use lock::{Lock, Mode, hold, lock, lock_as};
+pub(crate) use lock::{Lock, Mode, hold, lock, lock_as, try_mutex};
 pub(crate) use remove::{planted, remove_all_now, remove_planted, remove_retrying};
 #[cfg(feature = "upload")]
 pub(crate) use trust::check_private_meta;

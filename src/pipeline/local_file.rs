@@ -74,6 +74,33 @@ impl LocalFile {
         written
     }
 
+    /// Writes `event` for a panic hook: as [`write`](Self::write) does,
+    /// but taking no lock another thread may hold for longer than
+    /// `patience` (the file's readiness and the sink's buffer are tried
+    /// until then, never waited on), as for each file lock. `false`:
+    /// nothing was written.
+    pub(crate) fn write_from_hook(&self, event: &Event, patience: Duration) -> bool {
+        let Some(mut ready) = crate::fs::try_mutex(&self.ready, patience) else {
+            return false;
+        };
+        let ready = ready.get_or_insert_with(|| self.prepare()).clone();
+        if ready.is_err() {
+            return false;
+        }
+        let written = {
+            let Some(_on) = self.store.still_on_from_hook(patience, &self.salt) else {
+                return false;
+            };
+            self.sink
+                .write_from_hook(&crate::event::bounded_copy(event), patience)
+        };
+        if !self.store.still_ours_from_file(&self.salt) {
+            self.store.discard_unsent();
+            return false;
+        }
+        matches!(written, Some(Ok(())))
+    }
+
     fn prepare(&self) -> Result<(), String> {
         let Some(dir) = self.sink.path().parent() else {
             return Ok(());

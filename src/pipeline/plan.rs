@@ -285,6 +285,30 @@ impl Recording {
     }
 }
 
+impl Recording {
+    /// Writes a panic's `event` from the panic hook (`crate::panics`),
+    /// taking no lock another thread may hold and waiting at most
+    /// `patience` for each file lock: `true` when it went to the spool, an
+    /// upload is due, and this call claimed it.
+    pub(crate) fn write_from_hook(&self, event: &Event, patience: std::time::Duration) -> bool {
+        if BUILT_WITHOUT_TELEMETRY {
+            return false;
+        }
+        match self {
+            Self::Debug(_) => {
+                DebugSink::print_from_hook(event);
+                false
+            }
+            Self::File(file) => {
+                file.write_from_hook(event, patience);
+                false
+            }
+            #[cfg(feature = "upload")]
+            Self::Spool(spool) => spool.append_from_hook(event, patience),
+        }
+    }
+}
+
 impl TelemetrySink for Recording {
     // A ready future, not an `async fn` over the three sinks' own: no
     // state machine whose resume points keep their code alive when the

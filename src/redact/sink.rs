@@ -119,7 +119,6 @@ impl<S> Redact<S> {
     }
 
     /// The sink inside.
-    #[cfg(feature = "upload")]
     pub(crate) fn inner(&self) -> &S {
         &self.inner
     }

@@ -27,6 +27,21 @@ impl DebugSink {
     }
 }
 
+impl DebugSink {
+    /// Prints `event` for a panic hook: one `write` to stderr, without
+    /// std's stderr lock (another thread may hold it). Best effort.
+    pub(crate) fn print_from_hook(event: &Event) {
+        let mut line = Vec::with_capacity(256);
+        if crate::event::write_json_line(&mut line, event).is_err() {
+            return;
+        }
+        #[cfg(unix)]
+        let _ = nix::unistd::write(std::io::stderr(), &line);
+        #[cfg(not(unix))]
+        crate::fs::to_stderr(&line);
+    }
+}
+
 impl TelemetrySink for DebugSink {
     async fn emit(&self, event: &Event) -> Result<(), TelemetryError> {
         Self::print(event)

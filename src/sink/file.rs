@@ -2,6 +2,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use crate::{Event, TelemetryError, TelemetrySink};
 
@@ -161,6 +162,16 @@ impl Inner {
     /// written in full stay in `buf`; a line cut short is kept whole and the
     /// file is marked torn, so the next write first ends the fragment.
     fn write_out(&self, state: &mut State) -> Result<(), TelemetryError> {
+        self.write_out_within(state, crate::fs::LIMIT_PATIENCE)
+    }
+
+    /// [`write_out`](Self::write_out), waiting at most `patience` for the
+    /// file's lock.
+    fn write_out_within(
+        &self,
+        state: &mut State,
+        patience: Duration,
+    ) -> Result<(), TelemetryError> {
         if state.buf.is_empty() {
             return Ok(());
         }
@@ -172,8 +183,7 @@ impl Inner {
         // file-size limit (`ulimit -f`), a write past it would end the
         // process, so its size is checked with the lock held, and no other
         // process's append (limited or not) can land in between.
-        let _held =
-            crate::fs::hold(file, crate::fs::LIMIT_PATIENCE).map_err(|e| self.err("lock", e))?;
+        let _held = crate::fs::hold(file, patience).map_err(|e| self.err("lock", e))?;
         if crate::fs::size_limit().is_some() {
             let at = file.metadata().map_err(|e| self.err("inspect", e))?.len();
             crate::fs::fits(at, state.buf.len() + usize::from(state.torn))
@@ -214,6 +224,35 @@ fn write_all(mut file: &File, bytes: &[u8]) -> Result<(), (usize, io::Error)> {
         }
     }
     Ok(())
+}
+
+impl FileSink {
+    /// Writes `event` at once for a panic hook, if no other thread writes
+    /// for longer than `patience` (`None`: one does, and nothing was
+    /// written) and the file's lock is free within it. Anything buffered
+    /// goes with it.
+    pub(crate) fn write_from_hook(
+        &self,
+        event: &Event,
+        patience: Duration,
+    ) -> Option<Result<(), TelemetryError>> {
+        let inner = &*self.inner;
+        let mut guard = crate::fs::try_mutex(&inner.state, patience)?;
+        let state = &mut *guard;
+        let mark = state.buf.len();
+        if let Err(e) = crate::event::write_json_line(&mut state.buf, event) {
+            state.buf.truncate(mark);
+            return Some(Err(TelemetryError::serde(
+                format_args!("event `{}`", event.name),
+                e,
+            )));
+        }
+        let result = inner.write_out_within(state, patience);
+        if result.is_err() {
+            state.buf.truncate(mark);
+        }
+        Some(result)
+    }
 }
 
 impl TelemetrySink for FileSink {

@@ -142,6 +142,8 @@ struct Inner {
     plan: Plan,
     /// Present only when this run records.
     recorder: Option<Recorder>,
+    /// Whether the tool counts its panics (`count_panics`).
+    panics: bool,
 }
 
 /// The context every event goes through: redaction, then where the plan

@@ -49,6 +49,7 @@ pub struct TelemetryBuilder<C = Untyped> {
     tool_data_dir: Option<PathBuf>,
     off_by_setting: Option<String>,
     verbs: Option<String>,
+    count_panics: bool,
     catalog: PhantomData<fn() -> C>,
 }
 
@@ -67,6 +68,7 @@ impl TelemetryBuilder {
             tool_data_dir: None,
             off_by_setting: None,
             verbs: None,
+            count_panics: false,
             catalog: PhantomData,
         }
     }
@@ -103,6 +105,7 @@ impl TelemetryBuilder {
             tool_data_dir: self.tool_data_dir,
             off_by_setting: self.off_by_setting,
             verbs: self.verbs,
+            count_panics: self.count_panics,
             catalog: PhantomData,
         }
     }
@@ -242,6 +245,47 @@ impl<C: Described> TelemetryBuilder<C> {
         self
     }
 
+    /// Counts the tool's panics: where, never what. In a run that
+    /// records, a panic records one `panic` event with its `place`
+    /// (`<crate>@<version>/<path inside the crate>:<line>:<column>`) and a
+    /// `count`; never the message, the payload, a backtrace, an absolute
+    /// path or a user's name. An upload sends one record per place, the
+    /// panics of all runs summed. Through the same consent, switches,
+    /// spool and uploader as any event: nothing at all when telemetry is
+    /// off.
+    ///
+    /// The hook that was there when `init()` ran (the tool's own, or std's
+    /// message) runs after this one, unchanged: what the user sees and the
+    /// exit code are the tool's. While panicking, the hook takes no lock
+    /// another thread may hold, waits at most a few milliseconds for a
+    /// file's, and writes one line. One handle per process counts panics:
+    /// the first whose `init()` asks. The `panic` event joins the
+    /// catalogue (`telemetry show --catalog`).
+    ///
+    /// ```
+    /// # use rtb_telemetry::{Env, Telemetry, consent::ConsentStore};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    /// # ConsentStore::at("mytool", &file, &data).enable().unwrap();
+    /// let telemetry = Telemetry::builder("mytool", "1.2.0")
+    /// #   .env(Env::from_vars::<_, &str, &str>([]))
+    /// #   .paths(&file, &data)
+    ///     .count_panics()
+    ///     .init();
+    /// let crashed = std::panic::catch_unwind(|| {
+    ///     let settings: Option<&str> = None;
+    ///     settings.expect("no settings in /home/ada/.config/mytool")
+    /// });
+    /// assert!(crashed.is_err());
+    /// let line = std::fs::read_to_string(data.join("events.jsonl")).unwrap();
+    /// assert!(line.contains(r#""name":"panic""#) && line.contains(r#""place":"mytool@1.2.0/"#));
+    /// assert!(!line.contains("ada")); // never the message
+    /// ```
+    pub fn count_panics(mut self) -> Self {
+        self.count_panics = true;
+        self
+    }
+
     /// How users type the `telemetry` verbs, up to the verb (default
     /// `"<tool> telemetry"`, the clap subcommand): every message the crate
     /// prints names a verb this way, so it runs as printed. A tool that
@@ -355,6 +399,7 @@ impl<C: Described> TelemetryBuilder<C> {
                 store,
                 plan,
                 recorder,
+                panics: self.count_panics,
             }),
             catalog: PhantomData,
         };
@@ -384,6 +429,21 @@ impl<C: Described> TelemetryBuilder<C> {
         // Before anything is recorded: what a run left behind after an
         // opt-out goes (the spool and events only when this run is off).
         store.sweep_after_opt_out(recorder.is_some());
+        if self.count_panics
+            && let Some(active) = recorder.as_ref().and_then(|r| r.context.active())
+        {
+            crate::panics::install(crate::panics::Counter {
+                active: Arc::downgrade(active),
+                owner: crate::panics::Owner {
+                    tool: self.tool.clone(),
+                    version: self.tool_version.clone(),
+                    users: crate::panics::users(&self.env),
+                },
+                catalog_version: C::VERSION,
+                launch: super::upload::launcher(&plan),
+                seen: std::sync::atomic::AtomicU32::new(0),
+            });
+        }
         let debug = plan.debug;
         let telemetry = handle(Some(store), plan, recorder);
         if debug {

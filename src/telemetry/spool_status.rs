@@ -21,10 +21,18 @@ pub(super) fn show(plan: &Plan, store: &ConsentStore, out: &mut String) -> bool 
     };
     let filter = crate::pipeline::upload::Filter::new(&pass, spool.max_age, &collector.id());
     drop(pass);
-    let (records, damaged) = spool.waiting_records();
-    let (send, other): (Vec<_>, Vec<_>) = records
+    let (mut records, sealed, damaged) = spool.waiting_records();
+    // As the upload sends them: sealed batches as they are, then the rest
+    // with the panics of one place as one record.
+    let rest = records.split_off(sealed);
+    let (mut send, mut other): (Vec<_>, Vec<_>) = records
         .into_iter()
         .partition(|(record, _)| filter.sends(record));
+    let (rest, rest_other): (Vec<_>, Vec<_>) = rest
+        .into_iter()
+        .partition(|(record, _)| filter.sends(record));
+    send.extend(crate::panics::merge(rest));
+    other.extend(rest_other);
     if send.is_empty() {
         let _ = write!(out, "\nwaiting to be sent: nothing");
     } else {

@@ -50,8 +50,20 @@ impl<Cat: crate::catalog::Described> Telemetry<Cat> {
             json,
         } = verb
         {
-            let spec = Cat::spec().map(crate::catalog::with_own_events);
-            return CommandReport::text(crate::catalog::show(&inner.tool, spec.as_ref(), json));
+            let spec = Cat::spec()
+                .map(crate::catalog::with_own_events)
+                .map(|spec| {
+                    if inner.panics {
+                        crate::catalog::with_panic(spec)
+                    } else {
+                        spec
+                    }
+                });
+            let mut text = crate::catalog::show(&inner.tool, spec.as_ref(), json);
+            if inner.panics && spec.is_none() && !json {
+                text.push_str(&crate::catalog::panics_untyped(&inner.tool));
+            }
+            return CommandReport::text(text);
         }
         if let Some(store) = &inner.store {
             return verb.execute(

@@ -41,6 +41,18 @@ mod on {
         }
     }
 
+    /// What starts the uploader from a panic hook, when events go to a
+    /// collector and uploads are detached.
+    pub(in crate::telemetry) fn launcher(plan: &Plan) -> Option<crate::panics::Launch> {
+        if !plan.inputs.delivery.detached {
+            return None;
+        }
+        let (prefix, spool) = (plan.inputs.prefix.clone(), plan.spool()?);
+        Some(Box::new(move || {
+            let _ = process::spawn(&prefix, &spool, crate::panics::PATIENCE);
+        }))
+    }
+
     /// The uploader's variable, if someone set it by hand (it changes
     /// nothing, and `status` says so).
     pub(in crate::telemetry) fn marker_set_by_hand(plan: &Plan) -> Option<String> {
@@ -70,7 +82,8 @@ mod on {
                 return;
             };
             if sink.claim_upload_once()
-                && let Err(e) = process::spawn(&inner.plan.inputs.prefix, &spool)
+                && let Err(e) =
+                    process::spawn(&inner.plan.inputs.prefix, &spool, Duration::from_millis(50))
             {
                 self.debug_problem(&e.one_line());
             }
@@ -125,10 +138,10 @@ impl<C> super::Telemetry<C> {
 }
 
 #[cfg(feature = "upload")]
-pub(super) use on::{expire, marker_set_by_hand, run_uploader_if_started};
+pub(super) use on::{expire, launcher, marker_set_by_hand, run_uploader_if_started};
 
 #[cfg(not(feature = "upload"))]
-pub(super) use off::{expire, marker_set_by_hand, run_uploader_if_started};
+pub(super) use off::{expire, launcher, marker_set_by_hand, run_uploader_if_started};
 
 #[cfg(not(feature = "upload"))]
 mod off {
@@ -140,6 +153,11 @@ mod off {
 
     /// Without `upload` there is no spool to keep bounded.
     pub(in crate::telemetry) fn expire(_: &Plan, _: &ConsentStore) {}
+
+    /// Without `upload` there is no uploader to start.
+    pub(in crate::telemetry) fn launcher(_: &Plan) -> Option<crate::panics::Launch> {
+        None
+    }
 
     /// Without `upload` there is no uploader's variable.
     pub(in crate::telemetry) fn marker_set_by_hand(_: &Plan) -> Option<String> {

@@ -196,8 +196,9 @@ impl Spool {
 
     /// Every record waiting, in the order uploads send them (sealed
     /// batches, the backlog, claimed files, then what runs appended since),
+    /// how many of them are in sealed batches (sent again as they are),
     /// and how many lines are not records.
-    pub(crate) fn waiting_records(&self) -> (Vec<Line>, u64) {
+    pub(crate) fn waiting_records(&self) -> (Vec<Line>, usize, u64) {
         let files = self.files();
         let rank = |path: &PathBuf| match name_of(path) {
             name if name.ends_with(BATCH) => 0,
@@ -208,17 +209,21 @@ impl Spool {
         let mut ordered: Vec<&PathBuf> = files.iter().collect();
         ordered.sort_by_key(|p| rank(p));
         let mut records = Vec::new();
+        let mut sealed = 0;
         let mut skipped = 0;
         for path in ordered {
             match read_records(path, MAX_FILE) {
                 Ok((mut more, bad)) => {
+                    if rank(path) == 0 {
+                        sealed += more.len();
+                    }
                     records.append(&mut more);
                     skipped += bad;
                 }
                 Err(_) => skipped += 1,
             }
         }
-        (records, skipped)
+        (records, sealed, skipped)
     }
 
     /// Files taken from a run but not yet in the backlog: anything

@@ -1,6 +1,7 @@
 //! A run's side of the spool: [`SpoolSink`].
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -35,7 +36,12 @@ pub(crate) struct SpoolSink {
     salt: String,
     state: Mutex<Writer>,
     /// Whether this process looked at the upload schedule yet.
-    looked: std::sync::atomic::AtomicBool,
+    looked: AtomicBool,
+    /// `Writer::started` and `Writer::stopped.is_some()`, as a panic hook
+    /// reads them (it never takes `state`: see
+    /// [`append_from_hook`](Self::append_from_hook)).
+    started: AtomicBool,
+    stopped: AtomicBool,
 }
 
 #[derive(Default)]
@@ -69,14 +75,16 @@ impl SpoolSink {
             to,
             salt,
             state: Mutex::new(Writer::default()),
-            looked: std::sync::atomic::AtomicBool::new(false),
+            looked: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
         }
     }
 
     /// [`claim_upload`](Self::claim_upload), the first time a process
     /// asks: a run looks at the schedule once.
     pub(crate) fn claim_upload_once(&self) -> bool {
-        !self.looked.swap(true, std::sync::atomic::Ordering::AcqRel) && self.claim_upload()
+        !self.looked.swap(true, Ordering::AcqRel) && self.claim_upload()
     }
 
     /// Claims the next upload if the last append found one due (see
@@ -126,15 +134,19 @@ impl SpoolSink {
                 Ok(Prepared::Ready) => writer.started = true,
                 Ok(Prepared::Created) => (writer.started, created) = (true, true),
                 Ok(Prepared::Off) => {
-                    writer.stopped = Some("telemetry was turned off after this run started".into());
+                    self.stop(
+                        &mut writer,
+                        "telemetry was turned off after this run started",
+                    );
                     return Ok(());
                 }
                 Err(e) => {
-                    writer.stopped = Some(e.one_line());
+                    self.stop(&mut writer, &e.one_line());
                     self.count_write_error(&e);
                     return Err(e);
                 }
             }
+            self.started.store(true, Ordering::Release);
         }
         let mut record = Record::new(event);
         record.to = Some(self.to.clone());
@@ -143,14 +155,17 @@ impl SpoolSink {
         record
             .write_line(&mut line, false)
             .map_err(|e| TelemetryError::serde(format_args!("event `{}`", event.name), e))?;
-        let result = self.write_line(&line, &mut writer.schedule);
+        let result = self.write_line(&line, &mut writer.schedule, APPEND_PATIENCE);
         writer.line = line;
         // A run that created the spool may have been held up past an
         // opt-out (see `Spool::prepare`): if the decision changed, what it
         // wrote goes again at once.
         if created && !self.store.still_ours(&self.salt) {
             self.store.discard_unsent();
-            writer.stopped = Some("telemetry was turned off after this run started".into());
+            self.stop(
+                &mut writer,
+                "telemetry was turned off after this run started",
+            );
             return Ok(());
         }
         match result {
@@ -176,7 +191,7 @@ impl SpoolSink {
             Err(e) => {
                 if e.io_kind() == Some(io::ErrorKind::NotFound) {
                     // The spool was deleted under us: an opt-out.
-                    writer.stopped = Some("the spool was deleted (telemetry turned off)".into());
+                    self.stop(&mut writer, "the spool was deleted (telemetry turned off)");
                 } else {
                     self.count_write_error(&e);
                 }
@@ -185,15 +200,60 @@ impl SpoolSink {
         }
     }
 
-    /// Appends `line` to `events.jsonl` under the spool lock: `Ok(false)`
-    /// when the spool (all its files together) has no room for it.
+    fn stop(&self, writer: &mut Writer, why: &str) {
+        writer.stopped = Some(why.to_owned());
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    /// Appends `event` for a panic hook: as [`append`](Self::append) does,
+    /// but never taking this process's writer lock (another thread may
+    /// hold it; so may this one, if it panicked mid-append): the writer's
+    /// state is read through atomics, the consent and spool locks are
+    /// tried for at most `patience` each, and a record that cannot be
+    /// written at once is not written. `true` when it was written and an
+    /// upload is due, and this call claimed it.
+    pub(crate) fn append_from_hook(&self, event: &Event, patience: Duration) -> bool {
+        if self.stopped.load(Ordering::Acquire) {
+            return false;
+        }
+        let created = if self.started.load(Ordering::Acquire) {
+            false
+        } else {
+            match self
+                .spool
+                .prepare(|| self.store.still_on_from_hook(patience, &self.salt))
+            {
+                Ok(Prepared::Ready) => false,
+                Ok(Prepared::Created) => true,
+                Ok(Prepared::Off) | Err(_) => return false,
+            }
+        };
+        let mut record = Record::new(event);
+        record.to = Some(self.to.clone());
+        let mut line = Vec::with_capacity(512);
+        if record.write_line(&mut line, false).is_err() {
+            return false;
+        }
+        let mut schedule = None;
+        let written = self.write_line(&line, &mut schedule, patience);
+        if created && !self.store.still_ours_from_file(&self.salt) {
+            self.store.discard_unsent();
+            return false;
+        }
+        matches!(written, Ok(true)) && schedule.is_some_and(|s| self.spool.claim_upload(&s))
+    }
+
+    /// Appends `line` to `events.jsonl` under the spool lock (waiting at
+    /// most `patience` for it): `Ok(false)` when the spool (all its files
+    /// together) has no room for it.
     fn write_line(
         &self,
         line: &[u8],
         schedule_seen: &mut Option<super::Schedule>,
+        patience: Duration,
     ) -> Result<bool, TelemetryError> {
         let lock_path = self.spool.path(super::SPOOL_LOCK);
-        let _lock = match crate::fs::lock(&lock_path, APPEND_PATIENCE) {
+        let _lock = match crate::fs::lock(&lock_path, patience) {
             Ok(Some(lock)) => lock,
             Ok(None) => {
                 return Err(TelemetryError::io(

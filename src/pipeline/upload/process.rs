@@ -113,8 +113,9 @@ fn close_inherited_descriptors() {
 }
 
 /// Starts the uploader for `spool`: the tool again, detached, with the
-/// crate's argument and a fresh one-time token.
-pub(crate) fn spawn(prefix: &str, spool: &Spool) -> Result<(), TelemetryError> {
+/// crate's argument and a fresh one-time token; the launch is counted in
+/// the state file if its lock is free within `patience`.
+pub(crate) fn spawn(prefix: &str, spool: &Spool, patience: Duration) -> Result<(), TelemetryError> {
     let token = spool.new_launch().ok_or_else(|| {
         TelemetryError::io(
             "keep the uploader's launch token in",
@@ -159,7 +160,7 @@ pub(crate) fn spawn(prefix: &str, spool: &Spool) -> Result<(), TelemetryError> {
         let _ = spool.consume_launch(&token);
         TelemetryError::thread("start its uploader process", Some(e))
     })?;
-    spool.update_state(Duration::from_millis(50), |state| {
+    spool.update_state(patience, |state| {
         state.launches = state.launches.saturating_add(1);
     });
     // Reaped by a thread, so a long-lived host leaves no zombie; the

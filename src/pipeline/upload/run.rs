@@ -230,7 +230,8 @@ impl InProgress<'_, '_> {
         for claim in &claims {
             records.extend(self.read(claim));
         }
-        let kept = self.keep(records, filter);
+        // Panics of one place go as one record, with their count.
+        let kept = crate::panics::merge(self.keep(records, filter));
         if kept.len() != before || !claims.is_empty() {
             self.write_or_remove(&path, &spool::join(&kept))?;
         }

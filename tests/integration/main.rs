@@ -35,6 +35,8 @@ mod opt_out_paused;
 mod opt_out_race;
 #[cfg(feature = "otlp")]
 mod otlp_sink;
+#[cfg(all(unix, feature = "clap", feature = "http", feature = "otlp"))]
+mod panics;
 mod processes;
 #[cfg(all(feature = "http", feature = "clap", feature = "otlp"))]
 mod proxy;

@@ -23,13 +23,13 @@ fn mytool_run(home: &Path, url: &str, args: &[&str]) {
     assert!(status.success());
 }
 
-fn spool(home: &Path) -> PathBuf {
+pub(crate) fn spool(home: &Path) -> PathBuf {
     home.join(".local/share/mytool/telemetry/spool")
 }
 
 /// Makes the next upload due now, as if the interval had passed: the
 /// schedule is the name of the spool's `next-<unix ms>` file.
-fn make_upload_due(home: &Path) {
+pub(crate) fn make_upload_due(home: &Path) {
     for entry in std::fs::read_dir(spool(home)).unwrap() {
         let entry = entry.unwrap();
         if entry.file_name().to_string_lossy().starts_with("next-") {
@@ -41,7 +41,7 @@ fn make_upload_due(home: &Path) {
 }
 
 /// Waits for `check` up to `limit`, polling; returns how long it took.
-fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
+pub(crate) fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
     while start.elapsed() < limit {
         if check() {
@@ -348,7 +348,7 @@ fn run_tool(tool: &str, home: &Path, url: &str, args: &[&str]) -> std::process::
 
 /// Waits until no uploader holds the spool's upload lock (and no launch is
 /// pending), at most `limit`.
-fn wait_for_uploaders(home: &Path, limit: Duration) {
+pub(crate) fn wait_for_uploaders(home: &Path, limit: Duration) {
     wait_for(limit, || {
         let spool = spool(home);
         let launches_pending = crate::support::launch_tokens(&spool) > 0;

@@ -24,6 +24,8 @@
 #[cfg(feature = "upload")]
 mod count;
 mod place;
+#[cfg(all(test, feature = "upload"))]
+mod tests;
 
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};

@@ -434,6 +434,16 @@ impl<C> fmt::Debug for Telemetry<C> {
     }
 }
 
+impl<C> Telemetry<C> {
+    /// What the panic hook records with, for its tests.
+    #[cfg(test)]
+    pub(crate) fn active(
+        &self,
+    ) -> Option<&Arc<crate::context::Active<Redact<crate::pipeline::plan::Recording>>>> {
+        self.inner.recorder()?.context.active()
+    }
+}
+
 impl Inner {
     /// The recorder, when this run records (as the plan says).
     fn recorder(&self) -> Option<&Recorder> {

@@ -12,6 +12,9 @@ use crate::loopback::Server;
 use crate::support::{mytool, output_within};
 use crate::uploader::{make_upload_due, spool, wait_for_uploaders};
 
+/// Variables a run is given.
+type Vars<'a> = &'a [(&'a str, &'a str)];
+
 /// Runs mytool with `HOME` in `home`, nothing else of this environment
 /// but `extra`.
 fn run(home: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
@@ -141,7 +144,7 @@ fn a_panic_records_where_it_happened_never_what_was_said() {
 fn nothing_is_recorded_or_kept_when_telemetry_is_off() {
     let undecided = tempfile::tempdir().unwrap();
     let baseline = run(undecided.path(), &["crash"], &[]);
-    let cases: [(&str, &[(&str, &str)], bool); 4] = [
+    let cases: [(&str, Vars, bool); 4] = [
         ("undecided", &[], false),
         ("DO_NOT_TRACK", &[("DO_NOT_TRACK", "1")], true),
         (
@@ -392,7 +395,7 @@ fn one_place_whoever_built_the_tool_and_however_it_panics() {
         cargo_home(&home);
         let exe = build_host(&source, &home, abort);
         let code = if abort { None } else { Some(101) };
-        let cases: [(&str, &[(&str, &str)]); 3] = [
+        let cases: [(&str, Vars); 3] = [
             ("dependency", &[]),
             ("drop", &[]),
             ("dependency", &[("CRASHY_HOOK_PANICS", "1")]),

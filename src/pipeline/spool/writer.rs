@@ -200,6 +200,13 @@ impl SpoolSink {
         }
     }
 
+    /// Holds this process's writer lock until the guard is dropped: a
+    /// thread stuck mid-record, for the panic hook's tests.
+    #[cfg(test)]
+    pub(crate) fn hold_writer(&self) -> impl Sized + '_ {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn stop(&self, writer: &mut Writer, why: &str) {
         writer.stopped = Some(why.to_owned());
         self.stopped.store(true, Ordering::Release);

@@ -43,7 +43,8 @@ pub(crate) fn with_panic(mut spec: CatalogSpec) -> CatalogSpec {
             vec![
                 AttrSpec::new(
                     PLACE,
-                    "crate@version/path:line:column, the path inside the crate.",
+                    "Where it panicked: the path inside the crate, never where the crate was \
+                     on the machine.",
                     AttrKind::Place,
                 ),
                 AttrSpec::new(

@@ -456,6 +456,35 @@ impl AttrSpec {
 mod tests {
     use super::*;
 
+    /// What a collector keeps of a panic: a place's shape and a count
+    /// from 1; a path from someone's machine or a message is dropped.
+    #[test]
+    fn a_panics_place_and_count_are_checked() {
+        let spec = crate::catalog::with_panic(CatalogSpec {
+            version: 1,
+            events: Vec::new(),
+        });
+        let kept = |place: &str, count: &str| {
+            let mut event = Event::new("panic", "t", "1.0.0", "00".repeat(32))
+                .with_attr("place", place)
+                .with_attr("count", count);
+            spec.filter(&mut event).unwrap();
+            let mut keys: Vec<String> = event.attrs.into_keys().collect();
+            keys.sort();
+            keys
+        };
+        assert_eq!(kept("t@1.0.0/src/main.rs:1:2", "3"), ["count", "place"]);
+        assert_eq!(kept("/home/ada/src/main.rs:1:2", "0"), Vec::<String>::new());
+        assert_eq!(
+            kept("called `unwrap()` on `None`", "-1"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            kept("t@1/../../etc/passwd:1:2", "9223372036854775808"),
+            Vec::<String>::new()
+        );
+    }
+
     #[test]
     fn numbers_are_canonical() {
         assert_eq!(number("0"), Some(0));

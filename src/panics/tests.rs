@@ -59,13 +59,14 @@ fn the_hook_takes_no_lock_a_stuck_thread_holds() {
     let sink = active.sink.inner().spool().unwrap();
     let spool = data.join("spool");
     std::thread::scope(|s| {
-        let (held, hold) = (mpsc::channel(), mpsc::channel::<()>());
+        let (taken, is_taken) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
         s.spawn(move || {
             let _writer = sink.hold_writer();
-            held.0.send(()).unwrap();
-            let _ = hold.1.recv(); // until the test is done
+            taken.send(()).unwrap();
+            let _ = released.recv(); // until the test is done
         });
-        held.1.recv().unwrap();
+        is_taken.recv().unwrap();
         let file_lock = crate::fs::lock(&spool.join("spool.lock"), Duration::ZERO)
             .unwrap()
             .unwrap();
@@ -78,6 +79,6 @@ fn the_hook_takes_no_lock_a_stuck_thread_holds() {
             1,
             "the writer lock held by a stuck thread kept the panic out"
         );
-        drop(hold.0);
+        drop(release);
     });
 }

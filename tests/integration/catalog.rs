@@ -8,7 +8,7 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value::Value};
 use prost::Message as _;
-use rtb_telemetry::catalog::{CatalogSpec, Undeclared};
+use rtb_telemetry::catalog::{AttrKind, CatalogSpec, Undeclared};
 use rtb_telemetry::remote::OtlpSink;
 use rtb_telemetry::{Event, MemorySink, TelemetryContext};
 
@@ -274,6 +274,7 @@ fn mytool_shows_its_catalogue_and_its_json_reads_back() {
         "      format: one of text, json — The output format asked for (`--format`).",
         "      inputs: a count by bucket: 0, 1, 2–9, 10–99, 100+",
         "  usage_error — clap refused the command line",
+        "      place: a place in the code, crate@version/path:line:column",
     ] {
         assert!(text.contains(line), "{line:?} not in:\n{text}");
     }
@@ -282,7 +283,12 @@ fn mytool_shows_its_catalogue_and_its_json_reads_back() {
     let spec: CatalogSpec = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(spec.version, 1);
     let names: Vec<&str> = spec.events.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(names, ["run", "usage_error", "help", "version"]);
+    assert_eq!(names, ["run", "usage_error", "help", "version", "panic"]);
+    // The panic event's kinds read back as what they are (a collector
+    // checks places and counts by them).
+    let panic = spec.event("panic").unwrap();
+    let kinds: Vec<&AttrKind> = panic.attrs.iter().map(|a| &a.kind).collect();
+    assert_eq!(kinds, [&AttrKind::Place, &AttrKind::Count]);
     // `--json` alone is clap's usage error, not a silent `show`.
     assert_eq!(
         mytool(&["telemetry", "show", "--json"]).status.code(),

@@ -278,7 +278,7 @@ impl<C: Described> TelemetryBuilder<C> {
     /// });
     /// assert!(crashed.is_err());
     /// let line = std::fs::read_to_string(data.join("events.jsonl")).unwrap();
-    /// assert!(line.contains(r#""name":"panic""#) && line.contains(r#""place":"mytool@1.2.0/"#));
+    /// assert!(line.contains(r#""name":"panic""#) && line.contains(r#""count":"1""#));
     /// assert!(!line.contains("ada")); // never the message
     /// ```
     pub fn count_panics(mut self) -> Self {

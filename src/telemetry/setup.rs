@@ -256,7 +256,9 @@ impl<C: Described> TelemetryBuilder<C> {
     ///
     /// The hook that was there when `init()` ran (the tool's own, or std's
     /// message) runs after this one, unchanged: what the user sees and the
-    /// exit code are the tool's. While panicking, the hook takes no lock
+    /// exit code are the tool's. So a tool with a hook of its own
+    /// (human-panic's `setup_panic!`, say) sets it before `init()`: a hook
+    /// set after replaces this one, as `std::panic::set_hook` does. While panicking, the hook takes no lock
     /// another thread may hold, waits at most a few milliseconds for a
     /// file's, and writes one line. One handle per process counts panics:
     /// the first whose `init()` asks. The `panic` event joins the

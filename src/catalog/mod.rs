@@ -160,6 +160,7 @@ mod spec;
 mod values_clap;
 
 pub(crate) use own::{panics_untyped, show, with_own_events, with_panic};
+pub(crate) use spec::number;
 pub use spec::{AttrKind, AttrSpec, CatalogSpec, EventSpec, Undeclared};
 #[cfg(feature = "clap")]
 #[cfg_attr(docsrs, doc(cfg(feature = "clap")))]
@@ -276,6 +277,8 @@ pub mod __sealed {
 pub trait Described {
     /// The catalogue's version; `None` without one.
     const VERSION: Option<u32>;
+    /// Whether the catalogue declares an event named `name`.
+    fn declares(name: &str) -> bool;
     /// Notes `tool`'s catalogue for the exporters (typed values).
     fn register(tool: &str);
     /// The catalogue, described; `None` without one. Generic, so a tool
@@ -285,6 +288,9 @@ pub trait Described {
 
 impl Described for Untyped {
     const VERSION: Option<u32> = None;
+    fn declares(_: &str) -> bool {
+        false
+    }
     fn register(_: &str) {}
     fn spec() -> Option<CatalogSpec> {
         None
@@ -293,6 +299,9 @@ impl Described for Untyped {
 
 impl<C: Catalog> Described for C {
     const VERSION: Option<u32> = Some(C::VERSION);
+    fn declares(name: &str) -> bool {
+        C::EVENTS.iter().any(|event| event.name == name)
+    }
     fn register(tool: &str) {
         registry::register::<C>(tool);
     }

@@ -185,7 +185,7 @@ impl AttrKind {
 }
 
 /// A decimal without sign, leading zeros or anything else.
-fn number(value: &str) -> Option<u64> {
+pub(crate) fn number(value: &str) -> Option<u64> {
     let digits = value.bytes().all(|b| b.is_ascii_digit());
     let canonical = value == "0" || !value.starts_with('0');
     if value.is_empty() || !digits || !canonical {

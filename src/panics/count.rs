@@ -32,7 +32,7 @@ pub(crate) fn merge(lines: Vec<Line>) -> Vec<Line> {
         );
         if let Some(&at) = first.get(&key) {
             let into = &mut out[at].0;
-            let total = panic_of(into).map_or(n, |(_, m)| m.saturating_add(n));
+            let total = panic_of(into).map_or(n, |(_, m)| super::add(m, n));
             into.event.attrs.insert(COUNT.to_owned(), total.to_string());
             if event.timestamp_utc > into.event.timestamp_utc {
                 into.event.timestamp_utc.clone_from(&event.timestamp_utc);
@@ -63,12 +63,7 @@ fn panic_of(record: &Record) -> Option<(&str, u64)> {
         return None;
     }
     let place = event.attrs.get(PLACE).filter(|p| super::is_place(p))?;
-    let count = event
-        .attrs
-        .get(COUNT)?
-        .parse::<u64>()
-        .ok()
-        .filter(|&n| n > 0)?;
+    let count = super::count_of(event.attrs.get(COUNT)?)?;
     Some((place, count))
 }
 
@@ -123,32 +118,25 @@ mod tests {
 
     #[test]
     fn what_is_not_the_same_panic_stays_apart() {
+        let at = "2026-12-07T00:00:00.000000Z";
+        let (max, beyond) = (i64::MAX.to_string(), u64::MAX.to_string());
         let out = merge(vec![
-            line(EVENT, A, "1", "2026-12-07T00:00:00.000000Z", "m"),
-            line(EVENT, A, "1", "2026-12-07T00:00:00.000000Z", "other-id"),
-            line(
-                EVENT,
-                "/home/ada/src/main.rs:1:1",
-                "1",
-                "2026-12-07T00:00:00.000000Z",
-                "m",
-            ),
-            line(EVENT, A, "0", "2026-12-07T00:00:00.000000Z", "m"),
-            line(EVENT, A, "2", "2026-12-07T00:00:00.000000Z", "m"),
-            line(
-                EVENT,
-                A,
-                &u64::MAX.to_string(),
-                "2026-12-07T00:00:00.000000Z",
-                "m",
-            ),
+            line(EVENT, A, "1", at, "m"),
+            line(EVENT, A, "1", at, "other-id"),
+            line(EVENT, "/home/ada/src/main.rs:1:1", "1", at, "m"),
+            line(EVENT, A, "0", at, "m"),
+            line(EVENT, A, "2", at, "m"),
+            line(EVENT, A, &max, at, "m"),
+            line(EVENT, A, &beyond, at, "m"),
+            line(EVENT, A, "+5", at, "m"),
+            line(EVENT, A, "007", at, "m"),
         ]);
         let counts: Vec<&str> = out
             .iter()
             .map(|(r, _)| r.event.attrs[COUNT].as_str())
             .collect();
-        // The first and the last two are one place: 1 + 2 + u64::MAX, held
-        // at the most a count can say.
-        assert_eq!(counts, [u64::MAX.to_string().as_str(), "1", "1", "0"]);
+        // The first, "2" and i64::MAX are one place, held at the most a
+        // count can say (OTLP's int64); what is no count stays apart.
+        assert_eq!(counts, [&*max, "1", "1", "0", &*beyond, "+5", "007"]);
     }
 }

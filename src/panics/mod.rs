@@ -16,10 +16,13 @@
 //!
 //! The hook runs first, then the hook that was there before (the tool's
 //! own, or std's message), so what the user sees and the exit code are
-//! unchanged. While the process panics it takes no lock another thread
-//! may hold (in-process locks are tried, never waited for), tries each
-//! file lock for at most [`PATIENCE`], writes one line, and returns; a
-//! process records at most [`MAX_PER_PROCESS`] panics.
+//! unchanged. While the process panics it waits on no lock: each one it
+//! needs (in the process or on a file) is tried until [`BUDGET`] is spent,
+//! then given up. Panics on many threads at once queue in the process
+//! (a channel: no lock to send), and whichever hook holds the writing
+//! drains the queue into one append, a record per place with its count;
+//! a queue that cannot be written in time waits for the next panic's
+//! hook. A process records at most [`MAX_PER_PROCESS`] panics.
 
 #[cfg(feature = "upload")]
 mod count;
@@ -29,15 +32,16 @@ mod tests;
 
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 #[cfg(feature = "upload")]
 pub(crate) use count::merge;
 pub(crate) use place::{Owner, is_place};
 
 use crate::Event;
-use crate::pipeline::plan::Recording;
+use crate::pipeline::plan::{FromHook, Recording};
 
 /// The event's name.
 pub(crate) const EVENT: &str = "panic";
@@ -50,9 +54,10 @@ pub(crate) const COUNT: &str = "count";
 /// records no more than this many).
 pub(crate) const MAX_PER_PROCESS: u32 = 100;
 
-/// How long the hook waits for each file lock (the consent file's, the
-/// spool's).
-pub(crate) const PATIENCE: Duration = Duration::from_millis(2);
+/// How long one hook may wait, in all, for the locks it needs (the
+/// writing's in the process, the consent file's, the spool's or the local
+/// file's), and for counting the launch of an uploader.
+pub(crate) const BUDGET: Duration = Duration::from_millis(3);
 
 /// What a recording run's events go through.
 type Active = crate::context::Active<crate::Redact<Recording>>;
@@ -63,22 +68,29 @@ pub(crate) type Launch = Box<dyn Fn() + Send + Sync>;
 /// What the hook records with.
 pub(crate) struct Counter {
     /// The run's recorder; gone once the handle is dropped.
-    pub(crate) active: Weak<Active>,
-    pub(crate) owner: Owner,
+    active: Weak<Active>,
+    owner: Owner,
     /// The tool's catalogue's version, if it declares one (the `panic`
     /// event is in it).
-    pub(crate) catalog_version: Option<u32>,
-    pub(crate) launch: Option<Launch>,
-    pub(crate) seen: AtomicU32,
+    catalog_version: Option<u32>,
+    launch: Option<Launch>,
+    seen: AtomicU32,
+    /// Panics recorded and not yet written.
+    queue: Sender<Event>,
+    /// The queue's other end: whoever holds it writes.
+    writing: Mutex<Receiver<Event>>,
 }
 
 /// Whether a hook is installed in this process (one: the first handle
 /// that asks).
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
-/// Installs the hook, once per process: `false` when one already was.
+/// Installs the hook, once per process: `false` when one already was, or
+/// when this thread is panicking (std does not let a panicking thread
+/// change the hook: a handle made in a `Drop` during unwinding counts no
+/// panics).
 pub(crate) fn install(counter: Counter) -> bool {
-    if INSTALLED.swap(true, Ordering::AcqRel) {
+    if std::thread::panicking() || INSTALLED.swap(true, Ordering::AcqRel) {
         return false;
     }
     let previous = std::panic::take_hook();
@@ -92,9 +104,28 @@ pub(crate) fn install(counter: Counter) -> bool {
 }
 
 impl Counter {
+    pub(crate) fn new(
+        active: Weak<Active>,
+        owner: Owner,
+        catalog_version: Option<u32>,
+        launch: Option<Launch>,
+    ) -> Self {
+        let (queue, writing) = std::sync::mpsc::channel();
+        Self {
+            active,
+            owner,
+            catalog_version,
+            launch,
+            seen: AtomicU32::new(0),
+            queue,
+            writing: Mutex::new(writing),
+        }
+    }
+
     /// Records a panic at `location`. Never panics itself: a panic in a
     /// panic hook aborts the process.
     fn count(&self, location: &Location<'_>) {
+        let deadline = Instant::now() + BUDGET;
         if self.seen.fetch_add(1, Ordering::Relaxed) >= MAX_PER_PROCESS {
             return;
         }
@@ -116,7 +147,35 @@ impl Counter {
         .with_attr(PLACE, place)
         .with_attr(COUNT, "1");
         event.catalog_version = self.catalog_version;
-        let due = active.sink.inner().write_from_hook(&event, PATIENCE);
+        // Queued first: if another hook is writing, it writes this too.
+        if self.queue.send(event).is_err() {
+            return; // cannot happen: the receiver lives in `self`
+        }
+        let mut due = false;
+        let mut patience = deadline.saturating_duration_since(Instant::now());
+        // A few rounds at most: what others queued while this one wrote.
+        for _ in 0..4 {
+            let Some(writing) = crate::fs::try_mutex(&self.writing, patience) else {
+                break; // the hook that holds it writes what is queued
+            };
+            let events = merged(writing.try_iter());
+            if events.is_empty() {
+                break;
+            }
+            match active.sink.inner().write_from_hook(&events, deadline) {
+                FromHook::Written { due: claimed } => due |= claimed,
+                FromHook::Busy => {
+                    // Back in the queue, for the next panic's hook.
+                    for event in events {
+                        let _ = self.queue.send(event);
+                    }
+                    break;
+                }
+                FromHook::Dropped => {}
+            }
+            drop(writing);
+            patience = Duration::ZERO; // the next holder writes the rest
+        }
         if due && let Some(launch) = &self.launch {
             launch();
         }
@@ -142,8 +201,46 @@ pub(crate) fn users(env: &crate::Env) -> Vec<String> {
             Some(last.to_owned())
         }))
         .filter(|u| !u.is_empty())
+        .map(|u| u.to_lowercase())
         .collect();
     users.sort_unstable();
     users.dedup();
     users
+}
+
+/// The largest count (`i64::MAX`: OTLP's `int_value`).
+const MAX_COUNT: u64 = i64::MAX as u64;
+
+/// A count as the catalogue's `count` kind allows it: a canonical decimal
+/// from 1 to `i64::MAX`.
+pub(crate) fn count_of(text: &str) -> Option<u64> {
+    crate::catalog::number(text).filter(|&n| n > 0 && n <= MAX_COUNT)
+}
+
+/// `a + b`, held at the most a count can say.
+pub(crate) fn add(a: u64, b: u64) -> u64 {
+    a.saturating_add(b).min(MAX_COUNT)
+}
+
+/// The queued panics, one event per place with the counts summed (the
+/// first's time).
+fn merged(queued: impl Iterator<Item = Event>) -> Vec<Event> {
+    let mut out: Vec<(Event, u64)> = Vec::new();
+    for event in queued {
+        let n = event
+            .attrs
+            .get(COUNT)
+            .and_then(|c| count_of(c))
+            .unwrap_or(1);
+        match out
+            .iter_mut()
+            .find(|(first, _)| first.attrs.get(PLACE) == event.attrs.get(PLACE))
+        {
+            Some((_, count)) => *count = add(*count, n),
+            None => out.push((event, n)),
+        }
+    }
+    out.into_iter()
+        .map(|(event, n)| event.with_attr(COUNT, n.to_string()))
+        .collect()
 }

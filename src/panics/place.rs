@@ -11,14 +11,16 @@
 //! | crates.io (a dependency, `cargo install`) | `/home/ada/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/foo-1.2.3/src/lib.rs` | `foo@1.2.3/src/lib.rs` |
 //! | a git dependency | `/home/ada/.cargo/git/checkouts/foo-3f2a…/a1b2c3d/src/lib.rs` | `foo@git-a1b2c3d/src/lib.rs` |
 //! | a vendored or unpacked crate | `/home/ada/x/vendor/foo-1.2.3/src/lib.rs` | `foo@1.2.3/src/lib.rs` |
+//! | `cargo vendor` without versions | `/home/ada/x/vendor/foo/src/lib.rs` | `foo@?/src/lib.rs` |
 //! | the standard library | `/rustc/90b35a6239c3d8bdabc530a6a0816f7ff89a0aaf/library/core/src/option.rs` | `core@rustc-90b35a623/src/option.rs` |
-//! | anywhere else | `/home/ada/proj/../gen/src/x.rs` | `?@?/src/x.rs` |
+//! | anywhere else | `/home/ada/src/acme/gen/x.rs` | `?@?/x.rs` (the file's name only) |
 //!
 //! Windows paths read the same with `\`. Only the path from the crate's
 //! root is kept, each component of ASCII letters, digits and `._+-`
-//! (anything else becomes `_`), a component equal to the user's name
-//! becomes `_`, and the whole is at most [`MAX_PLACE`] bytes (the path's
-//! head is dropped first).
+//! (anything else becomes `_`); a component or crate name equal to one of
+//! the user's names (any case) becomes `_`, and never names a crate; the
+//! whole is at most [`MAX_PLACE`] bytes (the path's head is dropped
+//! first).
 
 use std::fmt::Write as _;
 
@@ -35,9 +37,19 @@ const UNKNOWN: &str = "?@?";
 pub(crate) struct Owner {
     pub(crate) tool: String,
     pub(crate) version: String,
-    /// Names that must not appear as a component: the user's login names,
-    /// lowercased.
+    /// Names that must not appear as a component or a crate: the user's
+    /// login names and home directory's name, lowercased.
     pub(crate) users: Vec<String>,
+}
+
+impl Owner {
+    /// Whether `text` is one of the user's names, in any case.
+    fn is_user(&self, text: &str) -> bool {
+        !text.is_empty() && {
+            let lower = text.to_lowercase();
+            self.users.contains(&lower)
+        }
+    }
 }
 
 /// The place of a panic at `file:line:column`.
@@ -106,13 +118,18 @@ fn locate<'a>(path: &str, parts: &'a [&'a str], owner: &Owner) -> (String, &'a [
     // Cargo's registry: `…/registry/src/<index>/<name>-<version>/…`.
     if let Some(at) = find_run(parts, &["registry", "src"])
         && let Some((krate, version)) = parts.get(at + 3).and_then(|p| split_versioned(p))
+        && !owner.is_user(krate)
     {
-        return (format!("{}@{}", name(krate), version), &parts[at + 4..]);
+        return (
+            format!("{}@{}", name(krate), name(version)),
+            &parts[at + 4..],
+        );
     }
     // Cargo's git checkouts: `…/git/checkouts/<name>-<hash>/<rev>/…`.
     if let Some(at) = find_run(parts, &["git", "checkouts"])
         && let (Some(dir), Some(rev)) = (parts.get(at + 2), parts.get(at + 3))
         && let Some((krate, _)) = dir.rsplit_once('-')
+        && !owner.is_user(krate)
     {
         return (
             format!("{}@git-{}", name(krate), name(rev)),
@@ -120,11 +137,23 @@ fn locate<'a>(path: &str, parts: &'a [&'a str], owner: &Owner) -> (String, &'a [
         );
     }
     // A crate unpacked under its name and version anywhere (`cargo vendor
-    // --versioned-dirs`, a downloaded `.crate`): the last such component.
-    if let Some(at) = parts.iter().rposition(|p| split_versioned(p).is_some())
+    // --versioned-dirs`, a downloaded `.crate`): the last such component
+    // that is not a user's name (`/home/ada-1.2.3` is a home).
+    let unpacked = |p: &&str| split_versioned(p).is_some_and(|(krate, _)| !owner.is_user(krate));
+    if let Some(at) = parts.iter().rposition(unpacked)
         && let Some((krate, version)) = split_versioned(parts[at])
     {
-        return (format!("{}@{}", name(krate), version), &parts[at + 1..]);
+        return (
+            format!("{}@{}", name(krate), name(version)),
+            &parts[at + 1..],
+        );
+    }
+    // `cargo vendor` without versions: `…/vendor/<name>/…`.
+    if let Some(at) = parts.iter().rposition(|p| *p == "vendor")
+        && let Some(krate) = parts.get(at + 1).filter(|k| !owner.is_user(k))
+        && parts.len() > at + 2
+    {
+        return (format!("{}@?", name(krate)), &parts[at + 2..]);
     }
     if !is_absolute(path) {
         // The tool's workspace (cargo gives its members' paths relative to
@@ -133,12 +162,9 @@ fn locate<'a>(path: &str, parts: &'a [&'a str], owner: &Owner) -> (String, &'a [
         let who = format!("{}@{}", name(&owner.tool), name(&owner.version));
         return (who, &parts[from..]);
     }
-    // An absolute path nothing names: from its last source directory on.
-    let from = parts
-        .iter()
-        .rposition(|p| matches!(*p, "src" | "examples" | "tests" | "benches"))
-        .unwrap_or(parts.len().saturating_sub(1));
-    (UNKNOWN.to_owned(), &parts[from..])
+    // An absolute path nothing names: the file's name alone (what comes
+    // before it may be anyone's directories: `~/src/<employer>/…`).
+    (UNKNOWN.to_owned(), &parts[parts.len().saturating_sub(1)..])
 }
 
 /// Where `run` starts in `parts`, the last time it does.
@@ -197,11 +223,7 @@ fn name(text: &str) -> String {
 /// A path component as a place shows it: safe characters only, never a
 /// user's name.
 fn component(text: &str, owner: &Owner) -> String {
-    if owner
-        .users
-        .iter()
-        .any(|user| !user.is_empty() && text.eq_ignore_ascii_case(user))
-    {
+    if owner.is_user(text) {
         return "_".into();
     }
     let kept: String = text.chars().take(64).map(safe).collect();
@@ -260,7 +282,7 @@ mod tests {
         Owner {
             tool: "mytool".into(),
             version: "1.2.0".into(),
-            users: vec!["ada".into()],
+            users: vec!["ada".into(), "ada-1.2.3".into(), "ömer".into()],
         }
     }
 
@@ -293,8 +315,19 @@ mod tests {
                 "/home/ada/.rustup/toolchains/stable/lib/rustlib/src/rust/library/std/src/io.rs",
                 "std@rust/src/io.rs:3:5",
             ),
-            ("/home/ada/proj/gen/src/x.rs", "?@?/src/x.rs:3:5"),
+            ("/home/ada/proj/gen/src/x.rs", "?@?/x.rs:3:5"),
             ("/home/ada/gen.rs", "?@?/gen.rs:3:5"),
+            (
+                "/home/bob/src/github.com/acme-internal/secretlib/lib.rs",
+                "?@?/lib.rs:3:5",
+            ),
+            (
+                "/home/ada/x/vendor/serde/src/de.rs",
+                "serde@?/src/de.rs:3:5",
+            ),
+            ("/home/ada-1.2.3/proj/src/main.rs", "?@?/main.rs:3:5"),
+            ("/home/ÖMER/src/Ömer/x.rs", "?@?/x.rs:3:5"),
+            ("src/ömer/ÖMER.rs", "mytool@1.2.0/src/_/_MER.rs:3:5"),
             (
                 "../outside/src/lib.rs",
                 "mytool@1.2.0/outside/src/lib.rs:3:5",
@@ -316,6 +349,9 @@ mod tests {
         assert!(got.len() <= MAX_PLACE, "{}", got.len());
         assert!(got.starts_with("mytool@1.2.0/") && got.ends_with("/main.rs:1:1"));
         assert!(is_place(&got));
+        let versioned = format!("/r/{}-1.0.0{}/src/x.rs", "k".repeat(100), "+b".repeat(100));
+        let got = place(&versioned, u32::MAX, u32::MAX, &owner());
+        assert!(got.len() <= MAX_PLACE && is_place(&got), "{got}");
         let one = place(&"x".repeat(1000), u32::MAX, u32::MAX, &owner());
         assert!(one.len() <= MAX_PLACE && is_place(&one), "{one}");
     }
@@ -410,9 +446,26 @@ mod tests {
             }
         }
 
-        /// Whatever the text, a place has a place's shape and its bound.
+        /// Whatever the text, a place has a place's shape and its bound:
+        /// any text, and paths of pieces the rules look for.
         #[test]
-        fn any_text_makes_a_place(file in any::<String>(), line: u32, column: u32) {
+        fn any_text_makes_a_place(
+            file in prop_oneof![
+                any::<String>(),
+                prop::collection::vec(
+                    prop_oneof![
+                        Just("registry".to_owned()), Just("src".to_owned()), Just("vendor".to_owned()),
+                        Just("git".to_owned()), Just("checkouts".to_owned()), Just("rustc".to_owned()),
+                        Just("library".to_owned()), Just("..".to_owned()), Just("C:".to_owned()),
+                        "[a-z]{1,80}-[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}[-+a-z0-9.]{0,150}",
+                        "[0-9a-f]{9,40}", ".{0,30}",
+                    ],
+                    0..12,
+                ).prop_map(|parts| parts.join("/")),
+            ],
+            line: u32,
+            column: u32,
+        ) {
             let got = place(&file, line, column, &owner());
             prop_assert!(got.len() <= MAX_PLACE, "{}", got.len());
             prop_assert!(is_place(&got), "{got:?} from {file:?}");

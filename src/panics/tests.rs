@@ -2,7 +2,6 @@
 
 use std::panic::Location;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -22,18 +21,27 @@ fn returns(counter: &Arc<Counter>) -> Option<()> {
     finished.recv_timeout(Duration::from_secs(10)).ok()
 }
 
-fn panics_spooled(spool: &std::path::Path) -> usize {
+/// The panics spooled: their counts, summed.
+fn panics_spooled(spool: &std::path::Path) -> u64 {
     std::fs::read_to_string(spool.join("events.jsonl"))
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains(r#""name":"panic""#))
-        .count()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["event"]["name"] == "panic")
+        .map(|r| {
+            r["event"]["attrs"]["count"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum()
 }
 
 /// A thread stuck holding the run's writer lock (or the panicking thread
 /// itself, mid-record) never holds the hook up; another process holding
-/// the spool's file lock holds it up for its patience, then the panic is
-/// not written (and nothing hangs).
+/// the spool's file lock holds it up for its budget, then the panic waits
+/// in the process for the next hook (and nothing hangs).
 #[test]
 fn the_hook_takes_no_lock_a_stuck_thread_holds() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,13 +57,12 @@ fn the_hook_takes_no_lock_a_stuck_thread_holds() {
         .init();
     telemetry.record("start"); // the spool exists
     let active = telemetry.active().unwrap();
-    let counter = Arc::new(Counter {
-        active: Arc::downgrade(active),
-        owner: Owner::default(),
-        catalog_version: None,
-        launch: None,
-        seen: AtomicU32::new(0),
-    });
+    let counter = Arc::new(Counter::new(
+        Arc::downgrade(active),
+        Owner::default(),
+        None,
+        None,
+    ));
     let sink = active.sink.inner().spool().unwrap();
     let spool = data.join("spool");
     std::thread::scope(|s| {
@@ -74,11 +81,75 @@ fn the_hook_takes_no_lock_a_stuck_thread_holds() {
         assert_eq!(panics_spooled(&spool), 0, "written past the spool's lock");
         drop(file_lock);
         assert!(returns(&counter).is_some(), "the hook waited for a lock");
+        // The first panic waited in the process's queue; the second's hook
+        // wrote both, as one record of count 2.
         assert_eq!(
             panics_spooled(&spool),
-            1,
-            "the writer lock held by a stuck thread kept the panic out"
+            2,
+            "the writer lock held by a stuck thread kept the panics out"
         );
         drop(release);
     });
+}
+
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "a declaration only: its event's name is what is checked"
+)]
+mod taken {
+    crate::catalog! {
+        pub catalog Own: version 3;
+        pub enum Kind { Oom = "oom" }
+        pub event Panic = "panic" { kind: Kind }
+    }
+}
+
+/// A catalogue with a `panic` event of its own: the crate counts no
+/// panics (its records would be undeclared ones), and `status` says why.
+#[test]
+fn a_catalogues_own_panic_event_is_not_shadowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    ConsentStore::at("owntool", &file, &data).enable().unwrap();
+    let telemetry = Telemetry::builder("owntool", "1.0.0")
+        .catalog::<taken::Own>()
+        .env(Env::from_vars::<_, &str, &str>([]))
+        .paths(&file, &data)
+        .count_panics()
+        .init();
+    let status = telemetry.status().to_string();
+    assert!(
+        status.contains("panics are not counted") && status.contains("`panic`"),
+        "{status}"
+    );
+    let catalog = telemetry
+        .command(crate::consent::TelemetryCommand::Show {
+            catalog: true,
+            json: false,
+        })
+        .to_string();
+    assert!(
+        catalog.contains("kind: one of oom") && !catalog.contains("place"),
+        "{catalog}"
+    );
+}
+
+/// A handle made while its thread unwinds (in a `Drop`, a "record on
+/// exit" guard) installs no hook: std would abort the process for trying.
+#[test]
+fn no_hook_is_installed_by_a_panicking_thread() {
+    struct Late;
+    impl Drop for Late {
+        fn drop(&mut self) {
+            let counter = Counter::new(std::sync::Weak::new(), Owner::default(), None, None);
+            assert!(std::thread::panicking());
+            assert!(!super::install(counter));
+        }
+    }
+    let unwound = std::panic::catch_unwind(|| {
+        let _late = Late;
+        std::panic::resume_unwind(Box::new("unwinding"));
+    });
+    assert!(unwound.is_err());
 }

@@ -2,7 +2,9 @@
 //! (`<data dir>/events.jsonl`); they never leave the machine.
 
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::pipeline::plan::FromHook;
 
 use crate::consent::ConsentStore;
 use crate::{Event, FileSink, TelemetryError, TelemetrySink};
@@ -74,31 +76,38 @@ impl LocalFile {
         written
     }
 
-    /// Writes `event` for a panic hook: as [`write`](Self::write) does,
-    /// but taking no lock another thread may hold for longer than
-    /// `patience` (the file's readiness and the sink's buffer are tried
-    /// until then, never waited on), as for each file lock. `false`:
-    /// nothing was written.
-    pub(crate) fn write_from_hook(&self, event: &Event, patience: Duration) -> bool {
-        let Some(mut ready) = crate::fs::try_mutex(&self.ready, patience) else {
-            return false;
+    /// Writes `events` for a panic hook: as [`write`](Self::write) does,
+    /// but taking no lock another thread may hold past `deadline` (the
+    /// file's readiness and the sink's buffer are tried until then, never
+    /// waited on), as for each file lock.
+    pub(crate) fn write_from_hook(&self, events: &[Event], deadline: Instant) -> FromHook {
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let ready = {
+            let Some(mut ready) = crate::fs::try_mutex(&self.ready, left()) else {
+                return FromHook::Busy;
+            };
+            ready.get_or_insert_with(|| self.prepare()).clone()
         };
-        let ready = ready.get_or_insert_with(|| self.prepare()).clone();
         if ready.is_err() {
-            return false;
+            return FromHook::Dropped;
         }
         let written = {
-            let Some(_on) = self.store.still_on_from_hook(patience, &self.salt) else {
-                return false;
+            let Some(_on) = self.store.still_on_from_hook(left(), &self.salt) else {
+                return FromHook::Dropped;
             };
-            self.sink
-                .write_from_hook(&crate::event::bounded_copy(event), patience)
+            let bounded: Vec<Event> = events.iter().map(crate::event::bounded_copy).collect();
+            self.sink.write_from_hook(&bounded, left())
         };
         if !self.store.still_ours_from_file(&self.salt) {
             self.store.discard_unsent();
-            return false;
+            return FromHook::Dropped;
         }
-        matches!(written, Some(Ok(())))
+        match written {
+            Some(Ok(())) => FromHook::Written { due: false },
+            None => FromHook::Busy,
+            Some(Err(e)) if e.io_kind() == Some(std::io::ErrorKind::TimedOut) => FromHook::Busy,
+            Some(Err(_)) => FromHook::Dropped,
+        }
     }
 
     fn prepare(&self) -> Result<(), String> {

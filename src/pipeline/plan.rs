@@ -69,6 +69,9 @@ pub(crate) enum Problem {
     Notice(TelemetryError),
     /// The uploader's variable is set by hand; it changes nothing.
     MarkerSetByHand(String),
+    /// `count_panics` was asked for, and the catalogue declares an event
+    /// named `panic` of its own.
+    PanicEventTaken,
 }
 
 impl std::fmt::Display for Problem {
@@ -80,6 +83,10 @@ impl std::fmt::Display for Problem {
             Self::MarkerSetByHand(variable) => write!(
                 f,
                 "{variable} is set, which only the crate's own uploader uses; ignored"
+            ),
+            Self::PanicEventTaken => f.write_str(
+                "panics are not counted: the tool's catalogue declares an event named `panic` \
+                 of its own (rename it to count panics with `count_panics`)",
             ),
         }
     }
@@ -286,27 +293,40 @@ impl Recording {
 }
 
 impl Recording {
-    /// Writes a panic's `event` from the panic hook (`crate::panics`),
-    /// taking no lock another thread may hold and waiting at most
-    /// `patience` for each file lock: `true` when it went to the spool, an
-    /// upload is due, and this call claimed it.
-    pub(crate) fn write_from_hook(&self, event: &Event, patience: std::time::Duration) -> bool {
+    /// Writes panic `events` from the panic hook (`crate::panics`),
+    /// taking no lock another thread may hold past `deadline`, nor any file
+    /// lock.
+    pub(crate) fn write_from_hook(
+        &self,
+        events: &[Event],
+        deadline: std::time::Instant,
+    ) -> FromHook {
         if BUILT_WITHOUT_TELEMETRY {
-            return false;
+            return FromHook::Dropped;
         }
         match self {
             Self::Debug(_) => {
-                DebugSink::print_from_hook(event);
-                false
+                events.iter().for_each(DebugSink::print_from_hook);
+                FromHook::Written { due: false }
             }
-            Self::File(file) => {
-                file.write_from_hook(event, patience);
-                false
-            }
+            Self::File(file) => file.write_from_hook(events, deadline),
             #[cfg(feature = "upload")]
-            Self::Spool(spool) => spool.append_from_hook(event, patience),
+            Self::Spool(spool) => spool.append_from_hook(events, deadline),
         }
     }
+}
+
+/// What became of a panic hook's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FromHook {
+    /// Written; `due`: to the spool, an upload is due, and this write
+    /// claimed it.
+    Written { due: bool },
+    /// A lock was busy until the deadline: another try may write them.
+    Busy,
+    /// Not written, and never will be (telemetry turned off, the spool
+    /// full or gone, a write that failed).
+    Dropped,
 }
 
 impl TelemetrySink for Recording {

@@ -227,25 +227,27 @@ fn write_all(mut file: &File, bytes: &[u8]) -> Result<(), (usize, io::Error)> {
 }
 
 impl FileSink {
-    /// Writes `event` at once for a panic hook, if no other thread writes
+    /// Writes `events` at once for a panic hook, if no other thread writes
     /// for longer than `patience` (`None`: one does, and nothing was
     /// written) and the file's lock is free within it. Anything buffered
     /// goes with it.
     pub(crate) fn write_from_hook(
         &self,
-        event: &Event,
+        events: &[Event],
         patience: Duration,
     ) -> Option<Result<(), TelemetryError>> {
         let inner = &*self.inner;
         let mut guard = crate::fs::try_mutex(&inner.state, patience)?;
         let state = &mut *guard;
         let mark = state.buf.len();
-        if let Err(e) = crate::event::write_json_line(&mut state.buf, event) {
-            state.buf.truncate(mark);
-            return Some(Err(TelemetryError::serde(
-                format_args!("event `{}`", event.name),
-                e,
-            )));
+        for event in events {
+            if let Err(e) = crate::event::write_json_line(&mut state.buf, event) {
+                state.buf.truncate(mark);
+                return Some(Err(TelemetryError::serde(
+                    format_args!("event `{}`", event.name),
+                    e,
+                )));
+            }
         }
         let result = inner.write_out_within(state, patience);
         if result.is_err() {

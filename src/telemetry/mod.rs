@@ -436,7 +436,7 @@ impl<C> fmt::Debug for Telemetry<C> {
 
 impl<C> Telemetry<C> {
     /// What the panic hook records with, for its tests.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "upload"))]
     pub(crate) fn active(
         &self,
     ) -> Option<&Arc<crate::context::Active<Redact<crate::pipeline::plan::Recording>>>> {

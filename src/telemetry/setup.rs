@@ -258,10 +258,14 @@ impl<C: Described> TelemetryBuilder<C> {
     /// message) runs after this one, unchanged: what the user sees and the
     /// exit code are the tool's. So a tool with a hook of its own
     /// (human-panic's `setup_panic!`, say) sets it before `init()`: a hook
-    /// set after replaces this one, as `std::panic::set_hook` does. While panicking, the hook takes no lock
-    /// another thread may hold, waits at most a few milliseconds for a
-    /// file's, and writes one line. One handle per process counts panics:
-    /// the first whose `init()` asks. The `panic` event joins the
+    /// set after replaces this one, as `std::panic::set_hook` does.
+    ///
+    /// While panicking, the hook waits on no lock another thread may hold
+    /// (each is tried, for 3 ms in all), and panics on many threads at
+    /// once are written together. One handle per process counts panics:
+    /// the first whose `init()` asks, on a thread that is not panicking. A
+    /// catalogue that declares a `panic` event of its own keeps it, and no
+    /// panics are counted (`status` says so). The `panic` event joins the
     /// catalogue (`telemetry show --catalog`).
     ///
     /// ```
@@ -393,6 +397,12 @@ impl<C: Described> TelemetryBuilder<C> {
         // A process started as the uploader uploads and exits here: it
         // never returns into the tool, whatever else is wrong.
         super::upload::run_uploader_if_started(&plan, store.as_ref().ok());
+        // A catalogue's own `panic` event would make the crate's records
+        // undeclared ones: no panics are counted, and `status` says why.
+        let counts_panics = self.count_panics && !C::declares(crate::panics::EVENT);
+        if self.count_panics && !counts_panics {
+            plan.problems.push(Problem::PanicEventTaken);
+        }
         let handle = |store, plan, recorder| Telemetry {
             inner: Arc::new(Inner {
                 tool: self.tool.clone(),
@@ -401,7 +411,7 @@ impl<C: Described> TelemetryBuilder<C> {
                 store,
                 plan,
                 recorder,
-                panics: self.count_panics,
+                panics: counts_panics,
             }),
             catalog: PhantomData,
         };
@@ -431,20 +441,17 @@ impl<C: Described> TelemetryBuilder<C> {
         // Before anything is recorded: what a run left behind after an
         // opt-out goes (the spool and events only when this run is off).
         store.sweep_after_opt_out(recorder.is_some());
-        if self.count_panics
-            && let Some(active) = recorder.as_ref().and_then(|r| r.context.active())
-        {
-            crate::panics::install(crate::panics::Counter {
-                active: Arc::downgrade(active),
-                owner: crate::panics::Owner {
+        if counts_panics && let Some(active) = recorder.as_ref().and_then(|r| r.context.active()) {
+            crate::panics::install(crate::panics::Counter::new(
+                Arc::downgrade(active),
+                crate::panics::Owner {
                     tool: self.tool.clone(),
                     version: self.tool_version.clone(),
                     users: crate::panics::users(&self.env),
                 },
-                catalog_version: C::VERSION,
-                launch: super::upload::launcher(&plan),
-                seen: std::sync::atomic::AtomicU32::new(0),
-            });
+                C::VERSION,
+                super::upload::launcher(&plan),
+            ));
         }
         let debug = plan.debug;
         let telemetry = handle(Some(store), plan, recorder);

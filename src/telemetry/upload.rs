@@ -49,7 +49,7 @@ mod on {
         }
         let (prefix, spool) = (plan.inputs.prefix.clone(), plan.spool()?);
         Some(Box::new(move || {
-            let _ = process::spawn(&prefix, &spool, crate::panics::PATIENCE);
+            let _ = process::spawn(&prefix, &spool, crate::panics::BUDGET);
         }))
     }
 

@@ -187,20 +187,20 @@ fn nothing_is_recorded_or_kept_when_telemetry_is_off() {
     }
 }
 
+/// Panics on 32 threads at once, then on the main thread: each is
+/// counted, none lost (the hooks queue in the process; one writes).
 #[test]
-fn panics_on_eight_threads_at_once_are_all_counted() {
+fn panics_on_many_threads_at_once_are_all_counted() {
     let home = tempfile::tempdir().unwrap();
     enable(home.path());
     for _ in 0..3 {
-        let out = run(home.path(), &["crash", "--threads", "8"], &[]);
+        let out = run(home.path(), &["crash", "--threads", "32"], &[]);
         assert_eq!(out.status.code(), Some(101));
     }
     let places = by_place(&local_events(home.path()));
-    let counts: Vec<(u64, u64)> = places.values().copied().collect();
-    // Eight workers' panics and the main thread's, three times, none lost.
-    let mut sorted = counts.clone();
-    sorted.sort_unstable();
-    assert_eq!(sorted, [(3, 3), (24, 24)], "{places:?}");
+    let mut counts: Vec<u64> = places.values().map(|&(_, count)| count).collect();
+    counts.sort_unstable();
+    assert_eq!(counts, [3, 96], "{places:?}");
 }
 
 /// A script calls the tool 1,000 times and it panics each time: each

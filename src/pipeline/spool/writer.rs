@@ -3,10 +3,11 @@
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{EVENTS, Prepared, Spool};
 use crate::consent::ConsentStore;
+use crate::pipeline::plan::FromHook;
 use crate::pipeline::spool::record::Record;
 use crate::{Event, TelemetryError, TelemetrySink};
 
@@ -212,42 +213,49 @@ impl SpoolSink {
         self.stopped.store(true, Ordering::Release);
     }
 
-    /// Appends `event` for a panic hook: as [`append`](Self::append) does,
-    /// but never taking this process's writer lock (another thread may
-    /// hold it; so may this one, if it panicked mid-append): the writer's
-    /// state is read through atomics, the consent and spool locks are
-    /// tried for at most `patience` each, and a record that cannot be
-    /// written at once is not written. `true` when it was written and an
-    /// upload is due, and this call claimed it.
-    pub(crate) fn append_from_hook(&self, event: &Event, patience: Duration) -> bool {
+    /// Appends `events` for a panic hook: as [`append`](Self::append)
+    /// does, but never taking this process's writer lock (another thread
+    /// may hold it; so may this one, if it panicked mid-append): the
+    /// writer's state is read through atomics, and the consent and spool
+    /// locks are tried until `deadline`, never waited on past it.
+    pub(crate) fn append_from_hook(&self, events: &[Event], deadline: Instant) -> FromHook {
+        let left = || deadline.saturating_duration_since(Instant::now());
         if self.stopped.load(Ordering::Acquire) {
-            return false;
+            return FromHook::Dropped;
         }
         let created = if self.started.load(Ordering::Acquire) {
             false
         } else {
             match self
                 .spool
-                .prepare(|| self.store.still_on_from_hook(patience, &self.salt))
+                .prepare(|| self.store.still_on_from_hook(left(), &self.salt))
             {
                 Ok(Prepared::Ready) => false,
                 Ok(Prepared::Created) => true,
-                Ok(Prepared::Off) | Err(_) => return false,
+                Ok(Prepared::Off) | Err(_) => return FromHook::Dropped,
             }
         };
-        let mut record = Record::new(event);
-        record.to = Some(self.to.clone());
-        let mut line = Vec::with_capacity(512);
-        if record.write_line(&mut line, false).is_err() {
-            return false;
+        let mut lines = Vec::with_capacity(512 * events.len());
+        for event in events {
+            let mut record = Record::new(event);
+            record.to = Some(self.to.clone());
+            if record.write_line(&mut lines, false).is_err() {
+                return FromHook::Dropped;
+            }
         }
         let mut schedule = None;
-        let written = self.write_line(&line, &mut schedule, patience);
+        let written = self.write_line(&lines, &mut schedule, left());
         if created && !self.store.still_ours_from_file(&self.salt) {
             self.store.discard_unsent();
-            return false;
+            return FromHook::Dropped;
         }
-        matches!(written, Ok(true)) && schedule.is_some_and(|s| self.spool.claim_upload(&s))
+        match written {
+            Ok(true) => FromHook::Written {
+                due: schedule.is_some_and(|s| self.spool.claim_upload(&s)),
+            },
+            Err(e) if e.io_kind() == Some(io::ErrorKind::TimedOut) => FromHook::Busy,
+            Ok(false) | Err(_) => FromHook::Dropped,
+        }
     }
 
     /// Appends `line` to `events.jsonl` under the spool lock (waiting at

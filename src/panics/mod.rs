@@ -41,7 +41,8 @@ pub(crate) use count::merge;
 pub(crate) use place::{Owner, is_place};
 
 use crate::Event;
-use crate::pipeline::plan::{FromHook, Recording};
+use crate::pipeline::FromHook;
+use crate::pipeline::plan::Recording;
 
 /// The event's name.
 pub(crate) const EVENT: &str = "panic";

@@ -4,7 +4,7 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::pipeline::plan::FromHook;
+use crate::pipeline::FromHook;
 
 use crate::consent::ConsentStore;
 use crate::{Event, FileSink, TelemetryError, TelemetrySink};

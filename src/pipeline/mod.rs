@@ -30,3 +30,16 @@ pub(crate) mod spool;
 #[cfg(feature = "upload")]
 pub(crate) mod upload;
 pub(crate) mod worker;
+
+/// What became of a panic hook's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FromHook {
+    /// Written; `due`: to the spool, an upload is due, and this write
+    /// claimed it.
+    Written { due: bool },
+    /// A lock was busy until the deadline: another try may write them.
+    Busy,
+    /// Not written, and never will be (telemetry turned off, the spool
+    /// full or gone, a write that failed).
+    Dropped,
+}

@@ -5,6 +5,7 @@
 //! plan; none of them resolves the destination or reads the build switch
 //! again.
 
+use super::FromHook;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 #[cfg(feature = "upload")]
@@ -314,19 +315,6 @@ impl Recording {
             Self::Spool(spool) => spool.append_from_hook(events, deadline),
         }
     }
-}
-
-/// What became of a panic hook's records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FromHook {
-    /// Written; `due`: to the spool, an upload is due, and this write
-    /// claimed it.
-    Written { due: bool },
-    /// A lock was busy until the deadline: another try may write them.
-    Busy,
-    /// Not written, and never will be (telemetry turned off, the spool
-    /// full or gone, a write that failed).
-    Dropped,
 }
 
 impl TelemetrySink for Recording {

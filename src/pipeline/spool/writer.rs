@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{EVENTS, Prepared, Spool};
 use crate::consent::ConsentStore;
-use crate::pipeline::plan::FromHook;
+use crate::pipeline::FromHook;
 use crate::pipeline::spool::record::Record;
 use crate::{Event, TelemetryError, TelemetrySink};
 

@@ -442,3 +442,40 @@ fn one_place_whoever_built_the_tool_and_however_it_panics() {
     );
     assert!(places.iter().all(|p| p == first), "{places:?}");
 }
+
+/// Over OTLP, from the uploader the panic's hook started: `place` a
+/// string, `count` an integer (the catalogue's types), the tool's
+/// catalogue version on the resource.
+#[test]
+fn a_panic_goes_over_otlp_with_typed_values() {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use prost::Message as _;
+
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(vec![]);
+    let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", server.url.as_str())];
+    enable(home.path());
+    let out = run(home.path(), &["crash"], &env);
+    assert_eq!(out.status.code(), Some(101));
+    wait_for_uploaders(home.path(), Duration::from_secs(30));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "the hook started the first upload");
+    let export = ExportLogsServiceRequest::decode(requests[0].body.as_slice()).unwrap();
+    let record = &export.resource_logs[0].scope_logs[0].log_records[0];
+    let value = |key: &str| {
+        record
+            .attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.as_ref()?.value.clone())
+            .unwrap_or_else(|| panic!("no {key} in {record:?}"))
+    };
+    assert_eq!(value("count"), Value::IntValue(1));
+    let place = format!(
+        "mytool@{}/{}",
+        env!("CARGO_PKG_VERSION"),
+        panicked_at(&out.stderr)
+    );
+    assert_eq!(value("place"), Value::StringValue(place));
+}

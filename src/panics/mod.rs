@@ -19,10 +19,15 @@
 //! unchanged. While the process panics it waits on no lock: each one it
 //! needs (in the process or on a file) is tried until [`BUDGET`] is spent,
 //! then given up. Panics on many threads at once queue in the process
-//! (a channel: no lock to send), and whichever hook holds the writing
-//! drains the queue into one append, a record per place with its count;
-//! a queue that cannot be written in time waits for the next panic's
-//! hook. A process records at most [`MAX_PER_PROCESS`] panics.
+//! (a `Vec` whose lock is held only to push or take), and whichever hook
+//! holds the writing drains the queue into one append, a record per place
+//! with its count; a queue that cannot be written in time waits for the
+//! next panic's hook. A process records at most [`MAX_PER_PROCESS`]
+//! panics.
+//!
+//! None of this is linked into a tool that does not call `count_panics`:
+//! the builder reaches it only through the function pointers of
+//! [`Support`], set by that call.
 
 #[cfg(feature = "upload")]
 mod count;
@@ -32,7 +37,6 @@ mod tests;
 
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -41,6 +45,7 @@ pub(crate) use count::merge;
 pub(crate) use place::{Owner, is_place};
 
 use crate::Event;
+use crate::catalog::CatalogSpec;
 use crate::pipeline::FromHook;
 use crate::pipeline::plan::Recording;
 
@@ -66,6 +71,58 @@ type Active = crate::context::Active<crate::Redact<Recording>>;
 /// Starts the uploader (with `upload`), when a panic's record found one due.
 pub(crate) type Launch = Box<dyn Fn() + Send + Sync>;
 
+/// What counting panics needs outside this module, as function pointers:
+/// `count_panics` sets them, so only a tool that calls it links the hook,
+/// the places and the merging.
+#[derive(Clone, Copy)]
+pub(crate) struct Support {
+    /// Installs the hook for a recording run (see [`install_for`]).
+    pub(crate) install: fn(&Arc<Active>, &crate::Env, Option<u32>, Option<Launch>),
+    /// The catalogue with the `panic` event.
+    pub(crate) with_panic: fn(CatalogSpec) -> CatalogSpec,
+    /// What `show --catalog` says of panics without a catalogue.
+    pub(crate) untyped: fn(&str) -> String,
+    /// An upload's records, a place's panics as one record.
+    #[cfg(feature = "upload")]
+    pub(crate) merge: fn(Vec<crate::pipeline::spool::Line>) -> Vec<crate::pipeline::spool::Line>,
+}
+
+impl std::fmt::Debug for Support {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("panics::Support")
+    }
+}
+
+/// The support `count_panics` sets.
+pub(crate) const SUPPORT: Support = Support {
+    install: install_for,
+    with_panic: crate::catalog::with_panic,
+    untyped: crate::catalog::panics_untyped,
+    #[cfg(feature = "upload")]
+    merge,
+};
+
+/// Installs the hook for the run `active` records with (its tool and
+/// version name the tool's own places; `env` gives the user's names).
+fn install_for(
+    active: &Arc<Active>,
+    env: &crate::Env,
+    catalog_version: Option<u32>,
+    launch: Option<Launch>,
+) {
+    let owner = Owner {
+        tool: active.tool.clone(),
+        version: active.tool_version.clone(),
+        users: users(env),
+    };
+    install(Counter::new(
+        Arc::downgrade(active),
+        owner,
+        catalog_version,
+        launch,
+    ));
+}
+
 /// What the hook records with.
 pub(crate) struct Counter {
     /// The run's recorder; gone once the handle is dropped.
@@ -76,10 +133,10 @@ pub(crate) struct Counter {
     catalog_version: Option<u32>,
     launch: Option<Launch>,
     seen: AtomicU32,
-    /// Panics recorded and not yet written.
-    queue: Sender<Event>,
-    /// The queue's other end: whoever holds it writes.
-    writing: Mutex<Receiver<Event>>,
+    /// Panics recorded and not yet written (held only to push or take).
+    queue: Mutex<Vec<Event>>,
+    /// Held by the hook that writes.
+    writing: Mutex<()>,
 }
 
 /// Whether a hook is installed in this process (one: the first handle
@@ -105,21 +162,29 @@ pub(crate) fn install(counter: Counter) -> bool {
 }
 
 impl Counter {
+    /// Adds `events` to the queue: `false` if its lock stayed busy.
+    fn enqueue(&self, events: Vec<Event>, patience: Duration) -> bool {
+        let Some(mut queue) = crate::fs::try_mutex(&self.queue, patience) else {
+            return false;
+        };
+        queue.extend(events);
+        true
+    }
+
     pub(crate) fn new(
         active: Weak<Active>,
         owner: Owner,
         catalog_version: Option<u32>,
         launch: Option<Launch>,
     ) -> Self {
-        let (queue, writing) = std::sync::mpsc::channel();
         Self {
             active,
             owner,
             catalog_version,
             launch,
             seen: AtomicU32::new(0),
-            queue,
-            writing: Mutex::new(writing),
+            queue: Mutex::new(Vec::new()),
+            writing: Mutex::new(()),
         }
     }
 
@@ -148,18 +213,23 @@ impl Counter {
         .with_attr(PLACE, place)
         .with_attr(COUNT, "1");
         event.catalog_version = self.catalog_version;
+        let left = || deadline.saturating_duration_since(Instant::now());
         // Queued first: if another hook is writing, it writes this too.
-        if self.queue.send(event).is_err() {
-            return; // cannot happen: the receiver lives in `self`
+        if !self.enqueue(vec![event], left()) {
+            return;
         }
         let mut due = false;
-        let mut patience = deadline.saturating_duration_since(Instant::now());
+        let mut patience = left();
         // A few rounds at most: what others queued while this one wrote.
         for _ in 0..4 {
             let Some(writing) = crate::fs::try_mutex(&self.writing, patience) else {
                 break; // the hook that holds it writes what is queued
             };
-            let events = merged(writing.try_iter());
+            let Some(mut queue) = crate::fs::try_mutex(&self.queue, left()) else {
+                break;
+            };
+            let events = merged(std::mem::take(&mut *queue));
+            drop(queue);
             if events.is_empty() {
                 break;
             }
@@ -167,9 +237,7 @@ impl Counter {
                 FromHook::Written { due: claimed } => due |= claimed,
                 FromHook::Busy => {
                     // Back in the queue, for the next panic's hook.
-                    for event in events {
-                        let _ = self.queue.send(event);
-                    }
+                    self.enqueue(events, left());
                     break;
                 }
                 FromHook::Dropped => {}
@@ -225,7 +293,7 @@ pub(crate) fn add(a: u64, b: u64) -> u64 {
 
 /// The queued panics, one event per place with the counts summed (the
 /// first's time).
-fn merged(queued: impl Iterator<Item = Event>) -> Vec<Event> {
+fn merged(queued: Vec<Event>) -> Vec<Event> {
     let mut out: Vec<(Event, u64)> = Vec::new();
     for event in queued {
         let n = event

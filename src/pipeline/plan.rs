@@ -33,7 +33,14 @@ pub(crate) struct Delivery {
     /// Whether a run starts a detached uploader when an upload is due.
     #[cfg(feature = "upload")]
     pub(crate) detached: bool,
+    /// Merges a place's panic records into one (set by `count_panics`).
+    #[cfg(feature = "upload")]
+    pub(crate) merge_panics: Option<Merge>,
 }
+
+/// An upload's records, a place's panics as one record.
+#[cfg(feature = "upload")]
+pub(crate) type Merge = fn(Vec<super::spool::Line>) -> Vec<super::spool::Line>;
 
 #[cfg_attr(
     not(feature = "upload"),
@@ -53,6 +60,8 @@ impl Default for Delivery {
             interval: super::spool::DEFAULT_INTERVAL,
             #[cfg(feature = "upload")]
             detached: true,
+            #[cfg(feature = "upload")]
+            merge_panics: None,
         }
     }
 }

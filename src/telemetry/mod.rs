@@ -142,8 +142,8 @@ struct Inner {
     plan: Plan,
     /// Present only when this run records.
     recorder: Option<Recorder>,
-    /// Whether the tool counts its panics (`count_panics`).
-    panics: bool,
+    /// How the tool counts its panics, if it does (`count_panics`).
+    panics: Option<crate::panics::Support>,
 }
 
 /// The context every event goes through: redaction, then where the plan

@@ -49,7 +49,8 @@ pub struct TelemetryBuilder<C = Untyped> {
     tool_data_dir: Option<PathBuf>,
     off_by_setting: Option<String>,
     verbs: Option<String>,
-    count_panics: bool,
+    /// Set by `count_panics`: the only way to the panic hook's code.
+    panics: Option<crate::panics::Support>,
     catalog: PhantomData<fn() -> C>,
 }
 
@@ -68,7 +69,7 @@ impl TelemetryBuilder {
             tool_data_dir: None,
             off_by_setting: None,
             verbs: None,
-            count_panics: false,
+            panics: None,
             catalog: PhantomData,
         }
     }
@@ -105,7 +106,7 @@ impl TelemetryBuilder {
             tool_data_dir: self.tool_data_dir,
             off_by_setting: self.off_by_setting,
             verbs: self.verbs,
-            count_panics: self.count_panics,
+            panics: self.panics,
             catalog: PhantomData,
         }
     }
@@ -288,7 +289,11 @@ impl<C: Described> TelemetryBuilder<C> {
     /// assert!(!line.contains("ada")); // never the message
     /// ```
     pub fn count_panics(mut self) -> Self {
-        self.count_panics = true;
+        self.panics = Some(crate::panics::SUPPORT);
+        #[cfg(feature = "upload")]
+        {
+            self.delivery.merge_panics = Some(crate::panics::SUPPORT.merge);
+        }
         self
     }
 
@@ -399,8 +404,8 @@ impl<C: Described> TelemetryBuilder<C> {
         super::upload::run_uploader_if_started(&plan, store.as_ref().ok());
         // A catalogue's own `panic` event would make the crate's records
         // undeclared ones: no panics are counted, and `status` says why.
-        let counts_panics = self.count_panics && !C::declares(crate::panics::EVENT);
-        if self.count_panics && !counts_panics {
+        let panics = self.panics.filter(|_| !C::declares(crate::panics::EVENT));
+        if self.panics.is_some() && panics.is_none() {
             plan.problems.push(Problem::PanicEventTaken);
         }
         let handle = |store, plan, recorder| Telemetry {
@@ -411,7 +416,7 @@ impl<C: Described> TelemetryBuilder<C> {
                 store,
                 plan,
                 recorder,
-                panics: counts_panics,
+                panics,
             }),
             catalog: PhantomData,
         };
@@ -441,17 +446,15 @@ impl<C: Described> TelemetryBuilder<C> {
         // Before anything is recorded: what a run left behind after an
         // opt-out goes (the spool and events only when this run is off).
         store.sweep_after_opt_out(recorder.is_some());
-        if counts_panics && let Some(active) = recorder.as_ref().and_then(|r| r.context.active()) {
-            crate::panics::install(crate::panics::Counter::new(
-                Arc::downgrade(active),
-                crate::panics::Owner {
-                    tool: self.tool.clone(),
-                    version: self.tool_version.clone(),
-                    users: crate::panics::users(&self.env),
-                },
+        if let Some(support) = panics
+            && let Some(active) = recorder.as_ref().and_then(|r| r.context.active())
+        {
+            (support.install)(
+                active,
+                &self.env,
                 C::VERSION,
                 super::upload::launcher(&plan),
-            ));
+            );
         }
         let debug = plan.debug;
         let telemetry = handle(Some(store), plan, recorder);

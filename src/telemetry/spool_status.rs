@@ -31,7 +31,10 @@ pub(super) fn show(plan: &Plan, store: &ConsentStore, out: &mut String) -> bool 
     let (rest, rest_other): (Vec<_>, Vec<_>) = rest
         .into_iter()
         .partition(|(record, _)| filter.sends(record));
-    send.extend(crate::panics::merge(rest));
+    send.extend(match plan.inputs.delivery.merge_panics {
+        Some(merge) => merge(rest),
+        None => rest,
+    });
     other.extend(rest_other);
     if send.is_empty() {
         let _ = write!(out, "\nwaiting to be sent: nothing");

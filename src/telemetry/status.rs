@@ -52,16 +52,13 @@ impl<Cat: crate::catalog::Described> Telemetry<Cat> {
         {
             let spec = Cat::spec()
                 .map(crate::catalog::with_own_events)
-                .map(|spec| {
-                    if inner.panics {
-                        crate::catalog::with_panic(spec)
-                    } else {
-                        spec
-                    }
+                .map(|spec| match inner.panics {
+                    Some(panics) => (panics.with_panic)(spec),
+                    None => spec,
                 });
             let mut text = crate::catalog::show(&inner.tool, spec.as_ref(), json);
-            if inner.panics && spec.is_none() && !json {
-                text.push_str(&crate::catalog::panics_untyped(&inner.tool));
+            if let Some(panics) = inner.panics.filter(|_| spec.is_none() && !json) {
+                text.push_str(&(panics.untyped)(&inner.tool));
             }
             return CommandReport::text(text);
         }

@@ -63,6 +63,8 @@ pub(crate) struct Job<'a> {
     pub(crate) deadline: Instant,
     /// How long to wait for running commands to finish recording.
     pub(crate) wait_for_writers: Duration,
+    /// Merges a place's panic records into one (a tool that counts panics).
+    pub(crate) merge_panics: Option<crate::pipeline::plan::Merge>,
 }
 
 /// Uploads what the spool holds, oldest first, as few requests as the

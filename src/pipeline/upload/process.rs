@@ -85,6 +85,7 @@ pub(crate) fn upload_once(
         base_salt: &plan.inputs.base_salt,
         deadline: Instant::now() + UPLOAD_BUDGET,
         wait_for_writers,
+        merge_panics: plan.inputs.delivery.merge_panics,
     })
 }
 

@@ -231,7 +231,11 @@ impl InProgress<'_, '_> {
             records.extend(self.read(claim));
         }
         // Panics of one place go as one record, with their count.
-        let kept = crate::panics::merge(self.keep(records, filter));
+        let kept = self.keep(records, filter);
+        let kept = match self.up.merge_panics {
+            Some(merge) => merge(kept),
+            None => kept,
+        };
         if kept.len() != before || !claims.is_empty() {
             self.write_or_remove(&path, &spool::join(&kept))?;
         }

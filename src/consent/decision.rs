@@ -246,15 +246,26 @@ impl ConsentStore {
         let lock = crate::fs::lock_as(&self.lock_path(), crate::fs::Mode::Shared, patience)
             .ok()
             .flatten()?;
-        self.still_ours_from_file(salt).then_some(lock)
+        (self.still_ours_from_file(salt) == Some(true)).then_some(lock)
     }
 
-    /// [`still_ours`](Self::still_ours), the decision read from the file.
-    pub(crate) fn still_ours_from_file(&self, salt: &str) -> bool {
-        self.resolve()
-            .1
-            .and_then(|stored| stored.install_id)
-            .is_some_and(|nonce| is_ours(salt, &nonce))
+    /// [`still_ours`](Self::still_ours) for a panic hook: the decision read
+    /// from the file (never through the cache, whose lock another thread
+    /// may hold); `None` when the file cannot be read now (a process out
+    /// of descriptors, say): not known to be off, so nothing is deleted
+    /// for it.
+    pub(crate) fn still_ours_from_file(&self, salt: &str) -> Option<bool> {
+        if self.switched_off().is_some() {
+            return Some(false);
+        }
+        match self.stored().read().0 {
+            OnDisk::Current(stored) => Some(
+                stored.state == Decision::Enabled
+                    && stored.install_id.is_some_and(|nonce| is_ours(salt, &nonce)),
+            ),
+            OnDisk::Unusable(_) => None,
+            OnDisk::Missing | OnDisk::Newer { .. } => Some(false),
+        }
     }
 
     /// Whether telemetry is still on by the decision the run started with

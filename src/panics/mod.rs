@@ -27,7 +27,8 @@
 //!
 //! None of this is linked into a tool that does not call `count_panics`:
 //! the builder reaches it only through the function pointers of
-//! [`Support`], set by that call.
+//! [`Support`], set by that call (the catalogue's check of a `place`
+//! value, `AttrKind::Place`, aside: a collector may need it).
 
 #[cfg(feature = "upload")]
 mod count;
@@ -68,8 +69,9 @@ pub(crate) const BUDGET: Duration = Duration::from_millis(3);
 /// What a recording run's events go through.
 type Active = crate::context::Active<crate::Redact<Recording>>;
 
-/// Starts the uploader (with `upload`), when a panic's record found one due.
-pub(crate) type Launch = Box<dyn Fn() + Send + Sync>;
+/// Starts the uploader (with `upload`), when a panic's record found one
+/// due, waiting at most the given time for the state file's lock.
+pub(crate) type Launch = Box<dyn Fn(Duration) + Send + Sync>;
 
 /// What counting panics needs outside this module, as function pointers:
 /// `count_panics` sets them, so only a tool that calls it links the hook,
@@ -233,10 +235,17 @@ impl Counter {
             if events.is_empty() {
                 break;
             }
-            match active.sink.inner().write_from_hook(&events, deadline) {
+            let claim = self.launch.is_some();
+            match active
+                .sink
+                .inner()
+                .write_from_hook(&events, deadline, claim)
+            {
                 FromHook::Written { due: claimed } => due |= claimed,
                 FromHook::Busy => {
-                    // Back in the queue, for the next panic's hook.
+                    // Back in the queue, for the next panic's hook (lost
+                    // if none comes: the budget is spent, and the process
+                    // is ending).
                     self.enqueue(events, left());
                     break;
                 }
@@ -246,13 +255,13 @@ impl Counter {
             patience = Duration::ZERO; // the next holder writes the rest
         }
         if due && let Some(launch) = &self.launch {
-            launch();
+            launch(left());
         }
-        // The handle was dropped meanwhile: its end (counting what it
-        // could not) is not run inside a panic hook.
-        if Arc::strong_count(&active) == 1 {
-            std::mem::forget(active);
-        }
+        // Never let go here: were the handle dropped meanwhile, this would
+        // be the last reference, and its end (counting what it could not,
+        // waiting for a lock) would run inside the panic hook. One count
+        // per panic is leaked; the run's recorder then outlives its handle.
+        std::mem::forget(active);
     }
 }
 

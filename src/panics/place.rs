@@ -43,6 +43,15 @@ pub(crate) struct Owner {
 }
 
 impl Owner {
+    /// Whether `text` holds one of the user's names of three letters or
+    /// more, in any case.
+    fn holds_user(&self, text: &str) -> bool {
+        let lower = text.to_lowercase();
+        self.users
+            .iter()
+            .any(|user| user.chars().count() >= 3 && lower.contains(user.as_str()))
+    }
+
     /// Whether `text` is one of the user's names, in any case.
     fn is_user(&self, text: &str) -> bool {
         !text.is_empty() && {
@@ -163,8 +172,13 @@ fn locate<'a>(path: &str, parts: &'a [&'a str], owner: &Owner) -> (String, &'a [
         return (who, &parts[from..]);
     }
     // An absolute path nothing names: the file's name alone (what comes
-    // before it may be anyone's directories: `~/src/<employer>/…`).
-    (UNKNOWN.to_owned(), &parts[parts.len().saturating_sub(1)..])
+    // before it may be anyone's directories: `~/src/<employer>/…`), and
+    // not even that if a user's name is in it (`/home/ada/ada_notes.rs`).
+    let file = &parts[parts.len().saturating_sub(1)..];
+    if file.iter().any(|f| owner.holds_user(f)) {
+        return (UNKNOWN.to_owned(), &[]);
+    }
+    (UNKNOWN.to_owned(), file)
 }
 
 /// Where `run` starts in `parts`, the last time it does.
@@ -327,6 +341,7 @@ mod tests {
             ),
             ("/home/ada-1.2.3/proj/src/main.rs", "?@?/main.rs:3:5"),
             ("/home/ÖMER/src/Ömer/x.rs", "?@?/x.rs:3:5"),
+            ("/home/ada/ada_notes.rs", "?@?/_:3:5"),
             ("src/ömer/ÖMER.rs", "mytool@1.2.0/src/_/_MER.rs:3:5"),
             (
                 "../outside/src/lib.rs",

@@ -153,3 +153,31 @@ fn no_hook_is_installed_by_a_panicking_thread() {
     });
     assert!(unwound.is_err());
 }
+
+/// The hook reads the decision from the file: a file it cannot read now
+/// (here a directory in its place; in life, a process out of descriptors)
+/// is not an opt-out, so nothing is deleted for it.
+#[test]
+fn a_decision_that_cannot_be_read_is_not_taken_for_an_opt_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    let store =
+        ConsentStore::at("readtest", &file, &data).with_env(Env::from_vars::<_, &str, &str>([]));
+    store.enable().unwrap();
+    let (_, salt) = store.resolve_salt("base").unwrap();
+    let salt = salt.unwrap();
+    assert_eq!(store.still_ours_from_file(&salt), Some(true));
+    assert_eq!(
+        store.still_ours_from_file("base:another-nonce"),
+        Some(false)
+    );
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    assert_eq!(store.still_ours_from_file(&salt), None, "unknown, not off");
+    std::fs::remove_dir(&file).unwrap();
+    assert_eq!(
+        store.still_ours_from_file(&salt),
+        Some(false),
+        "no file: undecided"
+    );
+}

@@ -96,9 +96,9 @@ impl LocalFile {
                 return FromHook::Dropped;
             };
             let bounded: Vec<Event> = events.iter().map(crate::event::bounded_copy).collect();
-            self.sink.write_from_hook(&bounded, left())
+            self.sink.write_from_hook(&bounded, deadline)
         };
-        if !self.store.still_ours_from_file(&self.salt) {
+        if self.store.still_ours_from_file(&self.salt) == Some(false) {
             self.store.discard_unsent();
             return FromHook::Dropped;
         }

@@ -305,12 +305,16 @@ impl Recording {
 impl Recording {
     /// Writes panic `events` from the panic hook (`crate::panics`),
     /// taking no lock another thread may hold past `deadline`, nor any file
-    /// lock.
+    /// lock; `claim`: to the spool, claim a due upload (the hook starts
+    /// uploaders).
     pub(crate) fn write_from_hook(
         &self,
         events: &[Event],
         deadline: std::time::Instant,
+        claim: bool,
     ) -> FromHook {
+        #[cfg(not(feature = "upload"))]
+        let _ = claim; // no spool, no upload to claim
         if BUILT_WITHOUT_TELEMETRY {
             return FromHook::Dropped;
         }
@@ -321,7 +325,7 @@ impl Recording {
             }
             Self::File(file) => file.write_from_hook(events, deadline),
             #[cfg(feature = "upload")]
-            Self::Spool(spool) => spool.append_from_hook(events, deadline),
+            Self::Spool(spool) => spool.append_from_hook(events, deadline, claim),
         }
     }
 }

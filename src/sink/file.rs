@@ -228,16 +228,16 @@ fn write_all(mut file: &File, bytes: &[u8]) -> Result<(), (usize, io::Error)> {
 
 impl FileSink {
     /// Writes `events` at once for a panic hook, if no other thread writes
-    /// for longer than `patience` (`None`: one does, and nothing was
-    /// written) and the file's lock is free within it. Anything buffered
-    /// goes with it.
+    /// past `deadline` (`None`: one does, and nothing was written) and the
+    /// file's lock is free before it. Anything buffered goes with it.
     pub(crate) fn write_from_hook(
         &self,
         events: &[Event],
-        patience: Duration,
+        deadline: std::time::Instant,
     ) -> Option<Result<(), TelemetryError>> {
+        let left = || deadline.saturating_duration_since(std::time::Instant::now());
         let inner = &*self.inner;
-        let mut guard = crate::fs::try_mutex(&inner.state, patience)?;
+        let mut guard = crate::fs::try_mutex(&inner.state, left())?;
         let state = &mut *guard;
         let mark = state.buf.len();
         for event in events {
@@ -249,7 +249,7 @@ impl FileSink {
                 )));
             }
         }
-        let result = inner.write_out_within(state, patience);
+        let result = inner.write_out_within(state, left());
         if result.is_err() {
             state.buf.truncate(mark);
         }

@@ -48,8 +48,8 @@ mod on {
             return None;
         }
         let (prefix, spool) = (plan.inputs.prefix.clone(), plan.spool()?);
-        Some(Box::new(move || {
-            let _ = process::spawn(&prefix, &spool, crate::panics::BUDGET);
+        Some(Box::new(move |patience| {
+            let _ = process::spawn_from_hook(&prefix, &spool, patience);
         }))
     }
 

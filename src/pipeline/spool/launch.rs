@@ -26,7 +26,11 @@ impl Spool {
     /// started: only a process that presents it acts as the uploader, and
     /// only once.
     pub(crate) fn new_launch(&self) -> Option<String> {
-        let token = uuid::Uuid::new_v4().simple().to_string();
+        self.new_launch_with(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// [`new_launch`](Self::new_launch) with the token given.
+    pub(crate) fn new_launch_with(&self, token: String) -> Option<String> {
         let mut options = fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]

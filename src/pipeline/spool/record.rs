@@ -32,6 +32,18 @@ impl Record {
         }
     }
 
+    /// A record for a panic hook: its id made without the system's random
+    /// source (uuid panics when that fails, and a panic in a panic hook
+    /// aborts): a hash of the process, the time, a counter and the event,
+    /// unique as an id needs to be. The event is cut like any.
+    pub(crate) fn from_hook(event: &Event) -> Self {
+        Self {
+            id: id_from_hook(event.machine_id.as_bytes()),
+            to: None,
+            event: crate::event::bounded_copy(event),
+        }
+    }
+
     /// A record with a fresh id for an event already cut by
     /// [`bounded_copy`](crate::event::bounded_copy).
     pub(crate) fn from_bounded(event: Event) -> Self {
@@ -59,6 +71,22 @@ impl Record {
         let _ = out.write_all(b"}\n");
         Ok(())
     }
+}
+
+/// 32 hex digits made without the system's random source, for a panic
+/// hook: a hash of the process, the time, a counter and `salt`.
+pub(crate) fn id_from_hook(salt: &[u8]) -> String {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut hasher = Sha256::new();
+    hasher.update(std::process::id().to_le_bytes());
+    hasher.update(nanos.to_le_bytes());
+    hasher.update(seq.to_le_bytes());
+    hasher.update(salt);
+    hex::encode(&hasher.finalize()[..16])
 }
 
 /// The idempotency key of a batch: derived from its records' ids, so the

@@ -64,6 +64,12 @@ impl Spool {
     /// succeeds. `false` when none is due, or the schedule cannot be moved
     /// (then no uploader is started either).
     pub(crate) fn claim_upload(&self, schedule: &Schedule) -> bool {
+        self.claim_upload_within(schedule, Duration::from_millis(50))
+    }
+
+    /// [`claim_upload`](Self::claim_upload), waiting at most `patience`
+    /// for the state lock (the first upload ever is decided under it).
+    pub(crate) fn claim_upload_within(&self, schedule: &Schedule, patience: Duration) -> bool {
         let now = now_ms();
         // A time further ahead than any schedule the crate writes (a clock
         // that was wrong, a planted file) counts as due, so it cannot stop
@@ -80,9 +86,7 @@ impl Spool {
         let Some(next) = schedule.next else {
             // The first upload ever (or the file was lost): decided under
             // the state lock, looking again, so one run creates it.
-            let Ok(Some(_lock)) =
-                crate::fs::lock(&self.path(STATE_LOCK), Duration::from_millis(50))
-            else {
+            let Ok(Some(_lock)) = crate::fs::lock(&self.path(STATE_LOCK), patience) else {
                 return false;
             };
             return self.schedule().next.is_none()

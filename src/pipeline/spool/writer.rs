@@ -218,7 +218,13 @@ impl SpoolSink {
     /// may hold it; so may this one, if it panicked mid-append): the
     /// writer's state is read through atomics, and the consent and spool
     /// locks are tried until `deadline`, never waited on past it.
-    pub(crate) fn append_from_hook(&self, events: &[Event], deadline: Instant) -> FromHook {
+    /// `claim`: whether to claim a due upload (the hook starts uploaders).
+    pub(crate) fn append_from_hook(
+        &self,
+        events: &[Event],
+        deadline: Instant,
+        claim: bool,
+    ) -> FromHook {
         let left = || deadline.saturating_duration_since(Instant::now());
         if self.stopped.load(Ordering::Acquire) {
             return FromHook::Dropped;
@@ -237,7 +243,7 @@ impl SpoolSink {
         };
         let mut lines = Vec::with_capacity(512 * events.len());
         for event in events {
-            let mut record = Record::new(event);
+            let mut record = Record::from_hook(event);
             record.to = Some(self.to.clone());
             if record.write_line(&mut lines, false).is_err() {
                 return FromHook::Dropped;
@@ -245,13 +251,13 @@ impl SpoolSink {
         }
         let mut schedule = None;
         let written = self.write_line(&lines, &mut schedule, left());
-        if created && !self.store.still_ours_from_file(&self.salt) {
+        if created && self.store.still_ours_from_file(&self.salt) == Some(false) {
             self.store.discard_unsent();
             return FromHook::Dropped;
         }
         match written {
             Ok(true) => FromHook::Written {
-                due: schedule.is_some_and(|s| self.spool.claim_upload(&s)),
+                due: claim && schedule.is_some_and(|s| self.spool.claim_upload_within(&s, left())),
             },
             Err(e) if e.io_kind() == Some(io::ErrorKind::TimedOut) => FromHook::Busy,
             Ok(false) | Err(_) => FromHook::Dropped,

@@ -181,3 +181,37 @@ fn a_decision_that_cannot_be_read_is_not_taken_for_an_opt_out() {
         "no file: undecided"
     );
 }
+
+/// A full spool drops the panic's record and counts it, as it does a
+/// run's (`status` shows it).
+#[test]
+fn a_panic_the_full_spool_drops_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    ConsentStore::at("fulltest", &file, &data).enable().unwrap();
+    let telemetry = Telemetry::builder("fulltest", "1.0.0")
+        .env(Env::from_vars([(
+            "FULLTEST_TELEMETRY_ENDPOINT",
+            "http://127.0.0.1:9/events",
+        )]))
+        .paths(&file, &data)
+        .detached_upload(false)
+        .spool_limits(1, Duration::from_secs(3600))
+        .init();
+    telemetry.record("start"); // dropped: the spool holds 1 byte
+    let dropped = || {
+        let state = std::fs::read(data.join("spool/state.json")).unwrap_or_default();
+        serde_json::from_slice::<serde_json::Value>(&state).unwrap_or_default()["dropped_full"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    assert_eq!(dropped(), 1);
+    let counter = Arc::new(Counter::new(
+        Arc::downgrade(telemetry.active().unwrap()),
+        Owner::default(),
+        None,
+        None,
+    ));
+    assert!(returns(&counter).is_some());
+    assert_eq!(dropped(), 2, "the panic's record was dropped uncounted");
+}

@@ -260,7 +260,16 @@ impl SpoolSink {
                 due: claim && schedule.is_some_and(|s| self.spool.claim_upload_within(&s, left())),
             },
             Err(e) if e.io_kind() == Some(io::ErrorKind::TimedOut) => FromHook::Busy,
-            Ok(false) | Err(_) => FromHook::Dropped,
+            Ok(false) => {
+                // A full spool: counted, as a run's record is, if the
+                // state file's lock is free in what is left of the budget.
+                let dropped = events.len() as u64;
+                self.spool.update_state(left(), |s| {
+                    s.dropped_full = s.dropped_full.saturating_add(dropped);
+                });
+                FromHook::Dropped
+            }
+            Err(_) => FromHook::Dropped,
         }
     }
 

@@ -90,6 +90,10 @@ fn main() {
 """
 
 
+# The same tool counting its panics: what opting in to `count_panics` adds.
+MAIN_PANICS = MAIN_TELEMETRY.replace('.init();', '.count_panics().init();')
+
+
 def clap_version():
     with open(os.path.join(ROOT, "Cargo.lock")) as f:
         lines = f.read().split("[[package]]")
@@ -279,6 +283,7 @@ def main():
         ("bare clap tool", "bare", MAIN_BARE, None),
         ("bare + ureq (rustls), the field's client", "ureq", MAIN_UREQ, "ureq"),
         ("+ rtb-telemetry, default features", "default", MAIN_TELEMETRY, []),
+        ("+ rtb-telemetry, default features, `.count_panics()`", "default-panics", MAIN_PANICS, []),
         ("+ rtb-telemetry, `upload` (the tool's own client)", "upload", MAIN_TELEMETRY, ["upload"]),
         ("+ rtb-telemetry, `http`", "http", MAIN_TELEMETRY, ["http"]),
         ("+ rtb-telemetry, `http` + `otlp`", "http,otlp", MAIN_TELEMETRY, ["http", "otlp"]),

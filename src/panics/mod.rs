@@ -79,7 +79,7 @@ pub(crate) type Launch = Box<dyn Fn(Duration) + Send + Sync>;
 #[derive(Clone, Copy)]
 pub(crate) struct Support {
     /// Installs the hook for a recording run (see [`install_for`]).
-    pub(crate) install: fn(&Arc<Active>, &crate::Env, Option<u32>, Option<Launch>),
+    pub(crate) install: fn(&Arc<Active>, Option<u32>, Option<Launch>),
     /// The catalogue with the `panic` event.
     pub(crate) with_panic: fn(CatalogSpec) -> CatalogSpec,
     /// What `show --catalog` says of panics without a catalogue.
@@ -105,17 +105,16 @@ pub(crate) const SUPPORT: Support = Support {
 };
 
 /// Installs the hook for the run `active` records with (its tool and
-/// version name the tool's own places; `env` gives the user's names).
-fn install_for(
-    active: &Arc<Active>,
-    env: &crate::Env,
-    catalog_version: Option<u32>,
-    launch: Option<Launch>,
-) {
+/// version name the tool's own places; the user's names are the ones the
+/// scrubber removes).
+fn install_for(active: &Arc<Active>, catalog_version: Option<u32>, launch: Option<Launch>) {
     let owner = Owner {
         tool: active.tool.clone(),
         version: active.tool_version.clone(),
-        users: users(env),
+        users: crate::redact::user_names()
+            .iter()
+            .map(|name| name.to_lowercase())
+            .collect(),
     };
     install(Counter::new(
         Arc::downgrade(active),
@@ -263,27 +262,6 @@ impl Counter {
         // per panic is leaked; the run's recorder then outlives its handle.
         std::mem::forget(active);
     }
-}
-
-/// The user's names, from the environment: never a place's components.
-pub(crate) fn users(env: &crate::Env) -> Vec<String> {
-    let mut users: Vec<String> = ["USER", "USERNAME", "LOGNAME"]
-        .iter()
-        .filter_map(|v| env.var(v)?.into_string().ok())
-        .chain(["HOME", "USERPROFILE"].iter().filter_map(|v| {
-            let home = env.var(v)?.into_string().ok()?;
-            let last = home
-                .trim_end_matches(['/', '\\'])
-                .rsplit(['/', '\\'])
-                .next()?;
-            Some(last.to_owned())
-        }))
-        .filter(|u| !u.is_empty())
-        .map(|u| u.to_lowercase())
-        .collect();
-    users.sort_unstable();
-    users.dedup();
-    users
 }
 
 /// The largest count (`i64::MAX`: OTLP's `int_value`).

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{Counter, Owner};
 use crate::consent::ConsentStore;
-use crate::{Env, Telemetry};
+use crate::{Env, Telemetry, TelemetryBuilder};
 
 /// Runs `count` on its own thread: `None` if it has not returned within
 /// 10 s (a hang check: the hook's own bound is milliseconds).
@@ -19,6 +19,35 @@ fn returns(counter: &Arc<Counter>) -> Option<()> {
         let _ = done.send(());
     });
     finished.recv_timeout(Duration::from_secs(10)).ok()
+}
+
+/// A handle of tool `hooktest`, opted in, recording to a spool under
+/// `dir` for a collector nobody listens at (no uploader started), with
+/// `configure`'s settings.
+fn spooling(
+    dir: &std::path::Path,
+    configure: impl FnOnce(TelemetryBuilder) -> TelemetryBuilder,
+) -> Telemetry {
+    let (file, data) = (dir.join("c.json"), dir.join("d"));
+    ConsentStore::at("hooktest", &file, &data).enable().unwrap();
+    let builder = Telemetry::builder("hooktest", "1.0.0")
+        .env(Env::from_vars([(
+            "HOOKTEST_TELEMETRY_ENDPOINT",
+            "http://127.0.0.1:9/events",
+        )]))
+        .paths(&file, &data)
+        .detached_upload(false);
+    configure(builder).init()
+}
+
+/// A counter for `telemetry`'s recorder, as `count_panics` installs it.
+fn counter_for(telemetry: &Telemetry) -> Arc<Counter> {
+    Arc::new(Counter::new(
+        Arc::downgrade(telemetry.active().unwrap()),
+        Owner::default(),
+        None,
+        None,
+    ))
 }
 
 /// The panics spooled: their counts, summed.
@@ -45,24 +74,11 @@ fn panics_spooled(spool: &std::path::Path) -> u64 {
 #[test]
 fn the_hook_takes_no_lock_a_stuck_thread_holds() {
     let dir = tempfile::tempdir().unwrap();
-    let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
-    ConsentStore::at("hooktest", &file, &data).enable().unwrap();
-    let telemetry = Telemetry::builder("hooktest", "1.0.0")
-        .env(Env::from_vars([(
-            "HOOKTEST_TELEMETRY_ENDPOINT",
-            "http://127.0.0.1:9/events",
-        )]))
-        .paths(&file, &data)
-        .detached_upload(false)
-        .init();
+    let data = dir.path().join("d");
+    let telemetry = spooling(dir.path(), |builder| builder);
     telemetry.record("start"); // the spool exists
     let active = telemetry.active().unwrap();
-    let counter = Arc::new(Counter::new(
-        Arc::downgrade(active),
-        Owner::default(),
-        None,
-        None,
-    ));
+    let counter = counter_for(&telemetry);
     let sink = active.sink.inner().spool().unwrap();
     let spool = data.join("spool");
     std::thread::scope(|s| {
@@ -187,17 +203,10 @@ fn a_decision_that_cannot_be_read_is_not_taken_for_an_opt_out() {
 #[test]
 fn a_panic_the_full_spool_drops_is_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
-    ConsentStore::at("fulltest", &file, &data).enable().unwrap();
-    let telemetry = Telemetry::builder("fulltest", "1.0.0")
-        .env(Env::from_vars([(
-            "FULLTEST_TELEMETRY_ENDPOINT",
-            "http://127.0.0.1:9/events",
-        )]))
-        .paths(&file, &data)
-        .detached_upload(false)
-        .spool_limits(1, Duration::from_secs(3600))
-        .init();
+    let data = dir.path().join("d");
+    let telemetry = spooling(dir.path(), |builder| {
+        builder.spool_limits(1, Duration::from_secs(3600))
+    });
     telemetry.record("start"); // dropped: the spool holds 1 byte
     let dropped = || {
         let state = std::fs::read(data.join("spool/state.json")).unwrap_or_default();
@@ -206,12 +215,7 @@ fn a_panic_the_full_spool_drops_is_counted() {
             .unwrap_or(0)
     };
     assert_eq!(dropped(), 1);
-    let counter = Arc::new(Counter::new(
-        Arc::downgrade(telemetry.active().unwrap()),
-        Owner::default(),
-        None,
-        None,
-    ));
+    let counter = counter_for(&telemetry);
     assert!(returns(&counter).is_some());
     assert_eq!(dropped(), 2, "the panic's record was dropped uncounted");
 }

@@ -449,12 +449,7 @@ impl<C: Described> TelemetryBuilder<C> {
         if let Some(support) = panics
             && let Some(active) = recorder.as_ref().and_then(|r| r.context.active())
         {
-            (support.install)(
-                active,
-                &self.env,
-                C::VERSION,
-                super::upload::launcher(&plan),
-            );
+            (support.install)(active, C::VERSION, super::upload::launcher(&plan));
         }
         let debug = plan.debug;
         let telemetry = handle(Some(store), plan, recorder);

@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::support::mytool;
+use crate::support::walk;
 
 /// Runs mytool under `ulimit -f 1` (1 KiB in bash) with `HOME` in `home`
 /// and `vars`; stderr is appended to `stderr` (a regular file that grows
@@ -97,19 +98,6 @@ fn under_ulimit_f_1_every_run_exits_and_prints_as_with_telemetry_off() {
             );
         }
     }
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(walk(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found
 }
 
 /// Two runs append to the same file while one of them is held up (by

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::loopback::Server;
-use crate::support::{mytool, output_within};
+use crate::support::{mytool, output_within, walk};
 use crate::uploader::{make_upload_due, spool, wait_for_uploaders};
 
 /// Variables a run is given.
@@ -17,8 +17,14 @@ type Vars<'a> = &'a [(&'a str, &'a str)];
 
 /// Runs mytool with `HOME` in `home`, nothing else of this environment
 /// but `extra`.
-fn run(home: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(mytool());
+fn run(home: &Path, args: &[&str], extra: Vars) -> Output {
+    run_exe(&mytool(), home, args, extra)
+}
+
+/// Runs `exe` with `HOME` in `home`, nothing else of this environment but
+/// `extra`; a hang fails the test.
+fn run_exe(exe: &Path, home: &Path, args: &[&str], extra: Vars) -> Output {
+    let mut command = Command::new(exe);
     command
         .args(args)
         .env_clear()
@@ -30,23 +36,6 @@ fn run(home: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
 
 fn enable(home: &Path) {
     assert!(run(home, &["telemetry", "enable"], &[]).status.success());
-}
-
-/// Every file under `dir`.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found
 }
 
 /// The events of the local file (no collector).
@@ -129,7 +118,7 @@ fn a_panic_records_where_it_happened_never_what_was_said() {
         "{events:?}"
     );
     // Nothing of the message (the home directory, the file) is anywhere.
-    for file in files(home.path()) {
+    for file in walk(home.path()) {
         let bytes = std::fs::read(&file).unwrap();
         let text = String::from_utf8_lossy(&bytes);
         assert!(
@@ -166,7 +155,7 @@ fn nothing_is_recorded_or_kept_when_telemetry_is_off() {
                     .success()
             );
         }
-        let before = files(home.path());
+        let before = walk(home.path());
         for url in [None, Some("http://127.0.0.1:9/events")] {
             let mut env = env.to_vec();
             env.extend(url.map(|u| ("MYTOOL_TELEMETRY_ENDPOINT", u)));
@@ -180,7 +169,7 @@ fn nothing_is_recorded_or_kept_when_telemetry_is_off() {
             );
         }
         assert_eq!(
-            files(home.path()),
+            walk(home.path()),
             before,
             "{why}: a panic wrote something with telemetry off"
         );
@@ -240,7 +229,7 @@ fn a_thousand_crashing_runs_upload_one_record_per_place() {
         "{} requests for 1,001 panics",
         requests.len()
     );
-    let waiting: usize = files(&spool(home.path()))
+    let waiting: usize = walk(&spool(home.path()))
         .iter()
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
@@ -343,24 +332,12 @@ fn build_host(source: &Path, home: &Path, abort: bool) -> PathBuf {
         "the host did not build: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let unpacked = files(&home.join("registry/src"));
+    let unpacked = walk(&home.join("registry/src"));
     assert!(
         unpacked.iter().any(|p| p.ends_with("src/value/index.rs")),
         "serde_json was not unpacked under the host's own CARGO_HOME"
     );
     source.join("target/debug/crashy")
-}
-
-/// Runs the host with `HOME` in `home`.
-fn crashy(exe: &Path, home: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(exe);
-    command
-        .args(args)
-        .env_clear()
-        .env("HOME", home)
-        .envs(extra.iter().copied())
-        .stdin(Stdio::null());
-    output_within(&mut command, 30)
 }
 
 /// The host's panic events, by place.
@@ -402,9 +379,9 @@ fn one_place_whoever_built_the_tool_and_however_it_panics() {
         ];
         for (i, (what, env)) in cases.into_iter().enumerate() {
             let (off, on) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-            assert!(crashy(&exe, on.path(), &["enable"], &[]).status.success());
-            let without = crashy(&exe, off.path(), &[what], env);
-            let with = crashy(&exe, on.path(), &[what], env);
+            assert!(run_exe(&exe, on.path(), &["enable"], &[]).status.success());
+            let without = run_exe(&exe, off.path(), &[what], env);
+            let with = run_exe(&exe, on.path(), &[what], env);
             assert_eq!(with.stderr, without.stderr, "{what} {env:?}: stderr");
             assert_eq!(with.status, without.status, "{what} {env:?}: status");
             if i == 0 {

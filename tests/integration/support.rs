@@ -245,3 +245,19 @@ pub(crate) fn hold_lock(file: std::fs::File) -> HeldLock {
         HeldLock { _lock: file }
     }
 }
+
+/// Every file under `dir`, sorted (directories followed, as `is_dir` does).
+#[cfg(all(feature = "clap", feature = "otlp"))]
+pub(crate) fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::loopback::{Answer, Server};
+use crate::support::walk;
 use crate::support::{example, mytool};
 
 /// Runs mytool with `HOME` in `home` and the endpoint `url`.
@@ -307,19 +308,6 @@ fn a_local_write_held_up_during_disable_leaves_nothing() {
             events.display()
         );
     }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(walk(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found
 }
 
 /// The state file's counters.

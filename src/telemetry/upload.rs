@@ -49,7 +49,7 @@ mod on {
         }
         let (prefix, spool) = (plan.inputs.prefix.clone(), plan.spool()?);
         Some(Box::new(move |patience| {
-            let _ = process::spawn_from_hook(&prefix, &spool, patience);
+            let _ = process::spawn(&prefix, &spool, patience);
         }))
     }
 

@@ -26,11 +26,9 @@ impl Spool {
     /// started: only a process that presents it acts as the uploader, and
     /// only once.
     pub(crate) fn new_launch(&self) -> Option<String> {
-        self.new_launch_with(uuid::Uuid::new_v4().simple().to_string())
-    }
-
-    /// [`new_launch`](Self::new_launch) with the token given.
-    pub(crate) fn new_launch_with(&self, token: String) -> Option<String> {
+        // Not uuid's: it panics when the random source fails, and a panic
+        // hook starts uploaders too.
+        let token = super::record::fresh_id(self.dir().as_os_str().as_encoded_bytes());
         let mut options = fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]

@@ -26,19 +26,7 @@ impl Record {
     /// A record with a fresh id, attr values cut to the delivery limit.
     pub(crate) fn new(event: &Event) -> Self {
         Self {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            to: None,
-            event: crate::event::bounded_copy(event),
-        }
-    }
-
-    /// A record for a panic hook: its id made without the system's random
-    /// source (uuid panics when that fails, and a panic in a panic hook
-    /// aborts): a hash of the process, the time, a counter and the event,
-    /// unique as an id needs to be. The event is cut like any.
-    pub(crate) fn from_hook(event: &Event) -> Self {
-        Self {
-            id: id_from_hook(event.machine_id.as_bytes()),
+            id: fresh_id(event.machine_id.as_bytes()),
             to: None,
             event: crate::event::bounded_copy(event),
         }
@@ -48,7 +36,7 @@ impl Record {
     /// [`bounded_copy`](crate::event::bounded_copy).
     pub(crate) fn from_bounded(event: Event) -> Self {
         Self {
-            id: uuid::Uuid::new_v4().simple().to_string(),
+            id: fresh_id(event.machine_id.as_bytes()),
             to: None,
             event,
         }
@@ -73,9 +61,12 @@ impl Record {
     }
 }
 
-/// 32 hex digits made without the system's random source, for a panic
-/// hook: a hash of the process, the time, a counter and `salt`.
-pub(crate) fn id_from_hook(salt: &[u8]) -> String {
+/// A fresh id: 32 hex digits, a hash of the process, the time, a counter
+/// and `salt` (the event's anonymous id), unique as a record's id must be.
+/// Made without the system's random source, which `uuid` panics without
+/// (a seccomp filter can deny it): recording never panics, not even in a
+/// panic hook.
+pub(crate) fn fresh_id(salt: &[u8]) -> String {
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
@@ -131,6 +122,27 @@ mod tests {
         (0..n)
             .map(|i| Record::new(&Event::new(format!("e{i}"), "t", "1", "id")))
             .collect()
+    }
+
+    /// Ids made at once on many threads (the same process, the same
+    /// clock tick, the same anonymous id) never repeat.
+    #[test]
+    fn fresh_ids_are_32_hex_digits_and_never_repeat() {
+        let ids: Vec<String> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| (0..5_000).map(|_| fresh_id(b"same")).collect::<Vec<_>>()))
+                .collect();
+            threads
+                .into_iter()
+                .flat_map(|t| t.join().unwrap())
+                .collect()
+        });
+        assert!(
+            ids.iter()
+                .all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        );
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
     }
 
     #[test]

@@ -243,7 +243,7 @@ impl SpoolSink {
         };
         let mut lines = Vec::with_capacity(512 * events.len());
         for event in events {
-            let mut record = Record::from_hook(event);
+            let mut record = Record::new(event);
             record.to = Some(self.to.clone());
             if record.write_line(&mut lines, false).is_err() {
                 return FromHook::Dropped;

@@ -117,28 +117,7 @@ fn close_inherited_descriptors() {
 /// crate's argument and a fresh one-time token; the launch is counted in
 /// the state file if its lock is free within `patience`.
 pub(crate) fn spawn(prefix: &str, spool: &Spool, patience: Duration) -> Result<(), TelemetryError> {
-    start(prefix, spool, patience, spool.new_launch())
-}
-
-/// [`spawn`] from a panic hook: the launch token made without the
-/// system's random source (uuid panics when that fails, and a panic in a
-/// panic hook aborts).
-pub(crate) fn spawn_from_hook(
-    prefix: &str,
-    spool: &Spool,
-    patience: Duration,
-) -> Result<(), TelemetryError> {
-    let token = crate::pipeline::spool::record::id_from_hook(prefix.as_bytes());
-    start(prefix, spool, patience, spool.new_launch_with(token))
-}
-
-fn start(
-    prefix: &str,
-    spool: &Spool,
-    patience: Duration,
-    token: Option<String>,
-) -> Result<(), TelemetryError> {
-    let token = token.ok_or_else(|| {
+    let token = spool.new_launch().ok_or_else(|| {
         TelemetryError::io(
             "keep the uploader's launch token in",
             spool.dir(),

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use rtb_telemetry::consent::TelemetryCommand;
-use rtb_telemetry::{Parsed, Telemetry};
+use rtb_telemetry::{Parsed, Reports, Telemetry};
 
 rtb_telemetry::catalog! {
     /// Everything mytool can send: `mytool telemetry show --catalog` prints it.
@@ -81,6 +81,9 @@ enum Command {
         dry_run: bool,
         /// What to work on (never recorded: only how many, by bucket).
         inputs: Vec<String>,
+        /// Record the run this many times (for the tests of many records).
+        #[arg(long, default_value_t = 1, hide = true)]
+        repeat: u64,
     },
     /// Panic, to see what a panic records (`mytool telemetry show`): where,
     /// never the message.
@@ -93,12 +96,17 @@ enum Command {
 
 fn main() {
     // First thing in `main`: in the detached uploader, this uploads and exits.
-    let telemetry = Telemetry::builder("mytool", env!("CARGO_PKG_VERSION"))
+    let builder = Telemetry::builder("mytool", env!("CARGO_PKG_VERSION"))
         .catalog::<Mytool>()
         .salt("mytool-telemetry-v1")
-        .notice(1, NOTICE)
-        .count_panics()
-        .init();
+        .notice(1, NOTICE);
+    // Report mode: a count per week instead of an event per run, no id.
+    let telemetry = if std::env::var_os("MYTOOL_TELEMETRY_MODE").is_some_and(|m| m == "report") {
+        builder.reports(Reports::weekly())
+    } else {
+        builder.count_panics()
+    }
+    .init();
     // `Cli::parse()`; when clap refuses the line or shows help, a
     // `usage_error`/`help` event with clap's error kind (never the
     // arguments); exit codes unchanged.
@@ -109,7 +117,17 @@ fn main() {
             format,
             dry_run,
             inputs,
+            repeat,
         } => {
+            for _ in 1..repeat {
+                telemetry.record(Run {
+                    outcome: Outcome::Ok,
+                    duration_ms: Duration::ZERO,
+                    format,
+                    inputs: Inputs::from(inputs.len()),
+                    dry_run,
+                });
+            }
             let work = telemetry.time(
                 || -> Result<(), String> {
                     println!("mytool: working on {} input(s)…", inputs.len());

@@ -37,6 +37,7 @@ pub mod redact;
 #[cfg(feature = "upload")]
 #[cfg_attr(docsrs, doc(cfg(feature = "upload")))]
 pub mod remote;
+pub mod report;
 mod sink;
 mod telemetry;
 mod text;
@@ -53,6 +54,7 @@ pub use pipeline::upload::UploadReport;
 pub use pipeline::worker::{Background, BackgroundBuilder};
 pub use policy::{CollectionPolicy, Disabled, Enabled, Policy, RuntimePolicy};
 pub use redact::sink::Redact;
+pub use report::Reports;
 pub use sink::{DebugSink, FileSink, IntoSink, MemorySink, NoopSink, TelemetrySink};
 #[cfg(feature = "clap")]
 #[cfg_attr(docsrs, doc(cfg(feature = "clap")))]

@@ -78,6 +78,25 @@ fn process_fallback_id() -> &'static str {
     FALLBACK.get_or_init(|| uuid::Uuid::new_v4().simple().to_string())
 }
 
+/// A fresh id: 32 hex digits, a hash of the process, the time, a counter
+/// and `salt` (the event's anonymous id), unique as a record's id must be.
+/// Made without the system's random source, which `uuid` panics without
+/// (a seccomp filter can deny it): recording never panics, not even in a
+/// panic hook.
+pub(crate) fn fresh_id(salt: &[u8]) -> String {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(std::process::id().to_le_bytes());
+    hasher.update(nanos.to_le_bytes());
+    hasher.update(seq.to_le_bytes());
+    hasher.update(salt);
+    hex::encode(&hasher.finalize()[..16])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,6 +117,22 @@ fn split(time: SystemTime) -> (i64, u32, u32) {
     }
 }
 
+/// The week `time` falls in, as the date (`YYYY-MM-DD`, UTC) of its
+/// Monday: what a report names its week by, never anything finer.
+pub(crate) fn week_of(time: SystemTime) -> String {
+    let (days, _, _) = split(time);
+    // 1970-01-01 was a Thursday: three days after a Monday.
+    let monday = days - (days + 3).rem_euclid(7);
+    let (year, month, day) = civil_from_days(monday);
+    let mut out = String::with_capacity(10);
+    push_digits(&mut out, u32::try_from(year.clamp(0, 9999)).unwrap_or(0), 4);
+    out.push('-');
+    push_digits(&mut out, month, 2);
+    out.push('-');
+    push_digits(&mut out, day, 2);
+    out
+}
+
 /// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
 #[expect(
     clippy::cast_possible_truncation,

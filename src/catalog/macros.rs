@@ -144,6 +144,11 @@ macro_rules! __catalog_items {
             fn write(&self, out: &mut ::std::string::String) {
                 out.push_str(self.as_str());
             }
+            #[inline]
+            fn index(&self, _: &[::std::string::String], _: &mut ::std::string::String) -> ::core::option::Option<u32> {
+                // Declared without discriminants: the declaration's order.
+                ::core::option::Option::Some(*self as u32)
+            }
         }
 
         $crate::__catalog_items! { $head [$($event)*] $($rest)* }
@@ -186,6 +191,10 @@ macro_rules! __catalog_items {
             #[inline]
             fn write(&self, out: &mut ::std::string::String) {
                 $crate::catalog::write_u64(out, $crate::catalog::bucket_of(Self::BOUNDS, self.0));
+            }
+            #[inline]
+            fn index(&self, _: &[::std::string::String], _: &mut ::std::string::String) -> ::core::option::Option<u32> {
+                ::core::option::Option::Some($crate::catalog::bucket_index(Self::BOUNDS, self.0))
             }
         }
 
@@ -237,10 +246,19 @@ macro_rules! __catalog_items {
         impl $crate::catalog::CatalogEvent for $name {
             type Catalog = $catalog;
             const NAME: &'static str = $wire;
+            const INDEX: usize = {
+                let before: &[&str] = &[$($crate::catalog::__private::stringify!($event)),*];
+                before.len()
+            };
 
             #[inline]
             fn write_attrs(&self, _attrs: &mut $crate::catalog::Attrs<'_>) {
                 $( _attrs.put($crate::catalog::__private::stringify!($attr), &self.$attr); )*
+            }
+
+            #[inline]
+            fn write_key(&self, _key: &mut $crate::report::Key<'_>) {
+                $( _key.put(&self.$attr); )*
             }
 
             const DECL: $crate::catalog::EventDecl = $crate::catalog::EventDecl {

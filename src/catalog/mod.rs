@@ -206,9 +206,18 @@ pub trait CatalogEvent: Send + 'static {
     #[doc(hidden)]
     const DECL: EventDecl;
 
+    /// The event's place in its catalogue's list (its `EVENTS`).
+    #[doc(hidden)]
+    const INDEX: usize;
+
     /// Puts each attr into `attrs`.
     #[doc(hidden)]
     fn write_attrs(&self, attrs: &mut Attrs<'_>);
+
+    /// Puts each attr's value into a report counter's key (report mode:
+    /// see [`Reports`](crate::Reports)).
+    #[doc(hidden)]
+    fn write_key(&self, key: &mut crate::report::Key<'_>);
 
     /// The event as the catalogue describes it.
     #[must_use]
@@ -263,6 +272,19 @@ pub trait AttrValue: __sealed::Declared {
     /// Appends the value as the JSON wire carries it.
     #[doc(hidden)]
     fn write(&self, out: &mut String);
+
+    /// The value's place among `values`, the names its kind declares (for
+    /// a report's counters): by default the name [`write`](Self::write)
+    /// writes, looked up; a catalogue's `enum`s, `buckets`, `bool` and
+    /// [`Duration`] know theirs without a name.
+    #[doc(hidden)]
+    #[inline]
+    fn index(&self, values: &[String], scratch: &mut String) -> Option<u32> {
+        scratch.clear();
+        self.write(scratch);
+        let at = values.iter().position(|v| *v == *scratch)?;
+        u32::try_from(at).ok()
+    }
 }
 
 #[doc(hidden)]
@@ -361,6 +383,10 @@ impl AttrValue for bool {
     fn write(&self, out: &mut String) {
         out.push_str(if *self { "true" } else { "false" });
     }
+    #[inline]
+    fn index(&self, _: &[String], _: &mut String) -> Option<u32> {
+        Some(u32::from(*self))
+    }
 }
 
 impl __sealed::Declared for Duration {}
@@ -373,6 +399,13 @@ impl AttrValue for Duration {
         // At most `i64::MAX` (OTLP's `int_value`): 292 million years.
         let millis = u64::try_from(self.as_millis()).unwrap_or(u64::MAX);
         write_u64(out, millis.min(i64::MAX.unsigned_abs()));
+    }
+    /// A report counts durations by bucket
+    /// ([`DURATION_BUCKETS_MS`](crate::report::DURATION_BUCKETS_MS)).
+    #[inline]
+    fn index(&self, _: &[String], _: &mut String) -> Option<u32> {
+        let millis = u64::try_from(self.as_millis()).unwrap_or(u64::MAX);
+        Some(bucket_index(crate::report::DURATION_BUCKETS_MS, millis))
     }
 }
 
@@ -403,6 +436,15 @@ pub fn write_u64(out: &mut String, mut n: u64) {
 pub fn bucket_of(bounds: &[u64], n: u64) -> u64 {
     let at = bounds.partition_point(|&b| b <= n);
     bounds[at.saturating_sub(1)]
+}
+
+/// The place of the bucket `n` falls in (`bounds` ascend from 0).
+#[doc(hidden)]
+#[inline]
+#[must_use]
+pub fn bucket_index(bounds: &[u64], n: u64) -> u32 {
+    let at = bounds.partition_point(|&b| b <= n).saturating_sub(1);
+    u32::try_from(at).unwrap_or(u32::MAX)
 }
 
 /// Compile-time checks of a declaration, called by [`catalog!`](crate::catalog!).

@@ -9,6 +9,10 @@ use super::store::{COMMAND_PATIENCE, ConsentStore};
 use crate::TelemetryError;
 use crate::pipeline::layout;
 
+/// What the data directory holds that waits to be sent (or counted): the
+/// spool, the local events file, a report mode's counts.
+const UNSENT: [&str; 3] = [layout::SPOOL_DIR, layout::LOCAL_FILE, layout::REPORT_DIR];
+
 impl ConsentStore {
     /// For a run that finds, after writing, that the user opted out (or
     /// reset) meanwhile — it was paused past `disable`'s wait for the
@@ -49,9 +53,9 @@ impl ConsentStore {
         for entry in entries.filter_map(Result::ok) {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if [layout::SPOOL_DIR, layout::LOCAL_FILE].contains(&name.as_ref()) {
+            if UNSENT.contains(&name.as_ref()) {
                 left = true;
-            } else if [layout::SPOOL_DIR, layout::LOCAL_FILE]
+            } else if UNSENT
                 .iter()
                 .any(|kept| name.starts_with(&format!("{kept}.deleted-")))
             {
@@ -79,13 +83,15 @@ impl ConsentStore {
         }
     }
 
-    /// Deletes the spool and the local events file, each renamed away
-    /// first so nothing can be added to it meanwhile.
+    /// Deletes the spool, the local events file and a report mode's
+    /// counts and reports, each renamed away first so nothing can be added
+    /// to it meanwhile.
     pub(super) fn delete_unsent(&self) -> Result<(), TelemetryError> {
         let mut first = None;
         for path in [
             crate::pipeline::layout::spool_dir(&self.data_dir),
             self.events_path(),
+            crate::pipeline::layout::report_dir(&self.data_dir),
         ] {
             if let Err(e) = crate::fs::remove_all_now(&path) {
                 let e = TelemetryError::io("delete the unsent events in", &path, e);

@@ -291,6 +291,13 @@ impl ConsentStore {
             .is_some_and(|nonce| ours(&nonce))
     }
 
+    /// When the user last opted in, as the stored file says (`None`: not
+    /// enabled, or no time stored): what a report mode's counts are kept
+    /// under, so none from before the latest `enable` is reported.
+    pub(crate) fn opted_in_at(&self) -> Option<String> {
+        self.resolve().1?.decided_at
+    }
+
     /// The off switch that keeps telemetry off whatever the user stored,
     /// if one does: the build, `DO_NOT_TRACK`, `<TOOL>_TELEMETRY_DISABLED`,
     /// the machine's file, the project's file, the tool's setting (in that

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::{COUNT, EVENT, PLACE};
 use crate::pipeline::spool::Line;
-use crate::pipeline::spool::record::Record;
+use crate::pipeline::spool::record::{Body, Record};
 
 /// The records of the same panic place (for the same destination, tool,
 /// version, id and catalogue version) merged into the first of them:
@@ -17,11 +17,10 @@ pub(crate) fn merge(lines: Vec<Line>) -> Vec<Line> {
     let mut first: HashMap<Key, usize> = HashMap::new();
     let mut merged = Vec::new();
     for (record, raw) in lines {
-        let Some((place, n)) = panic_of(&record) else {
+        let (Some((place, n)), Some(event)) = (panic_of(&record), record.event()) else {
             out.push((record, raw));
             continue;
         };
-        let event = &record.event;
         let key = (
             record.to.clone(),
             event.tool.clone(),
@@ -33,9 +32,11 @@ pub(crate) fn merge(lines: Vec<Line>) -> Vec<Line> {
         if let Some(&at) = first.get(&key) {
             let into = &mut out[at].0;
             let total = panic_of(into).map_or(n, |(_, m)| super::add(m, n));
-            into.event.attrs.insert(COUNT.to_owned(), total.to_string());
-            if event.timestamp_utc > into.event.timestamp_utc {
-                into.event.timestamp_utc.clone_from(&event.timestamp_utc);
+            if let Body::Event(into) = &mut into.body {
+                into.attrs.insert(COUNT.to_owned(), total.to_string());
+                if event.timestamp_utc > into.timestamp_utc {
+                    into.timestamp_utc.clone_from(&event.timestamp_utc);
+                }
             }
             merged.push(at);
         } else {
@@ -58,7 +59,7 @@ pub(crate) fn merge(lines: Vec<Line>) -> Vec<Line> {
 /// A panic record's place and count, if `record` is one the hook writes
 /// (its two attrs, a place's shape, a count of at least 1).
 fn panic_of(record: &Record) -> Option<(&str, u64)> {
-    let event = &record.event;
+    let event = record.event()?;
     if event.name != EVENT || event.attrs.len() != 2 {
         return None;
     }
@@ -98,7 +99,12 @@ mod tests {
         let out = merge(lines);
         let summary: Vec<(String, String)> = out
             .iter()
-            .map(|(r, _)| (r.event.name.clone(), r.event.attrs[COUNT].clone()))
+            .map(|(r, _)| {
+                (
+                    r.event().unwrap().name.clone(),
+                    r.event().unwrap().attrs[COUNT].clone(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
@@ -113,7 +119,10 @@ mod tests {
             let (back, skipped) = crate::pipeline::spool::parse_records(raw);
             assert_eq!((back[0].0.clone(), skipped), (record.clone(), 0));
         }
-        assert_eq!(out[1].0.event.timestamp_utc, "2026-12-07T00:00:59.000000Z");
+        assert_eq!(
+            out[1].0.event().unwrap().timestamp_utc,
+            "2026-12-07T00:00:59.000000Z"
+        );
     }
 
     #[test]
@@ -133,7 +142,7 @@ mod tests {
         ]);
         let counts: Vec<&str> = out
             .iter()
-            .map(|(r, _)| r.event.attrs[COUNT].as_str())
+            .map(|(r, _)| r.event().unwrap().attrs[COUNT].as_str())
             .collect();
         // The first, "2" and i64::MAX are one place, held at the most a
         // count can say (OTLP's int64); what is no count stays apart.

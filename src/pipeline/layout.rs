@@ -15,6 +15,10 @@
 //!     launch-<token>                a one-time token for an uploader the crate started
 //!     upload.pid                    the uploader at work (shown by `status`)
 //!     {spool,writers,upload,state}.lock
+//!   report/                         report mode: the week being built, and the last report
+//!     counts.json                   this week's counts (and a past week's, until a run seals it)
+//!     last.json                     the last report sealed: sent (or waiting), or not sampled
+//!     counts.lock
 //!   <name>.deleted-<uuid>           what a deletion moved aside (renamed away first, then removed)
 //! ```
 
@@ -24,6 +28,23 @@ use std::path::{Path, PathBuf};
 pub(crate) const LOCAL_FILE: &str = "events.jsonl";
 /// The spool directory: `<data dir>/spool`.
 pub(crate) const SPOOL_DIR: &str = "spool";
+
+/// The report directory (report mode): `<data dir>/report`.
+pub(crate) const REPORT_DIR: &str = "report";
+
+/// The report directory in `data_dir`.
+pub(crate) fn report_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join(REPORT_DIR)
+}
+
+/// The names inside the report directory.
+pub(crate) mod report {
+    /// The week being built.
+    pub(crate) const COUNTS: &str = "counts.json";
+    /// The last report sealed.
+    pub(crate) const LAST: &str = "last.json";
+    pub(crate) const LOCK: &str = "counts.lock";
+}
 
 /// The local events file in `data_dir`.
 pub(crate) fn local_file(data_dir: &Path) -> PathBuf {

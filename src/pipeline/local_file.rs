@@ -38,6 +38,21 @@ impl LocalFile {
     }
 
     pub(crate) fn write(&self, event: &Event) -> Result<(), TelemetryError> {
+        self.write_with(|| {
+            crate::pipeline::worker::block_on(self.sink.emit(&crate::event::bounded_copy(event)))
+        })
+    }
+
+    /// Appends a report's line (report mode), as [`write`](Self::write)
+    /// writes an event.
+    pub(crate) fn write_line(&self, line: &[u8]) -> Result<(), TelemetryError> {
+        self.write_with(|| self.sink.append_line(line))
+    }
+
+    fn write_with(
+        &self,
+        write: impl FnOnce() -> Result<(), TelemetryError>,
+    ) -> Result<(), TelemetryError> {
         let ready = {
             let mut ready = self.ready.lock().unwrap_or_else(PoisonError::into_inner);
             ready.get_or_insert_with(|| self.prepare()).clone()
@@ -63,7 +78,7 @@ impl LocalFile {
             let Some(_on) = self.store.still_on(CONSENT_PATIENCE, &self.salt) else {
                 return Err(off());
             };
-            crate::pipeline::worker::block_on(self.sink.emit(&crate::event::bounded_copy(event)))
+            write()
         };
         // A run held up between that check and its write for longer than
         // `disable` waits for the lock (stopped, say) writes after the

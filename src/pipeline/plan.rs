@@ -82,6 +82,10 @@ pub(crate) enum Problem {
     /// `count_panics` was asked for, and the catalogue declares an event
     /// named `panic` of its own.
     PanicEventTaken,
+    /// `count_panics` was asked for in report mode.
+    PanicsInReportMode,
+    /// A report rate outside [0, 1], and what it was taken as.
+    ReportRate(String),
 }
 
 impl std::fmt::Display for Problem {
@@ -98,6 +102,11 @@ impl std::fmt::Display for Problem {
                 "panics are not counted: the tool's catalogue declares an event named `panic` \
                  of its own (rename it to count panics with `count_panics`)",
             ),
+            Self::PanicsInReportMode => f.write_str(
+                "panics are not counted in report mode (`count_panics` records events; a \
+                 report holds only the catalogue's counters)",
+            ),
+            Self::ReportRate(what) => f.write_str(what),
         }
     }
 }

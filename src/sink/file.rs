@@ -227,6 +227,22 @@ fn write_all(mut file: &File, bytes: &[u8]) -> Result<(), (usize, io::Error)> {
 }
 
 impl FileSink {
+    /// Appends `line` (one JSON line, `\n` included) at once, with what is
+    /// buffered: a report, in report mode without a collector.
+    pub(crate) fn append_line(&self, line: &[u8]) -> Result<(), TelemetryError> {
+        let inner = &*self.inner;
+        let mut guard = inner.lock();
+        let state = &mut *guard;
+        state.buf.extend_from_slice(line);
+        let result = inner.write_out(state);
+        if result.is_err() {
+            // Not accepted: the caller keeps the report to try again.
+            let keep = state.buf.len().saturating_sub(line.len());
+            state.buf.truncate(keep);
+        }
+        result
+    }
+
     /// Writes `events` at once for a panic hook, if no other thread writes
     /// past `deadline` (`None`: one does, and nothing was written) and the
     /// file's lock is free before it. Anything buffered goes with it.

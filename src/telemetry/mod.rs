@@ -140,8 +140,10 @@ struct Inner {
     store: Option<ConsentStore>,
     /// What this run does, resolved once by `init()`.
     plan: Plan,
-    /// Present only when this run records.
+    /// Present only when this run records events.
     recorder: Option<Recorder>,
+    /// Present only when this run counts (report mode).
+    counting: Option<crate::report::Counting>,
     /// How the tool counts its panics, if it does (`count_panics`).
     panics: Option<crate::panics::Support>,
 }
@@ -183,12 +185,26 @@ impl<C> Telemetry<C> {
     /// `true` when events are being collected.
     #[must_use]
     pub fn is_enabled(&self) -> bool {
-        self.inner.recorder().is_some()
+        self.inner.recorder().is_some() || self.inner.counting.is_some()
+    }
+
+    /// Writes what this run counted (report mode) now, rather than when
+    /// the last handle drops: for a tool that ends with
+    /// [`std::process::exit`], which runs no destructor. Events need
+    /// nothing of the kind (each is written as it is recorded); nor does
+    /// a tool whose handle drops at the end of `main`. Never fails: a
+    /// problem shows in debug mode, and the counts wait for the next call.
+    pub fn finish(&self) {
+        self.inner.finish();
     }
 
     /// Records `name` with `attrs` through the untyped path (the crate's
     /// own events, e.g. clap's usage errors, whatever the handle's type).
     fn record_named(&self, name: &str, attrs: HashMap<String, String>) {
+        if let Some(counting) = &self.inner.counting {
+            counting.count_named(name, &attrs);
+            return;
+        }
         let Some(recorder) = self.inner.recorder() else {
             return;
         };
@@ -232,6 +248,10 @@ impl<C: Catalog> Telemetry<C> {
         reason = "an event is made to be recorded: `record(Build { .. })`, as the context's"
     )]
     pub fn record<E: CatalogEvent<Catalog = C>>(&self, event: E) {
+        if let Some(counting) = &self.inner.counting {
+            counting.count(&event);
+            return;
+        }
         self.record_declared(E::NAME, C::VERSION, &|attrs| event.write_attrs(attrs));
     }
 
@@ -245,7 +265,7 @@ impl<C: Catalog> Telemetry<C> {
     ) -> T {
         let start = Instant::now();
         let result = work();
-        if self.inner.recorder().is_some() {
+        if self.is_enabled() {
             self.record(event(&result, start.elapsed()));
         }
         result
@@ -448,5 +468,28 @@ impl Inner {
     /// The recorder, when this run records (as the plan says).
     fn recorder(&self) -> Option<&Recorder> {
         self.recorder.as_ref()
+    }
+
+    /// Report mode: this run's counts join the week's (a week that is
+    /// over is sealed), and an upload starts if one is due.
+    fn finish(&self) {
+        let Some(counting) = &self.counting else {
+            return;
+        };
+        match counting.flush() {
+            Ok(spooled) => self.after_report(spooled),
+            Err(e) => {
+                if self.plan.debug {
+                    eprintln_best_effort(&format!("{}: telemetry: {}", self.tool, e.one_line()));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle of the run is gone: what it counted is written.
+    fn drop(&mut self) {
+        self.finish();
     }
 }

@@ -90,7 +90,10 @@ impl<Cat> Telemetry<Cat> {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        self.try_parse_from(args).unwrap_or_else(|e| e.exit())
+        self.try_parse_from(args).unwrap_or_else(|e| {
+            self.finish(); // clap exits: no destructor runs
+            e.exit()
+        })
     }
 
     /// [`parse_from`](Self::parse_from) without exiting: what clap refused

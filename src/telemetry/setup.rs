@@ -51,6 +51,8 @@ pub struct TelemetryBuilder<C = Untyped> {
     verbs: Option<String>,
     /// Set by `count_panics`: the only way to the panic hook's code.
     panics: Option<crate::panics::Support>,
+    /// Report mode (`reports`): counts per week instead of events.
+    reports: Option<crate::report::Settings>,
     catalog: PhantomData<fn() -> C>,
 }
 
@@ -70,6 +72,7 @@ impl TelemetryBuilder {
             off_by_setting: None,
             verbs: None,
             panics: None,
+            reports: None,
             catalog: PhantomData,
         }
     }
@@ -107,8 +110,38 @@ impl TelemetryBuilder {
             off_by_setting: self.off_by_setting,
             verbs: self.verbs,
             panics: self.panics,
+            reports: None,
             catalog: PhantomData,
         }
+    }
+}
+
+impl<C: Catalog> TelemetryBuilder<C> {
+    /// Report mode: instead of an event per `record`, a count per week —
+    /// the event and its declared values, no time, no install id — sent
+    /// as one report a week with a fresh random id, sampled at the rates
+    /// of `reports` (see [`report`](mod@crate::report)). Same consent,
+    /// switches, notice, spool and uploader as events; `telemetry show`
+    /// shows the week being built and the last report.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use rtb_telemetry::{Reports, Telemetry};
+    ///
+    /// rtb_telemetry::catalog! {
+    ///     pub catalog Mytool: version 1;
+    ///     pub event Build = "build" { release: bool }
+    /// }
+    /// let telemetry = Telemetry::builder("mytool", "1.0.0")
+    ///     .catalog::<Mytool>()
+    ///     .reports(Reports::weekly().rate(0.1))
+    ///     .init();
+    /// telemetry.record(Build { release: true }); // one more in this week's count
+    /// ```
+    pub fn reports(mut self, reports: crate::Reports<C>) -> Self {
+        self.reports = Some(reports.into_settings());
+        self
     }
 }
 
@@ -404,11 +437,18 @@ impl<C: Described> TelemetryBuilder<C> {
         super::upload::run_uploader_if_started(&plan, store.as_ref().ok());
         // A catalogue's own `panic` event would make the crate's records
         // undeclared ones: no panics are counted, and `status` says why.
-        let panics = self.panics.filter(|_| !C::declares(crate::panics::EVENT));
+        let mut panics = self.panics.filter(|_| !C::declares(crate::panics::EVENT));
         if self.panics.is_some() && panics.is_none() {
             plan.problems.push(Problem::PanicEventTaken);
         }
-        let handle = |store, plan, recorder| Telemetry {
+        if let Some(reports) = &self.reports {
+            plan.problems
+                .extend(reports.problems.iter().cloned().map(Problem::ReportRate));
+            if panics.take().is_some() {
+                plan.problems.push(Problem::PanicsInReportMode);
+            }
+        }
+        let handle = |store, plan, recorder, counting| Telemetry {
             inner: Arc::new(Inner {
                 tool: self.tool.clone(),
                 verbs: self.verbs.clone(),
@@ -416,12 +456,13 @@ impl<C: Described> TelemetryBuilder<C> {
                 store,
                 plan,
                 recorder,
+                counting,
                 panics,
             }),
             catalog: PhantomData,
         };
         let Ok(store) = store else {
-            return handle(None, plan, None);
+            return handle(None, plan, None, None);
         };
         // Before anything is recorded: what is older than the age bound
         // goes, telemetry on or off.
@@ -434,29 +475,66 @@ impl<C: Described> TelemetryBuilder<C> {
         {
             plan.problems.push(Problem::Notice(e));
         }
-        let recorder = plan.recording(&store).map(|sink| Recorder {
-            context: TelemetryContext::builder()
-                .tool(self.tool.clone())
-                .tool_version(self.tool_version.clone())
-                .salt(plan.salt.clone().unwrap_or_default())
-                .sink(Redact::new(sink))
-                .policy(CollectionPolicy::Enabled)
-                .build(),
-        });
+        let (recorder, counting) = match (plan.recording(&store), &self.reports) {
+            (None, _) => (None, None),
+            (Some(sink), None) => (
+                Some(Recorder {
+                    context: TelemetryContext::builder()
+                        .tool(self.tool.clone())
+                        .tool_version(self.tool_version.clone())
+                        .salt(plan.salt.clone().unwrap_or_default())
+                        .sink(Redact::new(sink))
+                        .policy(CollectionPolicy::Enabled)
+                        .build(),
+                }),
+                None,
+            ),
+            // Report mode: no machine id is derived, no event is made.
+            (Some(out), Some(reports)) => (None, self.counting(&plan, &store, out, reports)),
+        };
         // Before anything is recorded: what a run left behind after an
         // opt-out goes (the spool and events only when this run is off).
-        store.sweep_after_opt_out(recorder.is_some());
+        store.sweep_after_opt_out(recorder.is_some() || counting.is_some());
         if let Some(support) = panics
             && let Some(active) = recorder.as_ref().and_then(|r| r.context.active())
         {
             (support.install)(active, C::VERSION, super::upload::launcher(&plan));
         }
         let debug = plan.debug;
-        let telemetry = handle(Some(store), plan, recorder);
+        let telemetry = handle(Some(store), plan, recorder, counting);
         if debug {
             telemetry.tell_debug();
         }
         telemetry
+    }
+
+    /// A report mode's counting, for a run that records.
+    fn counting(
+        &self,
+        plan: &Plan,
+        store: &ConsentStore,
+        out: crate::pipeline::plan::Recording,
+        reports: &crate::report::Settings,
+    ) -> Option<crate::report::Counting> {
+        use crate::report::{Counting, Disk, Files, Keep};
+        let spec = crate::catalog::with_own_events(C::spec()?);
+        let keep = if plan.debug {
+            Keep::Debug {
+                tool: self.tool.clone(),
+            }
+        } else {
+            Keep::Disk(Box::new(Disk {
+                files: Files::new(store.data_dir()),
+                store: store.clone(),
+                salt: plan.salt.clone()?,
+                since: store.opted_in_at(),
+                tool: self.tool.clone(),
+                tool_version: self.tool_version.clone(),
+                catalog_version: spec.version,
+                out,
+            }))
+        };
+        Some(Counting::new(&spec, reports.clone(), keep))
     }
 
     /// The consent store this builder describes.

@@ -19,6 +19,10 @@ mod spool {
     }
 
     pub(super) fn decorate(_: &Plan, _: &ConsentStore, _: &mut StatusReport) {}
+
+    pub(super) fn waits(_: &Plan, _: &str) -> bool {
+        false
+    }
 }
 
 impl<Cat: crate::catalog::Described> Telemetry<Cat> {
@@ -180,6 +184,15 @@ impl<Cat> Telemetry<Cat> {
                 out,
                 "\nevents go to: {}",
                 crate::text::printable(destination)
+            );
+        }
+        if self.inner.counting.is_some() {
+            let plan = &self.inner.plan;
+            let waits = |id: &str| spool::waits(plan, id);
+            let _ = write!(
+                out,
+                "\n{}",
+                crate::report::show(store.data_dir(), &waits).trim_end()
             );
         }
         if spool::show(&self.inner.plan, store, out) {

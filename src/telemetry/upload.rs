@@ -61,6 +61,26 @@ mod on {
     }
 
     impl super::super::Inner {
+        /// After a report went to the spool: if an upload is due, start
+        /// the uploader.
+        pub(in crate::telemetry) fn after_report(&self, spooled: bool) {
+            if !spooled || !self.plan.inputs.delivery.detached {
+                return;
+            }
+            let (Some(sink), Some(spool)) = (
+                self.counting
+                    .as_ref()
+                    .and_then(crate::report::Counting::spool),
+                self.plan.spool(),
+            ) else {
+                return;
+            };
+            if sink.claim_upload() {
+                sink.pause();
+                let _ = process::spawn(&self.plan.inputs.prefix, &spool, Duration::from_millis(50));
+            }
+        }
+
         /// Where the recorder's events go.
         fn recording(&self) -> Option<&Recording> {
             Some(self.recorder()?.context.active()?.sink.inner())
@@ -125,6 +145,16 @@ mod on {
             process::upload_once(&inner.plan, store, Duration::ZERO)
         }
     }
+}
+
+#[cfg(not(feature = "upload"))]
+impl super::Inner {
+    /// Without `upload` there is no uploader to start.
+    #[expect(
+        clippy::unused_self,
+        reason = "the twin of the `upload` build's, called the same way"
+    )]
+    pub(in crate::telemetry) fn after_report(&self, _spooled: bool) {}
 }
 
 #[cfg(not(feature = "upload"))]

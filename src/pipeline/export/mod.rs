@@ -24,7 +24,7 @@ pub(crate) mod retry;
 use self::client::{Gate, HttpClient};
 use self::endpoint::{Endpoint, check_header};
 use self::retry::{Headers, NotDelivered, Reach, Retry, Sender};
-use crate::pipeline::spool::record::{Record, batch_key};
+use crate::pipeline::spool::record::{Body, Record, batch_key};
 use crate::pipeline::worker::{Drive, Settings, SinceFlush, Worker};
 use crate::{Event, TelemetryError};
 
@@ -244,7 +244,11 @@ impl Exporter {
 
 /// What a record counts for against the batch's byte bound.
 pub(crate) fn record_size(record: &Record) -> usize {
-    crate::event::approx_size(&record.event) + record.id.len()
+    let body = match &record.body {
+        Body::Event(event) => crate::event::approx_size(event),
+        Body::Report(spooled) => crate::report::approx_size(&spooled.report),
+    };
+    body + record.id.len()
 }
 
 /// The worker's view of an exporter: each batch sent as one request (cut

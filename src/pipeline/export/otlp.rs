@@ -11,7 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::Encoding;
 use crate::Event;
 use crate::catalog::{AttrKind, EventSpec};
-use crate::pipeline::spool::record::Record;
+use crate::pipeline::spool::record::{Body, Record};
+use crate::report::Report;
 
 /// The resource attribute that carries a typed event's catalogue version.
 pub(crate) const CATALOG_VERSION: &str = "rtb.catalog.version";
@@ -160,8 +161,62 @@ fn log_record(
     wire::bytes(out, 12, event.name.as_bytes());
 }
 
-/// A resource: a tool, its version, and the catalogue's version.
-type Resource<'a> = (&'a str, &'a str, Option<u32>);
+/// A resource: a tool, its version, the catalogue's version, and (for a
+/// week's report) the report.
+type Resource<'a> = (&'a str, &'a str, Option<u32>, Option<(&'a str, &'a Report)>);
+
+/// A `KeyValue` with an int value, as field `field`.
+fn int_attribute(out: &mut Vec<u8>, field: u64, key: &str, n: u64) {
+    wire::message(out, field, |kv| {
+        wire::bytes(kv, 1, key.as_bytes());
+        wire::message(kv, 2, |v| wire::uint(v, 3, n.min(i64::MAX.unsigned_abs())));
+    });
+}
+
+/// A `KeyValue` with a double value (`AnyValue { double_value = 4 }`).
+fn double_attribute(out: &mut Vec<u8>, field: u64, key: &str, x: f64) {
+    wire::message(out, field, |kv| {
+        wire::bytes(kv, 1, key.as_bytes());
+        wire::message(kv, 2, |v| wire::fixed64(v, 4, x.to_bits()));
+    });
+}
+
+/// A week's report as log records: one per counter, named by its event,
+/// its attrs typed as the event's, with `rtb.count` and `rtb.rate`, at the
+/// week's Monday. No machine id: a report has none.
+fn report_log_records(
+    out: &mut Vec<u8>,
+    id: &str,
+    report: &Report,
+    observed: u64,
+    catalog: Option<&crate::catalog::CatalogSpec>,
+) {
+    let at = unix_nanos(&format!("{}T00:00:00Z", report.week));
+    for (i, counter) in report.counters.iter().enumerate() {
+        let declared = catalog.and_then(|c| c.event(&counter.event));
+        wire::message(out, 2, |log| {
+            wire::fixed64(log, 1, at);
+            wire::uint(log, 2, SEVERITY_INFO);
+            wire::bytes(log, 3, b"INFO");
+            string_value(log, 5, &counter.event);
+            attribute(log, 6, "log.record.uid", &format!("{id}/{i}"));
+            for (key, value) in &counter.attrs {
+                let kind = declared
+                    .and_then(|d| d.attrs.iter().find(|a| a.name == *key))
+                    .map(|a| &a.kind);
+                if key.starts_with("rtb.") || key == "log.record.uid" {
+                    typed_attribute(log, &format!("attr.{key}"), value, kind);
+                } else {
+                    typed_attribute(log, key, value, kind);
+                }
+            }
+            int_attribute(log, 6, "rtb.count", counter.count);
+            double_attribute(log, 6, "rtb.rate", counter.rate);
+            wire::fixed64(log, 11, observed);
+            wire::bytes(log, 12, counter.event.as_bytes());
+        });
+    }
+}
 
 /// The `ExportLogsServiceRequest` for `records`, encoded: one
 /// `ResourceLogs` (with `service.name`, `service.version` and, for typed
@@ -175,18 +230,30 @@ pub(crate) fn export_request(records: &[Record]) -> Vec<u8> {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     let mut groups: Vec<(Resource<'_>, Vec<&Record>)> = Vec::new();
     for record in records {
-        let key = (
-            record.event.tool.as_str(),
-            record.event.tool_version.as_str(),
-            record.event.catalog_version,
-        );
+        let key = match &record.body {
+            Body::Event(event) => (
+                event.tool.as_str(),
+                event.tool_version.as_str(),
+                event.catalog_version,
+                None,
+            ),
+            Body::Report(spooled) => {
+                let report = &spooled.report;
+                (
+                    report.tool.as_str(),
+                    report.tool_version.as_str(),
+                    Some(report.catalog_version),
+                    Some((record.id.as_str(), report)),
+                )
+            }
+        };
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, group)) => group.push(record),
             None => groups.push((key, vec![record])),
         }
     }
     let mut out = Vec::with_capacity(300 * records.len());
-    for ((tool, version, catalog_version), group) in groups {
+    for ((tool, version, catalog_version, report), group) in groups {
         let catalog = catalog_version.and_then(|v| crate::catalog::registry::lookup(tool, v));
         // ResourceLogs { resource = 1; scope_logs = 2 }
         wire::message(&mut out, 1, |resource_logs| {
@@ -195,10 +262,12 @@ pub(crate) fn export_request(records: &[Record]) -> Vec<u8> {
                 attribute(resource, 1, "service.name", tool);
                 attribute(resource, 1, "service.version", version);
                 if let Some(v) = catalog_version {
-                    wire::message(resource, 1, |kv| {
-                        wire::bytes(kv, 1, CATALOG_VERSION.as_bytes());
-                        wire::message(kv, 2, |value| wire::uint(value, 3, u64::from(v)));
-                    });
+                    int_attribute(resource, 1, CATALOG_VERSION, u64::from(v));
+                }
+                if let Some((id, report)) = report {
+                    attribute(resource, 1, "rtb.report.id", id);
+                    attribute(resource, 1, "rtb.report.week", &report.week);
+                    double_attribute(resource, 1, "rtb.report.x", report.x);
                 }
             });
             // ScopeLogs { scope = 1; log_records = 2 }
@@ -208,11 +277,22 @@ pub(crate) fn export_request(records: &[Record]) -> Vec<u8> {
                     wire::bytes(scope, 1, b"rtb-telemetry");
                     wire::bytes(scope, 2, env!("CARGO_PKG_VERSION").as_bytes());
                 });
-                for Record { id, event, .. } in group {
-                    let declared = catalog.as_deref().and_then(|c| c.event(&event.name));
-                    wire::message(scope_logs, 2, |log| {
-                        log_record(log, id, event, observed, declared);
-                    });
+                for record in group {
+                    match &record.body {
+                        Body::Event(event) => {
+                            let declared = catalog.as_deref().and_then(|c| c.event(&event.name));
+                            wire::message(scope_logs, 2, |log| {
+                                log_record(log, &record.id, event, observed, declared);
+                            });
+                        }
+                        Body::Report(spooled) => report_log_records(
+                            scope_logs,
+                            &record.id,
+                            &spooled.report,
+                            observed,
+                            catalog.as_deref(),
+                        ),
+                    }
                 }
             });
         });

@@ -91,7 +91,7 @@ fn head_is_expired(path: &Path, cutoff: &str) -> bool {
     }
     records
         .iter()
-        .any(|(record, _)| expired(&record.event.timestamp_utc, cutoff))
+        .any(|(record, _)| expired(record.at(), cutoff))
 }
 
 /// The first [`HEAD`] bytes of a regular file (not through a symlink,
@@ -114,7 +114,7 @@ fn prune(path: &Path, cutoff: &str) -> u64 {
     let before = records.len();
     let kept: Vec<_> = records
         .into_iter()
-        .filter(|(record, _)| !expired(&record.event.timestamp_utc, cutoff))
+        .filter(|(record, _)| !expired(record.at(), cutoff))
         .collect();
     let gone = (before - kept.len()) as u64;
     let done = if kept.is_empty() {

@@ -3,23 +3,82 @@
 
 use std::io::Write as _;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::Event;
 
-/// An event and its id: the same id in the spool, on the wire and on every
-/// retry, so a collector can keep each event once. Serialised as
-/// `{"id":"…","event":{…}}`, the event exactly as a `FileSink` line holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An event (or a week's report) and its id: the same id in the spool, on
+/// the wire and on every retry, so a collector can keep each once.
+/// Serialised as `{"id":"…","event":{…}}`, the event exactly as a
+/// `FileSink` line holds it, or `{"id":"…","report":{…}}`.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Record {
     pub(crate) id: String,
     /// In the spool only (never sent): which destination the event was
     /// recorded for (see `delivery::Remote::id`), so it is sent there or
     /// nowhere.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) to: Option<String>,
-    pub(crate) event: Event,
+    pub(crate) body: Body,
+}
+
+/// What a record carries.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Body {
+    Event(Event),
+    /// A week's counts (report mode).
+    Report(Box<Spooled>),
+}
+
+/// A report as the spool keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Spooled {
+    pub(crate) report: crate::report::Report,
+    /// In the spool only: the decision it was counted under (see
+    /// `report::decision_of`); sent only while that decision holds.
+    pub(crate) of: String,
+    /// In the spool only: when it was sealed (for the age bound).
+    pub(crate) at: String,
+}
+
+/// A record as a line reads: one of `event` and `report`.
+#[derive(Deserialize)]
+struct Raw {
+    id: String,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    event: Option<Event>,
+    #[serde(default)]
+    report: Option<crate::report::Report>,
+    #[serde(default)]
+    of: Option<String>,
+    #[serde(default)]
+    at: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Raw::deserialize(deserializer)?;
+        let body = match (raw.event, raw.report) {
+            (Some(event), None) => Body::Event(event),
+            (None, Some(report)) => Body::Report(Box::new(Spooled {
+                report,
+                of: raw.of.unwrap_or_default(),
+                at: raw.at.unwrap_or_default(),
+            })),
+            _ => {
+                return Err(serde::de::Error::custom(
+                    "a record holds one `event` or one `report`",
+                ));
+            }
+        };
+        Ok(Self {
+            id: raw.id,
+            to: raw.to,
+            body,
+        })
+    }
 }
 
 impl Record {
@@ -28,7 +87,7 @@ impl Record {
         Self {
             id: fresh_id(event.machine_id.as_bytes()),
             to: None,
-            event: crate::event::bounded_copy(event),
+            body: Body::Event(crate::event::bounded_copy(event)),
         }
     }
 
@@ -38,7 +97,23 @@ impl Record {
         Self {
             id: fresh_id(event.machine_id.as_bytes()),
             to: None,
-            event,
+            body: Body::Event(event),
+        }
+    }
+
+    /// The event, when it carries one (not a report).
+    pub(crate) fn event(&self) -> Option<&Event> {
+        match &self.body {
+            Body::Event(event) => Some(event),
+            Body::Report(_) => None,
+        }
+    }
+
+    /// When it was recorded (an event) or sealed (a report): RFC 3339.
+    pub(crate) fn at(&self) -> &str {
+        match &self.body {
+            Body::Event(event) => &event.timestamp_utc,
+            Body::Report(spooled) => &spooled.at,
         }
     }
 
@@ -52,33 +127,30 @@ impl Record {
             out.extend_from_slice(b",\"to\":");
             crate::event::write_json(out, to)?;
         }
-        out.extend_from_slice(b",\"event\":");
-        crate::event::write_json_line(out, &self.event)?;
-        out.pop(); // the event line's `\n`
+        match &self.body {
+            Body::Event(event) => {
+                out.extend_from_slice(b",\"event\":");
+                crate::event::write_json_line(out, event)?;
+                out.pop(); // the event line's `\n`
+            }
+            Body::Report(spooled) => {
+                if !wire {
+                    out.extend_from_slice(b",\"of\":");
+                    crate::event::write_json(out, &spooled.of)?;
+                    out.extend_from_slice(b",\"at\":");
+                    crate::event::write_json(out, &spooled.at)?;
+                }
+                out.extend_from_slice(b",\"report\":");
+                crate::event::write_json(out, &spooled.report)?;
+            }
+        }
         // Writing to a `Vec` cannot fail.
         let _ = out.write_all(b"}\n");
         Ok(())
     }
 }
 
-/// A fresh id: 32 hex digits, a hash of the process, the time, a counter
-/// and `salt` (the event's anonymous id), unique as a record's id must be.
-/// Made without the system's random source, which `uuid` panics without
-/// (a seccomp filter can deny it): recording never panics, not even in a
-/// panic hook.
-pub(crate) fn fresh_id(salt: &[u8]) -> String {
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mut hasher = Sha256::new();
-    hasher.update(std::process::id().to_le_bytes());
-    hasher.update(nanos.to_le_bytes());
-    hasher.update(seq.to_le_bytes());
-    hasher.update(salt);
-    hex::encode(&hasher.finalize()[..16])
-}
+pub(crate) use crate::machine::fresh_id;
 
 /// The idempotency key of a batch: derived from its records' ids, so the
 /// same batch sent again carries the same key.

@@ -119,6 +119,35 @@ impl SpoolSink {
     }
 
     pub(crate) fn append(&self, event: &Event) -> Result<(), TelemetryError> {
+        self.append_record(Record::new(event), &|| format!("event `{}`", event.name))
+    }
+
+    /// Appends a week's report (report mode), as [`append`](Self::append)
+    /// appends an event; `of`: the decision it was counted under.
+    pub(crate) fn append_report(
+        &self,
+        id: &str,
+        report: &crate::report::Report,
+        of: &str,
+    ) -> Result<(), TelemetryError> {
+        let record = Record {
+            id: id.to_owned(),
+            to: None,
+            body: super::record::Body::Report(Box::new(super::record::Spooled {
+                report: report.clone(),
+                of: of.to_owned(),
+                at: crate::timestamp::rfc3339_utc(std::time::SystemTime::now()),
+            })),
+        };
+        self.append_record(record, &|| format!("the report of {}", report.week))
+    }
+
+    /// `what`: the record, named for an error.
+    fn append_record(
+        &self,
+        mut record: Record,
+        what: &dyn Fn() -> String,
+    ) -> Result<(), TelemetryError> {
         let mut writer = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(why) = &writer.stopped {
             return Err(TelemetryError::config(
@@ -149,13 +178,12 @@ impl SpoolSink {
             }
             self.started.store(true, Ordering::Release);
         }
-        let mut record = Record::new(event);
         record.to = Some(self.to.clone());
         let mut line = std::mem::take(&mut writer.line);
         line.clear();
         record
             .write_line(&mut line, false)
-            .map_err(|e| TelemetryError::serde(format_args!("event `{}`", event.name), e))?;
+            .map_err(|e| TelemetryError::serde(format_args!("{}", what()), e))?;
         let result = self.write_line(&line, &mut writer.schedule, APPEND_PATIENCE);
         writer.line = line;
         // A run that created the spool may have been held up past an

@@ -1,0 +1,138 @@
+//! The counts file: the week being built, kept between runs
+//! (`<data dir>/report/counts.json`), merged into under `counts.lock` as
+//! each run ends, and sealed into a report once its week is over.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::wire::Tally;
+use crate::TelemetryError;
+use crate::pipeline::layout;
+
+/// The largest counts file read: far above what a catalogue's counters
+/// take (a few KB); anything larger is not ours, and starts again.
+const MAX_FILE: u64 = 4 * 1024 * 1024;
+/// How long a run's end waits for another run's merge.
+pub(super) const MERGE_PATIENCE: Duration = Duration::from_secs(2);
+
+/// The counts of one week, one version of the tool and its catalogue,
+/// counted under one decision (`of`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Section {
+    pub(crate) week: String,
+    pub(crate) tool_version: String,
+    pub(crate) catalog_version: u32,
+    /// The decision the counts were made under (a hash of the install's
+    /// salt and when the user opted in; never sent): counts of another
+    /// are never reported.
+    pub(crate) of: String,
+    pub(crate) counters: Vec<Tally>,
+}
+
+/// What `counts.json` holds.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Counts {
+    #[serde(default)]
+    pub(crate) sections: Vec<Section>,
+}
+
+impl Section {
+    /// Adds `count` to the counter of `event` with `attrs`.
+    pub(crate) fn add(&mut self, event: &str, attrs: &BTreeMap<String, String>, count: u64) {
+        match self
+            .counters
+            .iter_mut()
+            .find(|t| t.event == event && t.attrs == *attrs)
+        {
+            Some(tally) => tally.count = tally.count.saturating_add(count),
+            None => self.counters.push(Tally {
+                event: event.to_owned(),
+                attrs: attrs.clone(),
+                count,
+            }),
+        }
+    }
+}
+
+/// The report directory's files.
+pub(crate) struct Files {
+    pub(crate) dir: PathBuf,
+}
+
+impl Files {
+    pub(crate) fn new(data_dir: &Path) -> Self {
+        Self {
+            dir: layout::report_dir(data_dir),
+        }
+    }
+
+    pub(crate) fn counts(&self) -> PathBuf {
+        self.dir.join(layout::report::COUNTS)
+    }
+
+    pub(crate) fn lock(&self) -> PathBuf {
+        self.dir.join(layout::report::LOCK)
+    }
+
+    pub(crate) fn last(&self) -> PathBuf {
+        self.dir.join(layout::report::LAST)
+    }
+
+    /// The directory, made private if it is not there (refused if it is
+    /// not the user's own).
+    pub(crate) fn prepare(&self) -> Result<(), TelemetryError> {
+        crate::fs::check_private_dir(&self.dir)
+            .map_err(|e| TelemetryError::io("use", &self.dir, e))?;
+        if !self.dir.is_dir() {
+            crate::fs::create_private_dir_all(&self.dir)
+                .map_err(|e| TelemetryError::io("create", &self.dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// What `counts.json` holds; nothing when it is missing, and (so one
+    /// bad file never stops counting) when it is not a file of ours.
+    pub(crate) fn read(&self) -> Counts {
+        let path = self.counts();
+        crate::fs::read_small_bytes(&path, MAX_FILE, false)
+            .ok()
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// Replaces `counts.json` whole (0600), or removes it when nothing is
+    /// counted.
+    pub(crate) fn write(&self, counts: &Counts) -> Result<(), TelemetryError> {
+        let path = self.counts();
+        if counts.sections.is_empty() {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(TelemetryError::io("remove", &path, e))
+                }
+                _ => Ok(()),
+            };
+        }
+        let bytes = serde_json::to_vec(counts)
+            .map_err(|e| TelemetryError::serde(format_args!("the week's counts"), e))?;
+        crate::fs::write_atomic(&path, &bytes, 0o600)
+            .map_err(|e| TelemetryError::io("write", &path, e))
+    }
+
+    /// The last report sealed, as `telemetry show` shows it.
+    pub(crate) fn read_last(&self) -> Option<super::Last> {
+        let bytes = crate::fs::read_small_bytes(&self.last(), MAX_FILE, false).ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub(crate) fn write_last(&self, last: &super::Last) -> Result<(), TelemetryError> {
+        let path = self.last();
+        let bytes = serde_json::to_vec(last)
+            .map_err(|e| TelemetryError::serde(format_args!("the last report"), e))?;
+        crate::fs::write_atomic(&path, &bytes, 0o600)
+            .map_err(|e| TelemetryError::io("write", &path, e))
+    }
+}

@@ -1,0 +1,174 @@
+//! A catalogue as a report counts it: each event's attrs and how many
+//! values each can take, so a counter's key is one number (the values'
+//! places, in mixed radix) and back.
+
+use std::collections::BTreeMap;
+
+use crate::catalog::{AttrKind, CatalogSpec};
+
+/// The buckets a report counts a [`Duration`](std::time::Duration) attr
+/// in, in milliseconds: a counter says "between 1 and 5 seconds", never
+/// how long to the millisecond.
+pub const DURATION_BUCKETS_MS: &[u64] = &[
+    0, 10, 100, 500, 1_000, 5_000, 10_000, 60_000, 600_000, 3_600_000,
+];
+
+/// One attr: its name and the values it can take, by place.
+#[derive(Debug, Clone)]
+pub(crate) struct AttrShape {
+    pub(crate) name: String,
+    /// How many values it can take.
+    pub(crate) card: u64,
+    /// An `enum`'s names (looked up for a clap value or a command name).
+    pub(crate) values: Vec<String>,
+}
+
+/// One event: its name, its attrs, and whether its keys fit a `u64`.
+#[derive(Debug, Clone)]
+pub(crate) struct EventShape {
+    pub(crate) name: String,
+    pub(crate) attrs: Vec<AttrShape>,
+    /// `false` when the product of its attrs' value counts passes `u64`
+    /// (or an attr is of a kind a report cannot count): never counted.
+    pub(crate) countable: bool,
+}
+
+/// Every event a report can count, in the catalogue's order (so an
+/// event's `INDEX` is its place), then the crate's own.
+#[derive(Debug, Clone)]
+pub(crate) struct Shape {
+    pub(crate) events: Vec<EventShape>,
+}
+
+impl Shape {
+    pub(crate) fn of(spec: &CatalogSpec) -> Self {
+        let events = spec
+            .events
+            .iter()
+            .map(|event| {
+                let attrs: Vec<AttrShape> = event
+                    .attrs
+                    .iter()
+                    .map(|attr| {
+                        let (card, values) = match &attr.kind {
+                            AttrKind::Enum(names) => (names.len() as u64, names.clone()),
+                            AttrKind::Bool => (2, vec!["false".into(), "true".into()]),
+                            AttrKind::Buckets(bounds) => (
+                                bounds.len() as u64,
+                                bounds.iter().map(u64::to_string).collect(),
+                            ),
+                            AttrKind::DurationMs => (
+                                DURATION_BUCKETS_MS.len() as u64,
+                                DURATION_BUCKETS_MS.iter().map(u64::to_string).collect(),
+                            ),
+                            AttrKind::Count | AttrKind::Place | AttrKind::Unknown => {
+                                (0, Vec::new())
+                            }
+                        };
+                        AttrShape {
+                            name: attr.name.clone(),
+                            card,
+                            values,
+                        }
+                    })
+                    .collect();
+                let countable = attrs
+                    .iter()
+                    .try_fold(1_u64, |n, a| {
+                        if a.card == 0 {
+                            None
+                        } else {
+                            n.checked_mul(a.card)
+                        }
+                    })
+                    .is_some();
+                EventShape {
+                    name: event.name.clone(),
+                    attrs,
+                    countable,
+                }
+            })
+            .collect();
+        Self { events }
+    }
+
+    /// The event named `name` and its place.
+    pub(crate) fn find(&self, name: &str) -> Option<(usize, &EventShape)> {
+        self.events.iter().enumerate().find(|(_, e)| e.name == name)
+    }
+}
+
+impl EventShape {
+    /// The attr values `key` stands for, by name (as the wire carries
+    /// them: a bucket's or a duration bucket's lower bound, a name).
+    pub(crate) fn values_of(&self, mut key: u64) -> Option<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for attr in self.attrs.iter().rev() {
+            let at = usize::try_from(key % attr.card.max(1)).ok()?;
+            key /= attr.card.max(1);
+            out.insert(attr.name.clone(), attr.values.get(at)?.clone());
+        }
+        (key == 0).then_some(out)
+    }
+
+    /// The key of `values` (as [`values_of`](Self::values_of) gives
+    /// them): `None` when one is missing or not declared.
+    pub(crate) fn key_of(&self, values: &BTreeMap<String, String>) -> Option<u64> {
+        if !self.countable || values.len() != self.attrs.len() {
+            return None;
+        }
+        let mut key = 0_u64;
+        for attr in &self.attrs {
+            let value = values.get(&attr.name)?;
+            let at = attr.values.iter().position(|v| v == value)? as u64;
+            key = key * attr.card + at;
+        }
+        Some(key)
+    }
+}
+
+/// Where a declared event's values make a counter's key: written by
+/// [`catalog!`](crate::catalog!)'s `write_key`, one `put` per attr, in
+/// declaration order. Allocates nothing.
+#[doc(hidden)]
+pub struct Key<'a> {
+    attrs: &'a [AttrShape],
+    scratch: &'a mut String,
+    at: usize,
+    sum: u64,
+    ok: bool,
+}
+
+impl<'a> Key<'a> {
+    pub(crate) fn new(event: &'a EventShape, scratch: &'a mut String) -> Self {
+        Self {
+            attrs: &event.attrs,
+            scratch,
+            at: 0,
+            sum: 0,
+            ok: event.countable,
+        }
+    }
+
+    /// The key, when every attr was put with a declared value.
+    pub(crate) fn finish(self) -> Option<u64> {
+        (self.ok && self.at == self.attrs.len()).then_some(self.sum)
+    }
+
+    /// The next attr's value.
+    #[inline]
+    pub fn put<V: crate::catalog::AttrValue>(&mut self, value: &V) {
+        let Some(attr) = self.attrs.get(self.at) else {
+            self.ok = false;
+            return;
+        };
+        self.at += 1;
+        match value.index(&attr.values, self.scratch) {
+            // No overflow: the product of every `card` fits (`countable`).
+            Some(i) if u64::from(i) < attr.card => {
+                self.sum = self.sum.wrapping_mul(attr.card).wrapping_add(u64::from(i));
+            }
+            _ => self.ok = false,
+        }
+    }
+}

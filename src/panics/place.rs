@@ -52,11 +52,15 @@ impl Owner {
             .any(|user| user.chars().count() >= 3 && lower.contains(user.as_str()))
     }
 
-    /// Whether `text` is one of the user's names, in any case.
+    /// Whether `text`, or a `-`-separated part of it (a crate `ci-ada`),
+    /// is one of the user's names, in any case.
     fn is_user(&self, text: &str) -> bool {
         !text.is_empty() && {
             let lower = text.to_lowercase();
             self.users.contains(&lower)
+                || lower
+                    .split('-')
+                    .any(|part| self.users.iter().any(|user| user == part))
         }
     }
 }

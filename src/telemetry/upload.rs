@@ -133,13 +133,17 @@ mod on {
         #[cfg_attr(docsrs, doc(cfg(feature = "upload")))]
         pub fn upload_now(&self) -> Result<UploadReport, TelemetryError> {
             let inner = &*self.inner;
-            let (Some(store), Some(_)) = (&inner.store, inner.recorder()) else {
+            let (Some(store), true) = (
+                &inner.store,
+                inner.recorder().is_some() || inner.counting.is_some(),
+            ) else {
                 return Err(TelemetryError::config(
                     "telemetry is off, so there is nothing to upload",
                     "enable telemetry first",
                 ));
             };
-            if let Some(sink) = inner.recording().and_then(Recording::spool) {
+            let counting = inner.counting.as_ref().and_then(crate::report::Counting::spool);
+            if let Some(sink) = inner.recording().and_then(Recording::spool).or(counting) {
                 sink.pause();
             }
             process::upload_once(&inner.plan, store, Duration::ZERO)

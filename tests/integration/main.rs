@@ -41,6 +41,8 @@ mod processes;
 #[cfg(all(feature = "http", feature = "clap", feature = "otlp"))]
 mod proxy;
 mod redact;
+#[cfg(all(feature = "clap", feature = "http", feature = "otlp"))]
+mod reports;
 #[cfg(feature = "otlp")]
 mod secrets;
 mod seed;

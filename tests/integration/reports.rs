@@ -1,0 +1,348 @@
+//! Report mode: counts per week, one report a week with no id, sampled;
+//! counts from before the latest opt-in never reported; `disable` deletes
+//! them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use rtb_telemetry::consent::{ConsentStore, TelemetryCommand};
+use rtb_telemetry::{Env, Reports, Telemetry};
+
+use crate::local_first::Tool;
+use crate::loopback::Server;
+use crate::support::mytool;
+
+rtb_telemetry::catalog! {
+    pub catalog Cat: version 2;
+    pub enum Outcome { Ok = "ok", Failed = "failed" }
+    pub event Build = "build" { outcome: Outcome, took: Duration }
+    pub event Deploy = "deploy" { release: bool }
+}
+
+/// A Monday long gone: a week that is over.
+const PAST_WEEK: &str = "2001-01-01";
+
+fn handle(tool: &Tool, endpoint: &str, reports: Reports<Cat>) -> Telemetry<Cat> {
+    Telemetry::builder("mytool", "1.2.3")
+        .catalog::<Cat>()
+        .reports(reports)
+        .salt("mytool-tests")
+        .env(Env::from_vars([("MYTOOL_TELEMETRY_ENDPOINT", endpoint)]))
+        .paths(tool.consent(), tool.data())
+        .detached_upload(false)
+        .init()
+}
+
+fn counts_path(tool: &Tool) -> PathBuf {
+    tool.data().join("report/counts.json")
+}
+
+/// Every count in the counts file.
+fn counted(tool: &Tool) -> u64 {
+    let Ok(text) = std::fs::read_to_string(counts_path(tool)) else {
+        return 0;
+    };
+    let counts: serde_json::Value = serde_json::from_str(&text).unwrap();
+    counts["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["counters"].as_array().unwrap())
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum()
+}
+
+/// Moves every week in the counts file to one that is over, as a run of
+/// an earlier week would have left it.
+fn age_the_counts(tool: &Tool) {
+    let path = counts_path(tool);
+    let mut counts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for section in counts["sections"].as_array_mut().unwrap() {
+        section["week"] = PAST_WEEK.into();
+    }
+    std::fs::write(&path, counts.to_string()).unwrap();
+}
+
+/// The reports a collector received.
+fn reports_received(server: &Server) -> Vec<serde_json::Value> {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.path != "/mark")
+        .flat_map(|r| serde_json::from_slice::<Vec<serde_json::Value>>(&r.body).unwrap())
+        .filter(|r| r.get("report").is_some())
+        .collect()
+}
+
+#[test]
+fn a_run_counts_in_memory_and_keeps_nothing_finer_than_the_week() {
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let endpoint = format!("{}/v1/events", server.url);
+    let telemetry = handle(&tool, &endpoint, Reports::weekly());
+    assert!(telemetry.is_enabled());
+    for _ in 0..3 {
+        telemetry.record(Build {
+            outcome: Outcome::Ok,
+            took: Duration::from_millis(1_234),
+        });
+    }
+    telemetry.record(Deploy { release: true });
+    // Nothing on disk while the run goes on.
+    assert!(!counts_path(&tool).exists());
+    drop(telemetry);
+    let text = std::fs::read_to_string(counts_path(&tool)).unwrap();
+    assert!(
+        text.contains(r#"{"event":"build","attrs":{"outcome":"ok","took":"1000"},"count":3}"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"{"event":"deploy","attrs":{"release":"true"},"count":1}"#));
+    // No event, no id, no time finer than the week, nothing sent.
+    assert!(!tool.spool().exists() && !tool.data().join("events.jsonl").exists());
+    for path in crate::support::walk(&tool.data()) {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            !text.contains("machine_id") && !text.contains("T0") && !text.contains("T1"),
+            "{}: {text}",
+            path.display()
+        );
+    }
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn a_week_that_is_over_goes_as_one_report_with_no_id_and_is_shown() {
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let endpoint = format!("{}/v1/events", server.url);
+    for run in 0..3 {
+        let telemetry = handle(&tool, &endpoint, Reports::weekly());
+        telemetry.record(Build {
+            outcome: if run == 0 {
+                Outcome::Failed
+            } else {
+                Outcome::Ok
+            },
+            took: Duration::from_millis(40),
+        });
+    }
+    let shown = handle(&tool, &endpoint, Reports::weekly())
+        .command(TelemetryCommand::Show {
+            catalog: false,
+            json: false,
+        })
+        .to_string();
+    assert!(shown.contains("build {outcome=ok, took=10}: 2"), "{shown}");
+    assert!(shown.contains("no report sealed yet"), "{shown}");
+
+    age_the_counts(&tool);
+    // The first run of a new week seals the last one.
+    let telemetry = handle(&tool, &endpoint, Reports::weekly());
+    telemetry.record(Deploy { release: false });
+    drop(telemetry);
+    let telemetry = handle(&tool, &endpoint, Reports::weekly());
+    let shown = telemetry
+        .command(TelemetryCommand::Show {
+            catalog: false,
+            json: false,
+        })
+        .to_string();
+    assert!(
+        shown.contains(&format!(
+            "the last report, for the week of {PAST_WEEK} (waiting to be sent)"
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("deploy {release=false}: 1"), "{shown}"); // this week's
+    telemetry.upload_now().unwrap();
+
+    let reports = reports_received(&server);
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let report = &reports[0]["report"];
+    assert_eq!(report["week"], PAST_WEEK);
+    assert_eq!(report["tool"], "mytool");
+    assert_eq!(report["tool_version"], "1.2.3");
+    assert_eq!(report["catalog_version"], 2);
+    assert_eq!(report["rate"], 1.0);
+    let x = report["x"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&x));
+    let counters = report["counters"].as_array().unwrap();
+    assert_eq!(counters.len(), 2, "{counters:?}");
+    let total: u64 = counters.iter().map(|c| c["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, 3);
+    let id = reports[0]["id"].as_str().unwrap();
+    assert_eq!(id.len(), 32);
+    // Nothing that links it to the machine, or to another report.
+    let body = String::from_utf8(server.requests()[0].body.clone()).unwrap();
+    assert!(
+        !body.contains("machine_id") && !body.contains("\"of\"") && !body.contains("\"at\""),
+        "{body}"
+    );
+    assert!(!body.contains("\"to\""), "{body}");
+    let shown = handle(&tool, &endpoint, Reports::weekly())
+        .command(TelemetryCommand::Show {
+            catalog: false,
+            json: false,
+        })
+        .to_string();
+    assert!(
+        shown.contains("(handed over (no longer waiting))"),
+        "{shown}"
+    );
+    assert!(shown.contains(id), "{shown}");
+}
+
+#[test]
+fn a_report_not_sampled_is_never_sent_and_show_says_so() {
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let endpoint = format!("{}/v1/events", server.url);
+    handle(&tool, &endpoint, Reports::weekly().rate(0.0)).record(Deploy { release: true });
+    age_the_counts(&tool);
+    handle(&tool, &endpoint, Reports::weekly().rate(0.0)).record(Deploy { release: true });
+    let telemetry = handle(&tool, &endpoint, Reports::weekly().rate(0.0));
+    let shown = telemetry
+        .command(TelemetryCommand::Show {
+            catalog: false,
+            json: false,
+        })
+        .to_string();
+    assert!(shown.contains("(not sampled: nothing was sent)"), "{shown}");
+    let _ = telemetry.upload_now();
+    assert!(reports_received(&server).is_empty());
+}
+
+#[test]
+fn disable_deletes_the_counts_and_a_report_not_yet_sent() {
+    let tool = Tool::enabled();
+    let endpoint = format!("{}/v1/events", crate::loopback::refused_url());
+    handle(&tool, &endpoint, Reports::weekly()).record(Deploy { release: true });
+    age_the_counts(&tool);
+    handle(&tool, &endpoint, Reports::weekly()).record(Deploy { release: true });
+    let spooled = std::fs::read_to_string(tool.spool().join("events.jsonl")).unwrap();
+    assert!(spooled.contains("\"report\""), "{spooled}");
+    assert!(counted(&tool) > 0);
+    ConsentStore::at("mytool", tool.consent(), tool.data())
+        .disable()
+        .unwrap();
+    assert!(!tool.spool().exists());
+    assert!(!tool.data().join("report").exists());
+    // And an off run counts nothing.
+    let telemetry = handle(&tool, &endpoint, Reports::weekly());
+    assert!(!telemetry.is_enabled());
+    telemetry.record(Deploy { release: true });
+    drop(telemetry);
+    assert!(!tool.data().join("report").exists());
+}
+
+/// Runs counting (with a week over to seal) race `disable` + `enable`, or
+/// `reset` + `enable`, 200 times: what they counted before the latest
+/// opt-in is never in the counts file nor in a report.
+#[test]
+fn counts_from_before_the_latest_opt_in_are_never_reported_200_times() {
+    let (mut counted_after, mut reported) = (0, 0);
+    for trial in 0..200 {
+        let tool = Tool::enabled();
+        let server = Server::start(vec![]);
+        let endpoint = format!("{}/v1/events", server.url);
+        handle(&tool, &endpoint, Reports::weekly()).record(Deploy { release: true });
+        age_the_counts(&tool);
+        let store = ConsentStore::at("mytool", tool.consent(), tool.data());
+        let runs: Vec<_> = (0..3)
+            .map(|_| handle(&tool, &endpoint, Reports::weekly()))
+            .collect();
+        let start = Arc::new(Barrier::new(4));
+        std::thread::scope(|scope| {
+            for (i, telemetry) in runs.into_iter().enumerate() {
+                let start = Arc::clone(&start);
+                scope.spawn(move || {
+                    start.wait();
+                    std::thread::sleep(Duration::from_micros(300 * i as u64));
+                    telemetry.record(Build {
+                        outcome: Outcome::Ok,
+                        took: Duration::ZERO,
+                    });
+                    drop(telemetry); // merges, and seals the week that is over
+                });
+            }
+            start.wait();
+            std::thread::sleep(Duration::from_micros(200 * (trial % 5)));
+            if trial % 2 == 0 {
+                store.disable().unwrap();
+            } else {
+                store.reset().unwrap();
+            }
+            store.enable().unwrap();
+        });
+        counted_after += counted(&tool);
+        let _ = handle(&tool, &endpoint, Reports::weekly()).upload_now();
+        reported += reports_received(&server).len();
+    }
+    assert_eq!(
+        counted_after, 0,
+        "counts from before the latest opt-in were kept"
+    );
+    assert_eq!(
+        reported, 0,
+        "a report of counts from before the latest opt-in was sent"
+    );
+}
+
+fn mytool_in(home: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(mytool());
+    command
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("MYTOOL_TELEMETRY_MODE", "report")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+#[test]
+fn eight_processes_of_100_000_counts_each_lose_none() {
+    let home = tempfile::tempdir().unwrap();
+    assert!(
+        mytool_in(home.path(), &["telemetry", "enable"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let runs: Vec<_> = (0..8)
+        .map(|_| {
+            mytool_in(home.path(), &["run", "--repeat", "100000"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let counts = home
+        .path()
+        .join(".local/share/mytool/telemetry/report/counts.json");
+    let text = std::fs::read_to_string(&counts).unwrap();
+    let counts: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let total: u64 = counts["sections"][0]["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 800_000, "{text}");
+    // No event was written, and no machine id derived into any file.
+    for path in crate::support::walk(home.path()) {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(!text.contains("machine_id"), "{}", path.display());
+    }
+}

@@ -15,7 +15,9 @@
 //! enabled_noop,erased_noop,baseline_typed,disabled_typed,
 //! runtime_disabled_typed,enabled_typed_noop,enabled_attrs_noop}` (the
 //! `typed` ones record a declared event of three attrs; `enabled_attrs_noop`
-//! the same three attrs by name, in a map built per call). The second argument is the number of
+//! the same three attrs by name, in a map built per call), and
+//! `sync/{baseline_typed,report_typed}` (the declared event counted by a
+//! handle in report mode). The second argument is the number of
 //! iterations. See `docs/zero-cost.md` for the method and the figures.
 
 use std::collections::HashMap;
@@ -188,6 +190,39 @@ async fn async_flush<P: Policy>(ctx: &TelemetryContext<NoopSink, P>, n: u64) -> 
     ok
 }
 
+/// The baseline of a report mode's increment: the event made, and dropped.
+#[inline(never)]
+fn sync_baseline_typed(n: u64) -> u64 {
+    for _ in 0..n {
+        black_box(build());
+    }
+    n
+}
+
+/// Report mode: the same declared event counted by a `Telemetry` handle
+/// (`reports(..)`, telemetry on, so a counter in memory).
+#[inline(never)]
+fn sync_report_typed(telemetry: &rtb_telemetry::Telemetry<Probe>, n: u64) -> u64 {
+    for _ in 0..n {
+        telemetry.record(build());
+    }
+    n
+}
+
+/// A handle in report mode, telemetry on, its files in a fresh directory.
+fn report_handle(dir: &std::path::Path) -> rtb_telemetry::Telemetry<Probe> {
+    let (file, data) = (dir.join("c.json"), dir.join("d"));
+    rtb_telemetry::consent::ConsentStore::at("probe", &file, &data)
+        .enable()
+        .expect("enable");
+    rtb_telemetry::Telemetry::builder("probe", "1.0.0")
+        .catalog::<Probe>()
+        .reports(rtb_telemetry::Reports::weekly())
+        .env(rtb_telemetry::Env::from_vars::<_, &str, &str>([]))
+        .paths(file, data)
+        .init()
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_default();
@@ -230,6 +265,13 @@ fn main() -> ExitCode {
         "async/enabled_typed_noop" => runtime.block_on(async_record_typed(&builder().enabled(), n)),
         "async/enabled_attrs_noop" => {
             runtime.block_on(async_record_same_attrs(&builder().enabled(), n))
+        }
+        "sync/baseline_typed" => sync_baseline_typed(n),
+        "sync/report_typed" => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let telemetry = report_handle(dir.path());
+            assert!(telemetry.is_enabled(), "report mode is on");
+            sync_report_typed(&telemetry, n)
         }
         "async/erased_noop" => {
             let ctx: erased::TelemetryContext = builder()

@@ -274,3 +274,52 @@ fn a_stuck_sink_holds_at_most_the_byte_bound_whatever_the_events_carry() {
     assert!(background.dropped() > 0, "the bound dropped some");
     release.send(()).unwrap();
 }
+
+/// Report mode (issue 30): an increment allocates nothing once its event
+/// was counted, whatever its values; the first count of an event makes its
+/// table.
+#[test]
+fn a_report_increment_allocates_nothing_in_steady_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+    rtb_telemetry::consent::ConsentStore::at("t", &file, &data)
+        .enable()
+        .unwrap();
+    let telemetry = rtb_telemetry::Telemetry::builder("t", "1")
+        .catalog::<Alloc>()
+        .reports(rtb_telemetry::Reports::weekly())
+        .env(rtb_telemetry::Env::from_vars::<_, &str, &str>([]))
+        .paths(file, data)
+        .init();
+    assert!(telemetry.is_enabled());
+    let sync = |f: &dyn Fn()| {
+        let before = ALLOCATIONS.with(Cell::get);
+        f();
+        ALLOCATIONS.with(Cell::get) - before
+    };
+    let build = |files| Build {
+        outcome: Outcome::Ok,
+        files: Files(files),
+        release: files % 2 == 0,
+    };
+    assert!(
+        sync(&|| telemetry.record(build(0))) >= 1,
+        "the table is made"
+    );
+    for files in [0, 3, 42, 1_000, 7] {
+        let n = sync(&|| telemetry.record(build(files)));
+        assert_eq!(n, 0, "{n} allocations counting files={files}");
+    }
+    let n = sync(&|| {
+        telemetry.record(Test {
+            outcome: Outcome::Failed,
+        })
+    });
+    assert!(n >= 1, "another event's table");
+    assert_eq!(
+        sync(&|| telemetry.record(Test {
+            outcome: Outcome::Ok
+        })),
+        0
+    );
+}

@@ -78,7 +78,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -231,11 +232,65 @@ impl Hasher for Mix {
     }
 }
 
-/// This run's counts, in memory: (event's place, key) to count.
-#[derive(Default)]
+/// An event with at most this many combinations of values is counted in
+/// a dense table of its own (an atomic add at the key's place: no lock,
+/// no hash); one with more in a map under a lock.
+const DENSE_MAX: u64 = 4096;
+
+/// This run's counts, in memory.
 struct Table {
-    counts: HashMap<(usize, u64), u64, BuildHasherDefault<Mix>>,
-    scratch: String,
+    /// Per event (by place), made at its first count when it is small.
+    dense: Vec<OnceLock<Box<[AtomicU64]>>>,
+    /// (event's place, key) to count, for the events with many keys.
+    sparse: Mutex<HashMap<(usize, u64), u64, BuildHasherDefault<Mix>>>,
+}
+
+impl Table {
+    fn new(events: usize) -> Self {
+        Self {
+            dense: (0..events).map(|_| OnceLock::new()).collect(),
+            sparse: Mutex::new(HashMap::default()),
+        }
+    }
+
+    /// Adds `n` at `key` of the event at `index`.
+    #[inline]
+    fn add(&self, index: usize, event: &shape::EventShape, key: u64, n: u64) {
+        if event.combinations <= DENSE_MAX
+            && let Some(dense) = self.dense.get(index)
+        {
+            let slots =
+                dense.get_or_init(|| (0..event.combinations).map(|_| AtomicU64::new(0)).collect());
+            if let Some(slot) = usize::try_from(key).ok().and_then(|k| slots.get(k)) {
+                slot.fetch_add(n, Ordering::Relaxed);
+            }
+        } else {
+            self.add_sparse(index, key, n);
+        }
+    }
+
+    #[inline(never)]
+    fn add_sparse(&self, index: usize, key: u64, n: u64) {
+        let mut sparse = self.sparse.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = sparse.entry((index, key)).or_insert(0);
+        *slot = slot.saturating_add(n);
+    }
+
+    /// Every count so far, taken out (each left at 0).
+    fn take(&self) -> Vec<((usize, u64), u64)> {
+        let mut out = Vec::new();
+        for (index, dense) in self.dense.iter().enumerate() {
+            for (key, slot) in dense.get().into_iter().flat_map(|s| s.iter().enumerate()) {
+                let n = slot.swap(0, Ordering::Relaxed);
+                if n > 0 {
+                    out.push(((index, key as u64), n));
+                }
+            }
+        }
+        let mut sparse = self.sparse.lock().unwrap_or_else(PoisonError::into_inner);
+        out.extend(sparse.drain());
+        out
+    }
 }
 
 /// Where a run's counts go as it ends.
@@ -266,7 +321,7 @@ pub(crate) struct Disk {
 pub(crate) struct Counting {
     shape: shape::Shape,
     settings: Settings,
-    table: Mutex<Table>,
+    table: Table,
     keep: Keep,
 }
 
@@ -295,28 +350,30 @@ pub(crate) fn decision_of(salt: &str, since: Option<&str>) -> String {
 
 impl Counting {
     pub(crate) fn new(spec: &CatalogSpec, settings: Settings, keep: Keep) -> Self {
+        let shape = shape::Shape::of(spec);
         Self {
-            shape: shape::Shape::of(spec),
+            table: Table::new(shape.events.len()),
+            shape,
             settings,
-            table: Mutex::new(Table::default()),
             keep,
         }
     }
 
-    /// Adds one to `event`'s counter: in memory, no allocation once the
-    /// counter is there.
+    /// Adds one to `event`'s counter: in memory, no lock and no
+    /// allocation once the event was counted (for an event of at most
+    /// 4,096 combinations of values whose values are a catalogue's
+    /// `enum`s, `buckets`, `bool`s and `Duration`s; a clap value or a
+    /// command name is looked up by its name).
     #[inline]
     pub(crate) fn count<E: CatalogEvent>(&self, event: &E) {
         let Some(shape) = self.shape.events.get(E::INDEX) else {
             return;
         };
-        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-        let Table { counts, scratch } = &mut *table;
-        let mut key = Key::new(shape, scratch);
+        let mut scratch = String::new();
+        let mut key = Key::new(shape, &mut scratch);
         event.write_key(&mut key);
         if let Some(key) = key.finish() {
-            let n = counts.entry((E::INDEX, key)).or_insert(0);
-            *n = n.saturating_add(1);
+            self.table.add(E::INDEX, shape, key, 1);
             if let Keep::Debug { tool } = &self.keep {
                 debug_line(tool, shape, key);
             }
@@ -333,9 +390,7 @@ impl Counting {
         let Some(key) = shape.key_of(&values) else {
             return;
         };
-        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = table.counts.entry((index, key)).or_insert(0);
-        *n = n.saturating_add(1);
+        self.table.add(index, shape, key, 1);
         if let Keep::Debug { tool } = &self.keep {
             debug_line(tool, shape, key);
         }
@@ -348,10 +403,7 @@ impl Counting {
         let Keep::Disk(disk) = &self.keep else {
             return Ok(false);
         };
-        let taken: Vec<((usize, u64), u64)> = {
-            let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-            table.counts.drain().collect()
-        };
+        let taken = self.table.take();
         if taken.is_empty() {
             return Ok(false);
         }
@@ -359,10 +411,10 @@ impl Counting {
             Ok(spooled) => Ok(spooled),
             Err((e, keep)) => {
                 if keep {
-                    let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-                    for (at, n) in taken {
-                        let slot = table.counts.entry(at).or_insert(0);
-                        *slot = slot.saturating_add(n);
+                    for ((index, key), n) in taken {
+                        if let Some(shape) = self.shape.events.get(index) {
+                            self.table.add(index, shape, key, n);
+                        }
                     }
                 }
                 Err(e)

@@ -31,6 +31,8 @@ pub(crate) struct EventShape {
     /// `false` when the product of its attrs' value counts passes `u64`
     /// (or an attr is of a kind a report cannot count): never counted.
     pub(crate) countable: bool,
+    /// How many combinations of values it has (`u64::MAX` when it passes).
+    pub(crate) combinations: u64,
 }
 
 /// Every event a report can count, in the catalogue's order (so an
@@ -72,20 +74,18 @@ impl Shape {
                         }
                     })
                     .collect();
-                let countable = attrs
-                    .iter()
-                    .try_fold(1_u64, |n, a| {
-                        if a.card == 0 {
-                            None
-                        } else {
-                            n.checked_mul(a.card)
-                        }
-                    })
-                    .is_some();
+                let combinations = attrs.iter().try_fold(1_u64, |n, a| {
+                    if a.card == 0 {
+                        None
+                    } else {
+                        n.checked_mul(a.card)
+                    }
+                });
                 EventShape {
                     name: event.name.clone(),
                     attrs,
-                    countable,
+                    countable: combinations.is_some(),
+                    combinations: combinations.unwrap_or(u64::MAX),
                 }
             })
             .collect();

@@ -1,3 +1,8 @@
+#![allow(
+    unreachable_pub,
+    reason = "`catalog!` makes its items `pub`, as a tool's are"
+)]
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -9,12 +14,12 @@ use super::*;
 use crate::catalog::{Attrs, Catalog, CatalogEvent, CatalogSpec};
 
 crate::catalog! {
-    pub catalog Tool: version 4;
-    pub enum Outcome { Ok = "ok", Failed = "failed", Cancelled = "cancelled" }
-    pub buckets Files = [0, 1, 10, 100, 1000];
-    pub event Build = "build" { outcome: Outcome, release: bool, files: Files, took: Duration }
-    pub event Deploy = "deploy" { outcome: Outcome }
-    pub event Ping = "ping" {}
+    catalog Tool: version 4;
+    enum Outcome { Ok = "ok", Failed = "failed", Cancelled = "cancelled" }
+    buckets Files = [0, 1, 10, 100, 1000];
+    event Build = "build" { outcome: Outcome, release: bool, files: Files, took: Duration }
+    event Deploy = "deploy" { outcome: Outcome }
+    event Ping = "ping" {}
 }
 
 fn shape() -> Shape {

@@ -142,7 +142,10 @@ mod on {
                     "enable telemetry first",
                 ));
             };
-            let counting = inner.counting.as_ref().and_then(crate::report::Counting::spool);
+            let counting = inner
+                .counting
+                .as_ref()
+                .and_then(crate::report::Counting::spool);
             if let Some(sink) = inner.recording().and_then(Recording::spool).or(counting) {
                 sink.pause();
             }

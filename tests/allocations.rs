@@ -313,7 +313,7 @@ fn a_report_increment_allocates_nothing_in_steady_state() {
     let n = sync(&|| {
         telemetry.record(Test {
             outcome: Outcome::Failed,
-        })
+        });
     });
     assert!(n >= 1, "another event's table");
     assert_eq!(

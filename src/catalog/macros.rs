@@ -257,7 +257,7 @@ macro_rules! __catalog_items {
             }
 
             #[inline]
-            fn write_key(&self, _key: &mut $crate::report::Key<'_>) {
+            fn write_key(&self, _key: &mut $crate::catalog::Key<'_>) {
                 $( _key.put(&self.$attr); )*
             }
 

@@ -155,11 +155,15 @@ use std::time::Duration;
 mod macros;
 mod own;
 pub(crate) mod registry;
+pub(crate) mod shape;
 mod spec;
 #[cfg(feature = "clap")]
 mod values_clap;
 
 pub(crate) use own::{panics_untyped, show, with_own_events, with_panic};
+pub use shape::DURATION_BUCKETS_MS;
+#[doc(hidden)]
+pub use shape::Key;
 pub(crate) use spec::number;
 pub use spec::{AttrKind, AttrSpec, CatalogSpec, EventSpec, Undeclared};
 #[cfg(feature = "clap")]
@@ -217,7 +221,7 @@ pub trait CatalogEvent: Send + 'static {
     /// Puts each attr's value into a report counter's key (report mode:
     /// see [`Reports`](crate::Reports)).
     #[doc(hidden)]
-    fn write_key(&self, key: &mut crate::report::Key<'_>);
+    fn write_key(&self, key: &mut Key<'_>);
 
     /// The event as the catalogue describes it.
     #[must_use]
@@ -401,11 +405,11 @@ impl AttrValue for Duration {
         write_u64(out, millis.min(i64::MAX.unsigned_abs()));
     }
     /// A report counts durations by bucket
-    /// ([`DURATION_BUCKETS_MS`](crate::report::DURATION_BUCKETS_MS)).
+    /// ([`DURATION_BUCKETS_MS`]).
     #[inline]
     fn index(&self, _: &[String], _: &mut String) -> Option<u32> {
         let millis = u64::try_from(self.as_millis()).unwrap_or(u64::MAX);
-        Some(bucket_index(crate::report::DURATION_BUCKETS_MS, millis))
+        Some(bucket_index(DURATION_BUCKETS_MS, millis))
     }
 }
 

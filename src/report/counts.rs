@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::wire::Tally;
-use crate::TelemetryError;
+use super::wire::{self, Last, Tally};
 use crate::pipeline::layout;
+use crate::{TelemetryError, text};
 
 /// The largest counts file read: far above what a catalogue's counters
 /// take (a few KB); anything larger is not ours, and starts again.
@@ -123,16 +123,70 @@ impl Files {
     }
 
     /// The last report sealed, as `telemetry show` shows it.
-    pub(crate) fn read_last(&self) -> Option<super::Last> {
+    pub(crate) fn read_last(&self) -> Option<Last> {
         let bytes = crate::fs::read_small_bytes(&self.last(), MAX_FILE, false).ok()??;
         serde_json::from_slice(&bytes).ok()
     }
 
-    pub(crate) fn write_last(&self, last: &super::Last) -> Result<(), TelemetryError> {
+    pub(crate) fn write_last(&self, last: &Last) -> Result<(), TelemetryError> {
         let path = self.last();
         let bytes = serde_json::to_vec(last)
             .map_err(|e| TelemetryError::serde(format_args!("the last report"), e))?;
         crate::fs::write_atomic(&path, &bytes, 0o600)
             .map_err(|e| TelemetryError::io("write", &path, e))
     }
+}
+
+/// What `telemetry show` says of report mode: the week being built, and
+/// the last report.
+pub(crate) fn show(data_dir: &std::path::Path, waiting: &dyn Fn(&str) -> bool) -> String {
+    use std::fmt::Write as _;
+    let files = Files::new(data_dir);
+    let mut out = String::from("report mode: counts per week, one report a week, no install id\n");
+    let counts = files.read();
+    if counts.sections.is_empty() {
+        out.push_str("\nthe week being built: nothing counted yet\n");
+    }
+    for section in &counts.sections {
+        let _ = writeln!(
+            out,
+            "\nthe week of {} being built (version {}, catalogue version {}):",
+            text::printable(&section.week),
+            text::printable(&section.tool_version),
+            section.catalog_version
+        );
+        for tally in &section.counters {
+            let attrs: Vec<String> = tally
+                .attrs
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {} {{{}}}: {}",
+                text::printable(&tally.event),
+                text::printable(&attrs.join(", ")),
+                tally.count
+            );
+        }
+    }
+    match files.read_last() {
+        None => out.push_str("\nno report sealed yet: the first goes after this week ends\n"),
+        Some(last) => {
+            let fate = match (last.sent, waiting(&last.id)) {
+                (false, _) => "not sampled: nothing was sent".to_owned(),
+                (true, true) => "waiting to be sent".to_owned(),
+                (true, false) => "handed over (no longer waiting)".to_owned(),
+            };
+            let mut line = Vec::new();
+            let _ = wire::write_line(&mut line, &last.id, &last.report);
+            let _ = write!(
+                out,
+                "\nthe last report, for the week of {} ({fate}):\n  {}",
+                text::printable(&last.report.week),
+                String::from_utf8_lossy(&line)
+            );
+        }
+    }
+    out
 }

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use super::shape::{Key, Shape};
 use super::wire::{self, Tally};
 use super::*;
+use crate::catalog::Key;
+use crate::catalog::shape::Shape;
 use crate::catalog::{Attrs, Catalog, CatalogEvent, CatalogSpec};
 
 crate::catalog! {

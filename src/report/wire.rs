@@ -92,3 +92,38 @@ pub(crate) fn write_line(out: &mut Vec<u8>, id: &str, report: &Report) -> serde_
     out.extend_from_slice(b"}\n");
     Ok(())
 }
+
+/// The last report sealed, as `telemetry show` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Last {
+    pub(crate) id: String,
+    /// Whether it was sampled (and handed to the spool or the local file).
+    pub(crate) sent: bool,
+    pub(crate) report: Report,
+}
+
+/// The decision counts are made under: a hash of the install's salt and
+/// when the user opted in (kept on disk, never sent).
+pub(crate) fn decision_of(salt: &str, since: Option<&str>) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("{salt}\n{}", since.unwrap_or("")).as_bytes());
+    hex::encode(&digest[..16])
+}
+
+/// What a report counts for against a batch's byte bound.
+#[cfg(feature = "upload")]
+pub(crate) fn approx_size(report: &Report) -> usize {
+    let counters: usize = report
+        .counters
+        .iter()
+        .map(|c| {
+            c.event.len()
+                + c.attrs
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 8)
+                    .sum::<usize>()
+                + 64
+        })
+        .sum();
+    report.tool.len() + report.tool_version.len() + 128 + counters
+}

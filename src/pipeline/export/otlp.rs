@@ -12,7 +12,7 @@ use super::Encoding;
 use crate::Event;
 use crate::catalog::{AttrKind, EventSpec};
 use crate::pipeline::spool::record::{Body, Record};
-use crate::report::Report;
+use crate::report::wire::Report;
 
 /// The resource attribute that carries a typed event's catalogue version.
 pub(crate) const CATALOG_VERSION: &str = "rtb.catalog.version";

@@ -33,7 +33,7 @@ pub(crate) enum Body {
 /// A report as the spool keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Spooled {
-    pub(crate) report: crate::report::Report,
+    pub(crate) report: crate::report::wire::Report,
     /// In the spool only: the decision it was counted under (see
     /// `report::decision_of`); sent only while that decision holds.
     pub(crate) of: String,
@@ -50,7 +50,7 @@ struct Raw {
     #[serde(default)]
     event: Option<Event>,
     #[serde(default)]
-    report: Option<crate::report::Report>,
+    report: Option<crate::report::wire::Report>,
     #[serde(default)]
     of: Option<String>,
     #[serde(default)]

@@ -127,7 +127,7 @@ impl SpoolSink {
     pub(crate) fn append_report(
         &self,
         id: &str,
-        report: &crate::report::Report,
+        report: &crate::report::wire::Report,
         of: &str,
     ) -> Result<(), TelemetryError> {
         let record = Record {

@@ -35,7 +35,7 @@ impl Filter {
             to: to.to_owned(),
             machine_id: pass.machine_id.clone(),
             since: pass.since.clone(),
-            counted_under: crate::report::decision_of(&pass.salt, pass.since.as_deref()),
+            counted_under: crate::report::wire::decision_of(&pass.salt, pass.since.as_deref()),
             cutoff: crate::timestamp::rfc3339_utc(cutoff),
         }
     }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::catalog::{AttrKind, CatalogSpec};
+use super::{AttrKind, CatalogSpec};
 
 /// The buckets a report counts a [`Duration`](std::time::Duration) attr
 /// in, in milliseconds: a counter says "between 1 and 5 seconds", never
@@ -157,7 +157,7 @@ impl<'a> Key<'a> {
 
     /// The next attr's value.
     #[inline]
-    pub fn put<V: crate::catalog::AttrValue>(&mut self, value: &V) {
+    pub fn put<V: super::AttrValue>(&mut self, value: &V) {
         let Some(attr) = self.attrs.get(self.at) else {
             self.ok = false;
             return;

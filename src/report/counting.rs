@@ -1,0 +1,221 @@
+//! A run's counts, in memory: a dense table of atomic counters per event
+//! (or a map under a lock for an event of many combinations), taken out
+//! as the run ends.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use super::Settings;
+use super::merge::Disk;
+use crate::catalog::shape::{EventShape, Shape};
+use crate::catalog::{CatalogEvent, CatalogSpec, Key};
+use crate::{TelemetryError, text};
+
+/// A cheap hasher for a counter's key (two integers): no `SipHash` on the
+/// increment's path; the keys are the tool's own, not an adversary's.
+#[derive(Default)]
+struct Mix(u64);
+
+impl Hasher for Mix {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// An event with at most this many combinations of values is counted in
+/// a dense table of its own (an atomic add at the key's place: no lock,
+/// no hash); one with more in a map under a lock.
+const DENSE_MAX: u64 = 4096;
+
+/// This run's counts, in memory.
+struct Table {
+    /// Per event (by place), made at its first count when it is small.
+    dense: Vec<OnceLock<Box<[AtomicU64]>>>,
+    /// (event's place, key) to count, for the events with many keys.
+    sparse: Mutex<HashMap<(usize, u64), u64, BuildHasherDefault<Mix>>>,
+}
+
+impl Table {
+    fn new(events: usize) -> Self {
+        Self {
+            dense: (0..events).map(|_| OnceLock::new()).collect(),
+            sparse: Mutex::new(HashMap::default()),
+        }
+    }
+
+    /// Adds `n` at `key` of the event at `index`.
+    #[inline]
+    fn add(&self, index: usize, event: &EventShape, key: u64, n: u64) {
+        if event.combinations <= DENSE_MAX
+            && let Some(dense) = self.dense.get(index)
+        {
+            let slots =
+                dense.get_or_init(|| (0..event.combinations).map(|_| AtomicU64::new(0)).collect());
+            if let Some(slot) = usize::try_from(key).ok().and_then(|k| slots.get(k)) {
+                slot.fetch_add(n, Ordering::Relaxed);
+            }
+        } else {
+            self.add_sparse(index, key, n);
+        }
+    }
+
+    #[inline(never)]
+    fn add_sparse(&self, index: usize, key: u64, n: u64) {
+        let mut sparse = self.sparse.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = sparse.entry((index, key)).or_insert(0);
+        *slot = slot.saturating_add(n);
+    }
+
+    /// Every count so far, taken out (each left at 0).
+    fn take(&self) -> Vec<((usize, u64), u64)> {
+        let mut out = Vec::new();
+        for (index, dense) in self.dense.iter().enumerate() {
+            for (key, slot) in dense.get().into_iter().flat_map(|s| s.iter().enumerate()) {
+                let n = slot.swap(0, Ordering::Relaxed);
+                if n > 0 {
+                    out.push(((index, key as u64), n));
+                }
+            }
+        }
+        let mut sparse = self.sparse.lock().unwrap_or_else(PoisonError::into_inner);
+        out.extend(sparse.drain());
+        out
+    }
+}
+
+/// Where a run's counts go as it ends.
+pub(crate) enum Keep {
+    /// Debug mode: each count printed on stderr, nothing kept or sent.
+    Debug { tool: String },
+    /// The counts file, and reports to where events would go.
+    Disk(Box<Disk>),
+}
+
+/// A handle's counting: the catalogue's shape, the rates, this run's
+/// counts and where they go.
+pub(crate) struct Counting {
+    shape: Shape,
+    settings: Settings,
+    table: Table,
+    keep: Keep,
+}
+
+impl fmt::Debug for Counting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Counting").finish_non_exhaustive()
+    }
+}
+
+impl Counting {
+    pub(crate) fn new(spec: &CatalogSpec, settings: Settings, keep: Keep) -> Self {
+        let shape = Shape::of(spec);
+        Self {
+            table: Table::new(shape.events.len()),
+            shape,
+            settings,
+            keep,
+        }
+    }
+
+    /// Adds one to `event`'s counter: in memory, no lock and no
+    /// allocation once the event was counted (for an event of at most
+    /// 4,096 combinations of values whose values are a catalogue's
+    /// `enum`s, `buckets`, `bool`s and `Duration`s; a clap value or a
+    /// command name is looked up by its name).
+    #[inline]
+    pub(crate) fn count<E: CatalogEvent>(&self, event: &E) {
+        let Some(shape) = self.shape.events.get(E::INDEX) else {
+            return;
+        };
+        let mut scratch = String::new();
+        let mut key = Key::new(shape, &mut scratch);
+        event.write_key(&mut key);
+        if let Some(key) = key.finish() {
+            self.table.add(E::INDEX, shape, key, 1);
+            if let Keep::Debug { tool } = &self.keep {
+                debug_line(tool, shape, key);
+            }
+        }
+    }
+
+    /// Adds one to the counter of the event named `name` with `attrs` (the
+    /// crate's own events, e.g. clap's usage errors).
+    pub(crate) fn count_named(&self, name: &str, attrs: &HashMap<String, String>) {
+        let Some((index, shape)) = self.shape.find(name) else {
+            return;
+        };
+        let values = attrs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let Some(key) = shape.key_of(&values) else {
+            return;
+        };
+        self.table.add(index, shape, key, 1);
+        if let Keep::Debug { tool } = &self.keep {
+            debug_line(tool, shape, key);
+        }
+    }
+
+    /// Adds this run's counts to the week's, and seals a week that is
+    /// over: `Ok(true)` when a report went to the spool (an upload may be
+    /// due). What could not be merged stays in memory for the next call.
+    pub(crate) fn flush(&self) -> Result<bool, TelemetryError> {
+        let Keep::Disk(disk) = &self.keep else {
+            return Ok(false);
+        };
+        let taken = self.table.take();
+        if taken.is_empty() {
+            return Ok(false);
+        }
+        match disk.merge(&self.shape, &self.settings, &taken) {
+            Ok(spooled) => Ok(spooled),
+            Err((e, keep)) => {
+                if keep {
+                    for ((index, key), n) in taken {
+                        if let Some(shape) = self.shape.events.get(index) {
+                            self.table.add(index, shape, key, n);
+                        }
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The spool, when sealed reports go to one.
+    #[cfg(feature = "upload")]
+    pub(crate) fn spool(&self) -> Option<&crate::pipeline::spool::SpoolSink> {
+        match &self.keep {
+            Keep::Disk(disk) => disk.out.spool(),
+            Keep::Debug { .. } => None,
+        }
+    }
+}
+
+/// Debug mode's line for one count.
+fn debug_line(tool: &str, shape: &EventShape, key: u64) {
+    let values = shape.values_of(key).unwrap_or_default();
+    let attrs: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    crate::fs::to_stderr(
+        format!(
+            "{tool}: telemetry: counted {} {{{}}} (report mode: kept for this week's report)\n",
+            text::printable(&shape.name),
+            text::printable(&attrs.join(", "))
+        )
+        .as_bytes(),
+    );
+}

@@ -346,3 +346,99 @@ fn eight_processes_of_100_000_counts_each_lose_none() {
         assert!(!text.contains("machine_id"), "{}", path.display());
     }
 }
+
+/// Over OTLP a report is one log record per counter: the event's name,
+/// its attrs typed, `rtb.count` and `rtb.rate`, at the week's Monday; the
+/// report's id, week and `x` on the resource; no machine id anywhere.
+#[test]
+fn a_report_over_otlp_is_a_log_record_per_counter_without_an_id() {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use prost::Message as _;
+
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let otlp = |reports| {
+        Telemetry::builder("mytool", "1.2.3")
+            .catalog::<Cat>()
+            .reports(reports)
+            .env(Env::from_vars([(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                server.url.as_str(),
+            )]))
+            .paths(tool.consent(), tool.data())
+            .detached_upload(false)
+            .init()
+    };
+    let run = otlp(Reports::weekly());
+    run.record(Build {
+        outcome: Outcome::Ok,
+        took: Duration::from_secs(2),
+    });
+    run.record(Build {
+        outcome: Outcome::Ok,
+        took: Duration::from_secs(2),
+    });
+    run.record(Deploy { release: true });
+    drop(run);
+    age_the_counts(&tool);
+    drop(otlp(Reports::weekly()));
+    otlp(Reports::weekly()).upload_now().unwrap();
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].path, "/v1/logs");
+    let export = ExportLogsServiceRequest::decode(requests[0].body.as_slice()).unwrap();
+    assert_eq!(export.resource_logs.len(), 1);
+    let resource = export.resource_logs[0].resource.as_ref().unwrap();
+    let value = |attrs: &[opentelemetry_proto::tonic::common::v1::KeyValue], key: &str| {
+        attrs
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.as_ref()?.value.clone())
+    };
+    let string = |v: Option<Value>| match v {
+        Some(Value::StringValue(s)) => s,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        string(value(&resource.attributes, "rtb.report.week")),
+        PAST_WEEK
+    );
+    assert_eq!(
+        string(value(&resource.attributes, "rtb.report.id")).len(),
+        32
+    );
+    assert!(
+        matches!(value(&resource.attributes, "rtb.report.x"), Some(Value::DoubleValue(x)) if (0.0..1.0).contains(&x))
+    );
+    assert!(matches!(
+        value(&resource.attributes, "rtb.catalog.version"),
+        Some(Value::IntValue(2))
+    ));
+    let logs = &export.resource_logs[0].scope_logs[0].log_records;
+    assert_eq!(logs.len(), 2, "one per counter");
+    let monday = 978_307_200_000_000_000_u64; // 2001-01-01T00:00:00Z
+    for log in logs {
+        assert_eq!(log.time_unix_nano, monday);
+        assert!(value(&log.attributes, "machine_id").is_none());
+        assert!(
+            matches!(value(&log.attributes, "rtb.rate"), Some(Value::DoubleValue(r)) if (r - 1.0).abs() < 1e-9)
+        );
+    }
+    let build = logs.iter().find(|l| l.event_name == "build").unwrap();
+    assert!(matches!(
+        value(&build.attributes, "rtb.count"),
+        Some(Value::IntValue(2))
+    ));
+    assert!(matches!(
+        value(&build.attributes, "took"),
+        Some(Value::IntValue(1000))
+    ));
+    assert_eq!(string(value(&build.attributes, "outcome")), "ok");
+    let deploy = logs.iter().find(|l| l.event_name == "deploy").unwrap();
+    assert!(matches!(
+        value(&deploy.attributes, "release"),
+        Some(Value::BoolValue(true))
+    ));
+}

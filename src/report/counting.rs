@@ -171,18 +171,17 @@ impl Counting {
     }
 
     /// Adds this run's counts to the week's, and seals a week that is
-    /// over: `Ok(true)` when a report went to the spool (an upload may be
-    /// due). What could not be merged stays in memory for the next call.
-    pub(crate) fn flush(&self) -> Result<bool, TelemetryError> {
+    /// over. What could not be merged stays in memory for the next call.
+    pub(crate) fn flush(&self) -> Result<(), TelemetryError> {
         let Keep::Disk(disk) = &self.keep else {
-            return Ok(false);
+            return Ok(());
         };
         let taken = self.table.take();
         if taken.is_empty() {
-            return Ok(false);
+            return Ok(());
         }
         match disk.merge(&self.shape, &self.settings, &taken) {
-            Ok(spooled) => Ok(spooled),
+            Ok(()) => Ok(()),
             Err((e, keep)) => {
                 if keep {
                     for ((index, key), n) in taken {

@@ -18,9 +18,11 @@ const MAX_FILE: u64 = 4 * 1024 * 1024;
 /// How long a run's end waits for another run's merge.
 pub(super) const MERGE_PATIENCE: Duration = Duration::from_secs(2);
 
-/// The counts of one week, one version of the tool and its catalogue,
-/// counted under one decision (`of`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The counts of one week and one version of the catalogue, counted under
+/// one decision (`of`); the tool's version is the one that counted last (a
+/// week with an upgrade reports under the newer version: one report a
+/// week).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Section {
     pub(crate) week: String,
     pub(crate) tool_version: String,
@@ -30,6 +32,11 @@ pub(crate) struct Section {
     /// are never reported.
     pub(crate) of: String,
     pub(crate) counters: Vec<Tally>,
+    /// Once its week is over: the report's id and random number, kept
+    /// until it is handed over, so a retry is the same report (the same
+    /// id, for the collector to keep once; the same sampling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sealed: Option<(String, f64)>,
 }
 
 /// What `counts.json` holds.

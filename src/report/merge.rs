@@ -2,6 +2,8 @@
 //! and only while the decision it counted under holds; a week that is
 //! over sealed into a report, sampled, and handed to where events go.
 
+use std::time::Duration;
+
 use super::Settings;
 use super::counts::{self, Files};
 use super::wire::{self, Last, Report};
@@ -9,6 +11,10 @@ use crate::TelemetryError;
 use crate::catalog::shape::Shape;
 use crate::consent::ConsentStore;
 use crate::pipeline::plan::Recording;
+
+/// A week over for longer than this is dropped unsent (the spool's
+/// default age bound): counts that old tell the authors nothing now.
+const MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// What a run needs to merge its counts and seal a week.
 pub(crate) struct Disk {
@@ -52,8 +58,7 @@ impl Disk {
         shape: &Shape,
         settings: &Settings,
         taken: &[((usize, u64), u64)],
-    ) -> Result<bool, NotMerged> {
-        let spooled;
+    ) -> Result<(), NotMerged> {
         {
             // Under the consent lock (shared): no `disable` or `reset` is
             // half done, and none can start until the counts are written.
@@ -84,53 +89,45 @@ impl Disk {
                 }
                 Err(e) => return Err((TelemetryError::io("lock", &lock_path, e), true)),
             };
+            let now = std::time::SystemTime::now();
+            let week = crate::timestamp::week_of(now);
             let mut counts = self.files.read();
-            let of = self.of();
-            // Counts of another decision are never reported.
-            counts.sections.retain(|s| s.of == of);
-            let week = crate::timestamp::week_of(std::time::SystemTime::now());
-            let found = counts.sections.iter().position(|s| {
-                s.week == week
-                    && s.tool_version == self.tool_version
-                    && s.catalog_version == self.catalog_version
-            });
-            let at = found.unwrap_or_else(|| {
-                counts.sections.push(counts::Section {
-                    week: week.clone(),
-                    tool_version: self.tool_version.clone(),
-                    catalog_version: self.catalog_version,
-                    of: of.clone(),
-                    counters: Vec::new(),
-                });
-                counts.sections.len() - 1
-            });
-            for &((index, key), n) in taken {
-                let Some(event) = shape.events.get(index) else {
-                    continue;
-                };
-                if let Some(values) = event.values_of(key) {
-                    counts.sections[at].add(&event.name, &values, n);
+            self.add(&mut counts, &week, shape, taken);
+            // A week that is over (or, after the clock went back, ahead)
+            // is sealed: its id and number fixed and written first, so a
+            // report handed over twice (a failed write after) is one
+            // report to the collector.
+            let too_old = crate::timestamp::week_of(now - MAX_AGE);
+            counts
+                .sections
+                .retain(|s| s.week == week || s.week.as_str() >= too_old.as_str());
+            let mut sealed_now = false;
+            for section in counts.sections.iter_mut().filter(|s| s.week != week) {
+                if section.sealed.is_none() {
+                    section.sealed = Some(wire::fresh_id_and_x(self.salt.as_bytes()));
+                    sealed_now = true;
                 }
             }
-            let (over, current): (Vec<_>, Vec<_>) =
-                counts.sections.drain(..).partition(|s| s.week < week);
-            counts.sections = current;
-            let mut sent_one = false;
+            if sealed_now {
+                self.files.write(&counts).map_err(|e| (e, true))?;
+            }
             let mut first = None;
-            for section in over {
-                match self.seal(shape, settings, &section) {
-                    Ok(to_spool) => sent_one |= to_spool,
+            counts.sections.retain(|section| {
+                let Some((id, x)) = &section.sealed else {
+                    return true;
+                };
+                match self.seal(shape, settings, section, id, *x) {
+                    Ok(()) => false,
                     Err(e) => {
                         first.get_or_insert(e);
-                        counts.sections.push(section); // tried again next run
+                        true // tried again next run, as the same report
                     }
                 }
-            }
+            });
             self.files.write(&counts).map_err(|e| (e, true))?;
             if let Some(e) = first {
                 return Err((e, false));
             }
-            spooled = sent_one;
         }
         // A run held up between its check and its write past an opt-out:
         // what it wrote goes again at once.
@@ -138,21 +135,63 @@ impl Disk {
             self.store.discard_unsent();
             return Err(self.off());
         }
-        Ok(spooled)
+        Ok(())
     }
 
-    /// Seals `section`'s week into a report: sampled, then handed to
-    /// where events go (`Ok(true)`: to the spool), and noted as the last.
+    /// Adds this run's counts to `week`'s section, dropping the sections
+    /// of any other decision (never reported).
+    fn add(
+        &self,
+        counts: &mut counts::Counts,
+        week: &str,
+        shape: &Shape,
+        taken: &[((usize, u64), u64)],
+    ) {
+        let of = self.of();
+        counts.sections.retain(|s| s.of == of);
+        let found = counts.sections.iter().position(|s| {
+            s.week == week && s.catalog_version == self.catalog_version && s.sealed.is_none()
+        });
+        let at = found.unwrap_or_else(|| {
+            counts.sections.push(counts::Section {
+                week: week.to_owned(),
+                tool_version: self.tool_version.clone(),
+                catalog_version: self.catalog_version,
+                of,
+                counters: Vec::new(),
+                sealed: None,
+            });
+            counts.sections.len() - 1
+        });
+        let section = &mut counts.sections[at];
+        section.tool_version.clone_from(&self.tool_version);
+        for &((index, key), n) in taken {
+            let Some(event) = shape.events.get(index) else {
+                continue;
+            };
+            if let Some(values) = event.values_of(key) {
+                section.add(&event.name, &values, n);
+            }
+        }
+    }
+
+    /// Hands `section`'s week over as report `id` of number `x`: sampled,
+    /// only the counters the catalogue declares, and noted as the last.
     fn seal(
         &self,
         shape: &Shape,
         settings: &Settings,
         section: &counts::Section,
-    ) -> Result<bool, TelemetryError> {
-        let (id, x) = wire::fresh_id_and_x(self.salt.as_bytes());
-        let tallies = section.counters.iter().map(|t| {
-            let index = shape.find(&t.event).map(|(i, _)| i);
-            (t, settings.rate_of(index))
+        id: &str,
+        x: f64,
+    ) -> Result<(), TelemetryError> {
+        // Only what this catalogue declares goes: a counter the file holds
+        // and the catalogue does not (a hand-edited file, a catalogue
+        // changed without a new version) stays here.
+        let declared = section.counters.iter().filter_map(|t| {
+            let (index, event) = shape.find(&t.event)?;
+            event.key_of(&t.attrs)?;
+            Some((t, settings.rate_of(Some(index))))
         });
         let report = Report {
             tool: self.tool.clone(),
@@ -161,35 +200,35 @@ impl Disk {
             week: section.week.clone(),
             x,
             rate: settings.rate,
-            counters: wire::sampled(x, tallies),
+            counters: wire::sampled(x, declared),
         };
         let sent = x < settings.rate && !report.counters.is_empty();
-        let mut spooled = false;
         if sent {
-            spooled = self.hand_over(&id, &report, &section.of)?;
+            self.hand_over(id, &report, &section.of)?;
         }
-        let _ = self.files.write_last(&Last { id, sent, report });
-        Ok(spooled)
+        let last = Last {
+            id: id.to_owned(),
+            sent,
+            report,
+        };
+        let _ = self.files.write_last(&last);
+        Ok(())
     }
 
-    /// Hands `report` to where events go: `Ok(true)` for the spool.
-    fn hand_over(&self, id: &str, report: &Report, of: &str) -> Result<bool, TelemetryError> {
+    /// Hands `report` to where events go.
+    fn hand_over(&self, id: &str, report: &Report, of: &str) -> Result<(), TelemetryError> {
         match &self.out {
             #[cfg(feature = "upload")]
-            Recording::Spool(spool) => {
-                spool.append_report(id, report, of)?;
-                Ok(true)
-            }
+            Recording::Spool(spool) => spool.append_report(id, report, of),
             Recording::File(file) => {
                 let _ = of; // the local file is not sent: no decision to check
                 let mut line = Vec::new();
                 wire::write_line(&mut line, id, report).map_err(|e| {
                     TelemetryError::serde(format_args!("the report of {}", report.week), e)
                 })?;
-                file.write_line(&line)?;
-                Ok(false)
+                file.write_line(&line)
             }
-            Recording::Debug(_) => Ok(false),
+            Recording::Debug(_) => Ok(()),
         }
     }
 }

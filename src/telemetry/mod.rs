@@ -476,14 +476,12 @@ impl Inner {
         let Some(counting) = &self.counting else {
             return;
         };
-        match counting.flush() {
-            Ok(spooled) => self.after_report(spooled),
-            Err(e) => {
-                if self.plan.debug {
-                    eprintln_best_effort(&format!("{}: telemetry: {}", self.tool, e.one_line()));
-                }
-            }
+        if let Err(e) = counting.flush()
+            && self.plan.debug
+        {
+            eprintln_best_effort(&format!("{}: telemetry: {}", self.tool, e.one_line()));
         }
+        self.after_report();
     }
 }
 

@@ -61,10 +61,12 @@ mod on {
     }
 
     impl super::super::Inner {
-        /// After a report went to the spool: if an upload is due, start
-        /// the uploader.
-        pub(in crate::telemetry) fn after_report(&self, spooled: bool) {
-            if !spooled || !self.plan.inputs.delivery.detached {
+        /// As a run in report mode ends: if the spool holds something (a
+        /// report this run sealed, or one an earlier upload could not
+        /// deliver) and an upload is due, start the uploader. One listing
+        /// of the spool; nothing when there is none.
+        pub(in crate::telemetry) fn after_report(&self) {
+            if !self.plan.inputs.delivery.detached {
                 return;
             }
             let (Some(sink), Some(spool)) = (
@@ -75,7 +77,10 @@ mod on {
             ) else {
                 return;
             };
-            if sink.claim_upload() {
+            if let Some(usage) = spool.usage()
+                && usage.bytes > 0
+                && spool.claim_upload(&usage.schedule)
+            {
                 sink.pause();
                 let _ = process::spawn(&self.plan.inputs.prefix, &spool, Duration::from_millis(50));
             }
@@ -161,7 +166,7 @@ impl super::Inner {
         clippy::unused_self,
         reason = "the twin of the `upload` build's, called the same way"
     )]
-    pub(in crate::telemetry) fn after_report(&self, _spooled: bool) {}
+    pub(in crate::telemetry) fn after_report(&self) {}
 }
 
 #[cfg(not(feature = "upload"))]

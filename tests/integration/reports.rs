@@ -21,8 +21,15 @@ rtb_telemetry::catalog! {
     pub event Deploy = "deploy" { release: bool }
 }
 
-/// A Monday long gone: a week that is over.
-const PAST_WEEK: &str = "2001-01-01";
+/// Last week's Monday: a week that is over.
+fn last_monday() -> time::Date {
+    let day = time::OffsetDateTime::now_utc().date() - time::Duration::days(7);
+    day - time::Duration::days(i64::from(day.weekday().number_days_from_monday()))
+}
+
+fn past_week() -> String {
+    last_monday().to_string()
+}
 
 fn handle(tool: &Tool, endpoint: &str, reports: Reports<Cat>) -> Telemetry<Cat> {
     Telemetry::builder("mytool", "1.2.3")
@@ -57,11 +64,16 @@ fn counted(tool: &Tool) -> u64 {
 /// Moves every week in the counts file to one that is over, as a run of
 /// an earlier week would have left it.
 fn age_the_counts(tool: &Tool) {
+    set_week(tool, &past_week());
+}
+
+/// Sets every week in the counts file to `week`.
+fn set_week(tool: &Tool, week: &str) {
     let path = counts_path(tool);
     let mut counts: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     for section in counts["sections"].as_array_mut().unwrap() {
-        section["week"] = PAST_WEEK.into();
+        section["week"] = week.into();
     }
     std::fs::write(&path, counts.to_string()).unwrap();
 }
@@ -152,7 +164,8 @@ fn a_week_that_is_over_goes_as_one_report_with_no_id_and_is_shown() {
         .to_string();
     assert!(
         shown.contains(&format!(
-            "the last report, for the week of {PAST_WEEK} (waiting to be sent)"
+            "the last report, for the week of {} (waiting to be sent)",
+            past_week()
         )),
         "{shown}"
     );
@@ -162,7 +175,7 @@ fn a_week_that_is_over_goes_as_one_report_with_no_id_and_is_shown() {
     let reports = reports_received(&server);
     assert_eq!(reports.len(), 1, "{reports:?}");
     let report = &reports[0]["report"];
-    assert_eq!(report["week"], PAST_WEEK);
+    assert_eq!(report["week"], past_week());
     assert_eq!(report["tool"], "mytool");
     assert_eq!(report["tool_version"], "1.2.3");
     assert_eq!(report["catalog_version"], 2);
@@ -382,7 +395,7 @@ fn a_report_over_otlp_is_a_log_record_per_counter_without_an_id() {
     run.record(Deploy { release: true });
     drop(run);
     age_the_counts(&tool);
-    drop(otlp(Reports::weekly()));
+    otlp(Reports::weekly()).record(Deploy { release: false }); // seals
     otlp(Reports::weekly()).upload_now().unwrap();
 
     let requests = server.requests();
@@ -403,7 +416,7 @@ fn a_report_over_otlp_is_a_log_record_per_counter_without_an_id() {
     };
     assert_eq!(
         string(value(&resource.attributes, "rtb.report.week")),
-        PAST_WEEK
+        past_week()
     );
     assert_eq!(
         string(value(&resource.attributes, "rtb.report.id")).len(),
@@ -418,7 +431,8 @@ fn a_report_over_otlp_is_a_log_record_per_counter_without_an_id() {
     ));
     let logs = &export.resource_logs[0].scope_logs[0].log_records;
     assert_eq!(logs.len(), 2, "one per counter");
-    let monday = 978_307_200_000_000_000_u64; // 2001-01-01T00:00:00Z
+    let monday =
+        u64::try_from(last_monday().midnight().assume_utc().unix_timestamp_nanos()).unwrap();
     for log in logs {
         assert_eq!(log.time_unix_nano, monday);
         assert!(value(&log.attributes, "machine_id").is_none());
@@ -441,4 +455,157 @@ fn a_report_over_otlp_is_a_log_record_per_counter_without_an_id() {
         value(&deploy.attributes, "release"),
         Some(Value::BoolValue(true))
     ));
+}
+
+/// A week over for more than 30 days is dropped unsent; a week ahead of
+/// the clock (it went back) is sealed, not kept for ever; counters the
+/// catalogue does not declare (a hand-edited file) never go.
+#[test]
+fn old_weeks_are_dropped_and_only_declared_counters_go() {
+    let tool = Tool::enabled();
+    let server = Server::start(vec![]);
+    let endpoint = format!("{}/v1/events", server.url);
+    handle(&tool, &endpoint, Reports::weekly()).record(Deploy { release: true });
+    set_week(&tool, "2001-01-01");
+    handle(&tool, &endpoint, Reports::weekly()).record(Deploy { release: true });
+    let _ = handle(&tool, &endpoint, Reports::weekly()).upload_now();
+    assert!(
+        reports_received(&server).is_empty(),
+        "a week of 2001 was sent"
+    );
+    assert_eq!(counted(&tool), 1, "this week's count is kept");
+
+    // A week ahead, with a counter no catalogue declares planted in it.
+    let path = counts_path(&tool);
+    let mut counts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    counts["sections"][0]["week"] = "2999-12-30".into();
+    counts["sections"][0]["counters"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"event": "evil", "attrs": {"secret": "hunter2"}, "count": 5}));
+    std::fs::write(&path, counts.to_string()).unwrap();
+    handle(&tool, &endpoint, Reports::weekly()).record(Deploy { release: false });
+    handle(&tool, &endpoint, Reports::weekly())
+        .upload_now()
+        .unwrap();
+    let reports = reports_received(&server);
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0]["report"]["week"], "2999-12-30");
+    let body = String::from_utf8(server.requests()[0].body.clone()).unwrap();
+    assert!(
+        !body.contains("hunter2") && !body.contains("evil"),
+        "{body}"
+    );
+}
+
+/// A report the collector did not take goes again with a later run (not a
+/// week later), as the same report (the same id), and alone in its request.
+#[test]
+fn a_report_not_delivered_goes_again_with_a_later_run_alone_and_the_same() {
+    let tool = Tool::enabled();
+    let down = crate::loopback::refused_url();
+    let endpoint = format!("{down}/v1/events");
+    handle(&tool, &endpoint, Reports::weekly()).record(Deploy { release: true });
+    age_the_counts(&tool);
+    let sealing = handle(&tool, &endpoint, Reports::weekly());
+    sealing.record(Deploy { release: true });
+    drop(sealing);
+    let _ = handle(&tool, &endpoint, Reports::weekly()).upload_now(); // refused
+    // The collector is back at the same address.
+    let server = Server::start_at(&down);
+    // An event-mode handle of the same tool spools an event meanwhile.
+    let events = Telemetry::builder("mytool", "1.2.3")
+        .salt("mytool-tests")
+        .env(Env::from_vars([(
+            "MYTOOL_TELEMETRY_ENDPOINT",
+            endpoint.as_str(),
+        )]))
+        .paths(tool.consent(), tool.data())
+        .detached_upload(false)
+        .init();
+    events.record("run");
+    handle(&tool, &endpoint, Reports::weekly())
+        .upload_now()
+        .unwrap();
+    let requests: Vec<Vec<serde_json::Value>> = server
+        .requests()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let with_report: Vec<_> = requests
+        .iter()
+        .filter(|r| r.iter().any(|rec| rec.get("report").is_some()))
+        .collect();
+    assert_eq!(with_report.len(), 1, "{requests:?}");
+    assert_eq!(with_report[0].len(), 1, "a report goes alone: {requests:?}");
+    assert!(requests.iter().flatten().any(|r| r.get("event").is_some()));
+}
+
+/// A report an upload could not deliver goes with the next run once an
+/// upload is due again, not with next week's: runs in report mode start
+/// the uploader too (mytool, detached uploads).
+#[test]
+fn a_waiting_report_is_uploaded_by_the_next_run_once_due() {
+    let home = tempfile::tempdir().unwrap();
+    let down = crate::loopback::refused_url();
+    let endpoint = format!("{down}/events");
+    let run = |args: &[&str]| {
+        let out = mytool_in(home.path(), args)
+            .env("MYTOOL_TELEMETRY_ENDPOINT", &endpoint)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["telemetry", "enable"]);
+    run(&["run"]);
+    let data = home.path().join(".local/share/mytool/telemetry");
+    let path = data.join("report/counts.json");
+    let mut counts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    counts["sections"][0]["week"] = past_week().into();
+    std::fs::write(&path, counts.to_string()).unwrap();
+    run(&["run"]); // seals; its uploader finds no collector
+    let spool = data.join("spool");
+    let settled = |spool: &Path| {
+        !spool.join("upload.pid").exists()
+            && std::fs::read_dir(spool)
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("next-"))
+    };
+    for _ in 0..200 {
+        if settled(&spool) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let waiting = crate::support::walk(&spool)
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .any(|p| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .contains("\"report\"")
+        });
+    assert!(waiting, "the report waits in the spool");
+    // The collector is back, and the backoff is over.
+    let server = Server::start_at(&down);
+    for entry in std::fs::read_dir(&spool).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("next-") {
+            std::fs::rename(entry.path(), spool.join("next-0")).unwrap();
+        }
+    }
+    run(&["run"]);
+    for _ in 0..200 {
+        if !reports_received(&server).is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(reports_received(&server).len(), 1);
 }

@@ -12,6 +12,7 @@ use crate::TelemetryError;
 use crate::pipeline::export::client::Gate;
 use crate::pipeline::export::retry::{NotDelivered, Reach};
 use crate::pipeline::layout::spool::CLAIMED;
+use crate::pipeline::spool::record::Body;
 use crate::pipeline::spool::record::Record;
 use crate::pipeline::spool::{self, BACKLOG, EVENTS, Line, SpoolId, now_ms};
 
@@ -305,7 +306,17 @@ impl InProgress<'_, '_> {
     /// How many of `records`, from the front, go in the next batch: the
     /// exporter's bounds, and the file-size limit (a batch is a file).
     fn batch_len(&self, records: &[Line]) -> usize {
-        let n = self.up.exporter.batch_len(records.iter().map(|(r, _)| r));
+        // A week's report goes alone: in a request with another report, or
+        // with events (which carry a machine id), it would be linkable.
+        let report = |(r, _): &Line| matches!(r.body, Body::Report(_));
+        if records.first().is_some_and(report) {
+            return 1;
+        }
+        let events = records.iter().position(report).unwrap_or(records.len());
+        let n = self
+            .up
+            .exporter
+            .batch_len(records[..events].iter().map(|(r, _)| r));
         let Some(limit) = crate::fs::size_limit() else {
             return n;
         };

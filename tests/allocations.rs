@@ -323,3 +323,65 @@ fn a_report_increment_allocates_nothing_in_steady_state() {
         0
     );
 }
+
+#[cfg(feature = "clap")]
+#[allow(unreachable_pub, reason = "`catalog!` makes its items `pub`, as a tool's are")]
+mod clap_values {
+    use super::*;
+
+    /// A clap value enum whose variants have docs: clap builds help text
+    /// each time it names one.
+    #[derive(Clone, Copy, clap::ValueEnum)]
+    pub enum Format {
+        /// Lines of text.
+        Text,
+        /// JSON.
+        Json,
+        /// Never named.
+        #[value(skip)]
+        Hidden,
+        /// Tab-separated.
+        Tsv,
+    }
+
+    rtb_telemetry::catalog! {
+        pub catalog Clapped: version 1;
+        value_enum Format;
+        pub event Export = "export" { format: Format }
+    }
+
+    /// A clap value enum's increment allocates nothing once its event was
+    /// counted, and lands on the right name (a skipped variant is no
+    /// value: not counted).
+    #[test]
+    fn a_value_enum_increment_allocates_nothing_and_counts_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
+        rtb_telemetry::consent::ConsentStore::at("t", &file, &data)
+            .enable()
+            .unwrap();
+        let telemetry = rtb_telemetry::Telemetry::builder("t", "1")
+            .catalog::<Clapped>()
+            .reports(rtb_telemetry::Reports::weekly())
+            .env(rtb_telemetry::Env::from_vars::<_, &str, &str>([]))
+            .paths(file, &data)
+            .init();
+        let count = |format| {
+            let before = ALLOCATIONS.with(Cell::get);
+            telemetry.record(Export { format });
+            ALLOCATIONS.with(Cell::get) - before
+        };
+        assert!(count(Format::Json) >= 1, "the table is made");
+        for format in [Format::Text, Format::Tsv, Format::Json, Format::Hidden] {
+            assert_eq!(count(format), 0);
+        }
+        drop(telemetry);
+        let counts = std::fs::read_to_string(data.join("report/counts.json")).unwrap();
+        for (name, n) in [("json", 2), ("text", 1), ("tsv", 1)] {
+            let counter =
+                format!(r#"{{"event":"export","attrs":{{"format":"{name}"}},"count":{n}}}"#);
+            assert!(counts.contains(&counter), "{counter} in {counts}");
+        }
+        assert!(!counts.contains("hidden"), "{counts}");
+    }
+}

@@ -145,7 +145,7 @@ macro_rules! __catalog_items {
                 out.push_str(self.as_str());
             }
             #[inline]
-            fn index(&self, _: &[::std::string::String], _: &mut ::std::string::String) -> ::core::option::Option<u32> {
+            fn index(&self, _: &$crate::catalog::AttrShape) -> ::core::option::Option<u32> {
                 // Declared without discriminants: the declaration's order.
                 ::core::option::Option::Some(*self as u32)
             }
@@ -193,7 +193,7 @@ macro_rules! __catalog_items {
                 $crate::catalog::write_u64(out, $crate::catalog::bucket_of(Self::BOUNDS, self.0));
             }
             #[inline]
-            fn index(&self, _: &[::std::string::String], _: &mut ::std::string::String) -> ::core::option::Option<u32> {
+            fn index(&self, _: &$crate::catalog::AttrShape) -> ::core::option::Option<u32> {
                 ::core::option::Option::Some($crate::catalog::bucket_index(Self::BOUNDS, self.0))
             }
         }
@@ -216,6 +216,10 @@ macro_rules! __catalog_items {
             #[inline]
             fn write(&self, out: &mut ::std::string::String) {
                 $crate::catalog::write_value_enum(self, out);
+            }
+            #[inline]
+            fn index(&self, attr: &$crate::catalog::AttrShape) -> ::core::option::Option<u32> {
+                $crate::catalog::value_enum_index(self, attr)
             }
         }
 

@@ -163,7 +163,7 @@ mod values_clap;
 pub(crate) use own::{panics_untyped, show, with_own_events, with_panic};
 pub use shape::DURATION_BUCKETS_MS;
 #[doc(hidden)]
-pub use shape::Key;
+pub use shape::{AttrShape, Key};
 pub(crate) use spec::number;
 pub use spec::{AttrKind, AttrSpec, CatalogSpec, EventSpec, Undeclared};
 #[cfg(feature = "clap")]
@@ -171,7 +171,7 @@ pub use spec::{AttrKind, AttrSpec, CatalogSpec, EventSpec, Undeclared};
 pub use values_clap::CommandName;
 #[cfg(feature = "clap")]
 #[doc(hidden)]
-pub use values_clap::{value_enum_kind, write_value_enum};
+pub use values_clap::{value_enum_index, value_enum_kind, write_value_enum};
 
 /// A tool's catalogue: its version and the events it declares. Made by
 /// [`catalog!`](crate::catalog!); the type has no values.
@@ -277,16 +277,17 @@ pub trait AttrValue: __sealed::Declared {
     #[doc(hidden)]
     fn write(&self, out: &mut String);
 
-    /// The value's place among `values`, the names its kind declares (for
-    /// a report's counters): by default the name [`write`](Self::write)
-    /// writes, looked up; a catalogue's `enum`s, `buckets`, `bool` and
-    /// [`Duration`] know theirs without a name.
+    /// The value's place among the values `attr` declares (for a report's
+    /// counters), without allocating: a catalogue's `enum`s, `buckets`,
+    /// `bool` and [`Duration`] know theirs; a clap value enum looks its
+    /// variant up (a table made at its first count); a command name its
+    /// path. By default, the name [`write`](Self::write) writes, looked up.
     #[doc(hidden)]
     #[inline]
-    fn index(&self, values: &[String], scratch: &mut String) -> Option<u32> {
-        scratch.clear();
-        self.write(scratch);
-        let at = values.iter().position(|v| *v == *scratch)?;
+    fn index(&self, attr: &AttrShape) -> Option<u32> {
+        let mut name = String::new();
+        self.write(&mut name);
+        let at = attr.values.iter().position(|v| *v == name)?;
         u32::try_from(at).ok()
     }
 }
@@ -388,7 +389,7 @@ impl AttrValue for bool {
         out.push_str(if *self { "true" } else { "false" });
     }
     #[inline]
-    fn index(&self, _: &[String], _: &mut String) -> Option<u32> {
+    fn index(&self, _: &AttrShape) -> Option<u32> {
         Some(u32::from(*self))
     }
 }
@@ -407,7 +408,7 @@ impl AttrValue for Duration {
     /// A report counts durations by bucket
     /// ([`DURATION_BUCKETS_MS`]).
     #[inline]
-    fn index(&self, _: &[String], _: &mut String) -> Option<u32> {
+    fn index(&self, _: &AttrShape) -> Option<u32> {
         let millis = u64::try_from(self.as_millis()).unwrap_or(u64::MAX);
         Some(bucket_index(DURATION_BUCKETS_MS, millis))
     }

@@ -14,13 +14,21 @@ pub const DURATION_BUCKETS_MS: &[u64] = &[
 ];
 
 /// One attr: its name and the values it can take, by place.
+#[doc(hidden)]
 #[derive(Debug, Clone)]
-pub(crate) struct AttrShape {
+pub struct AttrShape {
     pub(crate) name: String,
     /// How many values it can take.
     pub(crate) card: u64,
-    /// An `enum`'s names (looked up for a clap value or a command name).
+    /// The values' names, in place order (looked up for a command name).
     pub(crate) values: Vec<String>,
+    /// A clap value enum's variants (in `value_variants` order) to their
+    /// places among `values`: made at its first count.
+    #[cfg_attr(
+        not(feature = "clap"),
+        allow(dead_code, reason = "for clap's value enums")
+    )]
+    pub(crate) by_variant: std::sync::OnceLock<Box<[Option<u32>]>>,
 }
 
 /// One event: its name, its attrs, and whether its keys fit a `u64`.
@@ -71,6 +79,7 @@ impl Shape {
                             name: attr.name.clone(),
                             card,
                             values,
+                            by_variant: std::sync::OnceLock::new(),
                         }
                     })
                     .collect();
@@ -133,17 +142,15 @@ impl EventShape {
 #[doc(hidden)]
 pub struct Key<'a> {
     attrs: &'a [AttrShape],
-    scratch: &'a mut String,
     at: usize,
     sum: u64,
     ok: bool,
 }
 
 impl<'a> Key<'a> {
-    pub(crate) fn new(event: &'a EventShape, scratch: &'a mut String) -> Self {
+    pub(crate) fn new(event: &'a EventShape) -> Self {
         Self {
             attrs: &event.attrs,
-            scratch,
             at: 0,
             sum: 0,
             ok: event.countable,
@@ -163,7 +170,7 @@ impl<'a> Key<'a> {
             return;
         };
         self.at += 1;
-        match value.index(&attr.values, self.scratch) {
+        match value.index(attr) {
             // No overflow: the product of every `card` fits (`countable`).
             Some(i) if u64::from(i) < attr.card => {
                 self.sum = self.sum.wrapping_mul(attr.card).wrapping_add(u64::from(i));

@@ -44,6 +44,33 @@ pub fn write_value_enum<T: clap::ValueEnum + 'static>(value: &T, out: &mut Strin
     }
 }
 
+/// The place of `value`'s name among `attr`'s values, without allocating:
+/// its variant found by discriminant in `value_variants`, then a table of
+/// each variant's place, made at the attr's first count (clap's
+/// `to_possible_value` builds help text).
+#[doc(hidden)]
+pub fn value_enum_index<T: clap::ValueEnum + 'static>(
+    value: &T,
+    attr: &super::AttrShape,
+) -> Option<u32> {
+    let variants = T::value_variants();
+    let at = variants
+        .iter()
+        .position(|v| std::mem::discriminant(v) == std::mem::discriminant(value))?;
+    let places = attr.by_variant.get_or_init(|| {
+        variants
+            .iter()
+            .map(|v| {
+                let mut name = String::new();
+                write_value_enum(v, &mut name);
+                let at = attr.values.iter().position(|n| *n == name)?;
+                u32::try_from(at).ok()
+            })
+            .collect()
+    });
+    places.get(at).copied().flatten()
+}
+
 /// The subcommand that ran, as `C`'s clap definition names it (`run`,
 /// `telemetry enable`; empty when none was given): an attr whose values
 /// are every subcommand path of `C`, read from clap, with no list to keep.
@@ -192,5 +219,10 @@ impl<C: clap::CommandFactory + 'static> AttrValue for CommandName<C> {
     #[inline]
     fn write(&self, out: &mut String) {
         out.push_str(&self.path);
+    }
+    #[inline]
+    fn index(&self, attr: &super::AttrShape) -> Option<u32> {
+        let at = attr.values.iter().position(|v| *v == self.path)?;
+        u32::try_from(at).ok()
     }
 }

@@ -143,8 +143,7 @@ impl Counting {
         let Some(shape) = self.shape.events.get(E::INDEX) else {
             return;
         };
-        let mut scratch = String::new();
-        let mut key = Key::new(shape, &mut scratch);
+        let mut key = Key::new(shape);
         event.write_key(&mut key);
         if let Some(key) = key.finish() {
             self.table.add(E::INDEX, shape, key, 1);

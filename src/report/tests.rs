@@ -47,8 +47,7 @@ proptest! {
         };
         let shape = shape();
         let build = &shape.events[Build::INDEX];
-        let mut scratch = String::new();
-        let mut key = Key::new(build, &mut scratch);
+        let mut key = Key::new(build);
         event.write_key(&mut key);
         let key = key.finish().unwrap();
 
@@ -68,8 +67,7 @@ fn events_have_their_place_in_the_catalogue() {
     let names: Vec<&str> = Tool::EVENTS.iter().map(|e| e.name).collect();
     assert_eq!(names, ["build", "deploy", "ping"]);
     let shape = shape();
-    let mut scratch = String::new();
-    let mut key = Key::new(&shape.events[Ping::INDEX], &mut scratch);
+    let mut key = Key::new(&shape.events[Ping::INDEX]);
     Ping {}.write_key(&mut key);
     assert_eq!(key.finish(), Some(0));
 }

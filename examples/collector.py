@@ -22,10 +22,12 @@ class Collector(http.server.BaseHTTPRequestHandler):
             self.send_response(400)  # refused for good: the uploader sets it aside
             self.end_headers()
             return
-        for record in records:  # [{"id": "...", "event": {...}}, ...]
+        # [{"id": "...", "event": {...}}, ...]; a week's report (report
+        # mode) comes alone as [{"id": "...", "report": {...}}].
+        for record in records:
             if record["id"] not in seen:  # a retry resends the same ids
                 seen.add(record["id"])
-                print(json.dumps(record["event"]), flush=True)
+                print(json.dumps(record.get("event") or {"report": record.get("report")}), flush=True)
         self.send_response(200)
         self.send_header("content-length", "0")
         self.end_headers()

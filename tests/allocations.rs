@@ -325,7 +325,10 @@ fn a_report_increment_allocates_nothing_in_steady_state() {
 }
 
 #[cfg(feature = "clap")]
-#[allow(unreachable_pub, reason = "`catalog!` makes its items `pub`, as a tool's are")]
+#[allow(
+    unreachable_pub,
+    reason = "`catalog!` makes its items `pub`, as a tool's are"
+)]
 mod clap_values {
     use super::*;
 

@@ -91,6 +91,10 @@ impl Files {
     /// The directory, made private if it is not there (refused if it is
     /// not the user's own).
     pub(crate) fn prepare(&self) -> Result<(), TelemetryError> {
+        if let Some(data_dir) = self.dir.parent() {
+            crate::fs::check_private_dir(data_dir)
+                .map_err(|e| TelemetryError::io("use", data_dir, e))?;
+        }
         crate::fs::check_private_dir(&self.dir)
             .map_err(|e| TelemetryError::io("use", &self.dir, e))?;
         if !self.dir.is_dir() {

@@ -148,6 +148,15 @@ impl<Cat> Telemetry<Cat> {
 
     fn decorate(&self, status: &mut StatusReport) {
         let inner = &*self.inner;
+        if inner.counting.is_some() {
+            // Report mode derives and sends no id: none to show.
+            status.machine_id = None;
+            status.delivery.push(
+                "report mode: counts per week, one report a week with a fresh random id and no \
+                 machine id (`telemetry show` prints the week being counted)"
+                    .to_owned(),
+            );
+        }
         for problem in inner.plan.problems() {
             if !status.problems.contains(&problem) {
                 status.problems.push(problem);

@@ -435,6 +435,7 @@ fn a_report_over_otlp_is_a_log_record_per_counter_without_an_id() {
         u64::try_from(last_monday().midnight().assume_utc().unix_timestamp_nanos()).unwrap();
     for log in logs {
         assert_eq!(log.time_unix_nano, monday);
+        assert_eq!(log.observed_time_unix_nano, monday, "not the upload's time");
         assert!(value(&log.attributes, "machine_id").is_none());
         assert!(
             matches!(value(&log.attributes, "rtb.rate"), Some(Value::DoubleValue(r)) if (r - 1.0).abs() < 1e-9)

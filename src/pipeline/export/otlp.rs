@@ -188,7 +188,6 @@ fn report_log_records(
     out: &mut Vec<u8>,
     id: &str,
     report: &Report,
-    observed: u64,
     catalog: Option<&crate::catalog::CatalogSpec>,
 ) {
     let at = unix_nanos(&format!("{}T00:00:00Z", report.week));
@@ -212,7 +211,8 @@ fn report_log_records(
             }
             int_attribute(log, 6, "rtb.count", counter.count);
             double_attribute(log, 6, "rtb.rate", counter.rate);
-            wire::fixed64(log, 11, observed);
+            // Not the upload's time: nothing finer than the week.
+            wire::fixed64(log, 11, at);
             wire::bytes(log, 12, counter.event.as_bytes());
         });
     }
@@ -289,7 +289,6 @@ pub(crate) fn export_request(records: &[Record]) -> Vec<u8> {
                             scope_logs,
                             &record.id,
                             &spooled.report,
-                            observed,
                             catalog.as_deref(),
                         ),
                     }

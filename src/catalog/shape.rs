@@ -123,12 +123,20 @@ impl EventShape {
     /// The key of `values` (as [`values_of`](Self::values_of) gives
     /// them): `None` when one is missing or not declared.
     pub(crate) fn key_of(&self, values: &BTreeMap<String, String>) -> Option<u64> {
-        if !self.countable || values.len() != self.attrs.len() {
+        if values.len() != self.attrs.len() {
+            return None;
+        }
+        self.key_by(|name| values.get(name).map(String::as_str))
+    }
+
+    /// The key of the values `value_of` gives each attr, by name.
+    pub(crate) fn key_by<'a>(&self, value_of: impl Fn(&str) -> Option<&'a str>) -> Option<u64> {
+        if !self.countable {
             return None;
         }
         let mut key = 0_u64;
         for attr in &self.attrs {
-            let value = values.get(&attr.name)?;
+            let value = value_of(&attr.name)?;
             let at = attr.values.iter().position(|v| v == value)? as u64;
             key = key * attr.card + at;
         }

@@ -148,7 +148,7 @@ impl Counting {
         if let Some(key) = key.finish() {
             self.table.add(E::INDEX, shape, key, 1);
             if let Keep::Debug { tool } = &self.keep {
-                debug_line(tool, shape, key);
+                (self.settings.support.debug)(tool, shape, key);
             }
         }
     }
@@ -159,13 +159,15 @@ impl Counting {
         let Some((index, shape)) = self.shape.find(name) else {
             return;
         };
-        let values = attrs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let Some(key) = shape.key_of(&values) else {
+        if attrs.len() != shape.attrs.len() {
+            return;
+        }
+        let Some(key) = shape.key_by(|name| attrs.get(name).map(String::as_str)) else {
             return;
         };
         self.table.add(index, shape, key, 1);
         if let Keep::Debug { tool } = &self.keep {
-            debug_line(tool, shape, key);
+            (self.settings.support.debug)(tool, shape, key);
         }
     }
 
@@ -179,7 +181,7 @@ impl Counting {
         if taken.is_empty() {
             return Ok(());
         }
-        match disk.merge(&self.shape, &self.settings, &taken) {
+        match (self.settings.support.merge)(disk, &self.shape, &self.settings, &taken) {
             Ok(()) => Ok(()),
             Err((e, keep)) => {
                 if keep {
@@ -194,6 +196,11 @@ impl Counting {
         }
     }
 
+    /// What `telemetry show` says of report mode.
+    pub(crate) fn show(&self, data_dir: &std::path::Path, waits: &dyn Fn(&str) -> bool) -> String {
+        (self.settings.support.show)(data_dir, waits)
+    }
+
     /// The spool, when sealed reports go to one.
     #[cfg(feature = "upload")]
     pub(crate) fn spool(&self) -> Option<&crate::pipeline::spool::SpoolSink> {
@@ -205,7 +212,7 @@ impl Counting {
 }
 
 /// Debug mode's line for one count.
-fn debug_line(tool: &str, shape: &EventShape, key: u64) {
+pub(super) fn debug_line(tool: &str, shape: &EventShape, key: u64) {
     let values = shape.values_of(key).unwrap_or_default();
     let attrs: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
     crate::fs::to_stderr(

@@ -31,10 +31,14 @@ pub(crate) struct Disk {
     pub(crate) out: Recording,
 }
 
+/// [`Disk::merge`]'s type.
+pub(crate) type Merge =
+    fn(&Disk, &Shape, &Settings, &[((usize, u64), u64)]) -> Result<(), NotMerged>;
+
 /// Why a merge wrote nothing, and whether the counts may be tried again
 /// (`false`: telemetry is off, or was turned on again since the run
 /// began; they are dropped).
-type NotMerged = (TelemetryError, bool);
+pub(crate) type NotMerged = (TelemetryError, bool);
 
 impl Disk {
     fn off(&self) -> NotMerged {
@@ -54,24 +58,29 @@ impl Disk {
     }
 
     pub(super) fn merge(
-        &self,
+        disk: &Self,
         shape: &Shape,
         settings: &Settings,
         taken: &[((usize, u64), u64)],
     ) -> Result<(), NotMerged> {
+        if crate::env::BUILT_WITHOUT_TELEMETRY {
+            // Never reached (such a build counts nothing); said here so
+            // none of this is in its binary (benches/weight.py).
+            return Ok(());
+        }
         {
             // Under the consent lock (shared): no `disable` or `reset` is
             // half done, and none can start until the counts are written.
-            let Some(_on) = self.store.still_on(counts::MERGE_PATIENCE, &self.salt) else {
-                return Err(self.off());
+            let Some(_on) = disk.store.still_on(counts::MERGE_PATIENCE, &disk.salt) else {
+                return Err(disk.off());
             };
             // Enabled again since the run began (after a `disable`): what
             // it counted is from before the latest opt-in.
-            if self.store.opted_in_at() != self.since {
-                return Err(self.off());
+            if disk.store.opted_in_at() != disk.since {
+                return Err(disk.off());
             }
-            self.files.prepare().map_err(|e| (e, true))?;
-            let lock_path = self.files.lock();
+            disk.files.prepare().map_err(|e| (e, true))?;
+            let lock_path = disk.files.lock();
             let _lock = match crate::fs::lock(&lock_path, counts::MERGE_PATIENCE) {
                 Ok(Some(lock)) => lock,
                 Ok(None) => {
@@ -91,8 +100,8 @@ impl Disk {
             };
             let now = std::time::SystemTime::now();
             let week = crate::timestamp::week_of(now);
-            let mut counts = self.files.read();
-            self.add(&mut counts, &week, shape, taken);
+            let mut counts = disk.files.read();
+            disk.add(&mut counts, &week, shape, taken);
             // A week that is over (or, after the clock went back, ahead)
             // is sealed: its id and number fixed and written first, so a
             // report handed over twice (a failed write after) is one
@@ -104,19 +113,19 @@ impl Disk {
             let mut sealed_now = false;
             for section in counts.sections.iter_mut().filter(|s| s.week != week) {
                 if section.sealed.is_none() {
-                    section.sealed = Some(wire::fresh_id_and_x(self.salt.as_bytes()));
+                    section.sealed = Some(wire::fresh_id_and_x(disk.salt.as_bytes()));
                     sealed_now = true;
                 }
             }
             if sealed_now {
-                self.files.write(&counts).map_err(|e| (e, true))?;
+                disk.files.write(&counts).map_err(|e| (e, true))?;
             }
             let mut first = None;
             counts.sections.retain(|section| {
                 let Some((id, x)) = &section.sealed else {
                     return true;
                 };
-                match self.seal(shape, settings, section, id, *x) {
+                match disk.seal(shape, settings, section, id, *x) {
                     Ok(()) => false,
                     Err(e) => {
                         first.get_or_insert(e);
@@ -124,16 +133,16 @@ impl Disk {
                     }
                 }
             });
-            self.files.write(&counts).map_err(|e| (e, true))?;
+            disk.files.write(&counts).map_err(|e| (e, true))?;
             if let Some(e) = first {
                 return Err((e, false));
             }
         }
         // A run held up between its check and its write past an opt-out:
         // what it wrote goes again at once.
-        if !self.store.still_ours(&self.salt) {
-            self.store.discard_unsent();
-            return Err(self.off());
+        if !disk.store.still_ours(&disk.salt) {
+            disk.store.discard_unsent();
+            return Err(disk.off());
         }
         Ok(())
     }
@@ -219,7 +228,22 @@ impl Disk {
     fn hand_over(&self, id: &str, report: &Report, of: &str) -> Result<(), TelemetryError> {
         match &self.out {
             #[cfg(feature = "upload")]
-            Recording::Spool(spool) => spool.append_report(id, report, of),
+            Recording::Spool(spool) => {
+                let mut json = Vec::new();
+                crate::event::write_json(&mut json, report).map_err(|e| {
+                    TelemetryError::serde(format_args!("the report of {}", report.week), e)
+                })?;
+                let raw = String::from_utf8(json)
+                    .ok()
+                    .and_then(|json| serde_json::value::RawValue::from_string(json).ok())
+                    .ok_or_else(|| {
+                        TelemetryError::config(
+                            format!("the report of {} is not JSON", report.week),
+                            "a bug: please report it",
+                        )
+                    })?;
+                spool.append_report(id, &report.week, raw, of)
+            }
             Recording::File(file) => {
                 let _ = of; // the local file is not sent: no decision to check
                 let mut line = Vec::new();

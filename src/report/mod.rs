@@ -82,6 +82,8 @@ use crate::catalog::{Catalog, CatalogEvent};
 mod counting;
 mod counts;
 mod merge;
+#[cfg(feature = "otlp")]
+mod otlp;
 #[cfg(test)]
 mod tests;
 pub(crate) mod wire;
@@ -90,7 +92,7 @@ pub use crate::catalog::DURATION_BUCKETS_MS;
 #[doc(hidden)]
 pub use crate::catalog::Key;
 pub(crate) use counting::{Counting, Keep};
-pub(crate) use counts::{Files, show};
+pub(crate) use counts::Files;
 pub(crate) use merge::Disk;
 
 /// Report mode, as a tool asks for it: a report a week, sent at `rate`,
@@ -115,9 +117,13 @@ pub struct Reports<C> {
     catalog: PhantomData<fn() -> C>,
 }
 
-/// What a handle's reports are sampled at, checked.
+/// What a handle's reports are sampled at, checked, and the code of report
+/// mode: reached only through these function pointers, which only
+/// [`Reports::weekly`] sets, so a tool that never asks for reports links
+/// none of it (`benches/weight.py`).
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
+    pub(crate) support: Support,
     pub(crate) rate: f64,
     /// Events (by their place in the catalogue) with rates of their own.
     events: Vec<(usize, f64)>,
@@ -149,6 +155,7 @@ impl<C: Catalog> Reports<C> {
     pub fn weekly() -> Self {
         Self {
             settings: Settings {
+                support: SUPPORT,
                 rate: 1.0,
                 events: Vec::new(),
                 problems: Vec::new(),
@@ -182,6 +189,35 @@ impl<C: Catalog> Reports<C> {
         self.settings
     }
 }
+
+/// Report mode's code, as function pointers (see [`Settings`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Support {
+    /// This run's counts, for a handle that records.
+    pub(crate) counting: fn(&crate::catalog::CatalogSpec, Settings, Keep) -> Counting,
+    /// Adds a run's counts to the week's; seals a week that is over.
+    pub(crate) merge: merge::Merge,
+    /// What `telemetry show` says of report mode.
+    pub(crate) show: Show,
+    /// Debug mode's line for one count.
+    pub(crate) debug: fn(&str, &crate::catalog::shape::EventShape, u64),
+    /// How a report goes over OTLP.
+    #[cfg(feature = "otlp")]
+    pub(crate) otlp: crate::pipeline::export::otlp::ReportEncoder,
+}
+
+/// `telemetry show`'s part, from the data directory and whether a record
+/// of an id waits in the spool.
+pub(crate) type Show = fn(&std::path::Path, &dyn Fn(&str) -> bool) -> String;
+
+const SUPPORT: Support = Support {
+    counting: Counting::new,
+    merge: Disk::merge,
+    show: counts::show,
+    debug: counting::debug_line,
+    #[cfg(feature = "otlp")]
+    otlp: otlp::encode,
+};
 
 impl Settings {
     fn checked(&mut self, what: &str, rate: f64) -> f64 {

@@ -109,21 +109,3 @@ pub(crate) fn decision_of(salt: &str, since: Option<&str>) -> String {
     let digest = sha2::Sha256::digest(format!("{salt}\n{}", since.unwrap_or("")).as_bytes());
     hex::encode(&digest[..16])
 }
-
-/// What a report counts for against a batch's byte bound.
-#[cfg(feature = "upload")]
-pub(crate) fn approx_size(report: &Report) -> usize {
-    let counters: usize = report
-        .counters
-        .iter()
-        .map(|c| {
-            c.event.len()
-                + c.attrs
-                    .iter()
-                    .map(|(k, v)| k.len() + v.len() + 8)
-                    .sum::<usize>()
-                + 64
-        })
-        .sum();
-    report.tool.len() + report.tool_version.len() + 128 + counters
-}

@@ -140,7 +140,12 @@ impl<C: Catalog> TelemetryBuilder<C> {
     /// telemetry.record(Build { release: true }); // one more in this week's count
     /// ```
     pub fn reports(mut self, reports: crate::Reports<C>) -> Self {
-        self.reports = Some(reports.into_settings());
+        let settings = reports.into_settings();
+        // The uploader (this tool again) encodes reports over OTLP with
+        // report mode's encoder.
+        #[cfg(feature = "otlp")]
+        crate::pipeline::export::otlp::encode_reports_with(settings.support.otlp);
+        self.reports = Some(settings);
         self
     }
 }
@@ -516,7 +521,7 @@ impl<C: Described> TelemetryBuilder<C> {
         out: crate::pipeline::plan::Recording,
         reports: &crate::report::Settings,
     ) -> Option<crate::report::Counting> {
-        use crate::report::{Counting, Disk, Files, Keep};
+        use crate::report::{Disk, Files, Keep};
         let spec = crate::catalog::with_own_events(C::spec()?);
         let keep = if plan.debug {
             Keep::Debug {
@@ -534,7 +539,7 @@ impl<C: Described> TelemetryBuilder<C> {
                 out,
             }))
         };
-        Some(Counting::new(&spec, reports.clone(), keep))
+        Some((reports.support.counting)(&spec, reports.clone(), keep))
     }
 
     /// The consent store this builder describes.

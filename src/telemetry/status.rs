@@ -195,13 +195,13 @@ impl<Cat> Telemetry<Cat> {
                 crate::text::printable(destination)
             );
         }
-        if self.inner.counting.is_some() {
+        if let Some(counting) = &self.inner.counting {
             let plan = &self.inner.plan;
             let waits = |id: &str| spool::waits(plan, id);
             let _ = write!(
                 out,
                 "\n{}",
-                crate::report::show(store.data_dir(), &waits).trim_end()
+                counting.show(store.data_dir(), &waits).trim_end()
             );
         }
         if spool::show(&self.inner.plan, store, out) {

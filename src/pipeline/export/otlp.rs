@@ -12,18 +12,17 @@ use super::Encoding;
 use crate::Event;
 use crate::catalog::{AttrKind, EventSpec};
 use crate::pipeline::spool::record::{Body, Record};
-use crate::report::wire::Report;
 
 /// The resource attribute that carries a typed event's catalogue version.
 pub(crate) const CATALOG_VERSION: &str = "rtb.catalog.version";
 
 /// OTLP's `SEVERITY_NUMBER_INFO`.
-const SEVERITY_INFO: u64 = 9;
+pub(crate) const SEVERITY_INFO: u64 = 9;
 
 /// Nanoseconds since the Unix epoch of an RFC 3339 timestamp, as the
 /// `time` crate reads it; 0 (unknown, to OTLP) for text that is not one,
 /// or a time before 1970.
-fn unix_nanos(timestamp: &str) -> u64 {
+pub(crate) fn unix_nanos(timestamp: &str) -> u64 {
     time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339)
         .ok()
         .and_then(|t| u64::try_from(t.unix_timestamp_nanos()).ok())
@@ -36,12 +35,12 @@ pub(crate) const PROTOBUF: Encoding = Encoding {
 };
 
 /// Protobuf's wire format, as much as this message needs.
-mod wire {
+pub(crate) mod wire {
     const VARINT: u64 = 0;
     const FIXED64: u64 = 1;
     const LEN: u64 = 2;
 
-    pub(super) fn varint(out: &mut Vec<u8>, mut n: u64) {
+    pub(crate) fn varint(out: &mut Vec<u8>, mut n: u64) {
         // The low seven bits, then a continuation bit while more follow.
         while n >= 0x80 {
             let [low, ..] = n.to_le_bytes();
@@ -57,37 +56,37 @@ mod wire {
     }
 
     /// A length-delimited field: bytes, a string or a nested message.
-    pub(super) fn bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
+    pub(crate) fn bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
         tag(out, field, LEN);
         varint(out, bytes.len() as u64);
         out.extend_from_slice(bytes);
     }
 
     /// A nested message, written by `write` (its length comes first).
-    pub(super) fn message(out: &mut Vec<u8>, field: u64, write: impl FnOnce(&mut Vec<u8>)) {
+    pub(crate) fn message(out: &mut Vec<u8>, field: u64, write: impl FnOnce(&mut Vec<u8>)) {
         let mut inner = Vec::new();
         write(&mut inner);
         bytes(out, field, &inner);
     }
 
-    pub(super) fn uint(out: &mut Vec<u8>, field: u64, n: u64) {
+    pub(crate) fn uint(out: &mut Vec<u8>, field: u64, n: u64) {
         tag(out, field, VARINT);
         varint(out, n);
     }
 
-    pub(super) fn fixed64(out: &mut Vec<u8>, field: u64, n: u64) {
+    pub(crate) fn fixed64(out: &mut Vec<u8>, field: u64, n: u64) {
         tag(out, field, FIXED64);
         out.extend_from_slice(&n.to_le_bytes());
     }
 }
 
 /// `AnyValue { string_value = 1 }` as field `field`.
-fn string_value(out: &mut Vec<u8>, field: u64, text: &str) {
+pub(crate) fn string_value(out: &mut Vec<u8>, field: u64, text: &str) {
     wire::message(out, field, |v| wire::bytes(v, 1, text.as_bytes()));
 }
 
 /// A `KeyValue { key = 1; value = 2 }` with a string value, as field `field`.
-fn attribute(out: &mut Vec<u8>, field: u64, key: &str, value: &str) {
+pub(crate) fn attribute(out: &mut Vec<u8>, field: u64, key: &str, value: &str) {
     wire::message(out, field, |kv| {
         wire::bytes(kv, 1, key.as_bytes());
         string_value(kv, 2, value);
@@ -97,7 +96,7 @@ fn attribute(out: &mut Vec<u8>, field: u64, key: &str, value: &str) {
 /// A `KeyValue` whose value is typed as `kind` says (`AnyValue {
 /// bool_value = 2; int_value = 3 }`); a string when it has no kind or the
 /// value is not of it.
-fn typed_attribute(out: &mut Vec<u8>, key: &str, value: &str, kind: Option<&AttrKind>) {
+pub(crate) fn typed_attribute(out: &mut Vec<u8>, key: &str, value: &str, kind: Option<&AttrKind>) {
     let typed = |kv: &mut Vec<u8>| match kind {
         Some(AttrKind::Bool) if matches!(value, "true" | "false") => {
             wire::message(kv, 2, |v| wire::uint(v, 2, u64::from(value == "true")));
@@ -161,12 +160,54 @@ fn log_record(
     wire::bytes(out, 12, event.name.as_bytes());
 }
 
-/// A resource: a tool, its version, the catalogue's version, and (for a
-/// week's report) the report.
-type Resource<'a> = (&'a str, &'a str, Option<u32>, Option<(&'a str, &'a Report)>);
+/// A resource: a tool, its version, and the catalogue's version.
+type Resource<'a> = (&'a str, &'a str, Option<u32>);
+
+/// How a week's report becomes a `ResourceLogs` (report mode's encoder,
+/// set by `reports(..)`: a tool that never asks for reports links none of
+/// it). Given the report's id and its JSON.
+pub(crate) type ReportEncoder = fn(&mut Vec<u8>, &str, &str);
+
+static REPORTS: std::sync::OnceLock<ReportEncoder> = std::sync::OnceLock::new();
+
+/// Sets how reports are encoded (the first call wins: there is one).
+pub(crate) fn encode_reports_with(encoder: ReportEncoder) {
+    let _ = REPORTS.set(encoder);
+}
+
+/// One `ResourceLogs { resource = 1; scope_logs = 2 }`: the resource
+/// (`service.name`, `service.version`, `rtb.catalog.version` and what
+/// `more` adds), one `ScopeLogs` whose log records `logs` writes.
+pub(crate) fn resource_logs(
+    out: &mut Vec<u8>,
+    (tool, version, catalog_version): Resource<'_>,
+    more: impl FnOnce(&mut Vec<u8>),
+    logs: impl FnOnce(&mut Vec<u8>),
+) {
+    wire::message(out, 1, |resource_logs| {
+        // Resource { attributes = 1 }
+        wire::message(resource_logs, 1, |resource| {
+            attribute(resource, 1, "service.name", tool);
+            attribute(resource, 1, "service.version", version);
+            if let Some(v) = catalog_version {
+                int_attribute(resource, 1, CATALOG_VERSION, u64::from(v));
+            }
+            more(resource);
+        });
+        // ScopeLogs { scope = 1; log_records = 2 }
+        wire::message(resource_logs, 2, |scope_logs| {
+            // InstrumentationScope { name = 1; version = 2 }
+            wire::message(scope_logs, 1, |scope| {
+                wire::bytes(scope, 1, b"rtb-telemetry");
+                wire::bytes(scope, 2, env!("CARGO_PKG_VERSION").as_bytes());
+            });
+            logs(scope_logs);
+        });
+    });
+}
 
 /// A `KeyValue` with an int value, as field `field`.
-fn int_attribute(out: &mut Vec<u8>, field: u64, key: &str, n: u64) {
+pub(crate) fn int_attribute(out: &mut Vec<u8>, field: u64, key: &str, n: u64) {
     wire::message(out, field, |kv| {
         wire::bytes(kv, 1, key.as_bytes());
         wire::message(kv, 2, |v| wire::uint(v, 3, n.min(i64::MAX.unsigned_abs())));
@@ -174,48 +215,11 @@ fn int_attribute(out: &mut Vec<u8>, field: u64, key: &str, n: u64) {
 }
 
 /// A `KeyValue` with a double value (`AnyValue { double_value = 4 }`).
-fn double_attribute(out: &mut Vec<u8>, field: u64, key: &str, x: f64) {
+pub(crate) fn double_attribute(out: &mut Vec<u8>, field: u64, key: &str, x: f64) {
     wire::message(out, field, |kv| {
         wire::bytes(kv, 1, key.as_bytes());
         wire::message(kv, 2, |v| wire::fixed64(v, 4, x.to_bits()));
     });
-}
-
-/// A week's report as log records: one per counter, named by its event,
-/// its attrs typed as the event's, with `rtb.count` and `rtb.rate`, at the
-/// week's Monday. No machine id: a report has none.
-fn report_log_records(
-    out: &mut Vec<u8>,
-    id: &str,
-    report: &Report,
-    catalog: Option<&crate::catalog::CatalogSpec>,
-) {
-    let at = unix_nanos(&format!("{}T00:00:00Z", report.week));
-    for (i, counter) in report.counters.iter().enumerate() {
-        let declared = catalog.and_then(|c| c.event(&counter.event));
-        wire::message(out, 2, |log| {
-            wire::fixed64(log, 1, at);
-            wire::uint(log, 2, SEVERITY_INFO);
-            wire::bytes(log, 3, b"INFO");
-            string_value(log, 5, &counter.event);
-            attribute(log, 6, "log.record.uid", &format!("{id}/{i}"));
-            for (key, value) in &counter.attrs {
-                let kind = declared
-                    .and_then(|d| d.attrs.iter().find(|a| a.name == *key))
-                    .map(|a| &a.kind);
-                if key.starts_with("rtb.") || key == "log.record.uid" {
-                    typed_attribute(log, &format!("attr.{key}"), value, kind);
-                } else {
-                    typed_attribute(log, key, value, kind);
-                }
-            }
-            int_attribute(log, 6, "rtb.count", counter.count);
-            double_attribute(log, 6, "rtb.rate", counter.rate);
-            // Not the upload's time: nothing finer than the week.
-            wire::fixed64(log, 11, at);
-            wire::bytes(log, 12, counter.event.as_bytes());
-        });
-    }
 }
 
 /// The `ExportLogsServiceRequest` for `records`, encoded: one
@@ -228,73 +232,45 @@ pub(crate) fn export_request(records: &[Record]) -> Vec<u8> {
     let observed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-    let mut groups: Vec<(Resource<'_>, Vec<&Record>)> = Vec::new();
+    let mut groups: Vec<(Resource<'_>, Vec<(&str, &Event)>)> = Vec::new();
+    let mut out = Vec::with_capacity(300 * records.len());
     for record in records {
-        let key = match &record.body {
-            Body::Event(event) => (
-                event.tool.as_str(),
-                event.tool_version.as_str(),
-                event.catalog_version,
-                None,
-            ),
+        let event = match &record.body {
+            Body::Event(event) => event,
+            // A report goes alone, as report mode encodes it.
             Body::Report(spooled) => {
-                let report = &spooled.report;
-                (
-                    report.tool.as_str(),
-                    report.tool_version.as_str(),
-                    Some(report.catalog_version),
-                    Some((record.id.as_str(), report)),
-                )
+                if let Some(encode) = REPORTS.get() {
+                    encode(&mut out, &record.id, spooled.report.get());
+                }
+                continue;
             }
         };
+        let key = (
+            event.tool.as_str(),
+            event.tool_version.as_str(),
+            event.catalog_version,
+        );
         match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, group)) => group.push(record),
-            None => groups.push((key, vec![record])),
+            Some((_, group)) => group.push((&record.id, event)),
+            None => groups.push((key, vec![(&record.id, event)])),
         }
     }
-    let mut out = Vec::with_capacity(300 * records.len());
-    for ((tool, version, catalog_version, report), group) in groups {
+    for (resource, group) in groups {
+        let (tool, _, catalog_version) = resource;
         let catalog = catalog_version.and_then(|v| crate::catalog::registry::lookup(tool, v));
-        // ResourceLogs { resource = 1; scope_logs = 2 }
-        wire::message(&mut out, 1, |resource_logs| {
-            // Resource { attributes = 1 }
-            wire::message(resource_logs, 1, |resource| {
-                attribute(resource, 1, "service.name", tool);
-                attribute(resource, 1, "service.version", version);
-                if let Some(v) = catalog_version {
-                    int_attribute(resource, 1, CATALOG_VERSION, u64::from(v));
+        resource_logs(
+            &mut out,
+            resource,
+            |_| {},
+            |scope_logs| {
+                for (id, event) in group {
+                    let declared = catalog.as_deref().and_then(|c| c.event(&event.name));
+                    wire::message(scope_logs, 2, |log| {
+                        log_record(log, id, event, observed, declared);
+                    });
                 }
-                if let Some((id, report)) = report {
-                    attribute(resource, 1, "rtb.report.id", id);
-                    attribute(resource, 1, "rtb.report.week", &report.week);
-                    double_attribute(resource, 1, "rtb.report.x", report.x);
-                }
-            });
-            // ScopeLogs { scope = 1; log_records = 2 }
-            wire::message(resource_logs, 2, |scope_logs| {
-                // InstrumentationScope { name = 1; version = 2 }
-                wire::message(scope_logs, 1, |scope| {
-                    wire::bytes(scope, 1, b"rtb-telemetry");
-                    wire::bytes(scope, 2, env!("CARGO_PKG_VERSION").as_bytes());
-                });
-                for record in group {
-                    match &record.body {
-                        Body::Event(event) => {
-                            let declared = catalog.as_deref().and_then(|c| c.event(&event.name));
-                            wire::message(scope_logs, 2, |log| {
-                                log_record(log, &record.id, event, observed, declared);
-                            });
-                        }
-                        Body::Report(spooled) => report_log_records(
-                            scope_logs,
-                            &record.id,
-                            &spooled.report,
-                            catalog.as_deref(),
-                        ),
-                    }
-                }
-            });
-        });
+            },
+        );
     }
     out
 }

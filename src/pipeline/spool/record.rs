@@ -30,15 +30,23 @@ pub(crate) enum Body {
     Report(Box<Spooled>),
 }
 
-/// A report as the spool keeps it.
-#[derive(Debug, Clone, PartialEq)]
+/// A report as the spool keeps it: its JSON as report mode wrote it,
+/// carried as it is (the pipeline never reads a report's fields; OTLP's
+/// encoder is report mode's, registered by `reports(..)`).
+#[derive(Debug, Clone)]
 pub(crate) struct Spooled {
-    pub(crate) report: crate::report::wire::Report,
+    pub(crate) report: Box<serde_json::value::RawValue>,
     /// In the spool only: the decision it was counted under (see
     /// `report::decision_of`); sent only while that decision holds.
     pub(crate) of: String,
     /// In the spool only: when it was sealed (for the age bound).
     pub(crate) at: String,
+}
+
+impl PartialEq for Spooled {
+    fn eq(&self, other: &Self) -> bool {
+        self.report.get() == other.report.get() && self.of == other.of && self.at == other.at
+    }
 }
 
 /// A record as a line reads: one of `event` and `report`.
@@ -50,7 +58,7 @@ struct Raw {
     #[serde(default)]
     event: Option<Event>,
     #[serde(default)]
-    report: Option<crate::report::wire::Report>,
+    report: Option<Box<serde_json::value::RawValue>>,
     #[serde(default)]
     of: Option<String>,
     #[serde(default)]
@@ -62,11 +70,15 @@ impl<'de> Deserialize<'de> for Record {
         let raw = Raw::deserialize(deserializer)?;
         let body = match (raw.event, raw.report) {
             (Some(event), None) => Body::Event(event),
-            (None, Some(report)) => Body::Report(Box::new(Spooled {
-                report,
-                of: raw.of.unwrap_or_default(),
-                at: raw.at.unwrap_or_default(),
-            })),
+            // As report mode writes it: an object, every string escaped as
+            // a line is (so `show` never prints a control character).
+            (None, Some(report)) if report.get().starts_with('{') && line_safe(report.get()) => {
+                Body::Report(Box::new(Spooled {
+                    report,
+                    of: raw.of.unwrap_or_default(),
+                    at: raw.at.unwrap_or_default(),
+                }))
+            }
             _ => {
                 return Err(serde::de::Error::custom(
                     "a record holds one `event` or one `report`",
@@ -79,6 +91,17 @@ impl<'de> Deserialize<'de> for Record {
             body,
         })
     }
+}
+
+/// Whether `json` holds nothing a line-safe writer escapes (see
+/// `event::write_json`): what the crate wrote, not a hand-made line.
+fn line_safe(json: &str) -> bool {
+    !json.chars().any(|c| {
+        matches!(
+            c,
+            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\n' | '\r'
+        ) || crate::text::is_bidi_control(c)
+    })
 }
 
 impl Record {
@@ -141,7 +164,7 @@ impl Record {
                     crate::event::write_json(out, &spooled.at)?;
                 }
                 out.extend_from_slice(b",\"report\":");
-                crate::event::write_json(out, &spooled.report)?;
+                out.extend_from_slice(spooled.report.get().as_bytes());
             }
         }
         // Writing to a `Vec` cannot fail.

@@ -127,19 +127,20 @@ impl SpoolSink {
     pub(crate) fn append_report(
         &self,
         id: &str,
-        report: &crate::report::wire::Report,
+        week: &str,
+        report: Box<serde_json::value::RawValue>,
         of: &str,
     ) -> Result<(), TelemetryError> {
         let record = Record {
             id: id.to_owned(),
             to: None,
             body: super::record::Body::Report(Box::new(super::record::Spooled {
-                report: report.clone(),
+                report,
                 of: of.to_owned(),
                 at: crate::timestamp::rfc3339_utc(std::time::SystemTime::now()),
             })),
         };
-        self.append_record(record, &|| format!("the report of {}", report.week))
+        self.append_record(record, &|| format!("the report of {week}"))
     }
 
     /// `what`: the record, named for an error.

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -13,30 +12,6 @@ use super::merge::Disk;
 use crate::catalog::shape::{EventShape, Shape};
 use crate::catalog::{CatalogEvent, CatalogSpec, Key};
 use crate::{TelemetryError, text};
-
-/// A cheap hasher for a counter's key (two integers): no `SipHash` on the
-/// increment's path; the keys are the tool's own, not an adversary's.
-#[derive(Default)]
-struct Mix(u64);
-
-impl Hasher for Mix {
-    fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 29)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-}
 
 /// An event with at most this many combinations of values is counted in
 /// a dense table of its own (an atomic add at the key's place: no lock,
@@ -47,15 +22,17 @@ const DENSE_MAX: u64 = 4096;
 struct Table {
     /// Per event (by place), made at its first count when it is small.
     dense: Vec<OnceLock<Box<[AtomicU64]>>>,
-    /// (event's place, key) to count, for the events with many keys.
-    sparse: Mutex<HashMap<(usize, u64), u64, BuildHasherDefault<Mix>>>,
+    /// (event's place, key) and count, for the events with many keys: a
+    /// list searched in order (a run counts a handful of them; a map's
+    /// code would weigh on every tool, report mode or not).
+    sparse: Mutex<Vec<((usize, u64), u64)>>,
 }
 
 impl Table {
     fn new(events: usize) -> Self {
         Self {
             dense: (0..events).map(|_| OnceLock::new()).collect(),
-            sparse: Mutex::new(HashMap::default()),
+            sparse: Mutex::new(Vec::new()),
         }
     }
 
@@ -78,8 +55,10 @@ impl Table {
     #[inline(never)]
     fn add_sparse(&self, index: usize, key: u64, n: u64) {
         let mut sparse = self.sparse.lock().unwrap_or_else(PoisonError::into_inner);
-        let slot = sparse.entry((index, key)).or_insert(0);
-        *slot = slot.saturating_add(n);
+        match sparse.iter_mut().find(|(at, _)| *at == (index, key)) {
+            Some((_, count)) => *count = count.saturating_add(n),
+            None => sparse.push(((index, key), n)),
+        }
     }
 
     /// Every count so far, taken out (each left at 0).
@@ -94,17 +73,63 @@ impl Table {
             }
         }
         let mut sparse = self.sparse.lock().unwrap_or_else(PoisonError::into_inner);
-        out.extend(sparse.drain());
+        out.append(&mut sparse);
         out
     }
 }
 
-/// Where a run's counts go as it ends.
-pub(crate) enum Keep {
-    /// Debug mode: each count printed on stderr, nothing kept or sent.
-    Debug { tool: String },
-    /// The counts file, and reports to where events would go.
-    Disk(Box<Disk>),
+/// Where a run's counts go as it ends: behind a trait object, so a tool
+/// that never asks for reports links none of its code (not even the drop
+/// of what it holds).
+pub(crate) trait Keeper: Send + Sync {
+    /// Debug mode: the tool's name (each count printed, nothing kept).
+    fn debug_tool(&self) -> Option<&str> {
+        None
+    }
+    /// Adds `taken` to the week's counts (see `Disk::merge`).
+    fn merge(
+        &self,
+        shape: &Shape,
+        settings: &Settings,
+        taken: &[((usize, u64), u64)],
+    ) -> Result<(), super::merge::NotMerged>;
+    /// The spool, when sealed reports go to one.
+    #[cfg(feature = "upload")]
+    fn spool(&self) -> Option<&crate::pipeline::spool::SpoolSink> {
+        None
+    }
+}
+
+/// Debug mode: each count printed on stderr, nothing kept or sent.
+pub(super) struct Printed(pub(super) String);
+
+impl Keeper for Printed {
+    fn debug_tool(&self) -> Option<&str> {
+        Some(&self.0)
+    }
+    fn merge(
+        &self,
+        _: &Shape,
+        _: &Settings,
+        _: &[((usize, u64), u64)],
+    ) -> Result<(), super::merge::NotMerged> {
+        Ok(())
+    }
+}
+
+impl Keeper for Disk {
+    fn merge(
+        &self,
+        shape: &Shape,
+        settings: &Settings,
+        taken: &[((usize, u64), u64)],
+    ) -> Result<(), super::merge::NotMerged> {
+        Disk::merge(self, shape, settings, taken)
+    }
+    #[cfg(feature = "upload")]
+    fn spool(&self) -> Option<&crate::pipeline::spool::SpoolSink> {
+        self.out.spool()
+    }
 }
 
 /// A handle's counting: the catalogue's shape, the rates, this run's
@@ -113,7 +138,7 @@ pub(crate) struct Counting {
     shape: Shape,
     settings: Settings,
     table: Table,
-    keep: Keep,
+    keep: Box<dyn Keeper>,
 }
 
 impl fmt::Debug for Counting {
@@ -123,7 +148,7 @@ impl fmt::Debug for Counting {
 }
 
 impl Counting {
-    pub(crate) fn new(spec: &CatalogSpec, settings: Settings, keep: Keep) -> Self {
+    pub(super) fn new(spec: &CatalogSpec, settings: Settings, keep: Box<dyn Keeper>) -> Self {
         let shape = Shape::of(spec);
         Self {
             table: Table::new(shape.events.len()),
@@ -147,7 +172,7 @@ impl Counting {
         event.write_key(&mut key);
         if let Some(key) = key.finish() {
             self.table.add(E::INDEX, shape, key, 1);
-            if let Keep::Debug { tool } = &self.keep {
+            if let Some(tool) = self.keep.debug_tool() {
                 (self.settings.support.debug)(tool, shape, key);
             }
         }
@@ -156,6 +181,11 @@ impl Counting {
     /// Adds one to the counter of the event named `name` with `attrs` (the
     /// crate's own events, e.g. clap's usage errors).
     pub(crate) fn count_named(&self, name: &str, attrs: &HashMap<String, String>) {
+        (self.settings.support.count_named)(self, name, attrs);
+    }
+
+    /// [`count_named`](Self::count_named)'s work (reached through `Support`).
+    pub(super) fn count_named_run(&self, name: &str, attrs: &HashMap<String, String>) {
         let Some((index, shape)) = self.shape.find(name) else {
             return;
         };
@@ -166,7 +196,7 @@ impl Counting {
             return;
         };
         self.table.add(index, shape, key, 1);
-        if let Keep::Debug { tool } = &self.keep {
+        if let Some(tool) = self.keep.debug_tool() {
             (self.settings.support.debug)(tool, shape, key);
         }
     }
@@ -174,14 +204,16 @@ impl Counting {
     /// Adds this run's counts to the week's, and seals a week that is
     /// over. What could not be merged stays in memory for the next call.
     pub(crate) fn flush(&self) -> Result<(), TelemetryError> {
-        let Keep::Disk(disk) = &self.keep else {
-            return Ok(());
-        };
+        (self.settings.support.flush)(self)
+    }
+
+    /// [`flush`](Self::flush)'s work (reached through `Support`).
+    pub(super) fn flush_run(&self) -> Result<(), TelemetryError> {
         let taken = self.table.take();
         if taken.is_empty() {
             return Ok(());
         }
-        match (self.settings.support.merge)(disk, &self.shape, &self.settings, &taken) {
+        match self.keep.merge(&self.shape, &self.settings, &taken) {
             Ok(()) => Ok(()),
             Err((e, keep)) => {
                 if keep {
@@ -204,10 +236,7 @@ impl Counting {
     /// The spool, when sealed reports go to one.
     #[cfg(feature = "upload")]
     pub(crate) fn spool(&self) -> Option<&crate::pipeline::spool::SpoolSink> {
-        match &self.keep {
-            Keep::Disk(disk) => disk.out.spool(),
-            Keep::Debug { .. } => None,
-        }
+        self.keep.spool()
     }
 }
 

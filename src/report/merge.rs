@@ -31,10 +31,6 @@ pub(crate) struct Disk {
     pub(crate) out: Recording,
 }
 
-/// [`Disk::merge`]'s type.
-pub(crate) type Merge =
-    fn(&Disk, &Shape, &Settings, &[((usize, u64), u64)]) -> Result<(), NotMerged>;
-
 /// Why a merge wrote nothing, and whether the counts may be tried again
 /// (`false`: telemetry is off, or was turned on again since the run
 /// began; they are dropped).
@@ -233,16 +229,9 @@ impl Disk {
                 crate::event::write_json(&mut json, report).map_err(|e| {
                     TelemetryError::serde(format_args!("the report of {}", report.week), e)
                 })?;
-                let raw = String::from_utf8(json)
-                    .ok()
-                    .and_then(|json| serde_json::value::RawValue::from_string(json).ok())
-                    .ok_or_else(|| {
-                        TelemetryError::config(
-                            format!("the report of {} is not JSON", report.week),
-                            "a bug: please report it",
-                        )
-                    })?;
-                spool.append_report(id, &report.week, raw, of)
+                // Written by `write_json`: UTF-8.
+                let json = String::from_utf8_lossy(&json).into_owned();
+                spool.append_report(id, &report.week, json, of)
             }
             Recording::File(file) => {
                 let _ = of; // the local file is not sent: no decision to check

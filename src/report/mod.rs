@@ -91,9 +91,8 @@ pub(crate) mod wire;
 pub use crate::catalog::DURATION_BUCKETS_MS;
 #[doc(hidden)]
 pub use crate::catalog::Key;
-pub(crate) use counting::{Counting, Keep};
+pub(crate) use counting::Counting;
 pub(crate) use counts::Files;
-pub(crate) use merge::Disk;
 
 /// Report mode, as a tool asks for it: a report a week, sent at `rate`,
 /// some events at rates of their own. See the [module](self).
@@ -193,10 +192,13 @@ impl<C: Catalog> Reports<C> {
 /// Report mode's code, as function pointers (see [`Settings`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Support {
-    /// This run's counts, for a handle that records.
-    pub(crate) counting: fn(&crate::catalog::CatalogSpec, Settings, Keep) -> Counting,
+    /// This run's counts, for a handle that records (kept for the
+    /// process: see `Inner::counting`).
+    pub(crate) counting: fn(Start) -> &'static Counting,
+    /// Adds one to a counter by name (the crate's own events).
+    pub(crate) count_named: fn(&Counting, &str, &std::collections::HashMap<String, String>),
     /// Adds a run's counts to the week's; seals a week that is over.
-    pub(crate) merge: merge::Merge,
+    pub(crate) flush: fn(&Counting) -> Result<(), crate::TelemetryError>,
     /// What `telemetry show` says of report mode.
     pub(crate) show: Show,
     /// Debug mode's line for one count.
@@ -206,13 +208,49 @@ pub(crate) struct Support {
     pub(crate) otlp: crate::pipeline::export::otlp::ReportEncoder,
 }
 
+/// What a run in report mode starts from (`init()`'s part).
+pub(crate) struct Start {
+    /// The catalogue, with the crate's own events.
+    pub(crate) spec: crate::catalog::CatalogSpec,
+    pub(crate) settings: Settings,
+    /// Debug mode: each count printed, nothing kept.
+    pub(crate) debug: bool,
+    pub(crate) tool: String,
+    pub(crate) tool_version: String,
+    /// The salt of the decision the run counts under.
+    pub(crate) salt: String,
+    pub(crate) store: crate::consent::ConsentStore,
+    /// Where a sealed report goes.
+    pub(crate) out: crate::pipeline::plan::Recording,
+}
+
+/// A run's counting, from `start`.
+fn start(start: Start) -> &'static Counting {
+    let keep: Box<dyn counting::Keeper> = if start.debug {
+        Box::new(counting::Printed(start.tool))
+    } else {
+        Box::new(merge::Disk {
+            files: Files::new(start.store.data_dir()),
+            since: start.store.opted_in_at(),
+            store: start.store,
+            salt: start.salt,
+            tool: start.tool,
+            tool_version: start.tool_version,
+            catalog_version: start.spec.version,
+            out: start.out,
+        })
+    };
+    Box::leak(Box::new(Counting::new(&start.spec, start.settings, keep)))
+}
+
 /// `telemetry show`'s part, from the data directory and whether a record
 /// of an id waits in the spool.
 pub(crate) type Show = fn(&std::path::Path, &dyn Fn(&str) -> bool) -> String;
 
 const SUPPORT: Support = Support {
-    counting: Counting::new,
-    merge: Disk::merge,
+    counting: start,
+    count_named: Counting::count_named_run,
+    flush: Counting::flush_run,
     show: counts::show,
     debug: counting::debug_line,
     #[cfg(feature = "otlp")]

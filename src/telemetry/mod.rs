@@ -142,8 +142,10 @@ struct Inner {
     plan: Plan,
     /// Present only when this run records events.
     recorder: Option<Recorder>,
-    /// Present only when this run counts (report mode).
-    counting: Option<crate::report::Counting>,
+    /// Present only when this run counts (report mode). Kept for the
+    /// process (a few KB per handle, never freed): so a tool that never
+    /// asks for reports links no code to drop one.
+    counting: Option<&'static crate::report::Counting>,
     /// How the tool counts its panics, if it does (`count_panics`).
     panics: Option<crate::panics::Support>,
 }
@@ -201,7 +203,7 @@ impl<C> Telemetry<C> {
     /// Records `name` with `attrs` through the untyped path (the crate's
     /// own events, e.g. clap's usage errors, whatever the handle's type).
     fn record_named(&self, name: &str, attrs: HashMap<String, String>) {
-        if let Some(counting) = &self.inner.counting {
+        if let Some(counting) = self.inner.counting {
             counting.count_named(name, &attrs);
             return;
         }
@@ -248,7 +250,7 @@ impl<C: Catalog> Telemetry<C> {
         reason = "an event is made to be recorded: `record(Build { .. })`, as the context's"
     )]
     pub fn record<E: CatalogEvent<Catalog = C>>(&self, event: E) {
-        if let Some(counting) = &self.inner.counting {
+        if let Some(counting) = self.inner.counting {
             counting.count(&event);
             return;
         }
@@ -473,7 +475,7 @@ impl Inner {
     /// Report mode: this run's counts join the week's (a week that is
     /// over is sealed), and an upload starts if one is due.
     fn finish(&self) {
-        let Some(counting) = &self.counting else {
+        let Some(counting) = self.counting else {
             return;
         };
         if let Err(e) = counting.flush()

@@ -520,26 +520,19 @@ impl<C: Described> TelemetryBuilder<C> {
         store: &ConsentStore,
         out: crate::pipeline::plan::Recording,
         reports: &crate::report::Settings,
-    ) -> Option<crate::report::Counting> {
-        use crate::report::{Disk, Files, Keep};
+    ) -> Option<&'static crate::report::Counting> {
+        let salt = plan.salt.clone()?;
         let spec = crate::catalog::with_own_events(C::spec()?);
-        let keep = if plan.debug {
-            Keep::Debug {
-                tool: self.tool.clone(),
-            }
-        } else {
-            Keep::Disk(Box::new(Disk {
-                files: Files::new(store.data_dir()),
-                store: store.clone(),
-                salt: plan.salt.clone()?,
-                since: store.opted_in_at(),
-                tool: self.tool.clone(),
-                tool_version: self.tool_version.clone(),
-                catalog_version: spec.version,
-                out,
-            }))
-        };
-        Some((reports.support.counting)(&spec, reports.clone(), keep))
+        Some((reports.support.counting)(crate::report::Start {
+            spec,
+            settings: reports.clone(),
+            debug: plan.debug,
+            tool: self.tool.clone(),
+            tool_version: self.tool_version.clone(),
+            salt,
+            store: store.clone(),
+            out,
+        }))
     }
 
     /// The consent store this builder describes.

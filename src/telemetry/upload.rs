@@ -70,9 +70,7 @@ mod on {
                 return;
             }
             let (Some(sink), Some(spool)) = (
-                self.counting
-                    .as_ref()
-                    .and_then(crate::report::Counting::spool),
+                self.counting.and_then(crate::report::Counting::spool),
                 self.plan.spool(),
             ) else {
                 return;
@@ -147,10 +145,7 @@ mod on {
                     "enable telemetry first",
                 ));
             };
-            let counting = inner
-                .counting
-                .as_ref()
-                .and_then(crate::report::Counting::spool);
+            let counting = inner.counting.and_then(crate::report::Counting::spool);
             if let Some(sink) = inner.recording().and_then(Recording::spool).or(counting) {
                 sink.pause();
             }

@@ -246,7 +246,7 @@ impl Exporter {
 pub(crate) fn record_size(record: &Record) -> usize {
     let body = match &record.body {
         Body::Event(event) => crate::event::approx_size(event),
-        Body::Report(spooled) => spooled.report.get().len(),
+        Body::Report(spooled) => spooled.report.len(),
     };
     body + record.id.len()
 }

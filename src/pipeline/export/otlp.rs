@@ -240,7 +240,7 @@ pub(crate) fn export_request(records: &[Record]) -> Vec<u8> {
             // A report goes alone, as report mode encodes it.
             Body::Report(spooled) => {
                 if let Some(encode) = REPORTS.get() {
-                    encode(&mut out, &record.id, spooled.report.get());
+                    encode(&mut out, &record.id, &spooled.report);
                 }
                 continue;
             }

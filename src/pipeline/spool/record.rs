@@ -30,23 +30,19 @@ pub(crate) enum Body {
     Report(Box<Spooled>),
 }
 
-/// A report as the spool keeps it: its JSON as report mode wrote it,
-/// carried as it is (the pipeline never reads a report's fields; OTLP's
-/// encoder is report mode's, registered by `reports(..)`).
-#[derive(Debug, Clone)]
+/// A report as the spool keeps it: its JSON as report mode wrote it, as
+/// text (a string in the spool's line, the object itself on the wire): the
+/// pipeline never reads a report's fields (OTLP's encoder is report
+/// mode's, registered by `reports(..)`), so a tool that never asks for
+/// reports links no code of theirs.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Spooled {
-    pub(crate) report: Box<serde_json::value::RawValue>,
+    pub(crate) report: String,
     /// In the spool only: the decision it was counted under (see
     /// `report::decision_of`); sent only while that decision holds.
     pub(crate) of: String,
     /// In the spool only: when it was sealed (for the age bound).
     pub(crate) at: String,
-}
-
-impl PartialEq for Spooled {
-    fn eq(&self, other: &Self) -> bool {
-        self.report.get() == other.report.get() && self.of == other.of && self.at == other.at
-    }
 }
 
 /// A record as a line reads: one of `event` and `report`.
@@ -58,7 +54,7 @@ struct Raw {
     #[serde(default)]
     event: Option<Event>,
     #[serde(default)]
-    report: Option<Box<serde_json::value::RawValue>>,
+    report: Option<String>,
     #[serde(default)]
     of: Option<String>,
     #[serde(default)]
@@ -72,7 +68,7 @@ impl<'de> Deserialize<'de> for Record {
             (Some(event), None) => Body::Event(event),
             // As report mode writes it: an object, every string escaped as
             // a line is (so `show` never prints a control character).
-            (None, Some(report)) if report.get().starts_with('{') && line_safe(report.get()) => {
+            (None, Some(report)) if report.starts_with('{') && line_safe(&report) => {
                 Body::Report(Box::new(Spooled {
                     report,
                     of: raw.of.unwrap_or_default(),
@@ -157,14 +153,16 @@ impl Record {
                 out.pop(); // the event line's `\n`
             }
             Body::Report(spooled) => {
-                if !wire {
+                out.extend_from_slice(b",\"report\":");
+                if wire {
+                    out.extend_from_slice(spooled.report.as_bytes());
+                } else {
+                    crate::event::write_json(out, &spooled.report)?;
                     out.extend_from_slice(b",\"of\":");
                     crate::event::write_json(out, &spooled.of)?;
                     out.extend_from_slice(b",\"at\":");
                     crate::event::write_json(out, &spooled.at)?;
                 }
-                out.extend_from_slice(b",\"report\":");
-                out.extend_from_slice(spooled.report.get().as_bytes());
             }
         }
         // Writing to a `Vec` cannot fail.

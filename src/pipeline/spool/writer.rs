@@ -128,7 +128,7 @@ impl SpoolSink {
         &self,
         id: &str,
         week: &str,
-        report: Box<serde_json::value::RawValue>,
+        report: String,
         of: &str,
     ) -> Result<(), TelemetryError> {
         let record = Record {

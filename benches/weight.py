@@ -49,10 +49,15 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 # cold start 3.5x quicker) added 20 and 28 KB (0.555 and 1.063 measured),
 # and a stripped binary's size moves by whole 4 KiB pages as its layout
 # does: the room is two pages. Lowering a bound here is the way to show a
-# cut landed.
+# cut landed. Raised again on 2026-12-07 (issue 30) from 1.07 for
+# `http` + `otlp`: report mode's part of the pipeline that every upload
+# build carries (a spool record that is a report, sent alone, its filter)
+# and the layout shifts around it measured +20 KB (1.080 MB); the rest of
+# report mode is reached only through `Reports::weekly` (default +6 KB,
+# within its bound).
 LIMITS = [
     ("default", "bare", 0.57e6),
-    ("http,otlp", "ureq", 1.07e6),
+    ("http,otlp", "ureq", 1.09e6),
     ("native-tls,otlp", "bare", 1.70e6),
 ]
 

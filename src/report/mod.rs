@@ -253,8 +253,14 @@ const SUPPORT: Support = Support {
     flush: Counting::flush_run,
     show: counts::show,
     debug: counting::debug_line,
+    // A build without telemetry sends nothing: its binary holds no
+    // encoder (a constant, so only one of the two is linked).
     #[cfg(feature = "otlp")]
-    otlp: otlp::encode,
+    otlp: if crate::env::BUILT_WITHOUT_TELEMETRY {
+        |_, _, _| {}
+    } else {
+        otlp::encode
+    },
 };
 
 impl Settings {

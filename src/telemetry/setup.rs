@@ -144,7 +144,9 @@ impl<C: Catalog> TelemetryBuilder<C> {
         // The uploader (this tool again) encodes reports over OTLP with
         // report mode's encoder.
         #[cfg(feature = "otlp")]
-        crate::pipeline::export::otlp::encode_reports_with(settings.support.otlp);
+        if !crate::env::BUILT_WITHOUT_TELEMETRY {
+            crate::pipeline::export::otlp::encode_reports_with(settings.support.otlp);
+        }
         self.reports = Some(settings);
         self
     }

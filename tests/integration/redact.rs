@@ -91,6 +91,13 @@ fn nothing_sensitive_reaches_the_collector() {
         sink.flush().await.unwrap();
     });
     let body = String::from_utf8(server.requests()[0].body.clone()).unwrap();
+    // Record ids are 32 random hex digits, which may spell "ada": only
+    // what the event says is checked.
+    let mut records: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    for record in &mut records {
+        record["id"] = "".into();
+    }
+    let body = serde_json::to_string(&records).unwrap();
     for secret in ["ada", "example.com", "/home"] {
         assert!(
             !body.contains(secret),

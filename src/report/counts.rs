@@ -105,14 +105,26 @@ impl Files {
     }
 
     /// What `counts.json` holds; nothing when it is missing, and (so one
-    /// bad file never stops counting) when it is not a file of ours.
-    pub(crate) fn read(&self) -> Counts {
+    /// bad file never stops counting) when it is not a file of ours: not a
+    /// regular file, too large, or not our JSON. `Err` when it could not be
+    /// read now (out of descriptors, say): the merge waits, and overwrites
+    /// nothing.
+    pub(crate) fn read(&self) -> Result<Counts, TelemetryError> {
         let path = self.counts();
-        crate::fs::read_small_bytes(&path, MAX_FILE, false)
-            .ok()
-            .flatten()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
+        match crate::fs::read_small_bytes(&path, MAX_FILE, false) {
+            Ok(bytes) => Ok(bytes
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                .unwrap_or_default()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+                ) =>
+            {
+                Ok(Counts::default())
+            }
+            Err(e) => Err(TelemetryError::io("read", &path, e)),
+        }
     }
 
     /// Replaces `counts.json` whole (0600), or removes it when nothing is
@@ -154,7 +166,7 @@ pub(crate) fn show(data_dir: &std::path::Path, waiting: &dyn Fn(&str) -> bool) -
     use std::fmt::Write as _;
     let files = Files::new(data_dir);
     let mut out = String::from("report mode: counts per week, one report a week, no install id\n");
-    let counts = files.read();
+    let counts = files.read().unwrap_or_default();
     if counts.sections.is_empty() {
         out.push_str("\nthe week being built: nothing counted yet\n");
     }

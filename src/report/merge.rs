@@ -96,7 +96,7 @@ impl Disk {
             };
             let now = std::time::SystemTime::now();
             let week = crate::timestamp::week_of(now);
-            let mut counts = disk.files.read();
+            let mut counts = disk.files.read().map_err(|e| (e, true))?;
             disk.add(&mut counts, &week, shape, taken);
             // A week that is over (or, after the clock went back, ahead)
             // is sealed: its id and number fixed and written first, so a
@@ -116,6 +116,8 @@ impl Disk {
             if sealed_now {
                 disk.files.write(&counts).map_err(|e| (e, true))?;
             }
+            // From here the file holds this run's counts: a failure below
+            // must not give them back to be merged again.
             let mut first = None;
             counts.sections.retain(|section| {
                 let Some((id, x)) = &section.sealed else {
@@ -129,7 +131,7 @@ impl Disk {
                     }
                 }
             });
-            disk.files.write(&counts).map_err(|e| (e, true))?;
+            disk.files.write(&counts).map_err(|e| (e, !sealed_now))?;
             if let Some(e) = first {
                 return Err((e, false));
             }
@@ -192,7 +194,8 @@ impl Disk {
     ) -> Result<(), TelemetryError> {
         // Only what this catalogue declares goes: a counter the file holds
         // and the catalogue does not (a hand-edited file, a catalogue
-        // changed without a new version) stays here.
+        // changed without a new version, a week counted by another
+        // version of it) is dropped with the week.
         let declared = section.counters.iter().filter_map(|t| {
             let (index, event) = shape.find(&t.event)?;
             event.key_of(&t.attrs)?;

@@ -146,6 +146,8 @@ struct Inner {
     /// process (a few KB per handle, never freed): so a tool that never
     /// asks for reports links no code to drop one.
     counting: Option<&'static crate::report::Counting>,
+    /// Whether the tool asked for report mode (this run may be off).
+    reports: bool,
     /// How the tool counts its panics, if it does (`count_panics`).
     panics: Option<crate::panics::Support>,
 }

@@ -465,6 +465,7 @@ impl<C: Described> TelemetryBuilder<C> {
                 plan,
                 recorder,
                 counting,
+                reports: self.reports.is_some(),
                 panics,
             }),
             catalog: PhantomData,

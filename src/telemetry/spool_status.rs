@@ -8,14 +8,14 @@ use crate::consent::{ConsentStore, StatusReport};
 use crate::pipeline::plan::Plan;
 use crate::pipeline::spool::Spool;
 
-/// The spool's part of `show`: what waits, exactly as it will be sent, and
-/// the last uploads; `false` when no collector is configured.
 /// Whether the record `id` waits in the spool.
 pub(super) fn waits(plan: &Plan, id: &str) -> bool {
     plan.spool()
         .is_some_and(|spool| spool.waiting_records().0.iter().any(|(r, _)| r.id == id))
 }
 
+/// The spool's part of `show`: what waits, exactly as it will be sent, and
+/// the last uploads; `false` when no collector is configured.
 pub(super) fn show(plan: &Plan, store: &ConsentStore, out: &mut String) -> bool {
     let (Some(collector), Some(spool)) = (plan.collector(), plan.spool()) else {
         return false;

@@ -148,7 +148,7 @@ impl<Cat> Telemetry<Cat> {
 
     fn decorate(&self, status: &mut StatusReport) {
         let inner = &*self.inner;
-        if inner.counting.is_some() {
+        if inner.reports {
             // Report mode derives and sends no id: none to show.
             status.machine_id = None;
             status.delivery.push(

@@ -610,3 +610,17 @@ fn a_waiting_report_is_uploaded_by_the_next_run_once_due() {
     }
     assert_eq!(reports_received(&server).len(), 1);
 }
+
+/// `enable` in report mode shows no anonymous id: none is derived or sent.
+#[test]
+fn enabling_in_report_mode_shows_no_id() {
+    let home = tempfile::tempdir().unwrap();
+    let out = mytool_in(home.path(), &["telemetry", "enable"])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("telemetry: enabled"), "{said}");
+    assert!(!said.contains("anonymous id"), "{said}");
+    assert!(said.contains("report mode"), "{said}");
+}

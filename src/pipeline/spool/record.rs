@@ -68,7 +68,7 @@ impl<'de> Deserialize<'de> for Record {
             (Some(event), None) => Body::Event(event),
             // As report mode writes it: an object, every string escaped as
             // a line is (so `show` never prints a control character).
-            (None, Some(report)) if report.starts_with('{') && line_safe(&report) => {
+            (None, Some(report)) if line_safe(&report) && is_object(&report) => {
                 Body::Report(Box::new(Spooled {
                     report,
                     of: raw.of.unwrap_or_default(),
@@ -98,6 +98,13 @@ fn line_safe(json: &str) -> bool {
             '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\n' | '\r'
         ) || crate::text::is_bidi_control(c)
     })
+}
+
+/// Whether `json` is one JSON object and nothing more (a report is sent
+/// as it is: a hand-made line must not add fields to the record, or break
+/// the request's JSON).
+fn is_object(json: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(json).is_ok_and(|v| v.is_object())
 }
 
 impl Record {
@@ -236,6 +243,39 @@ mod tests {
         );
         let unique: std::collections::HashSet<&String> = ids.iter().collect();
         assert_eq!(unique.len(), ids.len());
+    }
+
+    /// A report is sent as its text: a hand-made spool line whose report
+    /// would add fields to the record, break the request's JSON, or carry a
+    /// control character to `telemetry show` is no record.
+    #[test]
+    fn a_report_line_is_one_line_safe_json_object_or_nothing() {
+        let line = |report: &str| {
+            let mut out =
+                br#"{"id":"a","to":"t","of":"o","at":"2026-12-07T00:00:00.000000Z","report":"#
+                    .to_vec();
+            crate::event::write_json(&mut out, report).unwrap();
+            out.extend_from_slice(b"}\n");
+            crate::pipeline::spool::parse_records(&out)
+        };
+        let (ok, skipped) = line(r#"{"tool":"t","counters":[]}"#);
+        assert_eq!((ok.len(), skipped), (1, 0));
+        let mut wire = Vec::new();
+        ok[0].0.write_line(&mut wire, true).unwrap();
+        assert_eq!(
+            String::from_utf8(wire).unwrap(),
+            "{\"id\":\"a\",\"report\":{\"tool\":\"t\",\"counters\":[]}}\n"
+        );
+        for bad in [
+            r#"{"tool":"x"},"event":{"name":"injected","machine_id":"forged"}"#,
+            "{",
+            "[1]",
+            "{\"tool\":\"\u{1b}[31m\"}",
+            "{\"tool\":\"a\u{9b}b\"}",
+            "{\"tool\":\"a\u{202e}b\"}",
+        ] {
+            assert_eq!(line(bad), (Vec::new(), 1), "{bad:?}");
+        }
     }
 
     #[test]

@@ -26,7 +26,13 @@ import tempfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 EVENTS = 50
-BOUND = 20_000
+# Issue 28 asked for at most 20 KB (15.5 KB measured then). Raised to
+# 40 KB on 2026-12-07 (issue 30): each typed `record` also holds report
+# mode's increment inline (its key, the atomic add), so an increment costs
+# at most 100 instructions; measured 37.1 KB (the catalogue's fixed part
+# 12.5 KB, each event 715 B). Outlining it measured 112-135 instructions
+# per increment and still 25-33 KB, so the inline path was kept.
+BOUND = 40_000
 
 CARGO_TOML = """[package]
 name = "{name}"

@@ -166,7 +166,7 @@ impl<'a> Key<'a> {
     }
 
     /// The key, when every attr was put with a declared value.
-    pub(crate) fn finish(self) -> Option<u64> {
+    pub(crate) fn value(&self) -> Option<u64> {
         (self.ok && self.at == self.attrs.len()).then_some(self.sum)
     }
 

@@ -42,8 +42,10 @@ impl Table {
         if event.combinations <= DENSE_MAX
             && let Some(dense) = self.dense.get(index)
         {
-            let slots =
-                dense.get_or_init(|| (0..event.combinations).map(|_| AtomicU64::new(0)).collect());
+            let slots = match dense.get() {
+                Some(slots) => slots,
+                None => Self::make(dense, event),
+            };
             if let Some(slot) = usize::try_from(key).ok().and_then(|k| slots.get(k)) {
                 slot.fetch_add(n, Ordering::Relaxed);
             }
@@ -52,6 +54,15 @@ impl Table {
         }
     }
 
+    /// An event's dense table, at its first count (one copy for every
+    /// event: not in each event's code).
+    #[cold]
+    #[inline(never)]
+    fn make<'a>(dense: &'a OnceLock<Box<[AtomicU64]>>, event: &EventShape) -> &'a [AtomicU64] {
+        dense.get_or_init(|| (0..event.combinations).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    #[cold]
     #[inline(never)]
     fn add_sparse(&self, index: usize, key: u64, n: u64) {
         let mut sparse = self.sparse.lock().unwrap_or_else(PoisonError::into_inner);
@@ -139,6 +150,8 @@ pub(crate) struct Counting {
     settings: Settings,
     table: Table,
     keep: Box<dyn Keeper>,
+    /// Debug mode (each count printed): read without a virtual call.
+    debug: bool,
 }
 
 impl fmt::Debug for Counting {
@@ -154,6 +167,7 @@ impl Counting {
             table: Table::new(shape.events.len()),
             shape,
             settings,
+            debug: keep.debug_tool().is_some(),
             keep,
         }
     }
@@ -163,6 +177,10 @@ impl Counting {
     /// 4,096 combinations of values whose values are a catalogue's
     /// `enum`s, `buckets`, `bool`s and `Duration`s; a clap value or a
     /// command name is looked up by its name).
+    ///
+    /// Only the key is the event's own code (a few instructions per attr);
+    /// the rest is one copy for every event (`docs/benchmarks.md`: a
+    /// declared catalogue's weight).
     #[inline]
     pub(crate) fn count<E: CatalogEvent>(&self, event: &E) {
         let Some(shape) = self.shape.events.get(E::INDEX) else {
@@ -170,11 +188,20 @@ impl Counting {
         };
         let mut key = Key::new(shape);
         event.write_key(&mut key);
-        if let Some(key) = key.finish() {
+        if let Some(key) = key.value() {
             self.table.add(E::INDEX, shape, key, 1);
-            if let Some(tool) = self.keep.debug_tool() {
-                (self.settings.support.debug)(tool, shape, key);
+            if self.debug {
+                self.print(shape, key);
             }
+        }
+    }
+
+    /// Debug mode's line for a count (one copy for every event).
+    #[cold]
+    #[inline(never)]
+    fn print(&self, shape: &EventShape, key: u64) {
+        if let Some(tool) = self.keep.debug_tool() {
+            (self.settings.support.debug)(tool, shape, key);
         }
     }
 

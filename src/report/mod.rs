@@ -194,7 +194,7 @@ impl<C: Catalog> Reports<C> {
 pub(crate) struct Support {
     /// This run's counts, for a handle that records (kept for the
     /// process: see `Inner::counting`).
-    pub(crate) counting: fn(Start) -> &'static Counting,
+    pub(crate) counting: fn(Start) -> Option<&'static Counting>,
     /// Adds one to a counter by name (the crate's own events).
     pub(crate) count_named: fn(&Counting, &str, &std::collections::HashMap<String, String>),
     /// Adds a run's counts to the week's; seals a week that is over.
@@ -210,8 +210,8 @@ pub(crate) struct Support {
 
 /// What a run in report mode starts from (`init()`'s part).
 pub(crate) struct Start {
-    /// The catalogue, with the crate's own events.
-    pub(crate) spec: crate::catalog::CatalogSpec,
+    /// The catalogue (`C::spec`: called here, not in each tool's `init`).
+    pub(crate) spec: fn() -> Option<crate::catalog::CatalogSpec>,
     pub(crate) settings: Settings,
     /// Debug mode: each count printed, nothing kept.
     pub(crate) debug: bool,
@@ -224,8 +224,9 @@ pub(crate) struct Start {
     pub(crate) out: crate::pipeline::plan::Recording,
 }
 
-/// A run's counting, from `start`.
-fn start(start: Start) -> &'static Counting {
+/// A run's counting, from `start`; `None` without a catalogue.
+fn start(start: Start) -> Option<&'static Counting> {
+    let spec = crate::catalog::with_own_events((start.spec)()?);
     let keep: Box<dyn counting::Keeper> = if start.debug {
         Box::new(counting::Printed(start.tool))
     } else {
@@ -236,11 +237,15 @@ fn start(start: Start) -> &'static Counting {
             salt: start.salt,
             tool: start.tool,
             tool_version: start.tool_version,
-            catalog_version: start.spec.version,
+            catalog_version: spec.version,
             out: start.out,
         })
     };
-    Box::leak(Box::new(Counting::new(&start.spec, start.settings, keep)))
+    Some(Box::leak(Box::new(Counting::new(
+        &spec,
+        start.settings,
+        keep,
+    ))))
 }
 
 /// `telemetry show`'s part, from the data directory and whether a record

@@ -49,7 +49,7 @@ proptest! {
         let build = &shape.events[Build::INDEX];
         let mut key = Key::new(build);
         event.write_key(&mut key);
-        let key = key.finish().unwrap();
+        let key = key.value().unwrap();
 
         let mut written = std::collections::HashMap::new();
         event.write_attrs(&mut Attrs::new(&mut written));
@@ -69,7 +69,7 @@ fn events_have_their_place_in_the_catalogue() {
     let shape = shape();
     let mut key = Key::new(&shape.events[Ping::INDEX]);
     Ping {}.write_key(&mut key);
-    assert_eq!(key.finish(), Some(0));
+    assert_eq!(key.value(), Some(0));
 }
 
 #[test]

@@ -526,9 +526,8 @@ impl<C: Described> TelemetryBuilder<C> {
         reports: &crate::report::Settings,
     ) -> Option<&'static crate::report::Counting> {
         let salt = plan.salt.clone()?;
-        let spec = crate::catalog::with_own_events(C::spec()?);
-        Some((reports.support.counting)(crate::report::Start {
-            spec,
+        (reports.support.counting)(crate::report::Start {
+            spec: C::spec,
             settings: reports.clone(),
             debug: plan.debug,
             tool: self.tool.clone(),
@@ -536,7 +535,7 @@ impl<C: Described> TelemetryBuilder<C> {
             salt,
             store: store.clone(),
             out,
-        }))
+        })
     }
 
     /// The consent store this builder describes.

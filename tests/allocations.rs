@@ -275,22 +275,30 @@ fn a_stuck_sink_holds_at_most_the_byte_bound_whatever_the_events_carry() {
     release.send(()).unwrap();
 }
 
+/// A handle of catalogue `C` in report mode, telemetry on, its files in
+/// `dir`.
+fn report_mode<C: rtb_telemetry::catalog::Catalog>(
+    dir: &std::path::Path,
+) -> rtb_telemetry::Telemetry<C> {
+    let (file, data) = (dir.join("c.json"), dir.join("d"));
+    rtb_telemetry::consent::ConsentStore::at("t", &file, &data)
+        .enable()
+        .unwrap();
+    rtb_telemetry::Telemetry::builder("t", "1")
+        .catalog::<C>()
+        .reports(rtb_telemetry::Reports::weekly())
+        .env(rtb_telemetry::Env::from_vars::<_, &str, &str>([]))
+        .paths(file, data)
+        .init()
+}
+
 /// Report mode (issue 30): an increment allocates nothing once its event
 /// was counted, whatever its values; the first count of an event makes its
 /// table.
 #[test]
 fn a_report_increment_allocates_nothing_in_steady_state() {
     let dir = tempfile::tempdir().unwrap();
-    let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
-    rtb_telemetry::consent::ConsentStore::at("t", &file, &data)
-        .enable()
-        .unwrap();
-    let telemetry = rtb_telemetry::Telemetry::builder("t", "1")
-        .catalog::<Alloc>()
-        .reports(rtb_telemetry::Reports::weekly())
-        .env(rtb_telemetry::Env::from_vars::<_, &str, &str>([]))
-        .paths(file, data)
-        .init();
+    let telemetry = report_mode::<Alloc>(dir.path());
     assert!(telemetry.is_enabled());
     let sync = |f: &dyn Fn()| {
         let before = ALLOCATIONS.with(Cell::get);
@@ -359,16 +367,8 @@ mod clap_values {
     #[test]
     fn a_value_enum_increment_allocates_nothing_and_counts_by_name() {
         let dir = tempfile::tempdir().unwrap();
-        let (file, data) = (dir.path().join("c.json"), dir.path().join("d"));
-        rtb_telemetry::consent::ConsentStore::at("t", &file, &data)
-            .enable()
-            .unwrap();
-        let telemetry = rtb_telemetry::Telemetry::builder("t", "1")
-            .catalog::<Clapped>()
-            .reports(rtb_telemetry::Reports::weekly())
-            .env(rtb_telemetry::Env::from_vars::<_, &str, &str>([]))
-            .paths(file, &data)
-            .init();
+        let data = dir.path().join("d");
+        let telemetry = report_mode::<Clapped>(dir.path());
         let count = |format| {
             let before = ALLOCATIONS.with(Cell::get);
             telemetry.record(Export { format });

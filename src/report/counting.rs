@@ -13,6 +13,9 @@ use crate::catalog::shape::{EventShape, Shape};
 use crate::catalog::{CatalogEvent, CatalogSpec, Key};
 use crate::{TelemetryError, text};
 
+/// A run's counts taken out: (event's place, key) and count.
+pub(crate) type Taken = [((usize, u64), u64)];
+
 /// An event with at most this many combinations of values is counted in
 /// a dense table of its own (an atomic add at the key's place: no lock,
 /// no hash); one with more in a map under a lock.
@@ -102,7 +105,7 @@ pub(crate) trait Keeper: Send + Sync {
         &self,
         shape: &Shape,
         settings: &Settings,
-        taken: &[((usize, u64), u64)],
+        taken: &Taken,
     ) -> Result<(), super::merge::NotMerged>;
     /// The spool, when sealed reports go to one.
     #[cfg(feature = "upload")]
@@ -118,12 +121,7 @@ impl Keeper for Printed {
     fn debug_tool(&self) -> Option<&str> {
         Some(&self.0)
     }
-    fn merge(
-        &self,
-        _: &Shape,
-        _: &Settings,
-        _: &[((usize, u64), u64)],
-    ) -> Result<(), super::merge::NotMerged> {
+    fn merge(&self, _: &Shape, _: &Settings, _: &Taken) -> Result<(), super::merge::NotMerged> {
         Ok(())
     }
 }
@@ -133,7 +131,7 @@ impl Keeper for Disk {
         &self,
         shape: &Shape,
         settings: &Settings,
-        taken: &[((usize, u64), u64)],
+        taken: &Taken,
     ) -> Result<(), super::merge::NotMerged> {
         Disk::merge(self, shape, settings, taken)
     }

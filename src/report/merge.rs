@@ -57,7 +57,7 @@ impl Disk {
         disk: &Self,
         shape: &Shape,
         settings: &Settings,
-        taken: &[((usize, u64), u64)],
+        taken: &super::counting::Taken,
     ) -> Result<(), NotMerged> {
         if crate::env::BUILT_WITHOUT_TELEMETRY {
             // Never reached (such a build counts nothing); said here so
@@ -102,7 +102,10 @@ impl Disk {
             // is sealed: its id and number fixed and written first, so a
             // report handed over twice (a failed write after) is one
             // report to the collector.
-            let too_old = crate::timestamp::week_of(now - MAX_AGE);
+            // `checked_sub`: a clock at (or before) the epoch is no panic.
+            let too_old = crate::timestamp::week_of(
+                now.checked_sub(MAX_AGE).unwrap_or(std::time::UNIX_EPOCH),
+            );
             counts
                 .sections
                 .retain(|s| s.week == week || s.week.as_str() >= too_old.as_str());
@@ -152,7 +155,7 @@ impl Disk {
         counts: &mut counts::Counts,
         week: &str,
         shape: &Shape,
-        taken: &[((usize, u64), u64)],
+        taken: &super::counting::Taken,
     ) {
         let of = self.of();
         counts.sections.retain(|s| s.of == of);

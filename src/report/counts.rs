@@ -128,8 +128,10 @@ impl Files {
     }
 
     /// Replaces `counts.json` whole (0600), or removes it when nothing is
-    /// counted.
-    pub(crate) fn write(&self, counts: &Counts) -> Result<(), TelemetryError> {
+    /// counted; synced to disk only if `sync` (a run's counts, which a
+    /// crash may lose, do not wait for the disk at every run's end: ~0.5
+    /// ms; a week's sealed id does, so a retry is the same report).
+    pub(crate) fn write(&self, counts: &Counts, sync: bool) -> Result<(), TelemetryError> {
         let path = self.counts();
         if counts.sections.is_empty() {
             return match std::fs::remove_file(&path) {
@@ -141,7 +143,7 @@ impl Files {
         }
         let bytes = serde_json::to_vec(counts)
             .map_err(|e| TelemetryError::serde(format_args!("the week's counts"), e))?;
-        crate::fs::write_atomic(&path, &bytes, 0o600)
+        crate::fs::write_replacing(&path, &bytes, 0o600, sync)
             .map_err(|e| TelemetryError::io("write", &path, e))
     }
 

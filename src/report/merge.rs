@@ -117,7 +117,7 @@ impl Disk {
                 }
             }
             if sealed_now {
-                disk.files.write(&counts).map_err(|e| (e, true))?;
+                disk.files.write(&counts, true).map_err(|e| (e, true))?;
             }
             // From here the file holds this run's counts: a failure below
             // must not give them back to be merged again.
@@ -134,7 +134,7 @@ impl Disk {
                     }
                 }
             });
-            disk.files.write(&counts).map_err(|e| (e, !sealed_now))?;
+            disk.files.write(&counts, false).map_err(|e| (e, !sealed_now))?;
             if let Some(e) = first {
                 return Err((e, false));
             }

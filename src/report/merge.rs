@@ -134,7 +134,9 @@ impl Disk {
                     }
                 }
             });
-            disk.files.write(&counts, false).map_err(|e| (e, !sealed_now))?;
+            disk.files
+                .write(&counts, false)
+                .map_err(|e| (e, !sealed_now))?;
             if let Some(e) = first {
                 return Err((e, false));
             }

@@ -20,9 +20,9 @@ pub(crate) use remove::{planted, remove_all_now, remove_planted, remove_retrying
 #[cfg(feature = "upload")]
 pub(crate) use trust::check_private_meta;
 pub(crate) use trust::{check_own_file, check_private_dir, check_trusted_path};
-pub(crate) use write::{rename, transient, write_atomic};
+pub(crate) use write::{rename, transient, write_atomic, write_replacing};
 #[cfg(feature = "upload")]
-pub(crate) use write::{temp_path, write_replacing, write_replacing_if};
+pub(crate) use write::{temp_path, write_replacing_if};
 
 /// The error for "something that is not a regular file is at this path".
 fn not_regular(what: &str) -> io::Error {
